@@ -1,0 +1,39 @@
+"""mcland — Monte Carlo study of the loss landscape of deep linear networks.
+
+Public API: :func:`inspect_point` / :class:`PointReport` for one point,
+:func:`sample` for an in-memory run, :func:`run` to write a run directory, :func:`load`
+to read one back, :func:`load_config` / :class:`Config` for configurations.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mcland")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from mcland.config import Config, load_config
+from mcland.errors import MclandError
+from mcland.inspect import PointReport, inspect_point, rank_labels
+from mcland.problem import Problem
+from mcland.sampling import draw_point, run, sample
+from mcland.storage import load
+from mcland.tolerances import Tolerances
+
+__all__ = [
+    "Config",
+    "MclandError",
+    "PointReport",
+    "Problem",
+    "Tolerances",
+    "__version__",
+    "draw_point",
+    "inspect_point",
+    "load",
+    "load_config",
+    "rank_labels",
+    "run",
+    "sample",
+]

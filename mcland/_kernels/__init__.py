@@ -1,0 +1,1 @@
+"""Private Numba kernels.  Nothing here is public API; see :mod:`mcland` instead."""

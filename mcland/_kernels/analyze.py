@@ -1,0 +1,232 @@
+"""Per-point analysis: criticality, S, theory type with certificate, spectrum, numeric type.
+
+:func:`analyze` is the single routine behind both :func:`mcland.inspect_point` and the
+batch sampler, so a point is classified identically however it was obtained.  It reads
+only the weights and the data moments (plus their spectral data from
+:func:`mcland._kernels.whiten.whiten`), never how the point was built.
+
+The classification runs in **whitened input coordinates** (THEORY.md §5): weights
+``(W_1 K, W_2, ..., W_H)`` with ``K = Sxx^{1/2}``, moments ``Sxx = I`` and ``Syx K^{-1}``.
+The loss, the critical points, S and the Hessian's inertia are the same (the two Hessians
+are congruent), but the whitened Hessian does not carry the data's scale and conditioning:
+with features of size 1e2 the original Hessian reaches norms of 1e13 and buries genuine
+negative eigenvalues of size 1e-1 in rounding noise (13 of 200,000 points of
+``runs/paper.toml`` were ambiguous or misread that way; all are decisive when whitened).
+The original Hessian's spectrum is computed as well and is the one reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+from mcland._kernels import fields as f
+from mcland._kernels.dense import (
+    frob,
+    layer,
+    layer_offsets,
+    matmul,
+    norm_products,
+    prod,
+    product_table,
+)
+from mcland._kernels.hessian import (
+    assembly_error,
+    gradient,
+    gradient_scale,
+    hessian_into,
+    loss,
+    product_norms,
+    residual,
+)
+from mcland._kernels.theory import (
+    pair_curvature,
+    partial_product_ranks,
+    read_S,
+    swap_curvature,
+)
+
+EPS = np.finfo(np.float64).eps
+S_DEV_MAX = 1e-3  # S is only trusted when every z_i is this close to 0 or 1
+
+
+@jit
+def _numeric_type(critical, at_global_value, eig_min, tol_zero, tol_neg):
+    if not critical:
+        return f.NOT_CRITICAL
+    if at_global_value:
+        return f.GLOBAL_MINIMIZER if eig_min >= -tol_zero else f.AMBIGUOUS
+    if eig_min < -tol_neg:
+        return f.STRICT_SADDLE
+    if eig_min >= -tol_zero:
+        return f.NON_STRICT_SADDLE
+    return f.AMBIGUOUS
+
+
+@jit
+def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow):
+    """Theory type of a critical point (THEORY.md §3) with its escape certificate."""
+    H = dims.size - 1
+    top = True
+    for i in range(s):
+        top = top and inS[i]
+    if s > r:
+        return f.AMBIGUOUS
+    if s == r and top:
+        return f.GLOBAL_MINIMIZER
+    if not top:
+        frow[f.F_ESCAPE_CURVATURE] = swap_curvature(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS)
+        return f.STRICT_SADDLE
+    lowest = np.inf
+    band = False
+    for h1 in range(1, H):
+        for h2 in range(h1 + 1, H + 1):
+            c = pair_curvature(buf, poff, dims, Sxx, R, h1, h2)
+            lowest = min(lowest, c)
+            if c < -tol_neg:
+                frow[f.F_PAIR_CURVATURE_MIN] = lowest
+                frow[f.F_ESCAPE_CURVATURE] = c
+                irow[f.I_OPEN_H1] = h1
+                irow[f.I_OPEN_H2] = h2
+                return f.STRICT_SADDLE
+            if c < -tol_zero:
+                band = True
+    frow[f.F_PAIR_CURVATURE_MIN] = lowest
+    return f.AMBIGUOUS if band else f.NON_STRICT_SADDLE
+
+
+@jit
+def _analyze_whitened(
+    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg,
+    frow, irow, smask, ranks,
+):  # fmt: skip
+    """Everything but the reported spectrum, for the problem ``(w, Sxx, Syx)`` as given."""
+    H = dims.size - 1
+    d_y = dims[H]
+    off = layer_offsets(dims)
+    N = off[H]
+    r = dims[0]
+    for h in range(1, H + 1):
+        r = min(r, dims[h])
+    buf, poff = product_table(w, dims, off)
+    npr = norm_products(w, dims, off)
+    P = prod(buf, poff, dims, H, 1)
+    R = residual(P, Sxx, Syx)
+    Sxx_n = frob(Sxx)
+    Syx_n = frob(Syx)
+    dsum = 0.0
+    for h in range(H + 1):
+        dsum += dims[h]
+
+    frow[:] = np.nan
+    irow[:] = -1
+
+    # first order: loss, gradient, S and critical values
+    L = loss(P, Sxx, Syx, tr_syy)
+    g = gradient(buf, poff, dims, off, R)
+    g_scale = gradient_scale(npr, dims, Sxx_n, Syx_n)
+    g_norm = frob(g.reshape((1, g.size)))
+    grad_rel = g_norm / g_scale if g_scale > 0.0 else (0.0 if g_norm == 0.0 else np.inf)
+    critical = grad_rel <= grad_rtol
+    inS, s_dev = read_S(P, K, U, lam)
+    s = 0
+    cv = tr_syy
+    for i in range(d_y):
+        smask[i] = inS[i]
+        if inS[i]:
+            s += 1
+            cv -= lam[i]
+    l_star = tr_syy
+    for i in range(r):
+        l_star -= lam[i]
+    loss_tol = 8.0 * EPS * dsum * (tr_syy + 2.0 * npr[H, 1] * Syx_n + npr[H, 1] ** 2 * Sxx_n)
+    frow[f.F_LOSS] = L
+    frow[f.F_CRITICAL_VALUE] = cv
+    frow[f.F_GLOBAL_MIN_VALUE] = l_star
+    frow[f.F_LOSS_ERR] = L - cv
+    frow[f.F_LOSS_TOL] = loss_tol
+    frow[f.F_GRAD_NORM] = g_norm
+    frow[f.F_GRAD_REL] = grad_rel
+    frow[f.F_S_DEV] = s_dev
+    irow[f.I_IS_CRITICAL] = 1 if critical else 0
+    irow[f.I_S] = s
+
+    # second order: the Hessian, its noise floor and spectrum
+    Hm = np.zeros((N, N))
+    hessian_into(buf, poff, dims, off, Sxx, R, Hm)
+    h_norm = frob(Hm)
+    pn, perr = product_norms(buf, poff, dims)
+    floor = assembly_error(pn, perr, dims, Sxx_n, Syx_n, frob(R)) + np.sqrt(N) * EPS * h_norm
+    tol_zero = c_zero * floor
+    tol_neg = c_neg * floor
+    ev = np.linalg.eigvalsh(Hm)
+    frow[f.F_EIG_MIN_W] = ev[0]
+    frow[f.F_HESS_NORM_W] = h_norm
+    n_neg = 0
+    n_zero = 0
+    n_pos = 0
+    for v in ev:
+        if v < -tol_neg:
+            n_neg += 1
+        elif abs(v) <= tol_zero:
+            n_zero += 1
+        elif v > tol_zero:
+            n_pos += 1
+    frow[f.F_NOISE_FLOOR] = floor
+    frow[f.F_TOL_ZERO] = tol_zero
+    frow[f.F_TOL_NEG] = tol_neg
+    irow[f.I_N_NEG] = n_neg
+    irow[f.I_N_ZERO] = n_zero
+    irow[f.I_N_POS] = n_pos
+    partial_product_ranks(buf, poff, dims, npr, ranks)
+
+    at_global = abs(L - l_star) <= loss_tol
+    irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, ev[0], tol_zero, tol_neg)
+    if not critical:
+        irow[f.I_THEORY_TYPE] = f.NOT_CRITICAL
+    elif s_dev > S_DEV_MAX:
+        irow[f.I_THEORY_TYPE] = f.AMBIGUOUS
+    else:
+        irow[f.I_THEORY_TYPE] = _theory(
+            buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow
+        )
+
+
+@jit
+def analyze(
+    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg,
+    frow, irow, smask, ranks, spec,
+):  # fmt: skip
+    """Analyse the point ``w`` (flat layers, see :mod:`.dense`) for data moments ``Sxx``
+    (d_x, d_x), ``Syx`` (d_y, d_x), ``tr(Syy)``, with ``K, Kinv, lam, U, Vt`` from ``whiten``.
+
+    Writes the scalar results into ``frow`` / ``irow`` (indices in :mod:`.fields`), S as a
+    boolean mask into ``smask[:d_y]``, the partial-product ranks into ``ranks[:H(H+1)/2]``
+    and, if ``spec.size >= N``, the ascending eigenvalues of the Hessian (original
+    coordinates) into ``spec[:N]``.  Classification, noise floor, ``n_neg/n_zero/n_pos``
+    and certificates refer to the whitened problem (module docstring).  Tolerances: the
+    point is critical when ``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue (or
+    certificate curvature) is zero above ``-c_zero * floor`` and negative below
+    ``-c_neg * floor``, ``floor`` being the whitened Hessian's rounding-error estimate.
+    """
+    H = dims.size - 1
+    d_x = dims[0]
+    off = layer_offsets(dims)
+    N = off[H]
+    ww = w.copy()
+    ww[: off[1]] = matmul(layer(w, dims, off, 1), K).ravel()
+    eye = np.eye(d_x)
+    _analyze_whitened(
+        dims, ww, eye, matmul(Syx, Kinv), tr_syy, eye, eye, lam, U, Vt, grad_rtol, c_zero, c_neg,
+        frow, irow, smask, ranks,
+    )  # fmt: skip
+    buf, poff = product_table(w, dims, off)
+    R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
+    Hm = np.zeros((N, N))
+    hessian_into(buf, poff, dims, off, Sxx, R, Hm)
+    ev = np.linalg.eigvalsh(Hm)
+    frow[f.F_EIG_MIN] = ev[0]
+    frow[f.F_EIG_MAX] = ev[N - 1]
+    frow[f.F_HESS_NORM] = frob(Hm)
+    if spec.size >= N:
+        spec[:N] = ev

@@ -1,0 +1,136 @@
+"""The batch loop: draw and analyse many points, each from its own random stream.
+
+Point ``t`` seeds its own stream from ``(seed, ids[t])``, so the content of a row does
+not depend on the thread that computed it, on the batch size or on its neighbours.
+"""
+
+from __future__ import annotations
+
+from mcland._jit import jit
+from mcland._kernels import params as p
+from mcland._kernels import rng
+from mcland._kernels.analyze import analyze
+from mcland._kernels.dense import frob, layer_offsets, matmul, prod, product_table
+from mcland._kernels.draw import construct, draw_data, draw_dims
+from mcland._kernels.whiten import moments, smallest_relative_gap, whiten
+
+
+@jit
+def _product_error(w, dims, inS, U, Syx, Kinv):
+    """``||W_{H:1} - U_S U_S^T Syx Sxx^{-1}||_F / ||Syx Sxx^{-1}||_F``."""
+    H = dims.size - 1
+    off = layer_offsets(dims)
+    buf, poff = product_table(w, dims, off)
+    P = prod(buf, poff, dims, H, 1)
+    B = matmul(matmul(Syx, Kinv), Kinv)
+    Us = U.copy()
+    for i in range(inS.size):
+        if not inS[i]:
+            Us[:, i] = 0.0
+    T = matmul(Us, matmul(U.T.copy(), B))
+    return frob(P - T) / frob(B)
+
+
+@jit
+def draw_point(seed, sample_id, prm, kill_w, fx, fy):
+    """Draw point ``sample_id``: returns ``(dims, w, X, Y, inS_drawn, recipe, kill_mask, a, b, ok)``.
+
+    ``fx``/``fy`` are the user data when ``prm[P_FIXED_DATA] > 0`` (then a = b = 1).
+    """
+    state = rng.stream(seed, sample_id)
+    dims = draw_dims(state, prm, fx.shape[0], fy.shape[0])
+    H = dims.size - 1
+    if prm[p.P_FIXED_DATA] > 0.0:
+        X = fx
+        Y = fy
+        a = 1.0
+        b = 1.0
+        ok = True
+    else:
+        X, Y, a, b, ok = draw_data(state, prm, dims[0], dims[H])
+    Sxx, Syx, _ = moments(X, Y)
+    _, _, Kinv, lam, U, Vt = whiten(Sxx, Syx)
+    w, inS, recipe, kill_mask = construct(state, prm, kill_w, dims, lam, U, Vt, Kinv)
+    return dims, w, X, Y, inS, recipe, kill_mask, a, b, ok
+
+
+@jit
+def process_point(
+    seed,
+    sample_id,
+    prm,
+    kill_w,
+    fx,
+    fy,
+    dims_row,
+    dint,
+    dflt,
+    frow,
+    irow,
+    smask,
+    sdrawn,
+    ranks,
+    spec,
+    wout,
+):
+    """Draw and analyse one point, writing its rows (see :func:`sample_batch`)."""
+    dims, w, X, Y, inS, recipe, kill_mask, a, b, ok = draw_point(
+        seed, sample_id, prm, kill_w, fx, fy
+    )
+    H = dims.size - 1
+    Sxx, Syx, tr_syy = moments(X, Y)
+    mu, K, Kinv, lam, U, Vt = whiten(Sxx, Syx)
+    N = 0
+    r = dims[0]
+    for h in range(1, H + 1):
+        N += dims[h] * dims[h - 1]
+        r = min(r, dims[h])
+    dims_row[:] = 0
+    dims_row[: H + 1] = dims
+    s = 0
+    for i in range(inS.size):
+        sdrawn[i] = inS[i]
+        if inS[i]:
+            s += 1
+    dint[p.D_H] = H
+    dint[p.D_DX] = dims[0]
+    dint[p.D_DY] = dims[H]
+    dint[p.D_R] = r
+    dint[p.D_N] = N
+    dint[p.D_RECIPE] = recipe
+    dint[p.D_S_DRAWN] = s
+    dint[p.D_KILL_MASK] = kill_mask
+    dint[p.D_STATUS] = p.STATUS_OK if ok else p.STATUS_DATA_REJECTED
+    dflt[p.D_SCALE_X] = a
+    dflt[p.D_SCALE_Y] = b
+    dflt[p.D_MIN_REL_GAP] = smallest_relative_gap(lam)
+    dflt[p.D_SXX_RCOND] = mu[0] / mu[mu.size - 1]
+    dflt[p.D_PRODUCT_ERR] = _product_error(w, dims, inS, U, Syx, Kinv)
+    if wout.size > 0:
+        wout[: w.size] = w
+    analyze(
+        dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
+        prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG],
+        frow, irow, smask, ranks, spec,
+    )  # fmt: skip
+
+
+@jit
+def process_range(
+    seed, ids, prm, kill_w, fx, fy,
+    dims_out, dint, dflt, frow, irow, smask, sdrawn, ranks, spec, wout, start, stop,
+):  # fmt: skip
+    """Draw and analyse the points ``ids[start:stop]``; row t of every output is point ids[t].
+
+    Output shapes (n = ids.size): ``dims_out`` (n, H_max+1) padded with 0; ``dint``/``dflt``
+    draw facts (:data:`params.DRAW_INT_FIELDS` / ``DRAW_FLOAT_FIELDS``); ``frow``/``irow``
+    analysis rows (:mod:`.fields`); ``smask``/``sdrawn`` (n, d_y_max) read and drawn S;
+    ``ranks`` (n, R_max); ``spec`` (n, N_max) or (n, 0); ``wout`` (n, n_w_max) or (n, 0).
+    Compiled with ``nogil``: disjoint ranges run concurrently in threads (see
+    :func:`mcland.sampling.compute`).
+    """
+    for t in range(start, stop):
+        process_point(
+            seed, ids[t], prm, kill_w, fx, fy, dims_out[t], dint[t], dflt[t], frow[t], irow[t],
+            smask[t], sdrawn[t], ranks[t], spec[t], wout[t],
+        )  # fmt: skip

@@ -1,0 +1,190 @@
+"""Small dense linear algebra on row-major buffers: layers, partial products, norms.
+
+A network is stored flat, as in the Parquet records and the fixtures: ``dims`` holds
+``(d_0, ..., d_H)`` and ``w`` the layers ``W_1 .. W_H`` one after the other, each
+row-major with shape ``(d_h, d_{h-1})``.  Products are written as explicit loops: the
+matrices are tiny, the loops are deterministic (no BLAS threading or kernel selection),
+and they allocate nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+
+
+@jit
+def layer_offsets(dims):
+    """Offsets of ``W_1 .. W_H`` in the flat weight buffer; ``off[h] .. off[h+1]`` is W_{h+1}."""
+    H = dims.size - 1
+    off = np.zeros(H + 1, np.int64)
+    for h in range(1, H + 1):
+        off[h] = off[h - 1] + dims[h] * dims[h - 1]
+    return off
+
+
+@jit
+def layer(w, dims, off, h):
+    """View of ``W_h`` (1-based h), shape ``(d_h, d_{h-1})``."""
+    return w[off[h - 1] : off[h]].reshape((dims[h], dims[h - 1]))
+
+
+@jit
+def matmul_into(A, B, out):
+    n, k = A.shape
+    m = B.shape[1]
+    for i in range(n):
+        for j in range(m):
+            s = 0.0
+            for t in range(k):
+                s += A[i, t] * B[t, j]
+            out[i, j] = s
+
+
+@jit
+def matmul(A, B):
+    out = np.empty((A.shape[0], B.shape[1]))
+    matmul_into(A, B, out)
+    return out
+
+
+@jit
+def matmul_tn(A, B):
+    """``A.T @ B``."""
+    k, n = A.shape
+    m = B.shape[1]
+    out = np.zeros((n, m))
+    for t in range(k):
+        for i in range(n):
+            a = A[t, i]
+            if a != 0.0:
+                for j in range(m):
+                    out[i, j] += a * B[t, j]
+    return out
+
+
+@jit
+def matmul_nt(A, B):
+    """``A @ B.T``."""
+    n, k = A.shape
+    m = B.shape[0]
+    out = np.empty((n, m))
+    for i in range(n):
+        for j in range(m):
+            s = 0.0
+            for t in range(k):
+                s += A[i, t] * B[j, t]
+            out[i, j] = s
+    return out
+
+
+@jit
+def matvec(A, x):
+    out = np.zeros(A.shape[0])
+    for i in range(A.shape[0]):
+        s = 0.0
+        for j in range(A.shape[1]):
+            s += A[i, j] * x[j]
+        out[i] = s
+    return out
+
+
+@jit
+def rmatvec(A, x):
+    """``A.T @ x``."""
+    out = np.zeros(A.shape[1])
+    for i in range(A.shape[0]):
+        xi = x[i]
+        for j in range(A.shape[1]):
+            out[j] += A[i, j] * xi
+    return out
+
+
+@jit
+def dot(x, y):
+    s = 0.0
+    for i in range(x.size):
+        s += x[i] * y[i]
+    return s
+
+
+@jit
+def frob(A):
+    s = 0.0
+    for v in A.ravel():
+        s += v * v
+    return np.sqrt(s)
+
+
+@jit
+def inner(A, B):
+    """Frobenius inner product ``tr(A^T B)``."""
+    s = 0.0
+    a = A.ravel()
+    b = B.ravel()
+    for i in range(a.size):
+        s += a[i] * b[i]
+    return s
+
+
+@jit
+def product_table(w, dims, off):
+    """All partial products ``W_{a:b}``, 1 <= b <= a+1 <= H+1, in one flat buffer.
+
+    Returns ``(buf, poff)``: ``W_{a:b}`` (shape ``(d_a, d_{b-1})``) starts at
+    ``poff[a, b]``; the empty products ``W_{b-1:b}`` are identities.  Use :func:`prod`.
+    """
+    H = dims.size - 1
+    poff = np.full((H + 1, H + 2), -1, np.int64)
+    total = 0
+    for b in range(1, H + 2):
+        for a in range(b - 1, H + 1):
+            poff[a, b] = total
+            total += dims[a] * dims[b - 1]
+    buf = np.zeros(total)
+    for b in range(1, H + 2):
+        n = dims[b - 1]
+        ident = buf[poff[b - 1, b] : poff[b - 1, b] + n * n].reshape((n, n))
+        for i in range(n):
+            ident[i, i] = 1.0
+        for a in range(b, H + 1):
+            matmul_into(
+                layer(w, dims, off, a),
+                prod(buf, poff, dims, a - 1, b),
+                prod(buf, poff, dims, a, b),
+            )
+    return buf, poff
+
+
+@jit
+def prod(buf, poff, dims, a, b):
+    """View of ``W_{a:b}`` inside a :func:`product_table` buffer."""
+    start = poff[a, b]
+    return buf[start : start + dims[a] * dims[b - 1]].reshape((dims[a], dims[b - 1]))
+
+
+@jit
+def norm_products(w, dims, off):
+    """``np_[a, b] = prod_{k=b..a} ||W_k||_F`` (1 for empty ranges), the scale that
+    bounds ``||W_{a:b}||`` and hence the rounding error of computing it."""
+    H = dims.size - 1
+    nrm = np.empty(H + 1)
+    nrm[0] = 1.0
+    for h in range(1, H + 1):
+        nrm[h] = frob(layer(w, dims, off, h))
+    out = np.ones((H + 2, H + 2))
+    for b in range(1, H + 1):
+        acc = 1.0
+        for a in range(b, H + 1):
+            acc *= nrm[a]
+            out[a, b] = acc
+    return out
+
+
+@jit
+def sym_eig_2x2_min(a, b, c):
+    """Smallest eigenvalue of the symmetric matrix ``[[a, b], [b, c]]``."""
+    m = 0.5 * (a + c)
+    d = 0.5 * (a - c)
+    return m - np.sqrt(d * d + b * b)

@@ -1,0 +1,253 @@
+"""Random architectures, data and exact critical points (THEORY.md §5).
+
+Everything is drawn from one per-point stream (:mod:`.rng`).  Points are built in whitened
+coordinates, ``W'_h = G_h [[D_h, 0], [0, E_h]] G_{h-1}^{-1}``, with ``G_0 = [V_S, V_{S^c}, V_0]``
+and ``G_H = [U_S, U_{S^c}]`` orthonormal, random well-conditioned hidden bases ``G_h``, a
+signal chain with ``D_H ... D_1 = diag(sigma_S)`` and a complement chain ``E`` that is a
+critical point with zero product of the complement problem; then ``W_1 = W'_1 K^{-1}``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+from mcland._kernels import params as p
+from mcland._kernels import rng
+from mcland._kernels.dense import matmul
+from mcland._kernels.whiten import moments, smallest_relative_gap, whiten
+
+MAX_DATA_TRIES = 20
+
+
+@jit
+def draw_dims(state, prm, fixed_dx, fixed_dy):
+    """Architecture ``(d_0, ..., d_H)``: H, d_y, d_x = d_y + extra and hidden widths uniform
+    in their inclusive ranges; with user data d_x and d_y are the data's."""
+    H = rng.integer(state, int(prm[p.P_DEPTH_MIN]), int(prm[p.P_DEPTH_MAX]))
+    dims = np.empty(H + 1, np.int64)
+    if prm[p.P_FIXED_DATA] > 0.0:
+        dims[0] = fixed_dx
+        dims[H] = fixed_dy
+    else:
+        dims[H] = rng.integer(state, int(prm[p.P_DY_MIN]), int(prm[p.P_DY_MAX]))
+        dims[0] = dims[H] + rng.integer(state, int(prm[p.P_DXE_MIN]), int(prm[p.P_DXE_MAX]))
+    for h in range(1, H):
+        dims[h] = rng.integer(state, int(prm[p.P_HID_MIN]), int(prm[p.P_HID_MAX]))
+    return dims
+
+
+@jit
+def _log_uniform(state, lo, hi):
+    return np.exp(lo + (hi - lo) * rng.uniform(state))
+
+
+@jit
+def draw_data(state, prm, d_x, d_y):
+    """Gaussian data ``X = a X0``, ``Y = b (T X0 + noise Z)`` (d_x, m) and (d_y, m), with
+    log-uniform scale factors a, b; redrawn until it satisfies THEORY.md §1.
+
+    Returns ``(X, Y, a, b, ok)``.
+    """
+    m = int(prm[p.P_M])
+    for _ in range(MAX_DATA_TRIES):
+        X0 = rng.normal_matrix(state, d_x, m)
+        T = rng.normal_matrix(state, d_y, d_x)
+        Z = rng.normal_matrix(state, d_y, m)
+        a = _log_uniform(state, prm[p.P_LSX_MIN], prm[p.P_LSX_MAX])
+        b = _log_uniform(state, prm[p.P_LSY_MIN], prm[p.P_LSY_MAX])
+        Y = matmul(T, X0) + prm[p.P_NOISE] * Z
+        X = a * X0
+        Y = b * Y
+        Sxx, Syx, _ = moments(X, Y)
+        mu, _, _, lam, _, _ = whiten(Sxx, Syx)
+        if (
+            mu[0] > prm[p.P_SXX_RCOND] * mu[mu.size - 1]
+            and smallest_relative_gap(lam) > prm[p.P_GAP_RTOL]
+        ):
+            return X, Y, a, b, True
+    return X, Y, a, b, False
+
+
+@jit
+def _orthogonal(state, n):
+    q, rr = np.linalg.qr(rng.normal_matrix(state, n, n))
+    for j in range(n):
+        if rr[j, j] < 0.0:
+            q[:, j] = -q[:, j]
+    return q
+
+
+@jit
+def _conditioned(state, n, cond):
+    """Random ``G`` (n, n) with singular values log-uniform in [cond^-1/2, cond^1/2], and G^-1."""
+    q1 = _orthogonal(state, n)
+    q2 = _orthogonal(state, n)
+    half = 0.5 * np.log(cond)
+    a = q1.copy()
+    ai = q2.copy()
+    for j in range(n):
+        sv = np.exp(half * (2.0 * rng.uniform(state) - 1.0))
+        a[:, j] *= sv
+        ai[:, j] /= sv
+    return matmul(a, q2.T.copy()), matmul(ai, q1.T.copy())
+
+
+@jit
+def _free_block(state, rows, cols, low_rank):
+    """Gaussian block scaled by 1/sqrt(cols); with probability ``low_rank`` of random lower rank."""
+    if rows == 0 or cols == 0:
+        return np.zeros((rows, cols))
+    k = min(rows, cols)
+    if k >= 2 and rng.uniform(state) < low_rank:
+        rho = rng.integer(state, 1, k - 1)
+        return matmul(
+            rng.normal_matrix(state, rows, rho), rng.normal_matrix(state, rho, cols)
+        ) / np.sqrt(rho * cols)
+    return rng.normal_matrix(state, rows, cols) / np.sqrt(cols)
+
+
+@jit
+def _choose_S(state, prm, d_y, r):
+    """Index set S as a boolean mask over eigen-indices (0-based), and the recipe used."""
+    weights = np.array([prm[p.P_W_GLOBAL], prm[p.P_W_TOP], prm[p.P_W_OTHER]])
+    recipe = rng.categorical(state, weights)
+    if recipe == 2 and (d_y < 2 or weights[0] + weights[1] + weights[2] <= 0.0):
+        recipe = 1
+    inS = np.zeros(d_y, np.bool_)
+    if recipe == 0:
+        inS[:r] = True
+    elif recipe == 1:
+        inS[: rng.integer(state, 0, r - 1)] = True
+    else:
+        s = rng.integer(state, 1, min(r, d_y - 1))
+        perm = rng.permutation(state, d_y)
+        top = True
+        for k in range(s):
+            inS[perm[k]] = True
+            top = top and perm[k] < s
+        if top:  # replace the weakest kept index by a dropped one
+            inS[s - 1] = False
+            inS[rng.integer(state, s, d_y - 1)] = True
+    return inS, recipe
+
+
+@jit
+def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
+    """Draw an exact critical point for architecture ``dims``.
+
+    Returns ``(w, inS, recipe, kill_mask)``: flat layers (see :mod:`.dense`), the drawn S
+    as a mask, the recipe code, and a bit mask of the layers whose complement block E_h is
+    identically zero (bit h-1 for layer h).  ``kill_w[k-1]`` weighs drawing k kill layers.
+    """
+    H = dims.size - 1
+    d_x = dims[0]
+    d_y = dims[H]
+    r = d_x
+    for h in range(1, H + 1):
+        r = min(r, dims[h])
+    inS, recipe = _choose_S(state, prm, d_y, r)
+    s = 0
+    for i in range(d_y):
+        if inS[i]:
+            s += 1
+    order_out = np.empty(d_y, np.int64)  # [S, S^c] eigen-indices
+    k = 0
+    for want in (True, False):
+        for i in range(d_y):
+            if inS[i] == want:
+                order_out[k] = i
+                k += 1
+    sc = d_y - s
+    sig = np.sqrt(lam)
+
+    # bases: G_0 = [V_S, V_Sc, V_0] (inverse = transpose), G_H = [U_S, U_Sc]
+    g0_inv = np.empty((d_x, d_x))
+    for k in range(d_x):
+        src = order_out[k] if k < d_y else k
+        g0_inv[k, :] = Vt[src, :]
+    gH = np.empty((d_y, d_y))
+    for k in range(d_y):
+        gH[:, k] = U[:, order_out[k]]
+
+    # signal chain: D_H ... D_1 = diag(sigma_S)
+    cond_sig = prm[p.P_SIGNAL_COND]
+    D = np.zeros((H + 1, max(s, 1), max(s, 1)))
+    chain_inv = np.eye(s)
+    for h in range(1, H):
+        if s > 0:
+            dh, dh_inv = _conditioned(state, s, cond_sig)
+            D[h, :s, :s] = dh
+            chain_inv = matmul(chain_inv, dh_inv)
+    for i in range(s):
+        for j in range(s):
+            D[H, i, j] = sig[order_out[i]] * chain_inv[i, j]
+
+    # complement chain: kill layers and the single-kill split of THEORY.md §5
+    c = np.empty(H + 1, np.int64)
+    for h in range(H + 1):
+        c[h] = dims[h] - s
+    killed = np.zeros(H + 1, np.bool_)
+    rows_keep = np.ones(sc, np.bool_)  # rows of E_H allowed (the subset A)
+    cols_keep = np.ones(c[0], np.bool_)  # columns of E_1 allowed
+    if c.min() > 0:
+        n_kill = 1 + rng.categorical(state, kill_w[: min(H, kill_w.size)])
+        perm = rng.permutation(state, H)
+        for t in range(n_kill):
+            killed[perm[t] + 1] = True
+        if n_kill == 1:
+            kk = perm[0] + 1
+            for i in range(sc):
+                if kk == H:
+                    in_a = True
+                elif kk == 1:
+                    in_a = False
+                else:
+                    in_a = rng.uniform(state) < prm[p.P_SPLIT]
+                rows_keep[i] = in_a
+                cols_keep[i] = not in_a
+    E_off = np.zeros(H + 1, np.int64)
+    for h in range(1, H + 1):
+        E_off[h] = E_off[h - 1] + c[h] * c[h - 1]
+    E_buf = np.zeros(E_off[H])
+    for h in range(1, H + 1):
+        E = E_buf[E_off[h - 1] : E_off[h]].reshape((c[h], c[h - 1]))
+        if not killed[h]:
+            E[:, :] = _free_block(state, c[h], c[h - 1], prm[p.P_LOW_RANK])
+        if h == H:
+            for i in range(c[h]):
+                if not rows_keep[i]:
+                    E[i, :] = 0.0
+        if h == 1:
+            for j in range(c[0]):
+                if not cols_keep[j]:
+                    E[:, j] = 0.0
+
+    # assemble W'_h = G_h blockdiag(D_h, E_h) G_{h-1}^{-1}; W_1 = W'_1 K^{-1}
+    n_w = 0
+    for h in range(1, H + 1):
+        n_w += dims[h] * dims[h - 1]
+    w = np.empty(n_w)
+    kill_mask = 0
+    g_prev_inv = g0_inv
+    pos = 0
+    cond_basis = prm[p.P_BASIS_COND]
+    for h in range(1, H + 1):
+        E = E_buf[E_off[h - 1] : E_off[h]].reshape((c[h], c[h - 1]))
+        if E.size > 0 and np.all(E == 0.0):
+            kill_mask |= 1 << (h - 1)
+        mid = np.zeros((dims[h], dims[h - 1]))
+        mid[:s, :s] = D[h, :s, :s]
+        mid[s:, s:] = E
+        if h < H:
+            g_h, g_h_inv = _conditioned(state, dims[h], cond_basis)
+        else:
+            g_h = gH
+            g_h_inv = gH
+        Wh = matmul(matmul(g_h, mid), g_prev_inv)
+        if h == 1:
+            Wh = matmul(Wh, Kinv)
+        w[pos : pos + Wh.size] = Wh.ravel()
+        pos += Wh.size
+        g_prev_inv = g_h_inv
+    return w, inS, recipe, kill_mask

@@ -1,0 +1,173 @@
+"""Residual, loss, gradient and the full Hessian (THEORY.md §2 and §4), with error bounds.
+
+Parameter ordering: the Hessian acts on the concatenation of ``W_1.ravel(), ...,
+W_H.ravel()`` (row-major), i.e. entry ``(W_h)_{ab}`` sits at ``off[h-1] + a d_{h-1} + b``.
+In this ordering the Gauss-Newton block (h, k) is ``2 (P_h^T P_k) ⊗ (Q_h Sxx Q_k^T)`` with
+``P_h = W_{H:h+1}``, ``Q_h = W_{h-1:1}``; the spectrum does not depend on the convention.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+from mcland._kernels.dense import (
+    frob,
+    inner,
+    matmul,
+    matmul_nt,
+    matmul_tn,
+    prod,
+)
+
+EPS = np.finfo(np.float64).eps
+
+
+@jit
+def residual(P, Sxx, Syx):
+    """``R = W_{H:1} Sxx - Syx`` (d_y, d_x) for the end-to-end product ``P = W_{H:1}``."""
+    R = matmul(P, Sxx)
+    for i in range(R.shape[0]):
+        for j in range(R.shape[1]):
+            R[i, j] -= Syx[i, j]
+    return R
+
+
+@jit
+def loss(P, Sxx, Syx, tr_syy):
+    """``||P X - Y||^2 = tr(Syy) - 2 <P, Syx> + <P Sxx, P>``."""
+    return tr_syy - 2.0 * inner(P, Syx) + inner(matmul(P, Sxx), P)
+
+
+@jit
+def gradient(buf, poff, dims, off, R):
+    """Flat gradient, layout of ``w``: ``dL/dW_h = 2 W_{H:h+1}^T R W_{h-1:1}^T``."""
+    H = dims.size - 1
+    g = np.empty(off[H])
+    for h in range(1, H + 1):
+        Gh = matmul_nt(
+            matmul_tn(prod(buf, poff, dims, H, h + 1), R), prod(buf, poff, dims, h - 1, 1)
+        )
+        flat = Gh.ravel()
+        for i in range(flat.size):
+            g[off[h - 1] + i] = 2.0 * flat[i]
+    return g
+
+
+@jit
+def gradient_scale(npr, dims, Sxx_n, Syx_n):
+    """``sum_h 2 ||W_{H:h+1}|| ||W_{h-1:1}|| (||W_{H:1}|| ||Sxx|| + ||Syx||)`` with norm
+    products as bounds: the size of the terms whose cancellation makes the gradient zero."""
+    H = dims.size - 1
+    base = npr[H, 1] * Sxx_n + Syx_n
+    s = 0.0
+    for h in range(1, H + 1):
+        s += 2.0 * npr[H, h + 1] * npr[h - 1, 1] * base
+    return s
+
+
+@jit
+def hessian_into(buf, poff, dims, off, Sxx, R, Hm):
+    """Assemble the Hessian (N, N) into ``Hm`` from the Kronecker structure of THEORY.md §4.
+
+    Gauss-Newton entries ``2 (P_h^T P_k)_{ac} (Q_h Sxx Q_k^T)_{be}`` for every block, and for
+    h1 < h2 the second-order entries ``d^2 L / d(W_h2)_{ac} d(W_h1)_{eb} = 2 G_{ab} B_{ce}``
+    with ``G = W_{H:h2+1}^T R W_{h1-1:1}^T`` and ``B = W_{h2-1:h1+1}``.
+    """
+    H = dims.size - 1
+    for h in range(1, H + 1):
+        Ph = prod(buf, poff, dims, H, h + 1)
+        QSh = matmul(prod(buf, poff, dims, h - 1, 1), Sxx)
+        dh, dh1 = dims[h], dims[h - 1]
+        for k in range(1, h + 1):
+            Pk = prod(buf, poff, dims, H, k + 1)
+            Qk = prod(buf, poff, dims, k - 1, 1)
+            PtP = matmul_tn(Ph, Pk)
+            QSQ = matmul_nt(QSh, Qk)
+            dk, dk1 = dims[k], dims[k - 1]
+            for a in range(dh):
+                for b in range(dh1):
+                    row = off[h - 1] + a * dh1 + b
+                    for c in range(dk):
+                        pac = 2.0 * PtP[a, c]
+                        for e in range(dk1):
+                            Hm[row, off[k - 1] + c * dk1 + e] = pac * QSQ[b, e]
+            if k < h:
+                G = matmul_nt(matmul_tn(Ph, R), Qk)  # (d_h, d_{k-1})
+                B = prod(buf, poff, dims, h - 1, k + 1)  # (d_{h-1}, d_k)
+                for a in range(dh):
+                    for c in range(dh1):
+                        row = off[h - 1] + a * dh1 + c
+                        for e in range(dk):
+                            bce = 2.0 * B[c, e]
+                            if bce != 0.0:
+                                for b in range(dk1):
+                                    Hm[row, off[k - 1] + e * dk1 + b] += bce * G[a, b]
+    N = off[H]
+    for i in range(N):
+        for j in range(i + 1, N):
+            Hm[i, j] = Hm[j, i]
+
+
+@jit
+def product_norms(buf, poff, dims):
+    """Norms of all partial products and estimates of their rounding errors.
+
+    Returns ``(pn, perr)`` indexed ``[a, b]`` for ``W_{a:b}`` (0 <= a <= H, 1 <= b <= a+1):
+    ``pn`` the Frobenius norm as computed, ``perr`` the first-order error of computing it
+    left to right, ``eps sum_{k=b+1..a} d_{k-1} ||W_{a:k+1}|| ||W_k|| ||W_{k-1:b}||`` (exact
+    identities and single layers have no error).  Partial products that vanish in exact
+    arithmetic (e.g. complement chains through invertible bases) are computed as rounding
+    noise of about ``perr``, which is why the noise floor uses ``pn + perr``.
+    """
+    H = dims.size - 1
+    pn = np.zeros((H + 2, H + 2))
+    perr = np.zeros((H + 2, H + 2))
+    for b in range(1, H + 2):
+        for a in range(b - 1, H + 1):
+            pn[a, b] = frob(prod(buf, poff, dims, a, b))
+    for b in range(1, H + 1):
+        for a in range(b + 1, H + 1):
+            e = 0.0
+            for k in range(b + 1, a + 1):
+                e += np.sqrt(dims[k - 1]) * pn[a, k + 1] * pn[k, k] * pn[k - 1, b]
+            perr[a, b] = EPS * e
+    return pn, perr
+
+
+@jit
+def assembly_error(pn, perr, dims, Sxx_n, Syx_n, R_n):
+    """Estimate of the Frobenius norm of the rounding error of :func:`hessian_into`.
+
+    First-order propagation of the errors of the partial products (:func:`product_norms`)
+    and of the residual ``R = W_{H:1} Sxx - Syx`` (which cancels at critical points, so its
+    error is judged against ``||W_{H:1}|| ||Sxx|| + ||Syx||``, not against ``||R||``) through
+    the block formulas, plus ``eps sum_h d_h`` relative error of every accumulation.
+    """
+    H = dims.size - 1
+    dsum = 0.0
+    for h in range(H + 1):
+        dsum += dims[h]
+    root = np.sqrt(dsum)  # probabilistic accumulation model (Higham & Mary 2019)
+    en = pn + perr
+    err_r = EPS * root * (en[H, 1] * Sxx_n + Syx_n) + perr[H, 1] * Sxx_n
+    total = 0.0
+    for h in range(1, H + 1):
+        for k in range(1, h + 1):
+            Ph, Pk, Qh, Qk = en[H, h + 1], en[H, k + 1], en[h - 1, 1], en[k - 1, 1]
+            e = (
+                2.0
+                * Sxx_n
+                * (
+                    EPS * root * Ph * Pk * Qh * Qk
+                    + (perr[H, h + 1] * Pk + Ph * perr[H, k + 1]) * Qh * Qk
+                    + Ph * Pk * (perr[h - 1, 1] * Qk + Qh * perr[k - 1, 1])
+                )
+            )
+            if k < h:
+                B = en[h - 1, k + 1]
+                e += 2.0 * B * Ph * Qk * (err_r + EPS * root * R_n)
+                e += 2.0 * perr[h - 1, k + 1] * Ph * Qk * R_n
+            mult = 2.0 if k < h else 1.0
+            total += mult * e * e
+    return np.sqrt(total)

@@ -1,0 +1,162 @@
+"""Second-order theory of THEORY.md §2-3: read S off a point, escape certificates.
+
+Openness of a layer pair is decided by the curvature it produces, not by thresholds on
+``G`` or on ranks.  THEORY.md suggests 2 x 2 problems, one per candidate direction pair;
+here the Hessian is restricted at once to the subspace spanned by all candidates of a
+pair (``p q^T`` on layer h2 for every q, ``x y^T`` on layer h1 for every x, with p and y
+fixed), a (d_{h2-1} + d_h1)-dimensional problem whose smallest eigenvalue is at most that
+of every 2 x 2 candidate and needs no singular vectors of the partial products.  It is a
+Rayleigh quotient, so it is never below the Hessian's smallest eigenvalue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+from mcland._kernels.dense import (
+    dot,
+    matmul,
+    matmul_nt,
+    matmul_tn,
+    matvec,
+    prod,
+    rmatvec,
+)
+
+EPS = np.finfo(np.float64).eps
+
+
+@jit
+def read_S(P, K, U, lam):
+    """Membership of each eigen-index in S, and the largest deviation from an exact 0/1.
+
+    ``z_i = ||u_i^T W_{H:1} K|| / sqrt(lam_i)`` is exactly 1 for i in S and 0 otherwise at a
+    critical point; ``i`` is taken to be in S when ``z_i > 1/2``.  The returned deviation
+    ``max_i min(z_i, |1 - z_i|)`` audits that reading.
+    """
+    d_y = lam.size
+    PK = matmul(P, K)
+    inS = np.zeros(d_y, np.bool_)
+    dev = 0.0
+    for i in range(d_y):
+        row = rmatvec(PK, np.ascontiguousarray(U[:, i]))
+        z = np.sqrt(dot(row, row) / lam[i])
+        inS[i] = z > 0.5
+        dev = max(dev, min(z, abs(1.0 - z)))
+    return inS, dev
+
+
+@jit
+def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y):
+    """Smallest Hessian Rayleigh quotient on ``{p q^T on layer h2} + {x y^T on layer h1}``.
+
+    ``p`` (d_h2,) and ``y`` (d_{h1-1},) are fixed unit vectors, ``q`` ranges over
+    R^{d_{h2-1}} and ``x`` over R^{d_h1}: the subspace holds every two-layer certificate
+    direction of THEORY.md §3 built from this (p, y), so its smallest eigenvalue is at most
+    each certificate's curvature, and at least the Hessian's smallest eigenvalue.  With
+    ``A = W_{H:h2+1}``, ``B = W_{h2-1:h1+1}``, ``C = W_{h1-1:1}``, ``T2 = W_{h2-1:1}``,
+    ``T1 = W_{H:h1+1}``, ``a = A p`` and ``c = C^T y`` the restricted Hessian in the
+    standard bases of q and x is::
+
+        [[2 |a|^2 T2 Sxx T2^T,                    2 (T2 Sxx c)(T1^T a)^T + 2 (a^T R c) B],
+         [.^T,                                    2 (c^T Sxx c) T1^T T1                  ]]
+    """
+    H = dims.size - 1
+    a = matvec(prod(buf, poff, dims, H, h2 + 1), p)
+    c = rmatvec(prod(buf, poff, dims, h1 - 1, 1), y)
+    T2 = prod(buf, poff, dims, h2 - 1, 1)
+    T1 = prod(buf, poff, dims, H, h1 + 1)
+    B = prod(buf, poff, dims, h2 - 1, h1 + 1)
+    n2 = dims[h2 - 1]
+    n1 = dims[h1]
+    Sc = matvec(Sxx, c)
+    t2sc = matvec(T2, Sc)
+    t1a = rmatvec(T1, a)
+    aa = dot(a, a)
+    csc = dot(c, Sc)
+    arc = dot(a, matvec(R, c))
+    M = np.empty((n2 + n1, n2 + n1))
+    T2S = matmul(T2, Sxx)
+    T2ST2 = matmul_nt(T2S, T2)
+    T1T1 = matmul_tn(T1, T1)
+    for i in range(n2):
+        for j in range(n2):
+            M[i, j] = 2.0 * aa * T2ST2[i, j]
+        for j in range(n1):
+            v = 2.0 * t2sc[i] * t1a[j] + 2.0 * arc * B[i, j]
+            M[i, n2 + j] = v
+            M[n2 + j, i] = v
+    for i in range(n1):
+        for j in range(n1):
+            M[n2 + i, n2 + j] = 2.0 * csc * T1T1[i, j]
+    return np.linalg.eigvalsh(M)[0]
+
+
+@jit
+def pair_curvature(buf, poff, dims, Sxx, R, h1, h2):
+    """Certificate curvature of the layer pair (h1, h2) (``inf`` when ``G = 0``).
+
+    ``(p, y)`` is the top singular pair of ``G = W_{H:h2+1}^T R W_{h1-1:1}^T``, the choice
+    that maximises the second-order term ``(q^T B x)(p^T G y)`` of THEORY.md §3; q and x
+    are then optimised jointly by :func:`subspace_curvature`, so no rank threshold is needed.
+    """
+    H = dims.size - 1
+    G = matmul_nt(matmul_tn(prod(buf, poff, dims, H, h2 + 1), R), prod(buf, poff, dims, h1 - 1, 1))
+    ug, sg, vgt = np.linalg.svd(G)
+    if sg[0] == 0.0:
+        return np.inf
+    p = np.ascontiguousarray(ug[:, 0])
+    y = np.ascontiguousarray(vgt[0, :])
+    return subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y)
+
+
+@jit
+def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS):
+    """Certificate for ``S != [s]``: rotate a kept ``u_j`` toward a dropped ``u_i``, i < j.
+
+    In whitened coordinates ``V_H = u_i (W_H^T u_j)^T`` and ``V_1 = z v_i^T`` with
+    ``W_{H:2} z = u_j`` span a plane of curvature ``4 sigma_j (sigma_j - sigma_i) < 0``
+    (at the right ratio); in the original coordinates ``v_i^T`` becomes ``v_i^T K^{-1}``.
+    Both directions lie in the subspace of :func:`subspace_curvature` for
+    ``(h1, h2) = (1, H)``, ``p = u_i`` and ``y ∝ K^{-1} v_i``.  Returns ``inf`` when S is a
+    top set.
+    """
+    H = dims.size - 1
+    d_y = inS.size
+    i = -1
+    for t in range(d_y):
+        if not inS[t]:
+            i = t
+            break
+    j = -1
+    for t in range(d_y - 1, -1, -1):
+        if inS[t]:
+            j = t
+            break
+    if i < 0 or j < 0 or j < i:
+        return np.inf
+    y = matvec(K_inv, np.ascontiguousarray(Vt[i, :]))
+    y /= np.sqrt(dot(y, y))
+    return subspace_curvature(buf, poff, dims, Sxx, R, 1, H, np.ascontiguousarray(U[:, i]), y)
+
+
+@jit
+def partial_product_ranks(buf, poff, dims, npr, out):
+    """Numerical ranks of all ``W_{a:b}``, 1 <= b <= a <= H, written to ``out`` in the order
+    ``W_{1:1}, W_{2:1}, W_{2:2}, W_{3:1}, ...`` (index ``a(a-1)/2 + b - 1``).
+
+    A singular value counts when it exceeds ``10 max(d_a, d_{b-1}) (a-b+1) eps prod_{k=b..a} ||W_k||_F``,
+    the rounding level of a product of that many factors.
+    """
+    H = dims.size - 1
+    for a in range(1, H + 1):
+        for b in range(1, a + 1):
+            M = prod(buf, poff, dims, a, b)
+            _, s, _ = np.linalg.svd(M)
+            cut = 10.0 * max(M.shape[0], M.shape[1]) * (a - b + 1) * EPS * npr[a, b]
+            rk = 0
+            for v in s:
+                if v > cut:
+                    rk += 1
+            out[a * (a - 1) // 2 + b - 1] = rk

@@ -1,0 +1,57 @@
+"""Data moments and the whitened problem of THEORY.md §1 and §5."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+from mcland._kernels.dense import matmul, matmul_nt
+
+
+@jit
+def moments(X, Y):
+    """``Sxx = X X^T`` (d_x, d_x), ``Syx = Y X^T`` (d_y, d_x), ``tr(Syy)`` for X (d_x, m), Y (d_y, m)."""
+    Sxx = matmul_nt(X, X)
+    Syx = matmul_nt(Y, X)
+    tr_syy = 0.0
+    for v in Y.ravel():
+        tr_syy += v * v
+    return Sxx, Syx, tr_syy
+
+
+@jit
+def whiten(Sxx, Syx):
+    """Spectral data of the problem.
+
+    Returns ``(mu, K, Kinv, lam, U, Vt)``: ``mu`` the ascending eigenvalues of Sxx,
+    ``K = Sxx^{1/2}`` and its inverse (d_x, d_x), ``lam`` the decreasing eigenvalues of
+    ``Sigma = Syx Sxx^{-1} Sxy`` (d_y,), ``U`` its eigenvectors (d_y, d_y, columns), and
+    ``Vt`` (d_x, d_x) whose first d_y rows are ``v_i^T`` with ``Syx K^{-1} = U diag(sqrt(lam)) V^T``
+    and whose remaining rows span the complement ``V_0``.  Assumes ``mu > 0``; callers check.
+    """
+    mu, Q = np.linalg.eigh(Sxx)
+    n = mu.size
+    Qs = np.empty_like(Q)
+    Qi = np.empty_like(Q)
+    for i in range(n):
+        for j in range(n):
+            root = np.sqrt(max(mu[j], 0.0))
+            Qs[i, j] = Q[i, j] * root
+            Qi[i, j] = Q[i, j] / root
+    K = matmul_nt(Qs, Q)
+    Kinv = matmul_nt(Qi, Q)
+    M = matmul(Syx, Kinv)
+    U, sig, Vt = np.linalg.svd(M)
+    lam = sig * sig
+    return mu, K, Kinv, lam, U, Vt
+
+
+@jit
+def smallest_relative_gap(lam):
+    """``min(min_i (lam_i - lam_{i+1}), lam_{d_y}) / lam_1`` for decreasing ``lam``."""
+    if lam.size == 0 or lam[0] <= 0.0:
+        return 0.0
+    gap = lam[lam.size - 1]
+    for i in range(lam.size - 1):
+        gap = min(gap, lam[i] - lam[i + 1])
+    return gap / lam[0]

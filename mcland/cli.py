@@ -1,0 +1,152 @@
+"""The ``mcland`` command line: ``sample`` and ``inspect``.
+
+Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from mcland.errors import MclandError
+
+EXIT_BAD_INPUT = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mcland")
+def cli() -> None:
+    """Monte Carlo study of critical points of deep linear networks."""
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory to write (or resume).",
+)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of points (overrides the config).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed (overrides the config)."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker threads (default: all cores).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Show a progress bar on stderr.",
+)
+def sample(
+    config: Path, out: Path, n: int | None, seed: int | None, threads: int | None, progress: bool
+) -> None:
+    """Draw and classify critical points as configured in CONFIG (TOML) into OUT."""
+    from mcland.sampling import run
+
+    summary = run(config, out, n=n, seed=seed, threads=threads, progress=progress)
+    counts = summary.counts
+    click.echo(
+        f"wrote {summary.n} points to {summary.run_dir} ({summary.computed} computed in {summary.seconds:.1f} s"
+        + (f", {summary.computed / summary.seconds:,.0f} points/s)" if summary.computed else ")")
+    )
+    click.echo("\ncounts (rows: numeric type from the Hessian spectrum, columns: theory type)")
+    click.echo(counts.to_string())
+    click.echo(f"\nagreement theory/numeric: {summary.agreement:.4%} of {summary.n} points")
+
+
+def _read_weights(path: Path) -> list[np.ndarray]:
+    from mcland.datasource import load_npz_arrays
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = z.files
+    except FileNotFoundError:
+        raise MclandError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise MclandError(f"{path}: not a readable .npz file ({exc})") from None
+    idx = sorted(int(m.group(1)) for k in names if (m := re.fullmatch(r"W(\d+)", k)))
+    if not idx:
+        raise MclandError(
+            f"{path}: no arrays named W1, W2, ... (has: {', '.join(names) or 'none'})"
+        )
+    if idx != list(range(1, len(idx) + 1)):
+        raise MclandError(
+            f"{path}: layers must be W1..WH without gaps, found {', '.join(f'W{i}' for i in idx)}"
+        )
+    arrays = load_npz_arrays(path, tuple(f"W{i}" for i in idx))
+    return [arrays[f"W{i}"] for i in idx]
+
+
+@cli.command()
+@click.argument("weights", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def inspect(weights: Path, data: Path, as_json: bool) -> None:
+    """Classify the point WEIGHTS (.npz: W1..WH) for DATA (.npz: X, Y; samples as columns)."""
+    from mcland.datasource import load_npz_arrays
+    from mcland.inspect import inspect_point
+
+    xy = load_npz_arrays(data, ("X", "Y"))
+    report = inspect_point(_read_weights(weights), xy["X"], xy["Y"])
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    S = "{" + ", ".join(map(str, report.S)) + "}"
+    lines = [
+        f"architecture   {report.dims}  (H = {len(report.dims) - 1}, r = {report.r}, N = {report.N})",
+        f"critical       {report.is_critical}  (|grad| = {report.grad_norm:.3e}, relative {report.grad_rel:.3e})",
+        f"S              {S}",
+        f"loss           {report.loss:.10g}  (critical value {report.critical_value:.10g}, global min {report.global_min_value:.10g})",
+        f"theory type    {report.theory_type}"
+        + (f"  (open pair {report.open_pair})" if report.open_pair else ""),
+        f"numeric type   {report.numeric_type}",
+        f"eigenvalues    min {report.eig_min:.6e}, max {report.eig_max:.6e}; "
+        f"{report.n_neg} negative, {report.n_zero} zero, {report.n_pos} positive",
+        f"noise floor    {report.noise_floor:.3e}  (zero above -{report.tol_zero:.3e}, negative below -{report.tol_neg:.3e})",
+    ]
+    if report.escape_curvature is not None:
+        lines.append(f"escape curv.   {report.escape_curvature:.6e}")
+    click.echo("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every input error into one line and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="mcland", standalone_mode=False)
+    except MclandError as exc:
+        click.echo(f"mcland: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Abort:
+        click.echo("mcland: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"mcland: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo(
+            "mcland: interrupted; finished shards are kept, rerun the same command to resume",
+            err=True,
+        )
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

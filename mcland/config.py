@@ -1,0 +1,240 @@
+"""Run configuration: a validated, frozen pydantic model loaded from TOML.
+
+Every key, its default and its meaning is listed in the README ("Configuration").
+Unknown keys, wrong types and impossible values are refused with one message naming the
+key (and the closest valid key for a misspelling).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mcland._kernels import params as p
+from mcland.errors import MclandError
+
+PosInt = Annotated[int, Field(strict=True, ge=1)]
+NonNegInt = Annotated[int, Field(strict=True, ge=0)]
+PosFloat = Annotated[float, Field(gt=0.0)]
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_range(name: str, lo: float, hi: float) -> None:
+    if lo > hi:
+        raise ValueError(f"{name} range is empty: [{lo}, {hi}] (need min <= max)")
+
+
+class Architecture(_Section):
+    """Random architectures: inclusive ``[min, max]`` ranges, each drawn uniformly."""
+
+    depth: tuple[
+        Annotated[int, Field(strict=True, ge=2)], Annotated[int, Field(strict=True, ge=2)]
+    ] = (2, 6)
+    d_y: tuple[PosInt, PosInt] = (1, 4)
+    d_x_extra: tuple[NonNegInt, NonNegInt] = (0, 2)
+    hidden: tuple[PosInt, PosInt] = (1, 6)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Architecture:
+        for name in ("depth", "d_y", "d_x_extra", "hidden"):
+            _check_range(name, *getattr(self, name))
+        return self
+
+
+class Data(_Section):
+    """Where the data comes from.  ``gaussian`` draws fresh data for every point."""
+
+    source: Literal["gaussian", "npz", "parquet", "csv"] = "gaussian"
+    m: PosInt = 40
+    noise: Annotated[float, Field(ge=0.0)] = 0.5
+    scale_x: tuple[PosFloat, PosFloat] = (1.0, 1.0)
+    scale_y: tuple[PosFloat, PosFloat] = (1.0, 1.0)
+    path: str | None = None
+    x_columns: list[str] | None = None
+    y_columns: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Data:
+        _check_range("scale_x", *self.scale_x)
+        _check_range("scale_y", *self.scale_y)
+        if self.source == "gaussian":
+            if self.path is not None:
+                raise ValueError("path is only used with source = 'npz', 'parquet' or 'csv'")
+        else:
+            if self.path is None:
+                raise ValueError(f"source = '{self.source}' needs a path")
+            tabular = self.source in ("parquet", "csv")
+            if tabular and not (self.x_columns and self.y_columns):
+                raise ValueError(f"source = '{self.source}' needs x_columns and y_columns")
+            if not tabular and (self.x_columns or self.y_columns):
+                raise ValueError("x_columns / y_columns are only used with parquet or csv")
+        return self
+
+
+class Points(_Section):
+    """How critical points are drawn (THEORY.md §5)."""
+
+    weight_global: Annotated[float, Field(ge=0.0)] = 1.0
+    weight_top_saddle: Annotated[float, Field(ge=0.0)] = 1.6
+    weight_other_saddle: Annotated[float, Field(ge=0.0)] = 0.6
+    kill_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        default=[1.0, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0], min_length=1
+    )
+    split: Prob = 0.5
+    low_rank: Prob = 0.2
+    basis_cond: Annotated[float, Field(ge=1.0)] = 3.0
+    signal_cond: Annotated[float, Field(ge=1.0)] = 3.0
+
+    @model_validator(mode="after")
+    def _weights(self) -> Points:
+        if self.weight_global + self.weight_top_saddle + self.weight_other_saddle <= 0:
+            raise ValueError(
+                "at least one of weight_global, weight_top_saddle, weight_other_saddle must be > 0"
+            )
+        if (
+            sum(self.kill_weights) <= 0
+            or self.kill_weights[0] + self.kill_weights[1 if len(self.kill_weights) > 1 else 0] <= 0
+        ):
+            raise ValueError(
+                "kill_weights needs a positive weight for 1 or 2 kill layers (depth 2 uses only those)"
+            )
+        return self
+
+
+class Classify(_Section):
+    """Tolerances (see ``mcland.tolerances``) and the data assumption checks."""
+
+    grad_rtol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-8
+    c_zero: PosFloat = 0.5
+    c_neg: PosFloat = 2.5
+    gap_rtol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-8
+    sxx_rcond: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-12
+
+    @model_validator(mode="after")
+    def _order(self) -> Classify:
+        if self.c_neg < self.c_zero:
+            raise ValueError(f"c_neg = {self.c_neg} must be >= c_zero = {self.c_zero}")
+        return self
+
+
+class Output(_Section):
+    """What is stored and how it is split into files."""
+
+    spectrum: bool = True
+    weights: bool = False
+    shard_size: PosInt = 5000
+
+
+class Config(_Section):
+    """A complete run configuration (all sections optional, with defaults)."""
+
+    n: PosInt = 10_000
+    seed: NonNegInt = 0
+    architecture: Architecture = Architecture()
+    data: Data = Data()
+    points: Points = Points()
+    classify: Classify = Classify()
+    output: Output = Output()
+    base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="after")
+    def _samples(self) -> Config:
+        if self.data.source == "gaussian":
+            d_x_max = self.architecture.d_y[1] + self.architecture.d_x_extra[1]
+            if self.data.m < d_x_max:
+                raise ValueError(
+                    f"data.m = {self.data.m} < largest d_x = {d_x_max}: Sxx would be singular"
+                )
+        return self
+
+    def resolved(self) -> dict[str, Any]:
+        """The full configuration with every default filled in (JSON-serialisable)."""
+        return self.model_dump(mode="json")
+
+    def kernel_params(self, fixed_data: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The flat parameter vector of :mod:`mcland._kernels.params` and the kill weights."""
+        a, d, pt, c = self.architecture, self.data, self.points, self.classify
+        vals = {
+            "depth_min": a.depth[0], "depth_max": a.depth[1],
+            "d_y_min": a.d_y[0], "d_y_max": a.d_y[1],
+            "d_x_extra_min": a.d_x_extra[0], "d_x_extra_max": a.d_x_extra[1],
+            "hidden_min": a.hidden[0], "hidden_max": a.hidden[1],
+            "m": d.m, "noise": d.noise,
+            "log_scale_x_min": np.log(d.scale_x[0]), "log_scale_x_max": np.log(d.scale_x[1]),
+            "log_scale_y_min": np.log(d.scale_y[0]), "log_scale_y_max": np.log(d.scale_y[1]),
+            "weight_global": pt.weight_global, "weight_top_saddle": pt.weight_top_saddle,
+            "weight_other_saddle": pt.weight_other_saddle, "split": pt.split,
+            "low_rank": pt.low_rank, "basis_cond": pt.basis_cond, "signal_cond": pt.signal_cond,
+            "gap_rtol": c.gap_rtol, "sxx_rcond": c.sxx_rcond, "fixed_data": float(fixed_data),
+            "grad_rtol": c.grad_rtol, "c_zero": c.c_zero, "c_neg": c.c_neg,
+        }  # fmt: skip
+        prm = np.array([float(vals[k]) for k in p.PARAM_NAMES])
+        return prm, np.array(pt.kill_weights, dtype=np.float64)
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    """' (did you mean ...?)' for a misspelt key at ``loc``."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return ""
+        model = ann
+    close = difflib.get_close_matches(
+        str(loc[-1]), [k for k in model.model_fields if k != "base_dir"], n=1
+    )
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: ``source: key.path: message``."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(x) for x in loc)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'{_suggest(loc)}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
+    return "; ".join(lines)
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "config", base_dir: str = ".") -> Config:
+    """Validate a configuration dictionary (as parsed from TOML)."""
+    try:
+        return Config.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise MclandError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML configuration file.
+
+    Relative data paths are resolved against the file's directory.
+
+    Raises
+    ------
+    MclandError
+        Missing or unreadable file, malformed TOML, unknown keys, wrong types or values.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MclandError(f"cannot read configuration {path}: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MclandError(f"{path}: malformed TOML: {exc}") from None
+    return config_from_dict(raw, source=str(path), base_dir=str(path.resolve().parent))

@@ -1,0 +1,292 @@
+"""Driving the batch kernel: in-memory sampling, run directories, single-point redraws."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from mcland import storage
+from mcland._kernels.batch import draw_point as _draw_point
+from mcland._kernels.batch import process_range
+from mcland.config import Config, config_from_dict, load_config
+from mcland.datasource import load_data
+from mcland.errors import MclandError
+from mcland.problem import Problem
+
+BATCH = 1000  # points per table; results do not depend on it
+CHUNK = 16  # points per task handed to a thread; results do not depend on it
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a batch needs besides the sample ids."""
+
+    config: Config
+    seed: int
+    n: int
+    prm: np.ndarray
+    kill_w: np.ndarray
+    fx: np.ndarray
+    fy: np.ndarray
+    h_max: int
+    dy_max: int
+    n_max: int
+
+
+def _as_config(config: Config | dict | str | Path) -> Config:
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return config_from_dict(config)
+    return load_config(config)
+
+
+def make_plan(
+    config: Config | dict | str | Path, n: int | None = None, seed: int | None = None
+) -> Plan:
+    """Validate the configuration and the data and size the output buffers."""
+    cfg = _as_config(config)
+    if n is not None or seed is not None:
+        cfg = config_from_dict(
+            {
+                **cfg.resolved(),
+                **({"n": n} if n is not None else {}),
+                **({"seed": seed} if seed is not None else {}),
+            },
+            source="overrides",
+            base_dir=cfg.base_dir,
+        )
+    d, a = cfg.data, cfg.architecture
+    if d.source == "gaussian":
+        fx = fy = np.zeros((0, 0))
+        dx_max, dy_max = a.d_y[1] + a.d_x_extra[1], a.d_y[1]
+    else:
+        path = Path(cfg.base_dir) / str(d.path)
+        X, Y = load_data(d.source, path, d.x_columns, d.y_columns)
+        prob = Problem.from_data(
+            X, Y, gap_rtol=cfg.classify.gap_rtol, sxx_rcond=cfg.classify.sxx_rcond
+        )
+        fx, fy = np.ascontiguousarray(X, np.float64), np.ascontiguousarray(Y, np.float64)
+        dx_max, dy_max = prob.d_x, prob.d_y
+    h_max, hid = a.depth[1], a.hidden[1]
+    n_max = dx_max * hid + (h_max - 2) * hid * hid + hid * dy_max
+    prm, kill_w = cfg.kernel_params(fixed_data=d.source != "gaussian")
+    return Plan(cfg, cfg.seed, cfg.n, prm, kill_w, fx, fy, h_max, dy_max, n_max)
+
+
+def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Table:
+    """Records of the points ``ids`` (any order, any size) as an Arrow table.
+
+    With ``pool``, chunks of :data:`CHUNK` points run concurrently in its threads (the
+    kernel releases the GIL); every point is computed from its own stream, so the table is
+    the same with or without a pool.
+    """
+    o = plan.config.output
+    out = storage.BatchOutput.allocate(
+        ids.size, plan.h_max, plan.dy_max, plan.n_max, o.spectrum, o.weights
+    )
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    args = (
+        plan.seed, ids, plan.prm, plan.kill_w, plan.fx, plan.fy,
+        out.dims, out.dint, out.dflt, out.frow, out.irow, out.smask, out.sdrawn,
+        out.ranks, out.spec, out.weights,
+    )  # fmt: skip
+    with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
+        if pool is None:
+            process_range(*args, 0, ids.size)
+        else:
+            starts = range(0, ids.size, CHUNK)
+            for _ in pool.map(lambda a: process_range(*args, a, min(a + CHUNK, ids.size)), starts):
+                pass
+    return storage.to_table(out, ids, plan.seed)
+
+
+def _batches(ids: np.ndarray) -> Iterator[np.ndarray]:
+    for i in range(0, ids.size, BATCH):
+        yield ids[i : i + BATCH]
+
+
+def default_threads() -> int:
+    """Number of CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def _pool(threads: int | None) -> Iterator[Executor | None]:
+    threads = default_threads() if threads is None else threads
+    if threads < 1:
+        raise MclandError(f"threads must be >= 1, got {threads}")
+    if threads == 1:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mcland") as pool:
+        yield pool
+
+
+def sample(
+    config: Config | dict | str | Path,
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Draw and classify ``n`` points in memory (for small runs; see :func:`run` for disk).
+
+    Parameters
+    ----------
+    config : Config, dict or path to a TOML file
+    n, seed : int, optional
+        Override the configuration's ``n`` and ``seed``.
+    threads : int, optional
+        Worker threads (default: all cores this process may use).  Results do not depend on it.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, columns as documented in the README ("Output columns").
+    """
+    plan = make_plan(config, n, seed)
+    ids = np.arange(plan.n, dtype=np.int64)
+    tables = []
+    with _pool(threads) as pool, tqdm(total=plan.n, unit="pt", disable=not progress) as bar:
+        for chunk in _batches(ids):
+            tables.append(compute(plan, chunk, pool))
+            bar.update(chunk.size)
+    return pa.concat_tables(tables).to_pandas()
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What :func:`run` did."""
+
+    run_dir: Path
+    n: int
+    computed: int
+    seconds: float
+    counts: pd.DataFrame
+    agreement: float
+
+
+def _manifest(plan: Plan) -> dict:
+    from mcland import __version__
+
+    size = plan.config.output.shard_size
+    return {
+        "format": 1,
+        "mcland_version": __version__,
+        "seed": plan.seed,
+        "n": plan.n,
+        "shard_size": size,
+        "shards": (plan.n + size - 1) // size,
+        "config": plan.config.resolved(),
+    }
+
+
+def _prepare_dir(run_dir: Path, manifest: dict) -> None:
+    """Create ``run_dir`` or accept it when it holds the same run (resume)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MclandError(f"{run_dir} exists and is not a directory")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not (run_dir / storage.MANIFEST).exists():
+            raise MclandError(
+                f"{run_dir} is not empty and holds no mcland run; choose another --out"
+            )
+        old = storage.read_manifest(run_dir)
+        keys = sorted(
+            k
+            for k in set(old) | set(manifest)
+            if k != "mcland_version" and old.get(k) != manifest.get(k)
+        )
+        if keys:
+            raise MclandError(
+                f"{run_dir} holds a different run (differs in: {', '.join(keys)}); choose another --out"
+            )
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        storage.write_manifest(run_dir, manifest)
+    except OSError as exc:
+        raise MclandError(f"cannot write to {run_dir}: {exc.strerror}") from None
+
+
+def run(
+    config: Config | dict | str | Path,
+    out: str | Path,
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Draw and classify points into the run directory ``out`` (see :mod:`mcland.storage`).
+
+    Shards already present from an interrupted run with the same configuration are kept
+    and not recomputed.  Returns a :class:`RunSummary` with the type counts
+    (numeric x theory) over the whole run.
+    """
+    plan = make_plan(config, n, seed)
+    run_dir = Path(out)
+    manifest = _manifest(plan)
+    _prepare_dir(run_dir, manifest)
+    size = plan.config.output.shard_size
+    t0 = time.perf_counter()
+    computed = 0
+    with (
+        _pool(threads) as pool,
+        tqdm(total=plan.n, unit="pt", disable=not progress, desc="sampling") as bar,
+    ):
+        for k in range(manifest["shards"]):
+            ids = np.arange(k * size, min((k + 1) * size, plan.n), dtype=np.int64)
+            path = run_dir / storage.shard_name(k)
+            if storage.shard_rows(path) == ids.size:
+                bar.update(ids.size)
+                continue
+            tables = []
+            for chunk in _batches(ids):
+                tables.append(compute(plan, chunk, pool))
+                bar.update(chunk.size)
+            try:
+                storage.write_shard(pa.concat_tables(tables), path, manifest)
+            except OSError as exc:
+                raise MclandError(f"cannot write {path}: {exc.strerror}") from None
+            computed += ids.size
+    seconds = time.perf_counter() - t0
+    types = storage.load(run_dir, columns=["numeric_type", "theory_type", "agree"])
+    counts = pd.crosstab(types["numeric_type"], types["theory_type"], dropna=False)
+    return RunSummary(run_dir, plan.n, computed, seconds, counts, float(types["agree"].mean()))
+
+
+def draw_point(
+    config: Config | dict | str | Path, sample_id: int, *, seed: int | None = None
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Redraw point ``sample_id`` of a run: ``(weights, X, Y)`` exactly as the sampler built it.
+
+    Use it to re-inspect a record with :func:`mcland.inspect_point`.
+    """
+    plan = make_plan(config, None, seed)
+    dims, w, X, Y, *_ = _draw_point(
+        plan.seed, int(sample_id), plan.prm, plan.kill_w, plan.fx, plan.fy
+    )
+    weights, pos = [], 0
+    for h in range(1, dims.size):
+        size = int(dims[h] * dims[h - 1])
+        weights.append(w[pos : pos + size].reshape(int(dims[h]), int(dims[h - 1])).copy())
+        pos += size
+    return weights, np.array(X), np.array(Y)

@@ -1,0 +1,271 @@
+"""Parquet storage: the record schema, kernel outputs → Arrow tables, shards, loading.
+
+A run directory holds ``run.json`` (the manifest: resolved configuration, seed, n,
+package version, shard plan), written before any shard, and shards
+``part-NNNNNN.parquet`` of contiguous sample ids.  Shards are written to a temporary
+name and renamed, so a reader never sees a partial file and an interrupted run keeps
+every finished shard.  The manifest's content is also stored in every shard's Parquet
+key-value metadata under ``mcland``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from mcland._kernels import fields as f
+from mcland._kernels import params as p
+from mcland.errors import MclandError
+
+MANIFEST = "run.json"
+SHARD_GLOB = "part-*.parquet"
+TYPE_DICT = pa.array(f.TYPE_NAMES, pa.string())
+RECIPE_DICT = pa.array(f.RECIPE_NAMES, pa.string())
+_TYPE = pa.dictionary(pa.int8(), pa.string())
+
+# name, Arrow type, nullable — the order of the columns in every shard
+SCHEMA = pa.schema(
+    [
+        pa.field("sample_id", pa.int64(), False),
+        pa.field("seed", pa.int64(), False),
+        pa.field("H", pa.int8(), False),
+        pa.field("dims", pa.list_(pa.int16()), False),
+        pa.field("d_x", pa.int16(), False),
+        pa.field("d_y", pa.int16(), False),
+        pa.field("r", pa.int16(), False),
+        pa.field("N", pa.int32(), False),
+        pa.field("recipe", _TYPE, False),
+        pa.field("s_drawn", pa.int16(), False),
+        pa.field("S_drawn", pa.list_(pa.int8()), False),
+        pa.field("kill_mask", pa.int32(), False),
+        pa.field("n_kill", pa.int8(), False),
+        pa.field("data_ok", pa.bool_(), False),
+        pa.field("scale_x", pa.float64(), False),
+        pa.field("scale_y", pa.float64(), False),
+        pa.field("min_rel_gap", pa.float64(), False),
+        pa.field("sxx_rcond", pa.float64(), False),
+        pa.field("product_err", pa.float64(), False),
+        pa.field("is_critical", pa.bool_(), False),
+        pa.field("grad_norm", pa.float64(), False),
+        pa.field("grad_rel", pa.float64(), False),
+        pa.field("s", pa.int16(), False),
+        pa.field("S", pa.list_(pa.int8()), False),
+        pa.field("s_dev", pa.float64(), False),
+        pa.field("loss", pa.float64(), False),
+        pa.field("critical_value", pa.float64(), False),
+        pa.field("global_min_value", pa.float64(), False),
+        pa.field("loss_err", pa.float64(), False),
+        pa.field("loss_tol", pa.float64(), False),
+        pa.field("theory_type", _TYPE, False),
+        pa.field("numeric_type", _TYPE, False),
+        pa.field("agree", pa.bool_(), False),
+        pa.field("open_h1", pa.int8(), True),
+        pa.field("open_h2", pa.int8(), True),
+        pa.field("escape_curvature", pa.float64(), True),
+        pa.field("pair_curvature_min", pa.float64(), True),
+        pa.field("eig_min", pa.float64(), False),
+        pa.field("eig_max", pa.float64(), False),
+        pa.field("hess_norm", pa.float64(), False),
+        pa.field("eig_min_w", pa.float64(), False),
+        pa.field("hess_norm_w", pa.float64(), False),
+        pa.field("noise_floor", pa.float64(), False),
+        pa.field("tol_zero", pa.float64(), False),
+        pa.field("tol_neg", pa.float64(), False),
+        pa.field("n_neg", pa.int32(), False),
+        pa.field("n_zero", pa.int32(), False),
+        pa.field("n_pos", pa.int32(), False),
+        pa.field("ranks", pa.list_(pa.int16()), False),
+        pa.field("spectrum", pa.list_(pa.float64()), True),
+        pa.field("weights", pa.list_(pa.float64()), True),
+    ]
+)
+
+
+@dataclass
+class BatchOutput:
+    """Preallocated kernel outputs for ``n`` points (see ``_kernels.batch.sample_batch``)."""
+
+    dims: np.ndarray
+    dint: np.ndarray
+    dflt: np.ndarray
+    frow: np.ndarray
+    irow: np.ndarray
+    smask: np.ndarray
+    sdrawn: np.ndarray
+    ranks: np.ndarray
+    spec: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def allocate(
+        cls, n: int, h_max: int, dy_max: int, n_max: int, spectrum: bool, weights: bool
+    ) -> BatchOutput:
+        return cls(
+            dims=np.zeros((n, h_max + 1), np.int64),
+            dint=np.zeros((n, len(p.DRAW_INT_FIELDS)), np.int64),
+            dflt=np.zeros((n, len(p.DRAW_FLOAT_FIELDS))),
+            frow=np.zeros((n, len(f.FLOAT_FIELDS))),
+            irow=np.zeros((n, len(f.INT_FIELDS)), np.int64),
+            smask=np.zeros((n, dy_max), np.bool_),
+            sdrawn=np.zeros((n, dy_max), np.bool_),
+            ranks=np.zeros((n, h_max * (h_max + 1) // 2), np.int64),
+            spec=np.zeros((n, n_max if spectrum else 0)),
+            weights=np.zeros((n, n_max if weights else 0)),
+        )
+
+
+def _ragged(values: np.ndarray, lengths: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """List array from a zero-padded 2-D array and row lengths."""
+    offsets = np.zeros(lengths.size + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    mask = np.arange(values.shape[1])[None, :] < lengths[:, None]
+    flat = pa.array(values[mask], typ.value_type)
+    return pa.ListArray.from_arrays(pa.array(offsets), flat, type=typ)
+
+
+def _mask_to_indices(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise 1-based indices of True entries, padded, and their counts."""
+    counts = mask.sum(axis=1)
+    out = np.zeros(mask.shape, np.int64)
+    cols = np.broadcast_to(np.arange(1, mask.shape[1] + 1), mask.shape)
+    order = np.argsort(~mask, axis=1, kind="stable")
+    out[:] = np.take_along_axis(np.where(mask, cols, 0), order, axis=1)
+    return out, counts
+
+
+def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
+    """Arrow table of the records of one batch, in :data:`SCHEMA`."""
+    n = ids.size
+    di = {k: out.dint[:, i] for i, k in enumerate(p.DRAW_INT_FIELDS)}
+    dfl = {k: out.dflt[:, i] for i, k in enumerate(p.DRAW_FLOAT_FIELDS)}
+    fv = {k: out.frow[:, i] for i, k in enumerate(f.FLOAT_FIELDS)}
+    iv = {k: out.irow[:, i] for i, k in enumerate(f.INT_FIELDS)}
+    H = di["H"]
+    S_idx, s_cnt = _mask_to_indices(out.smask)
+    Sd_idx, sd_cnt = _mask_to_indices(out.sdrawn)
+    kill = di["kill_mask"]
+    n_kill = np.array([bin(int(k)).count("1") for k in kill], np.int8)
+    has_pair = iv["open_h1"] > 0
+    cols: dict[str, pa.Array] = {
+        "sample_id": pa.array(ids, pa.int64()),
+        "seed": pa.array(np.full(n, seed), pa.int64()),
+        "H": pa.array(H, pa.int8()),
+        "dims": _ragged(out.dims, H + 1, SCHEMA.field("dims").type),
+        "d_x": pa.array(di["d_x"], pa.int16()),
+        "d_y": pa.array(di["d_y"], pa.int16()),
+        "r": pa.array(di["r"], pa.int16()),
+        "N": pa.array(di["N"], pa.int32()),
+        "recipe": pa.DictionaryArray.from_arrays(pa.array(di["recipe"], pa.int8()), RECIPE_DICT),
+        "s_drawn": pa.array(di["s_drawn"], pa.int16()),
+        "S_drawn": _ragged(Sd_idx, sd_cnt, SCHEMA.field("S_drawn").type),
+        "kill_mask": pa.array(kill, pa.int32()),
+        "n_kill": pa.array(n_kill, pa.int8()),
+        "data_ok": pa.array(di["draw_status"] == p.STATUS_OK, pa.bool_()),
+        **{k: pa.array(dfl[k], pa.float64()) for k in p.DRAW_FLOAT_FIELDS},
+        "is_critical": pa.array(iv["is_critical"] == 1, pa.bool_()),
+        "s": pa.array(iv["s"], pa.int16()),
+        "S": _ragged(S_idx, s_cnt, SCHEMA.field("S").type),
+        "theory_type": pa.DictionaryArray.from_arrays(
+            pa.array(iv["theory_type"], pa.int8()), TYPE_DICT
+        ),
+        "numeric_type": pa.DictionaryArray.from_arrays(
+            pa.array(iv["numeric_type"], pa.int8()), TYPE_DICT
+        ),
+        "agree": pa.array(iv["theory_type"] == iv["numeric_type"], pa.bool_()),
+        "open_h1": pa.array(iv["open_h1"], pa.int8(), mask=~has_pair),
+        "open_h2": pa.array(iv["open_h2"], pa.int8(), mask=~has_pair),
+        **{k: pa.array(iv[k], pa.int32()) for k in ("n_neg", "n_zero", "n_pos")},
+        "ranks": _ragged(out.ranks, H * (H + 1) // 2, SCHEMA.field("ranks").type),
+    }
+    for k in f.FLOAT_FIELDS:
+        nullable = SCHEMA.field(k).nullable
+        cols[k] = pa.array(fv[k], pa.float64(), mask=np.isnan(fv[k]) if nullable else None)
+    N = di["N"]
+    lst = pa.list_(pa.float64())
+    cols["spectrum"] = _ragged(out.spec, N, lst) if out.spec.shape[1] else pa.nulls(n, lst)
+    cols["weights"] = _ragged(out.weights, N, lst) if out.weights.shape[1] else pa.nulls(n, lst)
+    return pa.Table.from_arrays([cols[fl.name] for fl in SCHEMA], schema=SCHEMA)
+
+
+def shard_name(k: int) -> str:
+    return f"part-{k:06d}.parquet"
+
+
+def write_shard(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
+    """Write ``table`` to ``path`` atomically (temporary file in the same directory, then rename)."""
+    table = table.replace_schema_metadata({"mcland": json.dumps(meta, sort_keys=True)})
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = run_dir / f".tmp-{os.getpid()}-{MANIFEST}"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / MANIFEST)
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a run directory, or MclandError if there is none."""
+    path = Path(run_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MclandError(f"{run_dir} is not an mcland run directory (no {MANIFEST})") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MclandError(f"cannot read {path}: {exc}") from None
+
+
+def shard_rows(path: Path) -> int | None:
+    """Row count of a finished shard, or None if it cannot be read."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def load(
+    run_dir: str | Path,
+    columns: list[str] | None = None,
+    filters: Any = None,
+) -> pd.DataFrame:
+    """Load the records of a run directory as a DataFrame, sorted by ``sample_id``.
+
+    Parameters
+    ----------
+    run_dir : path
+        Directory written by ``mcland sample`` / :func:`mcland.run`.
+    columns : list of str, optional
+        Subset of columns to read (column pushdown).
+    filters : optional
+        A pyarrow expression or DNF list such as ``[("H", "==", 3)]`` (predicate pushdown).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point; type columns are categoricals; list columns hold NumPy arrays.
+    """
+    run_dir = Path(run_dir)
+    read_manifest(run_dir)
+    files = sorted(run_dir.glob(SHARD_GLOB))
+    if not files:
+        return SCHEMA.empty_table().to_pandas()
+    dataset = ds.dataset([str(x) for x in files], format="parquet", schema=SCHEMA)
+    expr = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
+    table = dataset.to_table(columns=columns, filter=expr)
+    if "sample_id" in table.column_names:
+        table = table.sort_by("sample_id")
+    return table.to_pandas()

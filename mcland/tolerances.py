@@ -1,0 +1,45 @@
+"""Numerical tolerances of the classification, in one documented place.
+
+Every threshold is relative to a scale computed from the point itself, never absolute:
+
+* **criticality** — ``||grad L||_F <= grad_rtol * g_scale`` where
+  ``g_scale = sum_h 2 prod_{k!=h} ||W_k||_F (prod_k ||W_k||_F ||Sxx||_F + ||Syx||_F)`` is the
+  size of the terms that cancel at a critical point.  Exact points reach ~1e-15.
+* **Hessian noise floor** — ``floor = E_asm + N eps ||∇²L||_F``: ``E_asm`` bounds the
+  rounding error of the assembled Hessian (entries built from products of layers and from
+  the residual ``W_{H:1} Sxx - Syx``, judged against ``||W_{H:1}|| ||Sxx|| + ||Syx||``
+  because it cancels at critical points), ``N eps ||∇²L||`` the error of a backward-stable
+  symmetric eigensolver.  Both vanish only when the Hessian does exactly.
+* an eigenvalue (or certificate curvature) is **zero** when ``>= -c_zero * floor`` and
+  **negative** when ``< -c_neg * floor``; in between the point is reported ``ambiguous``.
+* **global value** — ``|L - L*| <= 8 eps (sum_h d_h) (tr Syy + 2 ||W_{H:1}|| ||Syx|| + ||W_{H:1}||^2 ||Sxx||)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Tolerance multipliers of the classification (see the module docstring).
+
+    Parameters
+    ----------
+    grad_rtol : float
+        A point is critical when its gradient norm is at most this fraction of ``g_scale``.
+    c_zero : float
+        Eigenvalues at or above ``-c_zero * floor`` count as zero.
+    c_neg : float
+        Eigenvalues below ``-c_neg * floor`` count as negative; ``c_neg >= c_zero``.
+    """
+
+    grad_rtol: float = 1e-8
+    c_zero: float = 0.5
+    c_neg: float = 2.5
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.grad_rtol < 1.0):
+            raise ValueError(f"grad_rtol must be in (0, 1), got {self.grad_rtol}")
+        if not (0.0 < self.c_zero <= self.c_neg):
+            raise ValueError(f"need 0 < c_zero <= c_neg, got {self.c_zero}, {self.c_neg}")

@@ -1,0 +1,169 @@
+"""Kernels against the NumPy references of tests/naive.py and against finite differences."""
+
+from __future__ import annotations
+
+import naive
+import numpy as np
+import pytest
+
+from mcland._kernels import rng as krng
+from mcland._kernels.dense import layer_offsets, prod, product_table
+from mcland._kernels.hessian import gradient, hessian_into, loss, residual
+from mcland._kernels.whiten import moments, whiten
+from mcland.inspect import inspect_point
+
+SHAPES = [
+    (2, 1, 1),
+    (3, 2, 2),
+    (4, 3, 1, 2),
+    (3, 5, 2, 4, 2),
+    (2, 1, 3, 1, 2, 1),
+    (5, 2, 6, 3, 4, 2, 3),
+]
+
+
+def _point(rng, dims, m=12, scale=1.0):
+    weights = [rng.standard_normal((dims[h], dims[h - 1])) for h in range(1, len(dims))]
+    X = scale * rng.standard_normal((dims[0], m))
+    Y = rng.standard_normal((dims[-1], m))
+    return weights, X, Y
+
+
+def _kernel_parts(weights, X):
+    dims = np.array([weights[0].shape[1], *(W.shape[0] for W in weights)], np.int64)
+    w = np.concatenate([W.ravel() for W in weights])
+    off = layer_offsets(dims)
+    buf, poff = product_table(w, dims, off)
+    return dims, w, off, buf, poff
+
+
+@pytest.mark.parametrize("dims", SHAPES)
+def test_partial_products_match_naive(rng, dims):
+    weights, X, _ = _point(rng, dims)
+    d, _, _, buf, poff = _kernel_parts(weights, X)
+    H = len(dims) - 1
+    for b in range(1, H + 2):
+        for a in range(b - 1, H + 1):
+            np.testing.assert_allclose(
+                prod(buf, poff, d, a, b),
+                naive.partial_product(weights, a, b),
+                rtol=1e-12,
+                atol=1e-12,
+            )
+
+
+@pytest.mark.parametrize("dims", SHAPES)
+@pytest.mark.parametrize("scale", [1e-2, 1.0, 1e2])
+def test_loss_gradient_hessian_match_naive(rng, dims, scale):
+    weights, X, Y = _point(rng, dims, scale=scale)
+    d, _, off, buf, poff = _kernel_parts(weights, X)
+    H = len(dims) - 1
+    Sxx, Syx, tr_syy = moments(X, Y)
+    P = prod(buf, poff, d, H, 1)
+    R = residual(P, Sxx, Syx)
+    np.testing.assert_allclose(loss(P, Sxx, Syx, tr_syy), naive.loss(weights, X, Y), rtol=1e-9)
+    g = gradient(buf, poff, d, off, R)
+    g_ref = naive.ravel_weights(naive.gradient(weights, X, Y))
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-12 * np.abs(g_ref).max())
+    N = off[-1]
+    Hm = np.zeros((N, N))
+    hessian_into(buf, poff, d, off, Sxx, R, Hm)
+    H_ref = naive.hessian(weights, X, Y)
+    np.testing.assert_allclose(Hm, H_ref, rtol=1e-10, atol=1e-12 * np.abs(H_ref).max())
+
+
+@pytest.mark.parametrize("dims", SHAPES[:4])
+def test_gradient_and_hessian_against_finite_differences(rng, dims):
+    """Central differences: error O(h^2) with h ~ eps^(1/3), so 1e-6 of the scale."""
+    weights, X, Y = _point(rng, dims)
+    d, _, off, buf, poff = _kernel_parts(weights, X)
+    H = len(dims) - 1
+    Sxx, Syx, _ = moments(X, Y)
+    R = residual(prod(buf, poff, d, H, 1), Sxx, Syx)
+    g = gradient(buf, poff, d, off, R)
+    g_fd = naive.ravel_weights(naive.gradient_fd(weights, X, Y))
+    assert np.abs(g - g_fd).max() <= 1e-6 * np.abs(g_fd).max()
+    N = off[-1]
+    Hm = np.zeros((N, N))
+    hessian_into(buf, poff, d, off, Sxx, R, Hm)
+    H_fd = naive.hessian_fd(weights, X, Y)
+    assert np.abs(Hm - H_fd).max() <= 1e-6 * np.abs(H_fd).max()
+
+
+def test_scalar_network_hessian_by_hand():
+    """H = 2, d_0 = d_1 = d_2 = 1: L = sum_j (w2 w1 x_j - y_j)^2, so with sxx = sum x^2,
+    sxy = sum x y:  d2L/dw1^2 = 2 w2^2 sxx, d2L/dw2^2 = 2 w1^2 sxx,
+    d2L/dw1 dw2 = 4 w1 w2 sxx - 2 sxy."""
+    x = np.array([[0.5, -1.0, 2.0, 0.3]])
+    y = np.array([[1.0, 0.2, -0.7, 0.4]])
+    w1, w2 = 0.8, -1.3
+    sxx, sxy = float(np.sum(x * x)), float(np.sum(x * y))
+    exact = np.array(
+        [
+            [2 * w2**2 * sxx, 4 * w1 * w2 * sxx - 2 * sxy],
+            [4 * w1 * w2 * sxx - 2 * sxy, 2 * w1**2 * sxx],
+        ]
+    )
+    weights = [np.array([[w1]]), np.array([[w2]])]
+    d, _, off, buf, poff = _kernel_parts(weights, x)
+    Sxx, Syx, _ = moments(x, y)
+    R = residual(prod(buf, poff, d, 2, 1), Sxx, Syx)
+    Hm = np.zeros((2, 2))
+    hessian_into(buf, poff, d, off, Sxx, R, Hm)
+    np.testing.assert_allclose(Hm, exact, rtol=1e-14)
+    rep = inspect_point(weights, x, y)
+    np.testing.assert_allclose(rep.eigenvalues, np.linalg.eigvalsh(exact), rtol=1e-12)
+    assert not rep.is_critical and rep.theory_type == "not_critical"
+
+
+@pytest.mark.parametrize("dims", SHAPES)
+def test_inspect_spectrum_matches_naive(rng, dims):
+    weights, X, Y = _point(rng, dims)
+    rep = inspect_point(weights, X, Y)
+    ref = naive.spectrum(weights, X, Y)
+    np.testing.assert_allclose(rep.eigenvalues, ref, atol=1e-10 * np.abs(ref).max())
+    assert rep.eig_min == rep.eigenvalues[0] and rep.eig_max == rep.eigenvalues[-1]
+    assert rep.n_neg + rep.n_zero + rep.n_pos <= rep.N == len(ref)
+    np.testing.assert_allclose(rep.loss, naive.loss(weights, X, Y), rtol=1e-9)
+    H = len(dims) - 1
+    for (a, b), k in rep.ranks.items():
+        assert 1 <= b <= a <= H
+        assert k == np.linalg.matrix_rank(naive.partial_product(weights, a, b))
+
+
+def test_whitening_matches_naive(rng):
+    X = rng.standard_normal((5, 40)) * np.array([[1], [10], [0.1], [3], [1]])
+    Y = rng.standard_normal((3, 40))
+    Sxx, Syx, _ = moments(X, Y)
+    mu, K, Kinv, lam, U, Vt = whiten(Sxx, Syx)
+    np.testing.assert_allclose(K @ K, Sxx, rtol=1e-12, atol=1e-12 * np.abs(Sxx).max())
+    np.testing.assert_allclose(K @ Kinv, np.eye(5), atol=1e-10)
+    lam_ref, U_ref = naive.eig_sigma(X, Y)
+    np.testing.assert_allclose(lam, lam_ref, rtol=1e-10)
+    np.testing.assert_allclose(np.abs(U.T @ U_ref), np.eye(3), atol=1e-8)
+    np.testing.assert_allclose(Vt @ Vt.T, np.eye(5), atol=1e-12)
+    M = Syx @ Kinv
+    np.testing.assert_allclose(M, U @ np.diag(np.sqrt(lam)) @ Vt[:3], atol=1e-10 * np.abs(M).max())
+
+
+def test_streams_are_deterministic_and_distinct():
+    a = krng.stream(7, 3)
+    b = krng.stream(7, 3)
+    xa = [krng.normal(a) for _ in range(5)]
+    assert xa == [krng.normal(b) for _ in range(5)]
+    others = [krng.stream(7, 4), krng.stream(8, 3)]
+    for st in others:
+        assert [krng.normal(st) for _ in range(5)] != xa
+
+
+def test_stream_distributions():
+    st = krng.stream(1, 2)
+    u = np.array([krng.uniform(st) for _ in range(40000)])
+    z = np.array([krng.normal(st) for _ in range(40000)])
+    k = np.array([krng.integer(st, 2, 5) for _ in range(8000)])
+    # 5-sigma bounds for the means and variances of 40,000 draws
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / 40000)
+    assert abs(z.mean()) < 5 / np.sqrt(40000)
+    assert abs(z.var() - 1) < 5 * np.sqrt(2 / 40000)
+    assert set(np.unique(k)) == {2, 3, 4, 5}
+    assert np.all(np.abs(np.bincount(k)[2:] / 8000 - 0.25) < 0.03)

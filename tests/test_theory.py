@@ -1,0 +1,167 @@
+"""Theory against spectra on sampled exact critical points, and known results (THEORY.md)."""
+
+from __future__ import annotations
+
+import naive
+import numpy as np
+import pytest
+
+import mcland
+from mcland.inspect import inspect_point
+
+TYPES = ("global_minimizer", "strict_saddle", "non_strict_saddle")
+
+
+def test_every_sampled_point_is_critical_with_its_critical_value(population):
+    df, _ = population
+    assert df["data_ok"].all()
+    assert df["is_critical"].all()
+    assert (df["grad_rel"] < 1e-12).all()
+    assert (df["product_err"] < 1e-9).all()
+    assert (df["loss_err"].abs() <= df["loss_tol"]).all()
+    assert (df["s_dev"] < 1e-6).all()
+
+
+def test_S_read_off_equals_the_drawn_S(population):
+    df, _ = population
+    same = [np.array_equal(a, b) for a, b in zip(df["S"], df["S_drawn"], strict=True)]
+    assert all(same)
+
+
+def test_theory_equals_spectrum(population):
+    """Zero disagreements between two definite verdicts; ambiguous under 0.1 %."""
+    df, _ = population
+    th, nu = df["theory_type"].astype(str), df["numeric_type"].astype(str)
+    definite = (th != "ambiguous") & (nu != "ambiguous")
+    assert (th[definite] == nu[definite]).all(), df.loc[
+        definite & (th != nu), ["sample_id", "theory_type", "numeric_type"]
+    ]
+    assert (~definite).mean() < 1e-3
+
+
+@pytest.mark.parametrize("H", [2, 3, 4, 5, 6])
+def test_every_depth_has_its_types(population, H):
+    df, _ = population
+    present = set(df.loc[df["H"] == H, "numeric_type"].astype(str))
+    expected = {"global_minimizer", "strict_saddle"} | ({"non_strict_saddle"} if H >= 3 else set())
+    assert expected <= present
+    if H == 2:  # THEORY.md §3: every saddle of a depth-2 network is strict
+        assert "non_strict_saddle" not in present
+        assert "non_strict_saddle" not in set(df.loc[df["H"] == 2, "theory_type"].astype(str))
+
+
+def test_non_strict_saddles_only_at_top_sets_below_r(population):
+    df, _ = population
+    ns = df[df["theory_type"] == "non_strict_saddle"]
+    assert len(ns) > 0
+    for S, r in zip(ns["S"], ns["r"], strict=True):
+        assert len(S) < r and list(S) == list(range(1, len(S) + 1))
+    gm = df[df["theory_type"] == "global_minimizer"]
+    assert all(list(S) == list(range(1, r + 1)) for S, r in zip(gm["S"], gm["r"], strict=True))
+
+
+def test_escape_certificates_are_negative_rayleigh_quotients(population):
+    df, _ = population
+    strict = df[df["theory_type"] == "strict_saddle"]
+    assert strict["escape_curvature"].notna().all()
+    assert (strict["escape_curvature"] < -strict["tol_neg"]).all()
+    # a Rayleigh quotient of the (whitened) Hessian is never below its smallest eigenvalue
+    assert (strict["escape_curvature"] >= strict["eig_min_w"] - strict["noise_floor"]).all()
+    # the original Hessian is congruent: same sign of the smallest eigenvalue
+    assert (strict["eig_min"] < 0).all()
+    others = df[df["theory_type"] != "strict_saddle"]
+    assert others["escape_curvature"].isna().all()
+    top = strict[strict["open_h1"].notna()]
+    assert (
+        len(top) > 0
+        and (top["open_h1"] < top["open_h2"]).all()
+        and (top["open_h2"] <= top["H"]).all()
+    )
+
+
+def test_records_equal_inspect_point_and_naive_references(population):
+    """Redraw a subsample: inspect_point reproduces the record, naive checks it."""
+    df, cfg = population
+    for sid in df["sample_id"].to_numpy()[::120]:
+        row = df.loc[df["sample_id"] == sid].iloc[0]
+        W, X, Y = mcland.draw_point(cfg, int(sid))
+        rep = inspect_point(W, X, Y)
+        assert rep.theory_type == row["theory_type"] and rep.numeric_type == row["numeric_type"]
+        assert rep.eig_min == row["eig_min"] and rep.loss == row["loss"]
+        np.testing.assert_array_equal(rep.eigenvalues, row["spectrum"])
+        assert rep.S == tuple(row["S"]) == naive.read_S(W, X, Y)
+        ref = naive.spectrum(W, X, Y)
+        np.testing.assert_allclose(rep.eigenvalues, ref, atol=1e-9 * np.abs(ref).max())
+        values = naive.critical_values(X, Y, rep.r)
+        assert np.min(np.abs(values - rep.loss)) <= 1e-9 * max(1.0, abs(rep.loss))
+        g = naive.ravel_weights(naive.gradient(W, X, Y))
+        assert np.linalg.norm(g) <= 1e-9 * max(1.0, rep.hess_norm)
+
+
+def test_rank_criterion_agrees_on_well_scaled_points():
+    """The plain rank criterion (naive, fine on well-scaled data) agrees with mcland."""
+    cfg = {"n": 400, "seed": 99, "architecture": {"depth": [2, 5], "d_y": [1, 3], "hidden": [1, 4]}}
+    df = mcland.sample(cfg)
+    for sid in df["sample_id"].to_numpy()[::4]:
+        W, X, Y = mcland.draw_point(cfg, int(sid))
+        assert naive.theory_type_rank(W, X, Y) == df.loc[sid, "theory_type"]
+
+
+def test_critical_values_enumerated():
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((4, 20)), rng.standard_normal((3, 20))
+    prob = mcland.Problem.from_data(X, Y)
+    for r in range(4):
+        vals = prob.critical_values(r)
+        assert len(vals) == sum(
+            int(np.prod(range(3 - k + 1, 4)) / np.prod(range(1, k + 1)))
+            for k in range(min(r, 3) + 1)
+        )
+        np.testing.assert_allclose(vals, naive.critical_values(X, Y, r), rtol=1e-12)
+    assert prob.critical_values(3)[0] == pytest.approx(np.trace(Y @ Y.T) - prob.lam.sum())
+
+
+@pytest.mark.parametrize("H", [3, 4, 6])
+def test_zero_network_is_non_strict_saddle_for_depth_at_least_3(rng, H):
+    dims = [3, 4, 2, 3, 2, 3, 2][: H + 1]
+    X, Y = rng.standard_normal((dims[0], 15)), rng.standard_normal((dims[-1], 15))
+    rep = inspect_point([np.zeros((dims[h], dims[h - 1])) for h in range(1, H + 1)], X, Y)
+    assert rep.is_critical and rep.S == ()
+    assert rep.theory_type == rep.numeric_type == "non_strict_saddle"
+    assert np.all(rep.eigenvalues == 0.0)
+
+
+def test_zero_network_of_depth_2_is_strict(rng):
+    X, Y = rng.standard_normal((3, 15)), rng.standard_normal((2, 15))
+    rep = inspect_point([np.zeros((2, 3)), np.zeros((2, 2))], X, Y)
+    assert rep.theory_type == rep.numeric_type == "strict_saddle"
+    assert rep.open_pair == (1, 2)
+    # H = 2, W = 0: the spectrum is {+-2 sigma_i(Syx)} and zeros
+    sv = np.linalg.svd(Y @ X.T, compute_uv=False)
+    assert rep.eig_min == pytest.approx(-2 * sv[0], rel=1e-10)
+    # whitened (Sxx = I, Syx = U diag(sqrt(lam)) V^T): smallest eigenvalue -2 sqrt(lam_1),
+    # attained by the certificate subspace of the pair (1, 2)
+    lam1 = mcland.Problem.from_data(X, Y).lam[0]
+    assert rep.eig_min_w == pytest.approx(-2 * np.sqrt(lam1), rel=1e-10)
+    assert rep.escape_curvature == pytest.approx(rep.eig_min_w, rel=1e-10)
+
+
+def test_non_strict_saddle_with_wide_partial_products():
+    """THEORY.md §3: ``A`` and ``C`` of rank > s with ``A^T R C^T = 0`` -> non-strict.
+
+    H = 4, S = {} (s = 0): W_1 reads only v_1, W_4 writes only u_3, W_2 = W_3 = 0.  For the
+    pair (2, 3), A = W_4 and C = W_1 have rank 1 > s and B = W_{2:3} = I has full rank, so a
+    rank-only test calls the pair open; but G = W_4^T R W_1^T ∝ u_3^T Syx v_1 = 0.
+    """
+    X = 2.0 * np.eye(3)  # Sxx = 4 I, so U = V = I
+    Y = np.diag([3.0, 2.0, 1.0]) @ X  # Syx = 4 diag(3, 2, 1): distinct eigenvalues
+    W1 = np.zeros((3, 3))
+    W1[0, 0] = 1.0
+    W4 = np.zeros((3, 3))
+    W4[2, 0] = 1.0
+    weights = [W1, np.zeros((3, 3)), np.zeros((3, 3)), W4]
+    rep = inspect_point(weights, X, Y)
+    assert rep.is_critical and rep.S == ()
+    assert rep.ranks[(4, 4)] == 1 and rep.ranks[(1, 1)] == 1
+    assert rep.theory_type == rep.numeric_type == "non_strict_saddle"
+    assert rep.eig_min >= -rep.tol_zero
