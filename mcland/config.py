@@ -114,8 +114,8 @@ class Classify(_Section):
     """Tolerances (see ``mcland.tolerances``) and the data assumption checks."""
 
     grad_rtol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-8
-    c_zero: PosFloat = 0.5
-    c_neg: PosFloat = 2.5
+    c_zero: PosFloat = 1.0
+    c_neg: PosFloat = 10.0
     gap_rtol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-8
     sxx_rcond: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-12
 

@@ -7,11 +7,10 @@ Orientation follows the paper: **samples are columns**, ``X`` is (d_x, m) and ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 
-from mcland._kernels.whiten import moments, smallest_relative_gap, whiten
+from mcland._kernels.whiten import critical_values_into, moments, smallest_relative_gap, whiten
 from mcland.errors import MclandError
 
 DEFAULT_GAP_RTOL = 1e-8
@@ -124,15 +123,11 @@ class Problem:
         return cls(Sxx, Syx, float(tr_syy), K, K_inv, lam, U, Vt, gap, rcond)
 
     def critical_values(self, r: int) -> np.ndarray:
-        """All critical values ``tr(Syy) - sum_{i in S} lam_i`` over ``|S| <= r`` (sorted).
+        """All critical values ``tr(Syy) - sum_{i in S} lam_i`` over ``|S| <= r``, ascending.
 
         There are ``sum_{k<=r} C(d_y, k)`` index sets; distinct eigenvalues make the values
         distinct except for accidental coincidences.
         """
-        r = min(r, self.d_y)
-        vals = [
-            self.tr_syy - float(sum(self.lam[list(S)]))
-            for k in range(r + 1)
-            for S in combinations(range(self.d_y), k)
-        ]
-        return np.sort(np.array(vals))
+        out = np.empty(1 << self.d_y)
+        count = critical_values_into(self.lam, self.tr_syy, min(r, self.d_y), out)
+        return out[:count]

@@ -100,7 +100,7 @@ def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Tab
     args = (
         plan.seed, ids, plan.prm, plan.kill_w, plan.fx, plan.fy,
         out.dims, out.dint, out.dflt, out.frow, out.irow, out.smask, out.sdrawn,
-        out.ranks, out.spec, out.weights,
+        out.ranks, out.spec, out.weights, out.cvals,
     )  # fmt: skip
     with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
         if pool is None:

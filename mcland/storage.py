@@ -27,6 +27,7 @@ from mcland._kernels import params as p
 from mcland.errors import MclandError
 
 MANIFEST = "run.json"
+MAX_DY_CRITICAL_VALUES = 12  # beyond, the 2**d_y critical values are not stored
 SHARD_GLOB = "part-*.parquet"
 TYPE_DICT = pa.array(f.TYPE_NAMES, pa.string())
 RECIPE_DICT = pa.array(f.RECIPE_NAMES, pa.string())
@@ -63,6 +64,7 @@ SCHEMA = pa.schema(
         pa.field("loss", pa.float64(), False),
         pa.field("critical_value", pa.float64(), False),
         pa.field("global_min_value", pa.float64(), False),
+        pa.field("critical_values", pa.list_(pa.float64()), True),
         pa.field("loss_err", pa.float64(), False),
         pa.field("loss_tol", pa.float64(), False),
         pa.field("theory_type", _TYPE, False),
@@ -104,6 +106,7 @@ class BatchOutput:
     ranks: np.ndarray
     spec: np.ndarray
     weights: np.ndarray
+    cvals: np.ndarray
 
     @classmethod
     def allocate(
@@ -120,6 +123,7 @@ class BatchOutput:
             ranks=np.zeros((n, h_max * (h_max + 1) // 2), np.int64),
             spec=np.zeros((n, n_max if spectrum else 0)),
             weights=np.zeros((n, n_max if weights else 0)),
+            cvals=np.zeros((n, 1 << dy_max if dy_max <= MAX_DY_CRITICAL_VALUES else 0)),
         )
 
 
@@ -193,6 +197,10 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
     lst = pa.list_(pa.float64())
     cols["spectrum"] = _ragged(out.spec, N, lst) if out.spec.shape[1] else pa.nulls(n, lst)
     cols["weights"] = _ragged(out.weights, N, lst) if out.weights.shape[1] else pa.nulls(n, lst)
+    n_cv = (~np.isnan(out.cvals)).sum(axis=1)
+    cols["critical_values"] = (
+        _ragged(np.nan_to_num(out.cvals), n_cv, lst) if out.cvals.shape[1] else pa.nulls(n, lst)
+    )
     return pa.Table.from_arrays([cols[fl.name] for fl in SCHEMA], schema=SCHEMA)
 
 

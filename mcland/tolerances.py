@@ -35,8 +35,8 @@ class Tolerances:
     """
 
     grad_rtol: float = 1e-8
-    c_zero: float = 0.5
-    c_neg: float = 2.5
+    c_zero: float = 1.0
+    c_neg: float = 10.0
 
     def __post_init__(self) -> None:
         if not (0.0 < self.grad_rtol < 1.0):

@@ -22,6 +22,20 @@ def test_every_sampled_point_is_critical_with_its_critical_value(population):
     assert (df["s_dev"] < 1e-6).all()
 
 
+def test_losses_are_enumerated_critical_values(population):
+    """THEORY.md §2: every loss is one of the sum_{k<=r} C(d_y, k) enumerated values."""
+    df, _ = population
+    from math import comb
+
+    for cv, loss, tol, d_y, r, glob in zip(
+        df["critical_values"], df["loss"], df["loss_tol"], df["d_y"], df["r"], df["global_min_value"], strict=True
+    ):
+        assert len(cv) == sum(comb(int(d_y), k) for k in range(int(r) + 1))
+        assert np.all(np.diff(cv) >= 0)
+        assert np.min(np.abs(cv - loss)) <= tol
+        assert cv[0] == pytest.approx(glob, rel=1e-12, abs=tol)
+
+
 def test_S_read_off_equals_the_drawn_S(population):
     df, _ = population
     same = [np.array_equal(a, b) for a, b in zip(df["S"], df["S_drawn"], strict=True)]

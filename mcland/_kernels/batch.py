@@ -6,13 +6,15 @@ not depend on the thread that computed it, on the batch size or on its neighbour
 
 from __future__ import annotations
 
+import numpy as np
+
 from mcland._jit import jit
 from mcland._kernels import params as p
 from mcland._kernels import rng
 from mcland._kernels.analyze import analyze
 from mcland._kernels.dense import frob, layer_offsets, matmul, prod, product_table
 from mcland._kernels.draw import construct, draw_data, draw_dims
-from mcland._kernels.whiten import moments, smallest_relative_gap, whiten
+from mcland._kernels.whiten import critical_values_into, moments, smallest_relative_gap, whiten
 
 
 @jit
@@ -72,8 +74,9 @@ def process_point(
     ranks,
     spec,
     wout,
+    cvals,
 ):
-    """Draw and analyse one point, writing its rows (see :func:`sample_batch`)."""
+    """Draw and analyse one point, writing its rows (see :func:`process_range`)."""
     dims, w, X, Y, inS, recipe, kill_mask, a, b, ok = draw_point(
         seed, sample_id, prm, kill_w, fx, fy
     )
@@ -108,6 +111,9 @@ def process_point(
     dflt[p.D_PRODUCT_ERR] = _product_error(w, dims, inS, U, Syx, Kinv)
     if wout.size > 0:
         wout[: w.size] = w
+    cvals[:] = np.nan
+    if cvals.size >= (1 << dims[H]):
+        critical_values_into(lam, tr_syy, r, cvals)
     analyze(
         dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
         prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG],
@@ -118,19 +124,20 @@ def process_point(
 @jit
 def process_range(
     seed, ids, prm, kill_w, fx, fy,
-    dims_out, dint, dflt, frow, irow, smask, sdrawn, ranks, spec, wout, start, stop,
+    dims_out, dint, dflt, frow, irow, smask, sdrawn, ranks, spec, wout, cvals, start, stop,
 ):  # fmt: skip
     """Draw and analyse the points ``ids[start:stop]``; row t of every output is point ids[t].
 
     Output shapes (n = ids.size): ``dims_out`` (n, H_max+1) padded with 0; ``dint``/``dflt``
     draw facts (:data:`params.DRAW_INT_FIELDS` / ``DRAW_FLOAT_FIELDS``); ``frow``/``irow``
     analysis rows (:mod:`.fields`); ``smask``/``sdrawn`` (n, d_y_max) read and drawn S;
-    ``ranks`` (n, R_max); ``spec`` (n, N_max) or (n, 0); ``wout`` (n, n_w_max) or (n, 0).
+    ``ranks`` (n, R_max); ``spec`` (n, N_max) or (n, 0); ``wout`` (n, n_w_max) or (n, 0);
+    ``cvals`` (n, 2**d_y_max) or (n, 0), the enumerated critical values, NaN-padded.
     Compiled with ``nogil``: disjoint ranges run concurrently in threads (see
     :func:`mcland.sampling.compute`).
     """
     for t in range(start, stop):
         process_point(
             seed, ids[t], prm, kill_w, fx, fy, dims_out[t], dint[t], dflt[t], frow[t], irow[t],
-            smask[t], sdrawn[t], ranks[t], spec[t], wout[t],
+            smask[t], sdrawn[t], ranks[t], spec[t], wout[t], cvals[t],
         )  # fmt: skip

@@ -55,3 +55,24 @@ def smallest_relative_gap(lam):
     for i in range(lam.size - 1):
         gap = min(gap, lam[i] - lam[i + 1])
     return gap / lam[0]
+
+
+@jit
+def critical_values_into(lam, tr_syy, r, out):
+    """All critical values ``tr(Syy) - sum_{i in S} lam_i``, ``|S| <= r`` (THEORY.md §2),
+    ascending, into ``out[:count]``; returns ``count = sum_{k<=r} C(d_y, k)``.  ``out``
+    needs ``2**d_y`` entries."""
+    d_y = lam.size
+    count = 0
+    for mask in range(1 << d_y):
+        size = 0
+        val = tr_syy
+        for i in range(d_y):
+            if (mask >> i) & 1:
+                size += 1
+                val -= lam[i]
+        if size <= r:
+            out[count] = val
+            count += 1
+    out[:count] = np.sort(out[:count])
+    return count
