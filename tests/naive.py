@@ -17,12 +17,14 @@ Conventions
 * ``lam[0] > lam[1] > ...`` eigenvalues of ``Sigma = Syx Sxx^{-1} Sxy``, ``U[:, i]`` the
   matching eigenvectors; index sets ``S`` are tuples of 1-based eigen-indices.
 """
+
 import itertools
 from pathlib import Path
 
 import numpy as np
 
 # ----------------------------------------------------------------------------- basics
+
 
 def moments(X, Y):
     """Second moments of the data.
@@ -66,7 +68,7 @@ def unravel_weights(theta, dims):
     out, pos = [], 0
     for h in range(1, len(dims)):
         n = dims[h] * dims[h - 1]
-        out.append(np.array(theta[pos:pos + n], dtype=float).reshape(dims[h], dims[h - 1]))
+        out.append(np.array(theta[pos : pos + n], dtype=float).reshape(dims[h], dims[h - 1]))
         pos += n
     assert pos == len(theta)
     return out
@@ -86,12 +88,15 @@ def residual(weights, X, Y):
 
 # ------------------------------------------------------------------ first order
 
+
 def gradient(weights, X, Y):
     """dL/dW_h = 2 W_{H:h+1}^T R W_{h-1:1}^T (list of arrays shaped like weights)."""
     H = len(weights)
     R = residual(weights, X, Y)
-    return [2 * partial_product(weights, H, h + 1).T @ R @ partial_product(weights, h - 1, 1).T
-            for h in range(1, H + 1)]
+    return [
+        2 * partial_product(weights, H, h + 1).T @ R @ partial_product(weights, h - 1, 1).T
+        for h in range(1, H + 1)
+    ]
 
 
 def gradient_fd(weights, X, Y, step=None):
@@ -107,12 +112,15 @@ def gradient_fd(weights, X, Y, step=None):
     for i in range(len(theta)):
         e = np.zeros_like(theta)
         e[i] = step
-        g[i] = (loss(unravel_weights(theta + e, dims), X, Y)
-                - loss(unravel_weights(theta - e, dims), X, Y)) / (2 * step)
+        g[i] = (
+            loss(unravel_weights(theta + e, dims), X, Y)
+            - loss(unravel_weights(theta - e, dims), X, Y)
+        ) / (2 * step)
     return unravel_weights(g, dims)
 
 
 # ----------------------------------------------------------------- second order
+
 
 def hessian(weights, X, Y):
     """Hessian of L, (N, N), in the row-major parameter ordering (THEORY.md §4).
@@ -145,8 +153,8 @@ def hessian(weights, X, Y):
 
     for h1 in range(1, H + 1):
         for h2 in range(h1 + 1, H + 1):
-            G = A[h2].T @ R @ C[h1].T                      # (d_h2, d_{h1-1})
-            B = partial_product(weights, h2 - 1, h1 + 1)   # (d_{h2-1}, d_h1)
+            G = A[h2].T @ R @ C[h1].T  # (d_h2, d_{h1-1})
+            B = partial_product(weights, h2 - 1, h1 + 1)  # (d_{h2-1}, d_h1)
             # T[a, c, e, b] = 2 G[a, b] B[c, e]; rows (a, c) index W_h2, cols (e, b) W_h1
             T = 2 * np.einsum("ab,ce->aceb", G, B)
             cross = T.reshape(size[h2 - 1], size[h1 - 1])
@@ -201,6 +209,7 @@ def quadratic_form(weights, X, Y, V):
 
 # ------------------------------------------------------------ critical points
 
+
 def eig_sigma(X, Y):
     """Eigen-decomposition of Sigma = Syx Sxx^{-1} Sxy (d_y, d_y).
 
@@ -239,9 +248,11 @@ def critical_values(X, Y, r):
     """
     _, _, Syy = moments(X, Y)
     lam, _ = eig_sigma(X, Y)
-    vals = [np.trace(Syy) - sum(lam[i] for i in S)
-            for k in range(min(r, len(lam)) + 1)
-            for S in itertools.combinations(range(len(lam)), k)]
+    vals = [
+        np.trace(Syy) - sum(lam[i] for i in S)
+        for k in range(min(r, len(lam)) + 1)
+        for S in itertools.combinations(range(len(lam)), k)
+    ]
     return np.sort(np.array(vals, dtype=float))
 
 
@@ -270,7 +281,7 @@ def theory_type_rank(weights, X, Y, tol=1e-9):
     Sxx, Syx, _ = moments(X, Y)
     R = residual(weights, X, Y)
     nrm = [np.linalg.norm(W) for W in weights]
-    scale = lambda a, b: float(np.prod(nrm[b - 1:a]))  # bound on ||W_{a:b}||  # noqa: E731
+    scale = lambda a, b: float(np.prod(nrm[b - 1 : a]))  # bound on ||W_{a:b}||  # noqa: E731
     r_scale = scale(H, 1) * np.linalg.norm(Sxx) + np.linalg.norm(Syx)
 
     def rank(a, b):
@@ -303,22 +314,24 @@ def load_fixtures(path=None):
         path = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "critical_points.npz"
     with np.load(path) as npz:
         f = {k: npz[k] for k in npz.files}
-    seg = lambda name, i: f[name][f[name + "_off"][i]:f[name + "_off"][i + 1]]  # noqa: E731
+    seg = lambda name, i: f[name][f[name + "_off"][i] : f[name + "_off"][i + 1]]  # noqa: E731
     points = []
     for i in range(len(f["num"])):
         dims = tuple(int(d) for d in seg("dims", i))
         m = int(f["m"][i])
         smask = int(f["smask"][i])
-        points.append(dict(
-            dims=dims,
-            weights=unravel_weights(seg("w", i), dims),
-            X=seg("x", i).reshape(dims[0], m).copy(),
-            Y=seg("y", i).reshape(dims[-1], m).copy(),
-            num=int(f["num"][i]),
-            th=int(f["th"][i]),
-            eigmin=float(f["eigmin"][i]),
-            scale=float(f["scale"][i]),
-            S=None if smask == -1 else tuple(j + 1 for j in range(dims[-1]) if smask >> j & 1),
-            loss=float(f["loss"][i]),
-        ))
+        points.append(
+            dict(
+                dims=dims,
+                weights=unravel_weights(seg("w", i), dims),
+                X=seg("x", i).reshape(dims[0], m).copy(),
+                Y=seg("y", i).reshape(dims[-1], m).copy(),
+                num=int(f["num"][i]),
+                th=int(f["th"][i]),
+                eigmin=float(f["eigmin"][i]),
+                scale=float(f["scale"][i]),
+                S=None if smask == -1 else tuple(j + 1 for j in range(dims[-1]) if smask >> j & 1),
+                loss=float(f["loss"][i]),
+            )
+        )
     return points

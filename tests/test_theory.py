@@ -28,7 +28,13 @@ def test_losses_are_enumerated_critical_values(population):
     from math import comb
 
     for cv, loss, tol, d_y, r, glob in zip(
-        df["critical_values"], df["loss"], df["loss_tol"], df["d_y"], df["r"], df["global_min_value"], strict=True
+        df["critical_values"],
+        df["loss"],
+        df["loss_tol"],
+        df["d_y"],
+        df["r"],
+        df["global_min_value"],
+        strict=True,
     ):
         assert len(cv) == sum(comb(int(d_y), k) for k in range(int(r) + 1))
         assert np.all(np.diff(cv) >= 0)
