@@ -73,10 +73,10 @@ def sample(
 
 
 def _read_weights(path: Path) -> list[np.ndarray]:
-    from mcland.datasource import load_npz_arrays
+    from mcland.datasource import load_npz_arrays, open_npz
 
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path) as z:
             names = z.files
     except FileNotFoundError:
         raise MclandError(f"{path}: no such file") from None
@@ -127,18 +127,26 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     click.echo("\n".join(lines))
 
 
+def _one_line(msg: str) -> str:
+    return " ".join(msg.split("\n")).strip()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every input error into one line and exit status 2."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:  # bare `mcland`: the help, not an error
+        click.echo(cli.get_help(click.Context(cli, info_name="mcland")))
+        return
     try:
-        cli.main(args=argv, prog_name="mcland", standalone_mode=False)
+        cli.main(args=args, prog_name="mcland", standalone_mode=False)
     except MclandError as exc:
-        click.echo(f"mcland: error: {exc}", err=True)
+        click.echo(f"mcland: error: {_one_line(str(exc))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.exceptions.Abort:
         click.echo("mcland: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        click.echo(f"mcland: error: {exc.format_message()}", err=True)
+        click.echo(f"mcland: error: {_one_line(exc.format_message())}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         click.echo(

@@ -13,19 +13,30 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from mcland._kernels import params as p
 from mcland.errors import MclandError
 
-PosInt = Annotated[int, Field(strict=True, ge=1)]
-NonNegInt = Annotated[int, Field(strict=True, ge=0)]
-PosFloat = Annotated[float, Field(gt=0.0)]
-Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+# Strict types: no coercion of strings or booleans into numbers (TOML has real types);
+# integers are accepted where a float is expected.  Bounds keep every draw inside float64.
+PosInt = Annotated[int, Field(strict=True, ge=1, le=2**62)]
+NonNegInt = Annotated[int, Field(strict=True, ge=0, le=2**62)]
+Depth = Annotated[int, Field(strict=True, ge=2, le=64)]
+Width = Annotated[int, Field(strict=True, ge=1, le=4096)]
+Extra = Annotated[int, Field(strict=True, ge=0, le=4096)]
+Scale = Annotated[float, Field(strict=True, ge=1e-8, le=1e8)]
+Weight = Annotated[float, Field(strict=True, ge=0.0, le=1e12)]
+Cond = Annotated[float, Field(strict=True, ge=1.0, le=1e6)]
+Prob = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+Tol = Annotated[float, Field(strict=True, gt=0.0, lt=1.0)]
+Mult = Annotated[float, Field(strict=True, gt=0.0, le=1e12)]
+Range = Field(strict=False)  # TOML arrays are lists; their elements stay strict
+SEED_MAX = 2**63 - 1
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _check_range(name: str, lo: float, hi: float) -> None:
@@ -36,12 +47,10 @@ def _check_range(name: str, lo: float, hi: float) -> None:
 class Architecture(_Section):
     """Random architectures: inclusive ``[min, max]`` ranges, each drawn uniformly."""
 
-    depth: tuple[
-        Annotated[int, Field(strict=True, ge=2)], Annotated[int, Field(strict=True, ge=2)]
-    ] = (2, 6)
-    d_y: tuple[PosInt, PosInt] = (1, 4)
-    d_x_extra: tuple[NonNegInt, NonNegInt] = (0, 2)
-    hidden: tuple[PosInt, PosInt] = (1, 6)
+    depth: Annotated[tuple[Depth, Depth], Range] = (2, 6)
+    d_y: Annotated[tuple[Width, Width], Range] = (1, 4)
+    d_x_extra: Annotated[tuple[Extra, Extra], Range] = (0, 2)
+    hidden: Annotated[tuple[Width, Width], Range] = (1, 6)
 
     @model_validator(mode="after")
     def _ranges(self) -> Architecture:
@@ -54,10 +63,10 @@ class Data(_Section):
     """Where the data comes from.  ``gaussian`` draws fresh data for every point."""
 
     source: Literal["gaussian", "npz", "parquet", "csv"] = "gaussian"
-    m: PosInt = 40
-    noise: Annotated[float, Field(ge=0.0)] = 0.5
-    scale_x: tuple[PosFloat, PosFloat] = (1.0, 1.0)
-    scale_y: tuple[PosFloat, PosFloat] = (1.0, 1.0)
+    m: Annotated[int, Field(strict=True, ge=1, le=10**7)] = 40
+    noise: Annotated[float, Field(strict=True, ge=0.0, le=1e6)] = 0.5
+    scale_x: Annotated[tuple[Scale, Scale], Range] = (1.0, 1.0)
+    scale_y: Annotated[tuple[Scale, Scale], Range] = (1.0, 1.0)
     path: str | None = None
     x_columns: list[str] | None = None
     y_columns: list[str] | None = None
@@ -67,8 +76,10 @@ class Data(_Section):
         _check_range("scale_x", *self.scale_x)
         _check_range("scale_y", *self.scale_y)
         if self.source == "gaussian":
-            if self.path is not None:
-                raise ValueError("path is only used with source = 'npz', 'parquet' or 'csv'")
+            if self.path is not None or self.x_columns or self.y_columns:
+                raise ValueError(
+                    "path, x_columns and y_columns are only used with source = 'npz', 'parquet' or 'csv'"
+                )
         else:
             if self.path is None:
                 raise ValueError(f"source = '{self.source}' needs a path")
@@ -83,16 +94,16 @@ class Data(_Section):
 class Points(_Section):
     """How critical points are drawn (THEORY.md §5)."""
 
-    weight_global: Annotated[float, Field(ge=0.0)] = 1.0
-    weight_top_saddle: Annotated[float, Field(ge=0.0)] = 1.6
-    weight_other_saddle: Annotated[float, Field(ge=0.0)] = 0.6
-    kill_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
-        default=[1.0, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0], min_length=1
+    weight_global: Weight = 1.0
+    weight_top_saddle: Weight = 1.6
+    weight_other_saddle: Weight = 0.6
+    kill_weights: list[Weight] = Field(
+        default=[1.0, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0], min_length=1, max_length=64
     )
     split: Prob = 0.5
     low_rank: Prob = 0.2
-    basis_cond: Annotated[float, Field(ge=1.0)] = 3.0
-    signal_cond: Annotated[float, Field(ge=1.0)] = 3.0
+    basis_cond: Cond = 3.0
+    signal_cond: Cond = 3.0
 
     @model_validator(mode="after")
     def _weights(self) -> Points:
@@ -113,11 +124,11 @@ class Points(_Section):
 class Classify(_Section):
     """Tolerances (see ``mcland.tolerances``) and the data assumption checks."""
 
-    grad_rtol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-8
-    c_zero: PosFloat = 1.0
-    c_neg: PosFloat = 10.0
-    gap_rtol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-8
-    sxx_rcond: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-12
+    grad_rtol: Tol = 1e-8
+    c_zero: Mult = 1.0
+    c_neg: Mult = 10.0
+    gap_rtol: Tol = 1e-8
+    sxx_rcond: Tol = 1e-12
 
     @model_validator(mode="after")
     def _order(self) -> Classify:
@@ -138,13 +149,17 @@ class Config(_Section):
     """A complete run configuration (all sections optional, with defaults)."""
 
     n: PosInt = 10_000
-    seed: NonNegInt = 0
+    seed: Annotated[int, Field(strict=True, ge=0, le=SEED_MAX)] = 0
     architecture: Architecture = Architecture()
     data: Data = Data()
     points: Points = Points()
     classify: Classify = Classify()
     output: Output = Output()
-    base_dir: str = Field(default=".", exclude=True)
+    _base_dir: str = PrivateAttr(".")  # directory that relative data paths refer to
+
+    @property
+    def base_dir(self) -> str:
+        return self._base_dir
 
     @model_validator(mode="after")
     def _samples(self) -> Config:
@@ -190,9 +205,7 @@ def _suggest(loc: tuple[Any, ...]) -> str:
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return ""
         model = ann
-    close = difflib.get_close_matches(
-        str(loc[-1]), [k for k in model.model_fields if k != "base_dir"], n=1
-    )
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -201,7 +214,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        key = ".".join(str(x) for x in loc)
+        key = ".".join(str(x) for x in loc).encode("unicode_escape").decode("ascii")
         if err["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{key}'{_suggest(loc)}")
         else:
@@ -213,7 +226,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 def config_from_dict(raw: dict[str, Any], *, source: str = "config", base_dir: str = ".") -> Config:
     """Validate a configuration dictionary (as parsed from TOML)."""
     try:
-        return Config.model_validate({**raw, "base_dir": base_dir})
+        cfg = Config.model_validate(raw)
+        cfg._base_dir = base_dir
+        return cfg
     except ValidationError as exc:
         raise MclandError(format_validation_error(exc, source)) from None
 
@@ -233,6 +248,8 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MclandError(f"cannot read configuration {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise MclandError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

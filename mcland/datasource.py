@@ -15,11 +15,19 @@ import numpy as np
 from mcland.errors import MclandError
 
 
+def open_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """Open an ``.npz`` archive, refusing plain ``.npy`` arrays and pickles."""
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise MclandError(f"{path}: a single .npy array, expected an .npz archive of named arrays")
+    return z
+
+
 def load_npz_arrays(path: str | Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Named arrays from an ``.npz`` file, or MclandError (missing file or array)."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path) as z:
             missing = [k for k in names if k not in z.files]
             if missing:
                 raise MclandError(

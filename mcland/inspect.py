@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -185,7 +186,19 @@ def inspect_point(
     tol = tolerances or Tolerances()
     prob = problem if problem is not None else Problem.from_data(X, Y)
     dims, w = _check_weights(weights, prob.d_x, prob.d_y)
-    frow, irow, smask, ranks, spec = analyze_flat(dims, w, prob, tol)
+    bounds = np.cumsum(np.concatenate([[0], dims[1:] * dims[:-1]]))
+    with np.errstate(over="ignore"):
+        norms = [np.linalg.norm(w[a:b]) for a, b in pairwise(bounds)]
+        scale = float(np.prod(norms)) ** 2 * np.linalg.norm(prob.Sxx)
+        sq = float(np.linalg.norm(w)) ** 2
+    if not (np.isfinite(scale) and np.isfinite(sq)):
+        raise MclandError("the weights are too large: their products overflow float64")
+    try:
+        frow, irow, smask, ranks, spec = analyze_flat(dims, w, prob, tol)
+    except np.linalg.LinAlgError:
+        raise MclandError(
+            "the point's Hessian is not finite in float64: rescale the weights"
+        ) from None
     fv = dict(zip(f.FLOAT_FIELDS, frow.tolist(), strict=True))
     iv = dict(zip(f.INT_FIELDS, irow.tolist(), strict=True))
     H = dims.size - 1

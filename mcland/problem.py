@@ -19,10 +19,10 @@ DEFAULT_SXX_RCOND = 1e-12
 
 def as_matrix(a: object, name: str) -> np.ndarray:
     """``a`` as a C-contiguous float64 2-D array with finite entries, or MclandError."""
-    try:
-        arr = np.ascontiguousarray(a, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise MclandError(f"{name} is not a numeric array: {exc}") from None
+    raw = np.asarray(a)
+    if raw.dtype.kind not in "biuf":
+        raise MclandError(f"{name} must hold real numbers, got dtype {raw.dtype}")
+    arr = np.ascontiguousarray(raw, dtype=np.float64)
     if arr.ndim != 2:
         raise MclandError(f"{name} must be 2-D, got shape {arr.shape}")
     if arr.size == 0:
@@ -107,7 +107,12 @@ class Problem:
         if m < d_x:
             raise MclandError(f"Sxx = X X^T is singular: m = {m} samples < d_x = {d_x} features")
         Sxx, Syx, tr_syy = moments(X, Y)
-        mu, K, K_inv, lam, U, Vt = whiten(Sxx, Syx)
+        if not (np.all(np.isfinite(Sxx)) and np.all(np.isfinite(Syx)) and np.isfinite(tr_syy)):
+            raise MclandError("the data's second moments overflow float64: rescale X and Y")
+        try:
+            mu, K, K_inv, lam, U, Vt = whiten(Sxx, Syx)
+        except np.linalg.LinAlgError:  # Sxx numerically zero: K^{-1} is not finite
+            raise MclandError("Sxx = X X^T is singular (the data are numerically zero)") from None
         rcond = float(mu[0] / mu[-1]) if mu[-1] > 0 else 0.0
         if not rcond > sxx_rcond:
             raise MclandError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -196,6 +197,10 @@ def _manifest(plan: Plan) -> dict:
         "shard_size": size,
         "shards": (plan.n + size - 1) // size,
         "config": plan.config.resolved(),
+        # user data is part of the run: resuming on changed data is refused
+        "data_sha256": hashlib.sha256(plan.fx.tobytes() + plan.fy.tobytes()).hexdigest()
+        if plan.fx.size
+        else None,
     }
 
 
