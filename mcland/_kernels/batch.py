@@ -57,71 +57,6 @@ def draw_point(seed, sample_id, prm, kill_w, fx, fy):
 
 
 @jit
-def process_point(
-    seed,
-    sample_id,
-    prm,
-    kill_w,
-    fx,
-    fy,
-    dims_row,
-    dint,
-    dflt,
-    frow,
-    irow,
-    smask,
-    sdrawn,
-    ranks,
-    spec,
-    wout,
-    cvals,
-):
-    """Draw and analyse one point, writing its rows (see :func:`process_range`)."""
-    dims, w, X, Y, inS, recipe, kill_mask, a, b, ok = draw_point(
-        seed, sample_id, prm, kill_w, fx, fy
-    )
-    H = dims.size - 1
-    Sxx, Syx, tr_syy = moments(X, Y)
-    mu, K, Kinv, lam, U, Vt = whiten(Sxx, Syx)
-    N = 0
-    r = dims[0]
-    for h in range(1, H + 1):
-        N += dims[h] * dims[h - 1]
-        r = min(r, dims[h])
-    dims_row[:] = 0
-    dims_row[: H + 1] = dims
-    s = 0
-    for i in range(inS.size):
-        sdrawn[i] = inS[i]
-        if inS[i]:
-            s += 1
-    dint[p.D_H] = H
-    dint[p.D_DX] = dims[0]
-    dint[p.D_DY] = dims[H]
-    dint[p.D_R] = r
-    dint[p.D_N] = N
-    dint[p.D_RECIPE] = recipe
-    dint[p.D_S_DRAWN] = s
-    dint[p.D_KILL_MASK] = kill_mask
-    dint[p.D_STATUS] = p.STATUS_OK if ok else p.STATUS_DATA_REJECTED
-    dflt[p.D_SCALE_X] = a
-    dflt[p.D_SCALE_Y] = b
-    dflt[p.D_MIN_REL_GAP] = smallest_relative_gap(lam)
-    dflt[p.D_SXX_RCOND] = mu[0] / mu[mu.size - 1]
-    dflt[p.D_PRODUCT_ERR] = _product_error(w, dims, inS, U, Syx, Kinv)
-    if wout.size > 0:
-        wout[: w.size] = w
-    cvals[:] = np.nan
-    if cvals.size >= (1 << dims[H]):
-        critical_values_into(lam, tr_syy, r, cvals)
-    analyze(
-        dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
-        prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG],
-        frow, irow, smask, ranks, spec,
-    )  # fmt: skip
-
-
-@jit
 def process_range(
     seed, ids, prm, kill_w, fx, fy,
     dims_out, dint, dflt, frow, irow, smask, sdrawn, ranks, spec, wout, cvals, start, stop,
@@ -134,10 +69,50 @@ def process_range(
     ``ranks`` (n, R_max); ``spec`` (n, N_max) or (n, 0); ``wout`` (n, n_w_max) or (n, 0);
     ``cvals`` (n, 2**d_y_max) or (n, 0), the enumerated critical values, NaN-padded.
     Compiled with ``nogil``: disjoint ranges run concurrently in threads (see
-    :func:`mcland.sampling.compute`).
+    :func:`mcland.sampling.compute`).  The per-point body is inlined here rather than in a
+    function of its own: every extra layer of jitted calls re-optimises all the code below
+    it and cost about 10 s of first compilation.
     """
     for t in range(start, stop):
-        process_point(
-            seed, ids[t], prm, kill_w, fx, fy, dims_out[t], dint[t], dflt[t], frow[t], irow[t],
-            smask[t], sdrawn[t], ranks[t], spec[t], wout[t], cvals[t],
+        dims, w, X, Y, inS, recipe, kill_mask, a, b, ok = draw_point(
+            seed, ids[t], prm, kill_w, fx, fy
+        )
+        H = dims.size - 1
+        Sxx, Syx, tr_syy = moments(X, Y)
+        mu, K, Kinv, lam, U, Vt = whiten(Sxx, Syx)
+        N = 0
+        r = dims[0]
+        for h in range(1, H + 1):
+            N += dims[h] * dims[h - 1]
+            r = min(r, dims[h])
+        dims_out[t] = 0
+        dims_out[t, : H + 1] = dims
+        s = 0
+        for i in range(inS.size):
+            sdrawn[t, i] = inS[i]
+            if inS[i]:
+                s += 1
+        dint[t, p.D_H] = H
+        dint[t, p.D_DX] = dims[0]
+        dint[t, p.D_DY] = dims[H]
+        dint[t, p.D_R] = r
+        dint[t, p.D_N] = N
+        dint[t, p.D_RECIPE] = recipe
+        dint[t, p.D_S_DRAWN] = s
+        dint[t, p.D_KILL_MASK] = kill_mask
+        dint[t, p.D_STATUS] = p.STATUS_OK if ok else p.STATUS_DATA_REJECTED
+        dflt[t, p.D_SCALE_X] = a
+        dflt[t, p.D_SCALE_Y] = b
+        dflt[t, p.D_MIN_REL_GAP] = smallest_relative_gap(lam)
+        dflt[t, p.D_SXX_RCOND] = mu[0] / mu[mu.size - 1]
+        dflt[t, p.D_PRODUCT_ERR] = _product_error(w, dims, inS, U, Syx, Kinv)
+        if wout.shape[1] > 0:
+            wout[t, : w.size] = w
+        cvals[t] = np.nan
+        if cvals.shape[1] >= (1 << dims[H]):
+            critical_values_into(lam, tr_syy, r, cvals[t])
+        analyze(
+            dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
+            prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG],
+            frow[t], irow[t], smask[t], ranks[t], spec[t],
         )  # fmt: skip
