@@ -34,8 +34,6 @@ class Plan:
     """Everything a batch needs besides the sample ids."""
 
     config: Config
-    seed: int
-    n: int
     prm: np.ndarray
     kill_w: np.ndarray
     fx: np.ndarray
@@ -43,6 +41,14 @@ class Plan:
     h_max: int
     dy_max: int
     n_max: int
+
+    @property
+    def n(self) -> int:
+        return self.config.n
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
 
 
 def _as_config(config: Config | dict | str | Path) -> Config:
@@ -83,7 +89,7 @@ def make_plan(
     h_max, hid = a.depth[1], a.hidden[1]
     n_max = dx_max * hid + (h_max - 2) * hid * hid + hid * dy_max
     prm, kill_w = cfg.kernel_params(fixed_data=d.source != "gaussian")
-    return Plan(cfg, cfg.seed, cfg.n, prm, kill_w, fx, fy, h_max, dy_max, n_max)
+    return Plan(cfg, prm, kill_w, fx, fy, h_max, dy_max, n_max)
 
 
 def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Table:
