@@ -66,8 +66,12 @@ class PointReport:
     open_pair : tuple of int or None
         ``(h1, h2)`` of the first open layer pair of a theory-strict saddle with ``S = [s]``.
     escape_curvature : float or None
-        Curvature of the escape certificate of a theory-strict saddle (negative); a
-        Rayleigh quotient, so never below ``eig_min``.
+        Curvature of the escape certificate of a theory-strict saddle (negative): a Rayleigh
+        quotient of the whitened Hessian, so never below ``eig_min_w``.
+    escape_direction : list of ndarray or None
+        The certificate's direction ``V = [V_1, ..., V_H]`` (shapes of the weights, nonzero on
+        two layers): ``V^T ∇²L V = escape_curvature * ||(V_1 Sxx^{1/2}, V_2, ..., V_H)||_F^2 < 0``,
+        so ``L(W + t V) < L(W)`` for small t != 0.
     ranks : dict
         Numerical rank of each partial product, keyed ``(a, b)`` for ``W_{a:b}``.
     r, N : int
@@ -98,6 +102,7 @@ class PointReport:
     n_pos: int
     open_pair: tuple[int, int] | None
     escape_curvature: float | None
+    escape_direction: list[np.ndarray] | None = field(repr=False)
     ranks: dict[tuple[int, int], int]
     r: int
     N: int
@@ -107,6 +112,9 @@ class PointReport:
         """Plain JSON-serialisable dictionary (ranks keyed ``"W_{a:b}"``)."""
         d = asdict(self)
         d["eigenvalues"] = self.eigenvalues.tolist()
+        d["escape_direction"] = (
+            None if self.escape_direction is None else [V.tolist() for V in self.escape_direction]
+        )
         d["ranks"] = {f"W_{{{a}:{b}}}": k for (a, b), k in self.ranks.items()}
         return d
 
@@ -130,10 +138,19 @@ def _check_weights(weights: Sequence[object], d_x: int, d_y: int) -> tuple[np.nd
     return np.array(dims, dtype=np.int64), w
 
 
+def _split(flat: np.ndarray, dims: np.ndarray) -> list[np.ndarray]:
+    """Flat parameters (layout of the weights) -> ``[V_1, ..., V_H]``."""
+    bounds = np.cumsum(np.concatenate([[0], dims[1:] * dims[:-1]]))
+    return [
+        flat[a:b].reshape(int(dims[h + 1]), int(dims[h]))
+        for h, (a, b) in enumerate(pairwise(bounds))
+    ]
+
+
 def analyze_flat(
     dims: np.ndarray, w: np.ndarray, problem: Problem, tol: Tolerances
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Run the analysis kernel on one flat point; returns ``(frow, irow, smask, ranks, spec)``."""
+) -> tuple[np.ndarray, ...]:
+    """Run the analysis kernel on one flat point: ``(frow, irow, smask, ranks, spec, esc)``."""
     H = dims.size - 1
     N = int(np.sum(dims[1:] * dims[:-1]))
     frow = np.empty(len(f.FLOAT_FIELDS))
@@ -141,12 +158,13 @@ def analyze_flat(
     smask = np.zeros(problem.d_y, np.bool_)
     ranks = np.zeros(H * (H + 1) // 2, np.int64)
     spec = np.empty(N)
+    esc = np.empty(N)
     p = problem
     analyze(
         dims, w, p.Sxx, p.Syx, p.tr_syy, p.K, p.K_inv, p.lam, p.U, p.Vt,
-        tol.grad_rtol, tol.c_zero, tol.c_neg, frow, irow, smask, ranks, spec,
+        tol.grad_rtol, tol.c_zero, tol.c_neg, frow, irow, smask, ranks, spec, esc,
     )  # fmt: skip
-    return frow, irow, smask, ranks, spec
+    return frow, irow, smask, ranks, spec, esc
 
 
 def inspect_point(
@@ -194,7 +212,7 @@ def inspect_point(
     if not (np.isfinite(scale) and np.isfinite(sq)):
         raise MclandError("the weights are too large: their products overflow float64")
     try:
-        frow, irow, smask, ranks, spec = analyze_flat(dims, w, prob, tol)
+        frow, irow, smask, ranks, spec, esc = analyze_flat(dims, w, prob, tol)
     except np.linalg.LinAlgError:
         raise MclandError(
             "the point's Hessian is not finite in float64: rescale the weights"
@@ -203,7 +221,7 @@ def inspect_point(
     iv = dict(zip(f.INT_FIELDS, irow.tolist(), strict=True))
     H = dims.size - 1
     open_pair = (iv["open_h1"], iv["open_h2"]) if iv["open_h1"] > 0 else None
-    esc = fv["escape_curvature"]
+    curv = fv["escape_curvature"]
     keys = [(a, b) for a in range(1, H + 1) for b in range(1, a + 1)]
     return PointReport(
         dims=tuple(int(d) for d in dims),
@@ -229,7 +247,8 @@ def inspect_point(
         n_zero=iv["n_zero"],
         n_pos=iv["n_pos"],
         open_pair=open_pair,
-        escape_curvature=None if np.isnan(esc) else esc,
+        escape_curvature=None if np.isnan(curv) else curv,
+        escape_direction=None if np.isnan(curv) else _split(esc, dims),
         ranks=dict(zip(keys, (int(k) for k in ranks), strict=True)),
         r=int(dims.min()),
         N=int(spec.size),

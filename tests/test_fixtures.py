@@ -27,3 +27,7 @@ def test_fixture_point(i):
     if p["S"] is not None:
         assert p["S"] == rep.S
         assert rep.eig_min == pytest.approx(p["eigmin"], abs=1e-6 * p["scale"])
+
+    if rep.theory_type == "strict_saddle":  # the escape direction descends (naive check)
+        q = naive.quadratic_form(p["weights"], p["X"], p["Y"], rep.escape_direction)
+        assert q < 0

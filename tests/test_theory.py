@@ -120,6 +120,33 @@ def test_records_equal_inspect_point_and_naive_references(population):
         assert np.linalg.norm(g) <= 1e-9 * max(1.0, rep.hess_norm)
 
 
+def _check_escape_direction(rep, W, X, Y):
+    """The certificate's direction descends: V^T H V < 0, computed by the naive reference,
+    equals escape_curvature times the squared whitened norm of V."""
+    V = rep.escape_direction
+    assert [v.shape for v in V] == [w.shape for w in W]
+    assert sum(np.any(v != 0) for v in V) <= 2
+    K = naive.sqrtm_psd(X @ X.T)
+    norm2 = np.sum((V[0] @ K) ** 2) + sum(np.sum(v**2) for v in V[1:])
+    q = naive.quadratic_form(W, X, Y, V)
+    assert q < 0
+    assert q == pytest.approx(
+        rep.escape_curvature * norm2, rel=1e-6, abs=10 * rep.noise_floor * norm2
+    )
+
+
+def test_escape_directions_descend(population):
+    df, cfg = population
+    strict = df[df["theory_type"] == "strict_saddle"]["sample_id"].to_numpy()
+    for sid in strict[::40]:
+        W, X, Y = mcland.draw_point(cfg, int(sid))
+        rep = inspect_point(W, X, Y)
+        _check_escape_direction(rep, W, X, Y)
+    for sid in df[df["theory_type"] != "strict_saddle"]["sample_id"].to_numpy()[::200]:
+        rep = inspect_point(*mcland.draw_point(cfg, int(sid)))
+        assert rep.escape_direction is None and rep.escape_curvature is None
+
+
 def test_rank_criterion_agrees_on_well_scaled_points():
     """The plain rank criterion (naive, fine on well-scaled data) agrees with mcland."""
     cfg = {"n": 400, "seed": 99, "architecture": {"depth": [2, 5], "d_y": [1, 3], "hidden": [1, 4]}}

@@ -44,6 +44,7 @@ from mcland._kernels.theory import (
     partial_product_ranks,
     read_S,
     swap_curvature,
+    write_direction,
 )
 
 EPS = np.finfo(np.float64).eps
@@ -64,9 +65,11 @@ def _numeric_type(critical, at_global_value, eig_min, tol_zero, tol_neg):
 
 
 @jit
-def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow):
-    """Theory type of a critical point (THEORY.md §3) with its escape certificate."""
+def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, esc):
+    """Theory type of a critical point (THEORY.md §3) with its escape certificate; the
+    certificate's direction goes to ``esc`` when it has room for all N parameters."""
     H = dims.size - 1
+    off = layer_offsets(dims)
     top = True
     for i in range(s):
         top = top and inS[i]
@@ -75,19 +78,24 @@ def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, 
     if s == r and top:
         return f.GLOBAL_MINIMIZER
     if not top:
-        frow[f.F_ESCAPE_CURVATURE] = swap_curvature(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS)
+        c, p, y, vec = swap_curvature(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS)
+        frow[f.F_ESCAPE_CURVATURE] = c
+        if esc.size >= off[H]:
+            write_direction(dims, off, 1, H, p, y, vec, esc)
         return f.STRICT_SADDLE
     lowest = np.inf
     band = False
     for h1 in range(1, H):
         for h2 in range(h1 + 1, H + 1):
-            c = pair_curvature(buf, poff, dims, Sxx, R, h1, h2)
+            c, p, y, vec = pair_curvature(buf, poff, dims, Sxx, R, h1, h2)
             lowest = min(lowest, c)
             if c < -tol_neg:
                 frow[f.F_PAIR_CURVATURE_MIN] = lowest
                 frow[f.F_ESCAPE_CURVATURE] = c
                 irow[f.I_OPEN_H1] = h1
                 irow[f.I_OPEN_H2] = h2
+                if esc.size >= off[H]:
+                    write_direction(dims, off, h1, h2, p, y, vec, esc)
                 return f.STRICT_SADDLE
             if c < -tol_zero:
                 band = True
@@ -98,7 +106,7 @@ def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, 
 @jit
 def _analyze_whitened(
     dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg,
-    frow, irow, smask, ranks,
+    frow, irow, smask, ranks, esc,
 ):  # fmt: skip
     """Everything but the reported spectrum, for the problem ``(w, Sxx, Syx)`` as given."""
     H = dims.size - 1
@@ -188,14 +196,14 @@ def _analyze_whitened(
         irow[f.I_THEORY_TYPE] = f.AMBIGUOUS
     else:
         irow[f.I_THEORY_TYPE] = _theory(
-            buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow
+            buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, esc
         )
 
 
 @jit
 def analyze(
     dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg,
-    frow, irow, smask, ranks, spec,
+    frow, irow, smask, ranks, spec, esc,
 ):  # fmt: skip
     """Analyse the point ``w`` (flat layers, see :mod:`.dense`) for data moments ``Sxx``
     (d_x, d_x), ``Syx`` (d_y, d_x), ``tr(Syy)``, with ``K, Kinv, lam, U, Vt`` from ``whiten``.
@@ -203,7 +211,10 @@ def analyze(
     Writes the scalar results into ``frow`` / ``irow`` (indices in :mod:`.fields`), S as a
     boolean mask into ``smask[:d_y]``, the partial-product ranks into ``ranks[:H(H+1)/2]``
     and, if ``spec.size >= N``, the ascending eigenvalues of the Hessian (original
-    coordinates) into ``spec[:N]``.  Classification, noise floor, ``n_neg/n_zero/n_pos``
+    coordinates) into ``spec[:N]``; if ``esc.size >= N`` and the point is a theory-strict
+    saddle, ``esc[:N]`` receives its escape direction (original coordinates, layout of
+    ``w``; zero otherwise), along which the curvature per squared whitened norm is
+    ``escape_curvature``.  Classification, noise floor, ``n_neg/n_zero/n_pos``
     and certificates refer to the whitened problem (module docstring).  Tolerances: the
     point is critical when ``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue (or
     certificate curvature) is zero above ``-c_zero * floor`` and negative below
@@ -216,10 +227,14 @@ def analyze(
     ww = w.copy()
     ww[: off[1]] = matmul(layer(w, dims, off, 1), K).ravel()
     eye = np.eye(d_x)
+    if esc.size >= N:
+        esc[:N] = 0.0
     _analyze_whitened(
         dims, ww, eye, matmul(Syx, Kinv), tr_syy, eye, eye, lam, U, Vt, grad_rtol, c_zero, c_neg,
-        frow, irow, smask, ranks,
+        frow, irow, smask, ranks, esc,
     )  # fmt: skip
+    if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
+        esc[: off[1]] = matmul(esc[: off[1]].reshape((dims[1], d_x)), Kinv).ravel()
     buf, poff = product_table(w, dims, off)
     R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
     Hm = np.zeros((N, N))

@@ -73,6 +73,7 @@ def process_range(
     function of its own: every extra layer of jitted calls re-optimises all the code below
     it and cost about 10 s of first compilation.
     """
+    no_direction = np.zeros(0)  # escape directions are not stored
     for t in range(start, stop):
         dims, w, X, Y, inS, recipe, kill_mask, a, b, ok = draw_point(
             seed, ids[t], prm, kill_w, fx, fy
@@ -114,5 +115,5 @@ def process_range(
         analyze(
             dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
             prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG],
-            frow[t], irow[t], smask[t], ranks[t], spec[t],
+            frow[t], irow[t], smask[t], ranks[t], spec[t], no_direction,
         )  # fmt: skip

@@ -49,7 +49,8 @@ def read_S(P, K, U, lam):
 
 @jit
 def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y):
-    """Smallest Hessian Rayleigh quotient on ``{p q^T on layer h2} + {x y^T on layer h1}``.
+    """Smallest Hessian Rayleigh quotient on ``{p q^T on layer h2} + {x y^T on layer h1}``,
+    and its minimiser ``c = (q, x)`` (unit norm, so ``V = (p q^T, x y^T)`` has unit norm).
 
     ``p`` (d_h2,) and ``y`` (d_{h1-1},) are fixed unit vectors, ``q`` ranges over
     R^{d_{h2-1}} and ``x`` over R^{d_h1}: the subspace holds every two-layer certificate
@@ -90,12 +91,14 @@ def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y):
     for i in range(n1):
         for j in range(n1):
             M[n2 + i, n2 + j] = 2.0 * csc * T1T1[i, j]
-    return np.linalg.eigvalsh(M)[0]
+    vals, vecs = np.linalg.eigh(M)
+    return vals[0], np.ascontiguousarray(vecs[:, 0])
 
 
 @jit
 def pair_curvature(buf, poff, dims, Sxx, R, h1, h2):
-    """Certificate curvature of the layer pair (h1, h2) (``inf`` when ``G = 0``).
+    """Certificate of the layer pair (h1, h2): ``(curvature, p, y, c)``, curvature ``inf``
+    when ``G = 0``; see :func:`subspace_curvature` for ``c`` and :func:`write_direction`.
 
     ``(p, y)`` is the top singular pair of ``G = W_{H:h2+1}^T R W_{h1-1:1}^T``, the choice
     that maximises the second-order term ``(q^T B x)(p^T G y)`` of THEORY.md §3; q and x
@@ -104,11 +107,12 @@ def pair_curvature(buf, poff, dims, Sxx, R, h1, h2):
     H = dims.size - 1
     G = matmul_nt(matmul_tn(prod(buf, poff, dims, H, h2 + 1), R), prod(buf, poff, dims, h1 - 1, 1))
     ug, sg, vgt = np.linalg.svd(G)
-    if sg[0] == 0.0:
-        return np.inf
     p = np.ascontiguousarray(ug[:, 0])
     y = np.ascontiguousarray(vgt[0, :])
-    return subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y)
+    if sg[0] == 0.0:
+        return np.inf, p, y, np.zeros(dims[h2 - 1] + dims[h1])
+    val, c = subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y)
+    return val, p, y, c
 
 
 @jit
@@ -120,7 +124,7 @@ def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS):
     (at the right ratio); in the original coordinates ``v_i^T`` becomes ``v_i^T K^{-1}``.
     Both directions lie in the subspace of :func:`subspace_curvature` for
     ``(h1, h2) = (1, H)``, ``p = u_i`` and ``y ∝ K^{-1} v_i``.  Returns ``inf`` when S is a
-    top set.
+    top set.  Returns ``(curvature, p, y, c)`` like :func:`pair_curvature`.
     """
     H = dims.size - 1
     d_y = inS.size
@@ -134,11 +138,28 @@ def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS):
         if inS[t]:
             j = t
             break
-    if i < 0 or j < 0 or j < i:
-        return np.inf
-    y = matvec(K_inv, np.ascontiguousarray(Vt[i, :]))
+    p = np.ascontiguousarray(U[:, max(i, 0)])
+    y = matvec(K_inv, np.ascontiguousarray(Vt[max(i, 0), :]))
     y /= np.sqrt(dot(y, y))
-    return subspace_curvature(buf, poff, dims, Sxx, R, 1, H, np.ascontiguousarray(U[:, i]), y)
+    if i < 0 or j < 0 or j < i:
+        return np.inf, p, y, np.zeros(dims[H - 1] + dims[1])
+    val, c = subspace_curvature(buf, poff, dims, Sxx, R, 1, H, p, y)
+    return val, p, y, c
+
+
+@jit
+def write_direction(dims, off, h1, h2, p, y, c, out):
+    """Write the escape direction ``V`` (flat, layout of the weights) into ``out``:
+    ``V_h2 = p q^T`` and ``V_h1 = x y^T`` with ``(q, x) = c``, every other layer zero."""
+    out[:] = 0.0
+    n2 = dims[h2 - 1]
+    for a in range(dims[h2]):
+        for b in range(n2):
+            out[off[h2 - 1] + a * n2 + b] = p[a] * c[b]
+    m1 = dims[h1 - 1]
+    for a in range(dims[h1]):
+        for b in range(m1):
+            out[off[h1 - 1] + a * m1 + b] = c[n2 + a] * y[b]
 
 
 @jit
