@@ -231,3 +231,39 @@ def test_badly_scaled_strict_saddles_are_resolved(sid):
     assert rep.theory_type == rep.numeric_type == "strict_saddle"
     assert rep.eig_min_w < -100 * rep.noise_floor
     assert rep.eig_min < 0
+
+
+@pytest.mark.parametrize(
+    ("hidden", "S"),
+    [
+        ((3,), ()),
+        ((3,), (2,)),
+        ((3, 4), (1,)),
+        ((3, 4), (2, 3)),
+        ((4, 3, 3), (1,)),
+        ((4, 3, 3), (1, 2, 3)),
+    ],
+)
+@pytest.mark.parametrize("scale", [1e-2, 1.0, 1e2])
+def test_points_built_by_another_recipe(hidden, S, scale):
+    """Critical points built by tests/test_naive.py's own construction (not mcland's
+    sampler), on rescaled data: inspect_point agrees with the naive spectrum."""
+    from test_naive import build_critical_point
+
+    rng = np.random.default_rng([*hidden, 7, *S])
+    X = scale * rng.standard_normal((4, 9))
+    Y = rng.standard_normal((3, 9))
+    W = build_critical_point(rng, X, Y, S, hidden)
+    rep = inspect_point(W, X, Y)
+    assert rep.is_critical and rep.S == S
+    ev = naive.spectrum(W, X, Y)
+    assert rep.eig_min == pytest.approx(ev[0], abs=1e-9 * np.abs(ev).max())
+    r = min(4, *hidden, 3)
+    expected = (
+        "global_minimizer"
+        if tuple(range(1, r + 1)) == S
+        else "strict_saddle"
+        if ev[0] < 0 and abs(ev[0]) > 1e-8 * np.abs(ev).max()
+        else "non_strict_saddle"
+    )
+    assert rep.theory_type == rep.numeric_type == expected
