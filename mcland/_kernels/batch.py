@@ -14,7 +14,7 @@ from mcland._kernels import rng
 from mcland._kernels.analyze import analyze
 from mcland._kernels.dense import frob, layer_offsets, matmul, prod, product_table
 from mcland._kernels.draw import construct, draw_data, draw_dims
-from mcland._kernels.whiten import critical_values_into, moments, smallest_relative_gap, whiten
+from mcland._kernels.whiten import critical_values_into, problem, smallest_relative_gap
 
 
 @jit
@@ -35,9 +35,10 @@ def _product_error(w, dims, inS, U, Syx, Kinv):
 
 @jit
 def draw_point(seed, sample_id, prm, kill_w, fx, fy):
-    """Draw point ``sample_id``: returns ``(dims, w, X, Y, inS_drawn, recipe, kill_mask, a, b, ok)``.
-
-    ``fx``/``fy`` are the user data when ``prm[P_FIXED_DATA] > 0`` (then a = b = 1).
+    """Draw point ``sample_id``: returns
+    ``(dims, w, X, Y, inS_drawn, recipe, kill_mask, a, b, ok, pb)``, ``pb`` the data's
+    :func:`.whiten.problem` tuple.  ``fx``/``fy`` are the user data when
+    ``prm[P_FIXED_DATA] > 0`` (then a = b = 1).
     """
     state = rng.stream(seed, sample_id)
     dims = draw_dims(state, prm, fx.shape[0], fy.shape[0])
@@ -48,12 +49,12 @@ def draw_point(seed, sample_id, prm, kill_w, fx, fy):
         a = 1.0
         b = 1.0
         ok = True
+        pb = problem(X, Y)
     else:
-        X, Y, a, b, ok = draw_data(state, prm, dims[0], dims[H])
-    Sxx, Syx, _ = moments(X, Y)
-    _, _, Kinv, lam, U, Vt = whiten(Sxx, Syx)
+        X, Y, a, b, ok, pb = draw_data(state, prm, dims[0], dims[H])
+    lam, U, Vt, Kinv = pb[6], pb[7], pb[8], pb[5]
     w, inS, recipe, kill_mask = construct(state, prm, kill_w, dims, lam, U, Vt, Kinv)
-    return dims, w, X, Y, inS, recipe, kill_mask, a, b, ok
+    return dims, w, X, Y, inS, recipe, kill_mask, a, b, ok, pb
 
 
 @jit
@@ -75,12 +76,11 @@ def process_range(
     """
     no_direction = np.zeros(0)  # escape directions are not stored
     for t in range(start, stop):
-        dims, w, X, Y, inS, recipe, kill_mask, a, b, ok = draw_point(
+        dims, w, X, Y, inS, recipe, kill_mask, a, b, ok, pb = draw_point(
             seed, ids[t], prm, kill_w, fx, fy
         )
         H = dims.size - 1
-        Sxx, Syx, tr_syy = moments(X, Y)
-        mu, K, Kinv, lam, U, Vt = whiten(Sxx, Syx)
+        Sxx, Syx, tr_syy, mu, K, Kinv, lam, U, Vt = pb
         N = 0
         r = dims[0]
         for h in range(1, H + 1):

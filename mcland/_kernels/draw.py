@@ -15,7 +15,7 @@ from mcland._jit import jit
 from mcland._kernels import params as p
 from mcland._kernels import rng
 from mcland._kernels.dense import matmul
-from mcland._kernels.whiten import moments, smallest_relative_gap, whiten
+from mcland._kernels.whiten import problem, smallest_relative_gap
 
 MAX_DATA_TRIES = 20
 
@@ -47,7 +47,7 @@ def draw_data(state, prm, d_x, d_y):
     """Gaussian data ``X = a X0``, ``Y = b (T X0 + noise Z)`` (d_x, m) and (d_y, m), with
     log-uniform scale factors a, b; redrawn until it satisfies THEORY.md §1.
 
-    Returns ``(X, Y, a, b, ok)``.
+    Returns ``(X, Y, a, b, ok, pb)`` with ``pb`` the data's :func:`.whiten.problem` tuple.
     """
     m = int(prm[p.P_M])
     for _ in range(MAX_DATA_TRIES):
@@ -59,14 +59,14 @@ def draw_data(state, prm, d_x, d_y):
         Y = matmul(T, X0) + prm[p.P_NOISE] * Z
         X = a * X0
         Y = b * Y
-        Sxx, Syx, _ = moments(X, Y)
-        mu, _, _, lam, _, _ = whiten(Sxx, Syx)
+        pb = problem(X, Y)
+        mu, lam = pb[3], pb[6]
         if (
             mu[0] > prm[p.P_SXX_RCOND] * mu[mu.size - 1]
             and smallest_relative_gap(lam) > prm[p.P_GAP_RTOL]
         ):
-            return X, Y, a, b, True
-    return X, Y, a, b, False
+            return X, Y, a, b, True, pb
+    return X, Y, a, b, False, pb
 
 
 @jit

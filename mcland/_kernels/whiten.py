@@ -47,6 +47,15 @@ def whiten(Sxx, Syx):
 
 
 @jit
+def problem(X, Y):
+    """Everything the kernels need about the data, computed once:
+    ``(Sxx, Syx, tr_syy, mu, K, Kinv, lam, U, Vt)`` (see :func:`moments`, :func:`whiten`)."""
+    Sxx, Syx, tr_syy = moments(X, Y)
+    mu, K, Kinv, lam, U, Vt = whiten(Sxx, Syx)
+    return Sxx, Syx, tr_syy, mu, K, Kinv, lam, U, Vt
+
+
+@jit
 def smallest_relative_gap(lam):
     """``min(min_i (lam_i - lam_{i+1}), lam_{d_y}) / lam_1`` for decreasing ``lam``."""
     if lam.size == 0 or lam[0] <= 0.0:
