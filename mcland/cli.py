@@ -118,9 +118,11 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
         f"theory type    {report.theory_type}"
         + (f"  (open pair {report.open_pair})" if report.open_pair else ""),
         f"numeric type   {report.numeric_type}",
-        f"eigenvalues    min {report.eig_min:.6e}, max {report.eig_max:.6e}; "
-        f"{report.n_neg} negative, {report.n_zero} zero, {report.n_pos} positive",
-        f"noise floor    {report.noise_floor:.3e}  (zero above -{report.tol_zero:.3e}, negative below -{report.tol_neg:.3e})",
+        f"Hessian        eig_min {report.eig_min:.6e}, eig_max {report.eig_max:.6e}",
+        f"whitened       eig_min {report.eig_min_w:.6e}; inertia {report.n_neg} negative, "
+        f"{report.n_zero} zero, {report.n_pos} positive",
+        f"noise floor    {report.noise_floor:.3e}  (zero above -{report.tol_zero:.3e}, "
+        f"negative below -{report.tol_neg:.3e})",
     ]
     if report.escape_curvature is not None:
         lines.append(f"escape curv.   {report.escape_curvature:.6e}")

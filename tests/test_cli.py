@@ -233,7 +233,8 @@ def test_inspect_human_report(capsys, good_weights, data):
     assert "S              {1, 2}" in lines
     assert "theory type    global_minimizer" in lines
     assert "numeric type   global_minimizer" in lines
-    assert any(line.startswith("eigenvalues    min ") for line in lines)
+    assert any(line.startswith("Hessian        eig_min ") for line in lines)
+    assert any(line.startswith("whitened       eig_min ") and "inertia" in line for line in lines)
 
 
 @pytest.mark.parametrize(
