@@ -76,6 +76,8 @@ class PointReport:
         Numerical rank of each partial product, keyed ``(a, b)`` for ``W_{a:b}``.
     r, N : int
         Bottleneck width ``min_h d_h`` and number of parameters.
+    min_rel_gap : float
+        Smallest relative gap of the eigenvalues of ``Sigma`` (THEORY.md §1), from the data.
     """
 
     dims: tuple[int, ...]
@@ -106,6 +108,7 @@ class PointReport:
     ranks: dict[tuple[int, int], int]
     r: int
     N: int
+    min_rel_gap: float
     eigenvalues: np.ndarray = field(repr=False)
 
     def to_dict(self) -> dict[str, object]:
@@ -252,5 +255,6 @@ def inspect_point(
         ranks=dict(zip(keys, (int(k) for k in ranks), strict=True)),
         r=int(dims.min()),
         N=int(spec.size),
+        min_rel_gap=prob.min_rel_gap,
         eigenvalues=spec,
     )

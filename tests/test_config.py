@@ -512,7 +512,10 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
     return cfg
 
 
-SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same 50 examples on every run, so CI cannot turn red by chance
+SETTINGS = settings(
+    max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @SETTINGS
