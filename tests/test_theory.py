@@ -267,3 +267,44 @@ def test_points_built_by_another_recipe(hidden, S, scale):
         else "non_strict_saddle"
     )
     assert rep.theory_type == rep.numeric_type == expected
+
+
+def test_points_found_by_optimisation():
+    """Critical points found by Levenberg-Marquardt on the gradient from random starts
+    (no construction recipe, only nearly critical): no definite disagreement."""
+    from scipy.optimize import least_squares
+
+    rng = np.random.default_rng(11)
+    verdicts = []
+    for _ in range(40):
+        H = int(rng.integers(2, 5))
+        d_y = int(rng.integers(1, 4))
+        dims = [d_y + int(rng.integers(0, 2)), *map(int, rng.integers(1, 4, H - 1)), d_y]
+        X = rng.standard_normal((dims[0], 20)) * 10 ** rng.uniform(-1, 1)
+        Y = rng.standard_normal((d_y, 20))
+        start = [
+            rng.standard_normal((dims[h], dims[h - 1])) * rng.choice([0.01, 0.5, 1.0])
+            for h in range(1, H + 1)
+        ]
+
+        def grad(th, dims=dims, X=X, Y=Y):
+            return naive.ravel_weights(naive.gradient(naive.unravel_weights(th, dims), X, Y))
+
+        def hess(th, dims=dims, X=X, Y=Y):
+            return naive.hessian(naive.unravel_weights(th, dims), X, Y)
+
+        sol = least_squares(
+            grad,
+            naive.ravel_weights(start),
+            jac=hess,
+            method="lm",
+            xtol=1e-15,
+            ftol=1e-15,
+            gtol=1e-15,
+        )
+        rep = inspect_point(naive.unravel_weights(sol.x, dims), X, Y)
+        verdicts.append((rep.theory_type, rep.numeric_type))
+    definite = [(t, n) for t, n in verdicts if "ambiguous" not in (t, n)]
+    assert all(t == n for t, n in definite), verdicts
+    assert len(definite) >= len(verdicts) - 2
+    assert {"strict_saddle", "global_minimizer"} <= {t for t, _ in definite}
