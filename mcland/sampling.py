@@ -220,15 +220,13 @@ def _prepare_dir(run_dir: Path, manifest: dict) -> None:
                 f"{run_dir} is not empty and holds no mcland run; choose another --out"
             )
         old = storage.read_manifest(run_dir)
-        keys = sorted(
-            k
-            for k in set(old) | set(manifest)
-            if k != "mcland_version" and old.get(k) != manifest.get(k)
-        )
+        keys = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
         if keys:
             raise MclandError(
                 f"{run_dir} holds a different run (differs in: {', '.join(keys)}); choose another --out"
             )
+        for leftover in run_dir.glob(".tmp-*"):  # a shard being written when the run was killed
+            leftover.unlink()
         return
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,9 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     assert [f.name for f in out.glob("part-*")] == ["part-000000.parquet"]
     assert not list(out.glob(".tmp-*"))
     monkeypatch.setattr(sampling, "compute", real)
+    (out / ".tmp-999-part-000001.parquet").write_bytes(b"half a shard")  # as left by SIGKILL
     summary = mcland.run(cfg, out, progress=False)
+    assert not list(out.glob(".tmp-*"))
     assert summary.computed == 200  # the finished shard was kept
     _same(mcland.load(out), mcland.sample(CFG, threads=1))
 
@@ -97,3 +99,13 @@ def test_spectrum_and_weights_columns_switch(tmp_path):
     on = mcland.sample({**CFG, "n": 20})
     assert all(len(s) == n for s, n in zip(on["spectrum"], on["N"], strict=True))
     assert on["weights"].isna().all()
+
+
+def test_resume_refuses_another_version(tmp_path):
+    out = tmp_path / "run"
+    mcland.run({**CFG, "n": 10}, out, progress=False)
+    manifest = json.loads((out / "run.json").read_text())
+    manifest["mcland_version"] = "0.0.1"
+    (out / "run.json").write_text(json.dumps(manifest))
+    with pytest.raises(mcland.MclandError, match="mcland_version"):
+        mcland.run({**CFG, "n": 10}, out, progress=False)
