@@ -285,9 +285,29 @@ def run(
 def draw_point(
     config: Config | dict | str | Path, sample_id: int, *, seed: int | None = None
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Redraw point ``sample_id`` of a run: ``(weights, X, Y)`` exactly as the sampler built it.
+    """Redraw point ``sample_id`` of a run exactly as the sampler built it.
 
-    Use it to re-inspect a record with :func:`mcland.inspect_point`.
+    Parameters
+    ----------
+    config : Config, dict or path to a TOML file
+        The run's configuration (its ``seed`` is used unless ``seed`` is given).
+    sample_id : int
+        The record's ``sample_id``.
+    seed : int, optional
+        Override the configuration's seed.
+
+    Returns
+    -------
+    weights : list of ndarray
+        ``[W_1, ..., W_H]``, ``W_h`` of shape ``(d_h, d_{h-1})``.
+    X : ndarray (d_x, m)
+    Y : ndarray (d_y, m)
+        The point's data (the user data for file sources).
+
+    Examples
+    --------
+    >>> W, X, Y = mcland.draw_point("runs/quick.toml", 17)  # doctest: +SKIP
+    >>> mcland.inspect_point(W, X, Y).numeric_type  # doctest: +SKIP
     """
     plan = make_plan(config, None, seed)
     dims, w, X, Y, *_ = _draw_point(
