@@ -141,8 +141,9 @@ def _check_weights(weights: Sequence[object], d_x: int, d_y: int) -> tuple[np.nd
     return np.array(dims, dtype=np.int64), w
 
 
-def _split(flat: np.ndarray, dims: np.ndarray) -> list[np.ndarray]:
-    """Flat parameters (layout of the weights) -> ``[V_1, ..., V_H]``."""
+def split_layers(flat: np.ndarray, dims: np.ndarray) -> list[np.ndarray]:
+    """Flat parameters (layers concatenated row-major) -> ``[V_1, ..., V_H]``, ``V_h`` a view
+    of shape ``(d_h, d_{h-1})``."""
     bounds = np.cumsum(np.concatenate([[0], dims[1:] * dims[:-1]]))
     return [
         flat[a:b].reshape(int(dims[h + 1]), int(dims[h]))
@@ -207,9 +208,8 @@ def inspect_point(
     tol = tolerances or Tolerances()
     prob = problem if problem is not None else Problem.from_data(X, Y)
     dims, w = _check_weights(weights, prob.d_x, prob.d_y)
-    bounds = np.cumsum(np.concatenate([[0], dims[1:] * dims[:-1]]))
     with np.errstate(over="ignore"):
-        norms = [np.linalg.norm(w[a:b]) for a, b in pairwise(bounds)]
+        norms = [np.linalg.norm(W) for W in split_layers(w, dims)]
         scale = float(np.prod(norms)) ** 2 * np.linalg.norm(prob.Sxx)
         sq = float(np.linalg.norm(w)) ** 2
     if not (np.isfinite(scale) and np.isfinite(sq)):
@@ -251,7 +251,7 @@ def inspect_point(
         n_pos=iv["n_pos"],
         open_pair=open_pair,
         escape_curvature=None if np.isnan(curv) else curv,
-        escape_direction=None if np.isnan(curv) else _split(esc, dims),
+        escape_direction=None if np.isnan(curv) else split_layers(esc, dims),
         ranks=dict(zip(keys, (int(k) for k in ranks), strict=True)),
         r=int(dims.min()),
         N=int(spec.size),

@@ -23,6 +23,7 @@ from mcland._kernels.batch import process_range
 from mcland.config import Config, config_from_dict, load_config
 from mcland.datasource import load_data
 from mcland.errors import MclandError
+from mcland.inspect import split_layers
 from mcland.problem import Problem
 
 BATCH = 1000  # points per table; results do not depend on it
@@ -313,9 +314,4 @@ def draw_point(
     dims, w, X, Y, *_ = _draw_point(
         plan.seed, int(sample_id), plan.prm, plan.kill_w, plan.fx, plan.fy
     )
-    weights, pos = [], 0
-    for h in range(1, dims.size):
-        size = int(dims[h] * dims[h - 1])
-        weights.append(w[pos : pos + size].reshape(int(dims[h]), int(dims[h - 1])).copy())
-        pos += size
-    return weights, np.array(X), np.array(Y)
+    return [W.copy() for W in split_layers(w, dims)], np.array(X), np.array(Y)
