@@ -1,0 +1,304 @@
+"""Tidy group-bys of run records: type fractions with binomial intervals, strata, coverage.
+
+Every function takes a pandas DataFrame as returned by :func:`mcland.load` (only the
+columns it names are needed) and returns a new tidy DataFrame; none of them reads or
+writes files except :func:`load_depth`, which loads one depth with predicate pushdown.
+Columns that a spectrum-free run leaves null (``n_neg``, ``n_zero``, ``eig_min_w``, ...)
+are dropped row-wise by :func:`drop_null`, which also says how many rows went.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from scipy.stats import norm
+
+from mcland.storage import SHARD_GLOB, load, read_manifest
+
+TYPES = ["global_minimizer", "strict_saddle", "non_strict_saddle", "not_critical", "ambiguous"]
+"""The type codes of ``theory_type`` / ``numeric_type``, in display order."""
+
+
+def spectrum_column(columns: Iterable[str]) -> str:
+    """Name of the stored spectrum column: ``spectrum_w`` if present, else ``spectrum``.
+
+    Older run directories (before the whitened spectrum became the stored one) only have
+    ``spectrum``; both hold eigenvalues of congruent Hessians (same inertia).
+    """
+    cols = set(columns)
+    return "spectrum_w" if "spectrum_w" in cols else "spectrum"
+
+
+def run_columns(run_dir: str | Path) -> list[str]:
+    """Column names of a run directory's shards (empty list if it has none yet)."""
+    read_manifest(run_dir)
+    files = sorted(Path(run_dir).glob(SHARD_GLOB))
+    return list(pq.read_schema(files[0]).names) if files else []
+
+
+def load_depth(run_dir: str | Path, H: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The records of depth ``H`` only, read with predicate (and column) pushdown.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory.
+    H : int
+        Depth to keep.
+    columns : sequence of str, optional
+        Columns to read (all if omitted).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return load(
+        run_dir, columns=None if columns is None else list(columns), filters=[("H", "==", H)]
+    )
+
+
+def drop_null(df: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Rows of ``df`` where none of ``columns`` is null, and the number of rows dropped."""
+    keep = df[list(columns)].notna().all(axis=1)
+    return df[keep], int((~keep).sum())
+
+
+def wilson_interval(
+    k: np.ndarray | int, n: np.ndarray | int, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion ``k / n`` (vectorised).
+
+    Parameters
+    ----------
+    k, n : int or array of int
+        Successes and trials; ``n = 0`` gives the uninformative interval ``[0, 1]``.
+    confidence : float
+        Two-sided confidence level.
+
+    Returns
+    -------
+    lo, hi : ndarray of float
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = norm.ppf(0.5 + confidence / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
+        hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
+    # exact endpoints at k = 0 and k = n (the formula gives them up to rounding)
+    lo = np.where(k == 0, 0.0, lo)
+    hi = np.where(k == n, 1.0, hi)
+    return lo, hi
+
+
+def type_fractions(
+    df: pd.DataFrame,
+    by: str | Sequence[str],
+    type_col: str = "numeric_type",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Fraction of each type per group, with Wilson intervals.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Records with the ``by`` columns and ``type_col``.
+    by : str or sequence of str
+        Grouping columns, e.g. ``"H"``, ``"r"``, ``"s"``, ``["H", "r"]``.
+    type_col : str
+        ``numeric_type`` or ``theory_type``.
+    confidence : float
+        Level of the intervals.
+
+    Returns
+    -------
+    DataFrame
+        One row per group and type (every type of :data:`TYPES`, zero counts included):
+        the ``by`` columns, ``type``, ``count``, ``total``, ``fraction``, ``lo``, ``hi``.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    types = pd.Categorical(df[type_col].astype(str), categories=TYPES)
+    counts = pd.crosstab([df[c] for c in by], types, dropna=False).reindex(
+        columns=TYPES, fill_value=0
+    )
+    counts.columns.name = "type"
+    tidy = counts.stack().rename("count").reset_index()
+    tidy["total"] = tidy.groupby(by, observed=True)["count"].transform("sum")
+    tidy = tidy[tidy["total"] > 0].reset_index(drop=True)
+    tidy["fraction"] = tidy["count"] / tidy["total"]
+    tidy["lo"], tidy["hi"] = wilson_interval(
+        tidy["count"].to_numpy(), tidy["total"].to_numpy(), confidence
+    )
+    return tidy
+
+
+def confusion(df: pd.DataFrame) -> pd.DataFrame:
+    """Counts of theory type (rows) x numeric type (columns), all types included."""
+    th = pd.Categorical(df["theory_type"].astype(str), categories=TYPES)
+    nu = pd.Categorical(df["numeric_type"].astype(str), categories=TYPES)
+    table = pd.crosstab(th, nu, dropna=False).reindex(index=TYPES, columns=TYPES, fill_value=0)
+    table.index.name, table.columns.name = "theory_type", "numeric_type"
+    return table
+
+
+def disagreements(df: pd.DataFrame) -> pd.DataFrame:
+    """Points where theory and spectrum differ or either says ``ambiguous``."""
+    th, nu = df["theory_type"].astype(str), df["numeric_type"].astype(str)
+    odd = (th != nu) | (th == "ambiguous") | (nu == "ambiguous")
+    return df[odd.to_numpy()]
+
+
+def as_key(values: object) -> tuple[int, ...]:
+    """A hashable tuple of ints from a list-column cell (``dims``, ``S``, ``ranks``)."""
+    return tuple(int(v) for v in np.asarray(values).ravel())
+
+
+def strata(df: pd.DataFrame, keys: Sequence[str] = ("dims", "S", "ranks")) -> pd.DataFrame:
+    """``n_neg`` / ``n_zero`` per stratum (architecture, index set, rank profile).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Records with ``keys``, ``n_neg``, ``n_zero`` and ``numeric_type`` (rows with null
+        inertia must have been dropped, see :func:`drop_null`).
+    keys : sequence of str
+        List columns defining a stratum.
+
+    Returns
+    -------
+    DataFrame
+        One row per stratum, largest first: the keys (as tuples), ``n``, ``n_neg_min``,
+        ``n_neg_max``, ``n_zero_min``, ``n_zero_max``, ``types`` (the numeric types seen,
+        joined by ``/``) and ``constant`` (False when the inertia or the type varies).
+    """
+    keyed = pd.DataFrame({k: [as_key(v) for v in df[k]] for k in keys}, index=df.index)
+    keyed["n_neg"] = df["n_neg"].astype(int)
+    keyed["n_zero"] = df["n_zero"].astype(int)
+    keyed["type"] = df["numeric_type"].astype(str)
+    g = keyed.groupby(list(keys), sort=False)
+    out = g.agg(
+        n=("n_neg", "size"),
+        n_neg_min=("n_neg", "min"),
+        n_neg_max=("n_neg", "max"),
+        n_zero_min=("n_zero", "min"),
+        n_zero_max=("n_zero", "max"),
+        types=("type", lambda t: "/".join(sorted(set(t)))),
+    ).reset_index()
+    out["constant"] = (
+        (out["n_neg_min"] == out["n_neg_max"])
+        & (out["n_zero_min"] == out["n_zero_max"])
+        & ~out["types"].str.contains("/")
+    )
+    return out.sort_values(["n", "types"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def n_critical_values(d_y: int, r: int) -> int:
+    """``sum_{k <= r} C(d_y, k)``: the number of index sets, hence of critical values."""
+    return sum(comb(d_y, k) for k in range(min(r, d_y) + 1))
+
+
+def match_critical_values(df: pd.DataFrame) -> pd.DataFrame:
+    """Position of each point's loss in its enumerated set of critical values.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Records with ``loss``, ``loss_tol``, ``critical_values`` (rows where it is null
+        should be dropped first).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``df``: ``n_values`` (size of the enumerated set), ``position``
+        (0-based index of the nearest enumerated value in ascending order, 0 = global
+        minimum), ``distance`` (``|loss - nearest value|``) and ``matched``
+        (``distance <= loss_tol``).
+    """
+    pos = np.empty(len(df), np.int64)
+    dist = np.empty(len(df))
+    size = np.empty(len(df), np.int64)
+    for i, (loss, values) in enumerate(
+        zip(df["loss"].to_numpy(), df["critical_values"], strict=True)
+    ):
+        v = np.asarray(values, dtype=float)
+        gaps = np.abs(v - loss)
+        pos[i] = int(np.argmin(gaps))
+        dist[i] = gaps[pos[i]]
+        size[i] = v.size
+    out = pd.DataFrame({"n_values": size, "position": pos, "distance": dist}, index=df.index)
+    out["matched"] = out["distance"] <= df["loss_tol"].to_numpy()
+    return out
+
+
+def coverage(df: pd.DataFrame, by: Sequence[str] = ("d_y", "r")) -> pd.DataFrame:
+    """Which enumerated critical values were reached, per group.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Records with the ``by`` columns and the columns of :func:`match_critical_values`
+        (``n_values``, ``position``, ``matched``).
+    by : sequence of str
+        Grouping, e.g. ``("d_y", "r")`` (the set's size depends only on them) or
+        ``("dims",)`` after converting ``dims`` to tuples.
+
+    Returns
+    -------
+    DataFrame
+        ``by``, ``points``, ``n_values``, ``expected`` (``sum_{k<=r} C(d_y, k)`` when
+        ``d_y`` and ``r`` are among the columns), ``reached`` (distinct matched
+        positions), ``coverage`` (``reached / n_values``), ``unmatched``.
+    """
+    rows = []
+    for key, g in df.groupby(list(by), sort=True, observed=True):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key, strict=True))
+        n_values = int(g["n_values"].max())
+        reached = int(g.loc[g["matched"], "position"].nunique())
+        row.update(points=len(g), n_values=n_values, reached=reached)
+        if {"d_y", "r"} <= set(g.columns):
+            row["expected"] = n_critical_values(int(g["d_y"].iloc[0]), int(g["r"].iloc[0]))
+        row["coverage"] = reached / n_values if n_values else np.nan
+        row["unmatched"] = int((~g["matched"]).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Verdict:
+    """Outcome of checking one claim: a title, PASS/FAIL and the numbers behind it."""
+
+    claim: str
+    passed: bool = True
+    lines: list[str] = field(default_factory=list)
+
+    def note(self, line: str) -> None:
+        """Add an explanatory line."""
+        self.lines.append(line)
+
+    def require(self, ok: bool, line: str) -> None:
+        """Add a line that must hold; a false ``ok`` fails the verdict."""
+        self.lines.append(("ok    " if ok else "FAIL  ") + line)
+        self.passed &= bool(ok)
+
+    def render(self) -> str:
+        """The verdict as text: the claim, the lines, then ``PASS`` or ``FAIL``."""
+        head = f"claim: {self.claim}"
+        return "\n".join([head, *(f"  {x}" for x in self.lines), "PASS" if self.passed else "FAIL"])
+
+    def exit(self) -> int:
+        """Print the verdict; return the exit status (0 pass, 1 fail)."""
+        print(self.render(), flush=True)
+        return 0 if self.passed else 1
