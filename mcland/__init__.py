@@ -2,7 +2,10 @@
 
 Public API: :func:`inspect_point` / :class:`PointReport` for one point,
 :func:`sample` for an in-memory run, :func:`run` to write a run directory, :func:`load`
-to read one back, :func:`load_config` / :class:`Config` for configurations.
+to read one back (:func:`load_depth` for one depth with predicate pushdown),
+:func:`type_fractions` / :func:`wilson_interval` for type fractions with binomial
+intervals (more group-bys in :mod:`mcland.analysis`), :func:`load_config` /
+:class:`Config` for configurations. The HTML report is :func:`mcland.report.build_report`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
+from mcland.analysis import load_depth, type_fractions, wilson_interval
 from mcland.config import Config, load_config
 from mcland.errors import MclandError
 from mcland.inspect import PointReport, inspect_point, rank_labels
@@ -33,7 +37,10 @@ __all__ = [
     "inspect_point",
     "load",
     "load_config",
+    "load_depth",
     "rank_labels",
     "run",
     "sample",
+    "type_fractions",
+    "wilson_interval",
 ]

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy.stats import norm
 
 from mcland.storage import SHARD_GLOB, load, read_manifest
 
@@ -87,7 +87,7 @@ def wilson_interval(
     """
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = norm.ppf(0.5 + confidence / 2)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = k / n
         denom = 1 + z**2 / n

@@ -1,4 +1,4 @@
-"""The ``mcland`` command line: ``sample`` and ``inspect``.
+"""The ``mcland`` command line: ``sample``, ``inspect`` and ``report``.
 
 Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2.
 """
@@ -127,6 +127,23 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     if report.escape_curvature is not None:
         lines.append(f"escape curv.   {report.escape_curvature:.6e}")
     click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory (default: RUN_DIR/report).",
+)
+def report(run_dir: Path, out: Path | None) -> None:
+    """Write an HTML report of RUN_DIR (figures as PNG files beside it)."""
+    from mcland.report import build_report
+
+    path = build_report(run_dir, out)
+    click.echo(f"wrote {path}")
 
 
 def _one_line(msg: str) -> str:

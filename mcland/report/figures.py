@@ -1,0 +1,234 @@
+"""The report's figures (matplotlib, object API: no pyplot state, no display needed).
+
+Each function draws one PNG from tidy inputs and returns nothing; none reads a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from mcland.analysis import TYPES
+
+COLORS = {
+    "global_minimizer": "#2ca02c",
+    "strict_saddle": "#d62728",
+    "non_strict_saddle": "#1f77b4",
+    "not_critical": "#7f7f7f",
+    "ambiguous": "#ff7f0e",
+}
+LABELS = {
+    "global_minimizer": "global minimizer",
+    "strict_saddle": "strict saddle",
+    "non_strict_saddle": "non-strict saddle",
+    "not_critical": "not critical",
+    "ambiguous": "ambiguous",
+}
+DPI = 110
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=DPI)
+
+
+def present_types(types: Sequence[str]) -> list[str]:
+    """The three main types, plus ``not_critical`` / ``ambiguous`` if they occur."""
+    seen = set(types)
+    return [t for t in TYPES if t in seen or t in TYPES[:3]]
+
+
+def fractions(tidy_h: pd.DataFrame, tidy_r: pd.DataFrame, path: Path) -> None:
+    """Fraction of each numeric type vs depth H and vs bottleneck r, 95% Wilson bars.
+
+    Parameters
+    ----------
+    tidy_h, tidy_r : DataFrame
+        Output of :func:`mcland.analysis.type_fractions` by ``H`` and by ``r``.
+    path : Path
+        PNG to write.
+    """
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    seen = set(tidy_h.loc[tidy_h["count"] > 0, "type"])
+    for ax, tidy, col, xlabel in (
+        (axes[0], tidy_h, "H", "depth H (number of layers)"),
+        (axes[1], tidy_r, "r", "bottleneck width r = min_h d_h"),
+    ):
+        for k, t in enumerate(present_types(seen)):
+            g = tidy[tidy["type"] == t].sort_values(col)
+            x = g[col].to_numpy(float) + (k - 1) * 0.06  # small offsets keep bars apart
+            f = g["fraction"].to_numpy()
+            err = np.vstack([f - g["lo"].to_numpy(), g["hi"].to_numpy() - f])
+            ax.errorbar(
+                x, f, yerr=err, marker="o", ms=4, capsize=3, color=COLORS[t], label=LABELS[t]
+            )
+        ax.set_xlabel(xlabel)
+        ax.set_xticks(sorted(tidy[col].unique()))
+        ax.grid(alpha=0.3)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("fraction of points (numeric type)")
+    axes[0].set_title("type fractions vs depth")
+    axes[1].set_title("type fractions vs bottleneck width")
+    axes[1].legend(loc="upper right", fontsize=9, title="95% Wilson intervals", title_fontsize=8)
+    _save(fig, path)
+
+
+def positions_heatmap(counts: pd.DataFrame, path: Path) -> None:
+    """Which enumerated critical value (ascending position) the losses match, per (d_y, r).
+
+    Parameters
+    ----------
+    counts : DataFrame
+        Index: row labels (one per ``(d_y, r)`` group); columns: positions 0..K_max-1;
+        values: fraction of the group's points at that position, NaN where the group's set
+        has fewer values.
+    path : Path
+        PNG to write.
+    """
+    n_rows, n_cols = counts.shape
+    fig = Figure(figsize=(min(12, 3.2 + 0.3 * n_cols), 1.4 + 0.38 * n_rows), layout="constrained")
+    ax = fig.subplots()
+    vals = counts.to_numpy(float)
+    zero = np.where(vals == 0, 1.0, np.nan)  # enumerated but never reached
+    masked = np.ma.masked_where(~(vals > 0), vals)
+    im = ax.imshow(masked, aspect="auto", cmap="viridis", norm=LogNorm(vmin=1e-4, vmax=1))
+    ax.imshow(zero, aspect="auto", cmap="Reds", vmin=0, vmax=1.2, alpha=0.9)
+    ax.set_yticks(range(n_rows), counts.index)
+    ax.set_xticks(range(n_cols))
+    ax.set_xlabel(
+        "position of the matched critical value in the enumerated set (0 = global minimum L*)"
+    )
+    ax.set_title("critical values reached (white: not in the set; red: in the set, never reached)")
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label("fraction of the group's points")
+    _save(fig, path)
+
+
+def inertia(df: pd.DataFrame, path: Path) -> None:
+    """Distributions of the index ``n_neg`` and of ``n_zero`` by numeric type.
+
+    Parameters
+    ----------
+    df : DataFrame
+        ``numeric_type``, ``n_neg``, ``n_zero`` (no nulls).
+    path : Path
+        PNG to write.
+    """
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    types = [
+        t for t in present_types(df["numeric_type"].astype(str)) if (df["numeric_type"] == t).any()
+    ]
+    for ax, col, xlabel in (
+        (axes[0], "n_neg", "index n_neg (negative Hessian eigenvalues)"),
+        (axes[1], "n_zero", "n_zero (zero Hessian eigenvalues)"),
+    ):
+        hi = int(df[col].max()) if len(df) else 0
+        bins = np.arange(-0.5, hi + 1.5, max(1, (hi + 1) // 60))
+        for t in types:
+            x = df.loc[df["numeric_type"] == t, col].to_numpy()
+            ax.hist(
+                x,
+                bins=bins,
+                histtype="step",
+                lw=1.6,
+                color=COLORS[t],
+                label=f"{LABELS[t]} ({x.size})",
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("number of points")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("Hessian index by type")
+    axes[1].set_title("Hessian nullity by type")
+    axes[1].legend(fontsize=9)
+    _save(fig, path)
+
+
+def spectral_density(panels: list[tuple[str, pd.DataFrame]], path: Path) -> None:
+    """Pooled eigenvalue histograms (scaled by each point's Hessian norm), by type.
+
+    Parameters
+    ----------
+    panels : list of (title, DataFrame)
+        One panel per architecture: ``numeric_type`` and ``scaled`` (an array per point of
+        eigenvalues divided by the point's Frobenius norm ``||∇²L||_F``).
+    path : Path
+        PNG to write.
+    """
+    lin = 1e-6
+    edges = np.concatenate(
+        [-np.logspace(0, -6, 25), np.linspace(-lin, lin, 5)[1:-1], np.logspace(-6, 0, 25)]
+    )
+    fig = Figure(figsize=(5.2 * len(panels), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    for ax, (title, g) in zip(axes, panels, strict=True):
+        for t in present_types(g["numeric_type"].astype(str)):
+            rows = g[g["numeric_type"] == t]
+            if not len(rows):
+                continue
+            ev = np.concatenate(rows["scaled"].to_list())
+            w = np.full(ev.size, 1.0 / len(rows))  # eigenvalues per point
+            ax.hist(
+                np.clip(ev, -1, 1),
+                bins=edges,
+                weights=w,
+                histtype="step",
+                lw=1.6,
+                color=COLORS[t],
+                label=f"{LABELS[t]} ({len(rows)} pts)",
+            )
+        ax.set_xscale("symlog", linthresh=lin)
+        ax.set_yscale("log")
+        ax.set_xlim(-1, 1)
+        ax.set_xticks([-1, -1e-2, -1e-4, 0, 1e-4, 1e-2, 1])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("eigenvalue / ||∇²L||_F (symlog, linear within ±1e-6)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0].set_ylabel("eigenvalues per point, per bin")
+    _save(fig, path)
+
+
+def escape(df: pd.DataFrame, path: Path) -> None:
+    """``-eig_min_w`` against ``-escape_curvature`` for theory-strict saddles (log-log).
+
+    Parameters
+    ----------
+    df : DataFrame
+        ``eig_min_w``, ``escape_curvature`` (both negative) and ``kind`` (label of the
+        certificate: open layer pair or rotation).
+    path : Path
+        PNG to write.
+    """
+    fig = Figure(figsize=(6, 5.2), layout="constrained")
+    ax = fig.subplots()
+    for kind, marker in (("open layer pair (S = [s])", "o"), ("rotation (S not a top set)", "^")):
+        g = df[df["kind"] == kind]
+        ax.scatter(
+            -g["escape_curvature"],
+            -g["eig_min_w"],
+            s=6,
+            alpha=0.4,
+            marker=marker,
+            label=f"{kind}: {len(g)}",
+        )
+    lo = float(np.nanmin(-df[["escape_curvature", "eig_min_w"]].to_numpy())) if len(df) else 1e-3
+    hi = float(np.nanmax(-df[["escape_curvature", "eig_min_w"]].to_numpy())) if len(df) else 1.0
+    lo, hi = max(lo, 1e-300) / 2, hi * 2
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="eig_min_w = escape curvature")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("-escape_curvature (certificate, whitened Rayleigh quotient)")
+    ax.set_ylabel("-eig_min_w (smallest whitened Hessian eigenvalue)")
+    ax.set_title(
+        "strict saddles: eig_min_w <= escape curvature < 0\n(points on or above the diagonal)"
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left")
+    _save(fig, path)
