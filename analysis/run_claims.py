@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
         for mod in claim_modules():
             t0 = time.perf_counter()
             verdict = mod.check(run_dir)
-            print(verdict.render(), f"\n  ({time.perf_counter() - t0:.1f} s)\n", flush=True)
+            print(verdict.render(), f"  ({time.perf_counter() - t0:.1f} s)\n", sep="\n", flush=True)
             results.append(verdict)
     except MclandError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -91,7 +91,8 @@ def positions_heatmap(counts: pd.DataFrame, path: Path) -> None:
         PNG to write.
     """
     n_rows, n_cols = counts.shape
-    fig = Figure(figsize=(min(12, 3.2 + 0.3 * n_cols), 1.4 + 0.38 * n_rows), layout="constrained")
+    width = min(13.0, max(8.0, 3.5 + 0.35 * n_cols))
+    fig = Figure(figsize=(width, 2.2 + 0.4 * n_rows), layout="constrained")
     ax = fig.subplots()
     vals = counts.to_numpy(float)
     zero = np.where(vals == 0, 1.0, np.nan)  # enumerated but never reached
@@ -100,10 +101,11 @@ def positions_heatmap(counts: pd.DataFrame, path: Path) -> None:
     ax.imshow(zero, aspect="auto", cmap="Reds", vmin=0, vmax=1.2, alpha=0.9)
     ax.set_yticks(range(n_rows), counts.index)
     ax.set_xticks(range(n_cols))
-    ax.set_xlabel(
-        "position of the matched critical value in the enumerated set (0 = global minimum L*)"
+    ax.set_xlabel("position of the matched value in the ascending enumerated set (0 = L*)")
+    ax.set_title(
+        "critical values reached, per (d_y, r)\n"
+        "white: beyond the set's size; red: in the set but never reached"
     )
-    ax.set_title("critical values reached (white: not in the set; red: in the set, never reached)")
     cb = fig.colorbar(im, ax=ax)
     cb.set_label("fraction of the group's points")
     _save(fig, path)
