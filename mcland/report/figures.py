@@ -5,6 +5,7 @@ Each function draws one PNG from tidy inputs and returns nothing; none reads a r
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from PIL import Image
 
 from mcland.analysis import TYPES
 
@@ -29,11 +31,17 @@ LABELS = {
     "not_critical": "not critical",
     "ambiguous": "ambiguous",
 }
+LINESTYLES = {t: "--" if t == "non_strict_saddle" else "-" for t in COLORS}  # see overlaps
 DPI = 110
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=DPI)
+    """Write ``fig`` as a 256-colour PNG (a third of the size, no visible loss for plots)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        im.convert("RGB").quantize(colors=256).save(path, format="PNG", optimize=True)
 
 
 def present_types(types: Sequence[str]) -> list[str]:
@@ -139,6 +147,7 @@ def inertia(df: pd.DataFrame, path: Path) -> None:
                 bins=bins,
                 histtype="step",
                 lw=1.6,
+                ls=LINESTYLES[t],
                 color=COLORS[t],
                 label=f"{LABELS[t]} ({x.size})",
             )
@@ -148,6 +157,7 @@ def inertia(df: pd.DataFrame, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_title("Hessian index by type")
     axes[1].set_title("Hessian nullity by type")
+    axes[0].legend(fontsize=9)
     axes[1].legend(fontsize=9)
     _save(fig, path)
 
