@@ -11,15 +11,11 @@ import pandas as pd
 from mcland import analysis as an
 from mcland.report import figures
 from mcland.report.html import Section, figure, note, p, table
-from mcland.report.sections import (
-    DESIGN_NOTE,
-    MAX_LISTED,
-    MAX_SPECTRA_PER_ARCH,
-    N_SPECTRAL_ARCHS,
-    fmt_tuple,
-)
+from mcland.report.sections import DESIGN_NOTE, MAX_LISTED, fmt_tuple
 from mcland.storage import load
 
+N_SPECTRAL_ARCHS = 3
+MAX_SPECTRA_PER_ARCH = 400
 # Stored spectrum and the Frobenius norm it is scaled by, per spectrum column name.
 SPECTRUM_NORM = {"spectrum_w": "hess_norm_w", "spectrum": "hess_norm"}
 

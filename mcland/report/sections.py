@@ -28,8 +28,6 @@ DESIGN_NOTE = (
     "the landscape."
 )
 MAX_LISTED = 1000
-N_SPECTRAL_ARCHS = 3
-MAX_SPECTRA_PER_ARCH = 400
 
 
 def fmt_tuple(values: object, braces: bool = False) -> str:
