@@ -223,21 +223,24 @@ def match_critical_values(df: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         Indexed like ``df``: ``n_values`` (size of the enumerated set), ``position``
         (0-based index of the nearest enumerated value in ascending order, 0 = global
-        minimum), ``distance`` (``|loss - nearest value|``) and ``matched``
-        (``distance <= loss_tol``).
+        minimum), ``distance`` (``|loss - nearest value|``), ``n_within`` (number of values
+        within ``loss_tol``: more than one when the set is finer than the loss resolution)
+        and ``matched`` (``distance <= loss_tol``).
     """
-    pos = np.empty(len(df), np.int64)
-    dist = np.empty(len(df))
-    size = np.empty(len(df), np.int64)
-    for i, (loss, values) in enumerate(
-        zip(df["loss"].to_numpy(), df["critical_values"], strict=True)
-    ):
+    n = len(df)
+    pos, size, within = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    dist = np.empty(n)
+    rows = zip(df["loss"].to_numpy(), df["loss_tol"].to_numpy(), df["critical_values"], strict=True)
+    for i, (loss, tol, values) in enumerate(rows):
         v = np.asarray(values, dtype=float)
         gaps = np.abs(v - loss)
         pos[i] = int(np.argmin(gaps))
         dist[i] = gaps[pos[i]]
         size[i] = v.size
-    out = pd.DataFrame({"n_values": size, "position": pos, "distance": dist}, index=df.index)
+        within[i] = int((gaps <= tol).sum())
+    out = pd.DataFrame(
+        {"n_values": size, "position": pos, "distance": dist, "n_within": within}, index=df.index
+    )
     out["matched"] = out["distance"] <= df["loss_tol"].to_numpy()
     return out
 

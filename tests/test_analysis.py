@@ -180,6 +180,15 @@ def test_match_critical_values_within_loss_tol():
     m = an.match_critical_values(df)
     assert m["position"].tolist() == [0, 2, 1]  # 3.5 is nearest to 2.0 (ties go to the first)
     assert m["matched"].tolist() == [True, True, False]
+    assert m["n_within"].tolist() == [1, 1, 0]
+
+
+def test_match_critical_values_counts_values_closer_than_the_tolerance():
+    df = pd.DataFrame(
+        {"loss": [2.0], "loss_tol": [0.1], "critical_values": [np.array([1.0, 1.95, 2.05])]}
+    )
+    m = an.match_critical_values(df)
+    assert m["n_within"].tolist() == [2] and m["matched"].all()
     assert m["n_values"].tolist() == [3, 3, 3]
 
 

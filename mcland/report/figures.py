@@ -220,7 +220,8 @@ def escape(df: pd.DataFrame, path: Path) -> None:
     """
     fig = Figure(figsize=(6, 5.2), layout="constrained")
     ax = fig.subplots()
-    for kind, marker in (("open layer pair (S = [s])", "o"), ("rotation (S not a top set)", "^")):
+    # rotations first: the (fewer, more varied) open-pair points stay visible on top
+    for kind, marker in (("rotation (S not a top set)", "^"), ("open layer pair (S = [s])", "o")):
         g = df[df["kind"] == kind]
         ax.scatter(
             -g["escape_curvature"],
