@@ -220,7 +220,7 @@ def escape(df: pd.DataFrame, path: Path) -> None:
     """
     fig = Figure(figsize=(6, 5.2), layout="constrained")
     ax = fig.subplots()
-    # rotations first: the (fewer, more varied) open-pair points stay visible on top
+    # rotations first, so the open-pair points (the far outliers) stay visible on top
     for kind, marker in (("rotation (S not a top set)", "^"), ("open layer pair (S = [s])", "o")):
         g = df[df["kind"] == kind]
         ax.scatter(
