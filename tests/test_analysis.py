@@ -181,6 +181,7 @@ def test_match_critical_values_within_loss_tol():
     assert m["position"].tolist() == [0, 2, 1]  # 3.5 is nearest to 2.0 (ties go to the first)
     assert m["matched"].tolist() == [True, True, False]
     assert m["n_within"].tolist() == [1, 1, 0]
+    assert m["n_values"].tolist() == [3, 3, 3]
 
 
 def test_match_critical_values_counts_values_closer_than_the_tolerance():
@@ -189,7 +190,6 @@ def test_match_critical_values_counts_values_closer_than_the_tolerance():
     )
     m = an.match_critical_values(df)
     assert m["n_within"].tolist() == [2] and m["matched"].all()
-    assert m["n_values"].tolist() == [3, 3, 3]
 
 
 def test_coverage_counts_reached_positions():
