@@ -123,7 +123,9 @@ def type_fractions(
     Returns
     -------
     DataFrame
-        One row per group and type (every type of :data:`TYPES`, zero counts included):
+        Rows whose type is null are not counted (drop them first with :func:`drop_null`
+        to know how many). One row per group and type (every type of :data:`TYPES`, zero
+        counts included):
         the ``by`` columns, ``type``, ``count``, ``total``, ``fraction``, ``lo``, ``hi``.
     """
     by = [by] if isinstance(by, str) else list(by)

@@ -97,6 +97,9 @@ def metadata_section(run_dir: Path, manifest: dict[str, Any], n_rows: int) -> Se
 def fractions_section(df: pd.DataFrame, out: Path) -> Section:
     """Type fractions vs depth and vs r, with 95% Wilson intervals."""
     sec = Section("fractions", "Type fractions vs depth and bottleneck width")
+    df, dropped = an.drop_null(df, ["numeric_type"])
+    if dropped:
+        sec.add(p(f"{dropped} points without a numeric type are left out."))
     by_h = an.type_fractions(df, "H")
     by_r = an.type_fractions(df, "r")
     figures.fractions(by_h, by_r, out / "fractions.png")
@@ -119,6 +122,9 @@ def fractions_section(df: pd.DataFrame, out: Path) -> Section:
 def confusion_section(df: pd.DataFrame, out: Path) -> Section:
     """Theory x numeric counts and every disagreement or ambiguous point."""
     sec = Section("confusion", "Theory × numeric classification")
+    df, dropped = an.drop_null(df, ["theory_type", "numeric_type"])
+    if dropped:
+        sec.add(p(f"{dropped} points without a theory or numeric type are left out."))
     conf = an.confusion(df)
     agree = int(np.trace(conf.to_numpy()))
     sec.add(
