@@ -70,10 +70,14 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         spectra_section(run_dir, df, out, spec if spec in available else None),
         strata_section(df, out),
     ]
+    counts = df["numeric_type"].astype(str).value_counts()
+    agree = int((df["theory_type"].astype(str) == df["numeric_type"].astype(str)).sum())
     intro = html.p(
-        f"{len(df)} critical points of deep linear networks drawn by mcland "
+        f"{len(df)} points of deep linear networks drawn by mcland "
         f"{manifest.get('mcland_version')} (seed {manifest.get('seed')}); notation as in "
-        "THEORY.md: depth H, widths d_h, bottleneck r, index set S."
+        "THEORY.md: depth H, widths d_h, bottleneck r, index set S. Numeric types: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"; theory and spectrum agree on {agree} of {len(df)} points."
     )
     path = out / REPORT_FILE
     path.write_text(html.page(f"mcland report: {run_dir.name}", intro, sections), encoding="utf-8")
