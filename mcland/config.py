@@ -129,6 +129,8 @@ class Classify(_Section):
     c_neg: Mult = 10.0
     gap_rtol: Tol = 1e-8
     sxx_rcond: Tol = 1e-12
+    spectrum_free: bool = False
+    audit_fraction: Prob = 0.01
 
     @model_validator(mode="after")
     def _order(self) -> Classify:
@@ -141,6 +143,7 @@ class Output(_Section):
     """What is stored and how it is split into files."""
 
     spectrum: bool = True
+    original_spectrum: bool = False
     weights: bool = False
     shard_size: PosInt = 5000
 
@@ -191,6 +194,8 @@ class Config(_Section):
             "low_rank": pt.low_rank, "basis_cond": pt.basis_cond, "signal_cond": pt.signal_cond,
             "gap_rtol": c.gap_rtol, "sxx_rcond": c.sxx_rcond, "fixed_data": float(fixed_data),
             "grad_rtol": c.grad_rtol, "c_zero": c.c_zero, "c_neg": c.c_neg,
+            "spectrum_free": float(c.spectrum_free), "audit_fraction": c.audit_fraction,
+            "original_spectrum": float(self.output.original_spectrum),
         }  # fmt: skip
         prm = np.array([float(vals[k]) for k in p.PARAM_NAMES])
         return prm, np.array(pt.kill_weights, dtype=np.float64)

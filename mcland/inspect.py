@@ -51,13 +51,15 @@ class PointReport:
     numeric_type : str
         From the Hessian spectrum and the loss (THEORY.md §4).
     eigenvalues : ndarray (N,)
-        Hessian eigenvalues, ascending.
+        Hessian eigenvalues (original coordinates), ascending.
     eig_min, eig_max, hess_norm : float
         Extreme eigenvalues and ``||∇²L||_F`` of the Hessian (original coordinates).
-    eig_min_w, hess_norm_w : float
-        The same for the Hessian in whitened input coordinates ``(W_1 Sxx^{1/2}, W_2, ...)``,
-        which is congruent to the original (same inertia) and free of the data's scaling;
-        the numeric type is decided from it.
+    eigenvalues_w : ndarray (N,)
+        Eigenvalues of the Hessian in whitened input coordinates ``(W_1 Sxx^{1/2}, W_2,
+        ...)``, ascending: congruent to the original (same inertia) and free of the data's
+        scaling; the numeric type is decided from them.
+    eig_min_w, eig_max_w, hess_norm_w : float
+        Their extremes and the whitened Hessian's Frobenius norm.
     noise_floor, tol_zero, tol_neg : float
         Rounding-error estimate of the whitened spectrum and the two thresholds from it.
     n_neg, n_zero, n_pos : int
@@ -95,6 +97,7 @@ class PointReport:
     eig_max: float
     hess_norm: float
     eig_min_w: float
+    eig_max_w: float
     hess_norm_w: float
     noise_floor: float
     tol_zero: float
@@ -110,11 +113,13 @@ class PointReport:
     N: int
     min_rel_gap: float
     eigenvalues: np.ndarray = field(repr=False)
+    eigenvalues_w: np.ndarray = field(repr=False)
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-serialisable dictionary (ranks keyed ``"W_{a:b}"``)."""
         d = asdict(self)
         d["eigenvalues"] = self.eigenvalues.tolist()
+        d["eigenvalues_w"] = self.eigenvalues_w.tolist()
         d["escape_direction"] = (
             None if self.escape_direction is None else [V.tolist() for V in self.escape_direction]
         )
@@ -152,23 +157,31 @@ def split_layers(flat: np.ndarray, dims: np.ndarray) -> list[np.ndarray]:
 
 
 def analyze_flat(
-    dims: np.ndarray, w: np.ndarray, problem: Problem, tol: Tolerances
+    dims: np.ndarray,
+    w: np.ndarray,
+    problem: Problem,
+    tol: Tolerances,
+    flags: int = f.SPECTRUM | f.ORIGINAL,
 ) -> tuple[np.ndarray, ...]:
-    """Run the analysis kernel on one flat point: ``(frow, irow, smask, ranks, spec, esc)``."""
+    """Run the analysis kernel on one flat point (``flags``: bits of ``_kernels.fields``).
+
+    Returns ``(frow, irow, smask, ranks, spec_w, spec, esc)``: the kernel's output rows.
+    """
     H = dims.size - 1
     N = int(np.sum(dims[1:] * dims[:-1]))
     frow = np.empty(len(f.FLOAT_FIELDS))
     irow = np.empty(len(f.INT_FIELDS), np.int64)
     smask = np.zeros(problem.d_y, np.bool_)
     ranks = np.zeros(H * (H + 1) // 2, np.int64)
-    spec = np.empty(N)
+    spec_w = np.full(N, np.nan)
+    spec = np.full(N, np.nan)
     esc = np.empty(N)
     p = problem
     analyze(
         dims, w, p.Sxx, p.Syx, p.tr_syy, p.K, p.K_inv, p.lam, p.U, p.Vt,
-        tol.grad_rtol, tol.c_zero, tol.c_neg, frow, irow, smask, ranks, spec, esc,
+        tol.grad_rtol, tol.c_zero, tol.c_neg, flags, frow, irow, smask, ranks, spec_w, spec, esc,
     )  # fmt: skip
-    return frow, irow, smask, ranks, spec, esc
+    return frow, irow, smask, ranks, spec_w, spec, esc
 
 
 def inspect_point(
@@ -215,7 +228,7 @@ def inspect_point(
     if not (np.isfinite(scale) and np.isfinite(sq)):
         raise MclandError("the weights are too large: their products overflow float64")
     try:
-        frow, irow, smask, ranks, spec, esc = analyze_flat(dims, w, prob, tol)
+        frow, irow, smask, ranks, spec_w, spec, esc = analyze_flat(dims, w, prob, tol)
     except np.linalg.LinAlgError:
         raise MclandError(
             "the point's Hessian is not finite in float64: rescale the weights"
@@ -242,6 +255,7 @@ def inspect_point(
         eig_max=fv["eig_max"],
         hess_norm=fv["hess_norm"],
         eig_min_w=fv["eig_min_w"],
+        eig_max_w=fv["eig_max_w"],
         hess_norm_w=fv["hess_norm_w"],
         noise_floor=fv["noise_floor"],
         tol_zero=fv["tol_zero"],
@@ -257,4 +271,5 @@ def inspect_point(
         N=int(spec.size),
         min_rel_gap=prob.min_rel_gap,
         eigenvalues=spec,
+        eigenvalues_w=spec_w,
     )

@@ -102,13 +102,13 @@ def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Tab
     """
     o = plan.config.output
     out = storage.BatchOutput.allocate(
-        ids.size, plan.h_max, plan.dy_max, plan.n_max, o.spectrum, o.weights
+        ids.size, plan.h_max, plan.dy_max, plan.n_max, o.spectrum, o.original_spectrum, o.weights
     )
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     args = (
         plan.seed, ids, plan.prm, plan.kill_w, plan.fx, plan.fy,
         out.dims, out.dint, out.dflt, out.frow, out.irow, out.smask, out.sdrawn,
-        out.ranks, out.spec, out.weights, out.cvals,
+        out.ranks, out.spec_w, out.spec, out.weights, out.cvals,
     )  # fmt: skip
     with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
         if pool is None:

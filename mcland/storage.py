@@ -74,18 +74,21 @@ SCHEMA = pa.schema(
         pa.field("open_h2", pa.int8(), True),
         pa.field("escape_curvature", pa.float64(), True),
         pa.field("pair_curvature_min", pa.float64(), True),
-        pa.field("eig_min", pa.float64(), False),
-        pa.field("eig_max", pa.float64(), False),
-        pa.field("hess_norm", pa.float64(), False),
-        pa.field("eig_min_w", pa.float64(), False),
+        pa.field("eig_min", pa.float64(), True),
+        pa.field("eig_max", pa.float64(), True),
+        pa.field("hess_norm", pa.float64(), True),
+        pa.field("eig_min_w", pa.float64(), True),
+        pa.field("eig_max_w", pa.float64(), True),
         pa.field("hess_norm_w", pa.float64(), False),
         pa.field("noise_floor", pa.float64(), False),
         pa.field("tol_zero", pa.float64(), False),
         pa.field("tol_neg", pa.float64(), False),
-        pa.field("n_neg", pa.int32(), False),
-        pa.field("n_zero", pa.int32(), False),
-        pa.field("n_pos", pa.int32(), False),
+        pa.field("n_neg", pa.int32(), True),
+        pa.field("n_zero", pa.int32(), True),
+        pa.field("n_pos", pa.int32(), True),
+        pa.field("audit_type", _TYPE, True),
         pa.field("ranks", pa.list_(pa.int16()), False),
+        pa.field("spectrum_w", pa.list_(pa.float64()), True),
         pa.field("spectrum", pa.list_(pa.float64()), True),
         pa.field("weights", pa.list_(pa.float64()), True),
     ]
@@ -104,13 +107,21 @@ class BatchOutput:
     smask: np.ndarray
     sdrawn: np.ndarray
     ranks: np.ndarray
+    spec_w: np.ndarray
     spec: np.ndarray
     weights: np.ndarray
     cvals: np.ndarray
 
     @classmethod
     def allocate(
-        cls, n: int, h_max: int, dy_max: int, n_max: int, spectrum: bool, weights: bool
+        cls,
+        n: int,
+        h_max: int,
+        dy_max: int,
+        n_max: int,
+        spectrum: bool,
+        original: bool,
+        weights: bool,
     ) -> BatchOutput:
         return cls(
             dims=np.zeros((n, h_max + 1), np.int64),
@@ -121,19 +132,25 @@ class BatchOutput:
             smask=np.zeros((n, dy_max), np.bool_),
             sdrawn=np.zeros((n, dy_max), np.bool_),
             ranks=np.zeros((n, h_max * (h_max + 1) // 2), np.int64),
-            spec=np.zeros((n, n_max if spectrum else 0)),
+            spec_w=np.full((n, n_max if spectrum else 0), np.nan),
+            spec=np.full((n, n_max if spectrum and original else 0), np.nan),
             weights=np.zeros((n, n_max if weights else 0)),
             cvals=np.zeros((n, 1 << dy_max if dy_max <= MAX_DY_CRITICAL_VALUES else 0)),
         )
 
 
-def _ragged(values: np.ndarray, lengths: np.ndarray, typ: pa.DataType) -> pa.Array:
-    """List array from a zero-padded 2-D array and row lengths."""
+def _ragged(
+    values: np.ndarray, lengths: np.ndarray, typ: pa.DataType, valid: np.ndarray | None = None
+) -> pa.Array:
+    """List array from a padded 2-D array and row lengths; rows not ``valid`` are null."""
+    if valid is not None:
+        lengths = np.where(valid, lengths, 0)
     offsets = np.zeros(lengths.size + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
     mask = np.arange(values.shape[1])[None, :] < lengths[:, None]
     flat = pa.array(values[mask], typ.value_type)
-    return pa.ListArray.from_arrays(pa.array(offsets), flat, type=typ)
+    nulls = None if valid is None else pa.array(~valid)
+    return pa.ListArray.from_arrays(pa.array(offsets), flat, type=typ, mask=nulls)
 
 
 def _mask_to_indices(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +204,10 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
         "agree": pa.array(iv["theory_type"] == iv["numeric_type"], pa.bool_()),
         "open_h1": pa.array(iv["open_h1"], pa.int8(), mask=~has_pair),
         "open_h2": pa.array(iv["open_h2"], pa.int8(), mask=~has_pair),
-        **{k: pa.array(iv[k], pa.int32()) for k in ("n_neg", "n_zero", "n_pos")},
+        **{k: pa.array(iv[k], pa.int32(), mask=iv[k] < 0) for k in ("n_neg", "n_zero", "n_pos")},
+        "audit_type": pa.DictionaryArray.from_arrays(
+            pa.array(iv["audit_type"], pa.int8(), mask=iv["audit_type"] < 0), TYPE_DICT
+        ),
         "ranks": _ragged(out.ranks, H * (H + 1) // 2, SCHEMA.field("ranks").type),
     }
     for k in f.FLOAT_FIELDS:
@@ -195,7 +215,9 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
         cols[k] = pa.array(fv[k], pa.float64(), mask=np.isnan(fv[k]) if nullable else None)
     N = di["N"]
     lst = pa.list_(pa.float64())
-    cols["spectrum"] = _ragged(out.spec, N, lst) if out.spec.shape[1] else pa.nulls(n, lst)
+    for name, spec in (("spectrum_w", out.spec_w), ("spectrum", out.spec)):
+        computed = ~np.isnan(spec[:, 0]) if spec.shape[1] else np.zeros(n, np.bool_)
+        cols[name] = _ragged(spec, N, lst, computed) if computed.any() else pa.nulls(n, lst)
     cols["weights"] = _ragged(out.weights, N, lst) if out.weights.shape[1] else pa.nulls(n, lst)
     n_cv = (~np.isnan(out.cvals)).sum(axis=1)
     cols["critical_values"] = (

@@ -15,6 +15,7 @@ POPULATION_CONFIG = {
     "architecture": {"depth": [2, 6], "d_y": [1, 4], "d_x_extra": [0, 2], "hidden": [1, 6]},
     "data": {"m": 30, "scale_x": [0.01, 100.0], "scale_y": [0.01, 100.0]},
     "points": {"low_rank": 0.3},
+    "output": {"original_spectrum": True},
 }
 
 

@@ -190,7 +190,7 @@ def test_sample_run_and_resume(capsys, tmp_path, tiny):
     assert "(10 computed" in stdout
     redone = mcland.load(out)
     assert redone["sample_id"].tolist() == list(range(30))
-    cols = ["sample_id", "H", "d_x", "d_y", "loss", "theory_type", "numeric_type", "eig_min"]
+    cols = ["sample_id", "H", "d_x", "d_y", "loss", "theory_type", "numeric_type", "eig_min_w"]
     assert redone[cols].equals(first[cols])
 
 

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from mcland._kernels import rng as krng
+from mcland._kernels.analyze import _cholesky_bracket, _exceeds
 from mcland._kernels.dense import layer_offsets, prod, product_table
+from mcland._kernels.fields import ABOVE, BAND, BELOW
 from mcland._kernels.hessian import gradient, hessian_into, loss, residual
+from mcland._kernels.theory import numerical_rank
 from mcland._kernels.whiten import moments, whiten
 from mcland.inspect import inspect_point
 
@@ -167,3 +170,27 @@ def test_stream_distributions():
     assert abs(z.var() - 1) < 5 * np.sqrt(2 / 40000)
     assert set(np.unique(k)) == {2, 3, 4, 5}
     assert np.all(np.abs(np.bincount(k)[2:] / 8000 - 0.25) < 0.03)
+
+
+@pytest.mark.parametrize("N", [1, 2, 7, 40])
+def test_cholesky_bracket_decides_the_sign_of_the_smallest_eigenvalue(rng, N):
+    """Cholesky of H + tau I succeeds exactly when every eigenvalue exceeds -tau."""
+    Q, _ = np.linalg.qr(rng.standard_normal((N, N)))
+    for lam_min in (-1.0, -1e-3, 0.0, 1e-3):
+        lam = np.concatenate([[lam_min], rng.uniform(0.5, 2.0, N - 1)]) * 10.0
+        Hm = (Q * lam) @ Q.T
+        Hm = (Hm + Hm.T) / 2
+        for tau in (1e-4, 1e-1, 20.0):
+            assert _exceeds(Hm, tau) == (lam.min() > -tau), (lam_min, tau)
+        expect = ABOVE if lam.min() >= -1e-4 else BELOW if lam.min() < -1e-1 else BAND
+        for likely_below in (False, True):
+            assert _cholesky_bracket(Hm, 1e-4, 1e-1, likely_below) == expect
+
+
+def test_numerical_rank_matches_svd_rank(rng):
+    for _ in range(300):
+        n, m = rng.integers(1, 12, size=2)
+        k = int(rng.integers(0, min(n, m) + 1))
+        M = rng.standard_normal((n, k)) @ rng.standard_normal((k, m)) * 10.0 ** rng.uniform(-3, 3)
+        cut = 10 * max(n, m) * np.finfo(float).eps * np.linalg.norm(M) + 1e-300
+        assert numerical_rank(M, cut) == np.linalg.matrix_rank(M, tol=cut) == k

@@ -41,7 +41,7 @@ def test_any_subset_of_ids_reproduces_its_rows():
 def test_seed_changes_records():
     a = mcland.sample(CFG, n=50)
     b = mcland.sample(CFG, n=50, seed=5)
-    assert not np.array_equal(a["eig_min"], b["eig_min"])
+    assert not np.array_equal(a["eig_min_w"], b["eig_min_w"])
     assert (b["seed"] == 5).all() and (a["seed"] == 4).all()
 
 
@@ -93,12 +93,23 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
 
 def test_spectrum_and_weights_columns_switch(tmp_path):
     off = mcland.sample({**CFG, "n": 20, "output": {"spectrum": False, "weights": True}})
-    assert off["spectrum"].isna().all()
+    assert off["spectrum"].isna().all() and off["spectrum_w"].isna().all()
+    assert off["eig_min"].isna().all() and off["eig_min_w"].notna().all()
     W, _, _ = mcland.draw_point(CFG, 7)
     np.testing.assert_array_equal(off.loc[7, "weights"], np.concatenate([w.ravel() for w in W]))
     on = mcland.sample({**CFG, "n": 20})
-    assert all(len(s) == n for s, n in zip(on["spectrum"], on["N"], strict=True))
+    assert all(len(s) == n for s, n in zip(on["spectrum_w"], on["N"], strict=True))
+    assert on["spectrum"].isna().all() and on["eig_min"].isna().all()
     assert on["weights"].isna().all()
+    both = mcland.sample({**CFG, "n": 20, "output": {"original_spectrum": True}})
+    assert all(len(s) == n for s, n in zip(both["spectrum"], both["N"], strict=True))
+    assert (both["eig_min"] == [s[0] for s in both["spectrum"]]).all()
+    # the original spectrum is extra work, never a change of the other columns
+    pd.testing.assert_frame_equal(
+        on.drop(columns=["spectrum", "eig_min", "eig_max", "hess_norm"]),
+        both.drop(columns=["spectrum", "eig_min", "eig_max", "hess_norm"]),
+        check_exact=True,
+    )
 
 
 def test_resume_refuses_another_version(tmp_path):

@@ -111,6 +111,8 @@ def test_records_equal_inspect_point_and_naive_references(population):
         assert rep.theory_type == row["theory_type"] and rep.numeric_type == row["numeric_type"]
         assert rep.eig_min == row["eig_min"] and rep.loss == row["loss"]
         np.testing.assert_array_equal(rep.eigenvalues, row["spectrum"])
+        np.testing.assert_array_equal(rep.eigenvalues_w, row["spectrum_w"])
+        assert rep.eig_min_w == row["eig_min_w"] == row["spectrum_w"][0]
         assert rep.S == tuple(row["S"]) == naive.read_S(W, X, Y)
         ref = naive.spectrum(W, X, Y)
         np.testing.assert_allclose(rep.eigenvalues, ref, atol=1e-9 * np.abs(ref).max())
@@ -308,3 +310,39 @@ def test_points_found_by_optimisation():
     assert all(t == n for t, n in definite), verdicts
     assert len(definite) >= len(verdicts) - 2
     assert {"strict_saddle", "global_minimizer"} <= {t for t, _ in definite}
+
+
+def test_spectrum_free_mode_gives_the_spectral_types(population):
+    """Shifted Cholesky factorisations instead of eigenvalues: same numeric type on every
+    point of the population (data scaled by up to 1e2 either way); audited points carry
+    their spectrum, the others none."""
+    df, cfg = population
+    n = 2000
+    free = mcland.sample(
+        {**cfg, "n": n, "classify": {"spectrum_free": True, "audit_fraction": 0.25}, "output": {}}
+    )
+    ref = df.iloc[:n]
+    assert (free["numeric_type"] == ref["numeric_type"]).all()
+    assert (free["theory_type"] == ref["theory_type"]).all()
+    audited = free["audit_type"].notna().to_numpy()
+    assert 0.18 < audited.mean() < 0.32  # drawn per point with probability 0.25
+    assert (free["audit_type"][audited] == free["numeric_type"][audited]).all()
+    assert free.loc[~audited, ["eig_min_w", "n_neg", "spectrum_w"]].isna().all().all()
+    np.testing.assert_array_equal(free["eig_min_w"][audited], ref["eig_min_w"][audited])
+    assert ref["audit_type"].isna().all()
+
+
+def test_partial_product_ranks_match_svd_ranks(population):
+    df, cfg = population
+    for sid in df["sample_id"].to_numpy()[::60]:
+        row = df.loc[df["sample_id"] == sid].iloc[0]
+        W, _, _ = mcland.draw_point(cfg, int(sid))
+        H = len(W)
+        k = 0
+        for a in range(1, H + 1):
+            for b in range(1, a + 1):
+                M = naive.partial_product(W, a, b)
+                norms = np.prod([np.linalg.norm(W[h - 1]) for h in range(b, a + 1)])
+                cut = 10 * max(M.shape) * (a - b + 1) * np.finfo(float).eps * norms
+                assert row["ranks"][k] == np.linalg.matrix_rank(M, tol=cut), (sid, a, b)
+                k += 1

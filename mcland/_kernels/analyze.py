@@ -48,20 +48,88 @@ from mcland._kernels.theory import (
 )
 
 EPS = np.finfo(np.float64).eps
+TINY = np.finfo(np.float64).tiny
 S_DEV_MAX = 1e-3  # S is only trusted when every z_i is this close to 0 or 1
 
 
 @jit
-def _numeric_type(critical, at_global_value, eig_min, tol_zero, tol_neg):
+def _numeric_type(critical, at_global_value, bracket):
+    """Numeric type from criticality, the loss and the bracket of the smallest eigenvalue."""
     if not critical:
         return f.NOT_CRITICAL
     if at_global_value:
-        return f.GLOBAL_MINIMIZER if eig_min >= -tol_zero else f.AMBIGUOUS
-    if eig_min < -tol_neg:
+        return f.GLOBAL_MINIMIZER if bracket == f.ABOVE else f.AMBIGUOUS
+    if bracket == f.BELOW:
         return f.STRICT_SADDLE
-    if eig_min >= -tol_zero:
+    if bracket == f.ABOVE:
         return f.NON_STRICT_SADDLE
     return f.AMBIGUOUS
+
+
+@jit
+def _bracket(eig_min, tol_zero, tol_neg):
+    if eig_min >= -tol_zero:
+        return f.ABOVE
+    if eig_min < -tol_neg:
+        return f.BELOW
+    return f.BAND
+
+
+@jit
+def _exceeds(Hm, tau):
+    """Whether every eigenvalue of the symmetric ``Hm`` exceeds ``-tau``: a Cholesky
+    factorisation of ``Hm + tau I`` succeeds exactly then (up to its backward error,
+    ``O(sqrt(N) eps ||Hm||)`` in practice, inside the noise floor that ``tau`` is a
+    multiple of).  A zero ``tau`` (only for an exactly zero Hessian, whose floor is 0)
+    is raised to the smallest normal number, so that ``eig_min >= -tau`` is what is tested,
+    as in :func:`_bracket`."""
+    A = Hm.copy()
+    shift = max(tau, TINY)
+    for i in range(A.shape[0]):
+        A[i, i] += shift
+    try:
+        np.linalg.cholesky(A)
+    except Exception:  # numba raises LinAlgError, catchable only as Exception
+        return False
+    return True
+
+
+@jit
+def _cholesky_bracket(Hm, tol_zero, tol_neg, likely_below):
+    """:func:`_bracket` of the smallest eigenvalue from one or two factorisations, no
+    eigenvalues; ``likely_below`` (the theory's guess) only chooses which test runs first."""
+    if likely_below:
+        if not _exceeds(Hm, tol_neg):
+            return f.BELOW
+        return f.ABOVE if _exceeds(Hm, tol_zero) else f.BAND
+    if _exceeds(Hm, tol_zero):
+        return f.ABOVE
+    return f.BAND if _exceeds(Hm, tol_neg) else f.BELOW
+
+
+@jit
+def _spectral(Hm, tol_zero, tol_neg, frow, irow, spec_w):
+    """Eigenvalues of the whitened Hessian: extremes, inertia counts, optionally all of them."""
+    N = Hm.shape[0]
+    ev = np.linalg.eigvalsh(Hm)
+    frow[f.F_EIG_MIN_W] = ev[0]
+    frow[f.F_EIG_MAX_W] = ev[N - 1]
+    n_neg = 0
+    n_zero = 0
+    n_pos = 0
+    for v in ev:
+        if v < -tol_neg:
+            n_neg += 1
+        elif abs(v) <= tol_zero:
+            n_zero += 1
+        elif v > tol_zero:
+            n_pos += 1
+    irow[f.I_N_NEG] = n_neg
+    irow[f.I_N_ZERO] = n_zero
+    irow[f.I_N_POS] = n_pos
+    if spec_w.size >= N:
+        spec_w[:N] = ev
+    return ev[0]
 
 
 @jit
@@ -105,10 +173,10 @@ def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, 
 
 @jit
 def _analyze_whitened(
-    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg,
-    frow, irow, smask, ranks, esc,
+    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg, flags,
+    frow, irow, smask, ranks, spec_w, esc,
 ):  # fmt: skip
-    """Everything but the reported spectrum, for the problem ``(w, Sxx, Syx)`` as given."""
+    """Everything but the original-coordinate spectrum, for the problem ``(w, Sxx, Syx)``."""
     H = dims.size - 1
     d_y = dims[H]
     off = layer_offsets(dims)
@@ -159,7 +227,7 @@ def _analyze_whitened(
     irow[f.I_IS_CRITICAL] = 1 if critical else 0
     irow[f.I_S] = s
 
-    # second order: the Hessian, its noise floor and spectrum
+    # second order: the Hessian and its noise floor
     Hm = np.zeros((N, N))
     hessian_into(buf, poff, dims, off, Sxx, R, Hm)
     h_norm = frob(Hm)
@@ -167,56 +235,62 @@ def _analyze_whitened(
     floor = assembly_error(pn, perr, dims, Sxx_n, Syx_n, frob(R)) + np.sqrt(N) * EPS * h_norm
     tol_zero = c_zero * floor
     tol_neg = c_neg * floor
-    ev = np.linalg.eigvalsh(Hm)
-    frow[f.F_EIG_MIN_W] = ev[0]
     frow[f.F_HESS_NORM_W] = h_norm
-    n_neg = 0
-    n_zero = 0
-    n_pos = 0
-    for v in ev:
-        if v < -tol_neg:
-            n_neg += 1
-        elif abs(v) <= tol_zero:
-            n_zero += 1
-        elif v > tol_zero:
-            n_pos += 1
     frow[f.F_NOISE_FLOOR] = floor
     frow[f.F_TOL_ZERO] = tol_zero
     frow[f.F_TOL_NEG] = tol_neg
-    irow[f.I_N_NEG] = n_neg
-    irow[f.I_N_ZERO] = n_zero
-    irow[f.I_N_POS] = n_pos
     partial_product_ranks(buf, poff, dims, npr, ranks)
 
-    at_global = abs(L - l_star) <= loss_tol
-    irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, ev[0], tol_zero, tol_neg)
+    # theory first (its verdict orders the Cholesky tests), then the numeric type
     if not critical:
-        irow[f.I_THEORY_TYPE] = f.NOT_CRITICAL
+        theory = f.NOT_CRITICAL
     elif s_dev > S_DEV_MAX:
-        irow[f.I_THEORY_TYPE] = f.AMBIGUOUS
+        theory = f.AMBIGUOUS
     else:
-        irow[f.I_THEORY_TYPE] = _theory(
+        theory = _theory(
             buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, esc
         )
+    irow[f.I_THEORY_TYPE] = theory
+    at_global = abs(L - l_star) <= loss_tol
+    spectral = -1
+    if flags & f.SPECTRUM:
+        eig_min = _spectral(Hm, tol_zero, tol_neg, frow, irow, spec_w)
+        spectral = _numeric_type(critical, at_global, _bracket(eig_min, tol_zero, tol_neg))
+    if flags & f.CHOLESKY:
+        likely = theory == f.STRICT_SADDLE and not at_global
+        bracket = _cholesky_bracket(Hm, tol_zero, tol_neg, likely)
+        irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, bracket)
+        if flags & f.SPECTRUM:
+            irow[f.I_AUDIT_TYPE] = spectral
+    else:
+        irow[f.I_NUMERIC_TYPE] = spectral
 
 
 @jit
 def analyze(
-    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg,
-    frow, irow, smask, ranks, spec, esc,
+    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg, flags,
+    frow, irow, smask, ranks, spec_w, spec, esc,
 ):  # fmt: skip
     """Analyse the point ``w`` (flat layers, see :mod:`.dense`) for data moments ``Sxx``
     (d_x, d_x), ``Syx`` (d_y, d_x), ``tr(Syy)``, with ``K, Kinv, lam, U, Vt`` from ``whiten``.
 
+    ``flags`` (bits of :mod:`.fields`) says what is computed besides the first-order
+    facts, S, the theory type and its certificate: ``SPECTRUM`` the whitened Hessian's
+    eigenvalues (numeric type, ``eig_min_w``, ``eig_max_w``, ``n_neg/n_zero/n_pos``);
+    ``CHOLESKY`` the numeric type from shifted Cholesky factorisations instead (with
+    ``SPECTRUM`` as well, the spectral type goes to ``audit_type``); ``ORIGINAL`` the
+    original-coordinate Hessian's eigenvalues (``eig_min``, ``eig_max``, ``hess_norm``).
+    What is not computed stays NaN / -1.
+
     Writes the scalar results into ``frow`` / ``irow`` (indices in :mod:`.fields`), S as a
-    boolean mask into ``smask[:d_y]``, the partial-product ranks into ``ranks[:H(H+1)/2]``
-    and, if ``spec.size >= N``, the ascending eigenvalues of the Hessian (original
-    coordinates) into ``spec[:N]``; if ``esc.size >= N`` and the point is a theory-strict
-    saddle, ``esc[:N]`` receives its escape direction (original coordinates, layout of
-    ``w``; zero otherwise), along which the curvature per squared whitened norm is
-    ``escape_curvature``.  Classification, noise floor, ``n_neg/n_zero/n_pos``
-    and certificates refer to the whitened problem (module docstring).  Tolerances: the
-    point is critical when ``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue (or
+    boolean mask into ``smask[:d_y]``, the partial-product ranks into ``ranks[:H(H+1)/2]``,
+    the ascending eigenvalues into ``spec_w[:N]`` (whitened) and ``spec[:N]`` (original)
+    when those have room and were computed; if ``esc.size >= N`` and the point is a
+    theory-strict saddle, ``esc[:N]`` receives its escape direction (original coordinates,
+    layout of ``w``; zero otherwise), along which the curvature per squared whitened norm
+    is ``escape_curvature``.  Classification, noise floor, ``n_neg/n_zero/n_pos`` and
+    certificates refer to the whitened problem (module docstring).  Tolerances: the point
+    is critical when ``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue (or
     certificate curvature) is zero above ``-c_zero * floor`` and negative below
     ``-c_neg * floor``, ``floor`` being the whitened Hessian's rounding-error estimate.
     """
@@ -231,17 +305,18 @@ def analyze(
         esc[:N] = 0.0
     _analyze_whitened(
         dims, ww, eye, matmul(Syx, Kinv), tr_syy, eye, eye, lam, U, Vt, grad_rtol, c_zero, c_neg,
-        frow, irow, smask, ranks, esc,
+        flags, frow, irow, smask, ranks, spec_w, esc,
     )  # fmt: skip
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
         esc[: off[1]] = matmul(esc[: off[1]].reshape((dims[1], d_x)), Kinv).ravel()
-    buf, poff = product_table(w, dims, off)
-    R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
-    Hm = np.zeros((N, N))
-    hessian_into(buf, poff, dims, off, Sxx, R, Hm)
-    ev = np.linalg.eigvalsh(Hm)
-    frow[f.F_EIG_MIN] = ev[0]
-    frow[f.F_EIG_MAX] = ev[N - 1]
-    frow[f.F_HESS_NORM] = frob(Hm)
-    if spec.size >= N:
-        spec[:N] = ev
+    if flags & f.ORIGINAL:
+        buf, poff = product_table(w, dims, off)
+        R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
+        Hm = np.zeros((N, N))
+        hessian_into(buf, poff, dims, off, Sxx, R, Hm)
+        ev = np.linalg.eigvalsh(Hm)
+        frow[f.F_EIG_MIN] = ev[0]
+        frow[f.F_EIG_MAX] = ev[N - 1]
+        frow[f.F_HESS_NORM] = frob(Hm)
+        if spec.size >= N:
+            spec[:N] = ev

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._jit import jit
+from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels import rng
 from mcland._kernels.analyze import analyze
@@ -60,14 +61,16 @@ def draw_point(seed, sample_id, prm, kill_w, fx, fy):
 @jit
 def process_range(
     seed, ids, prm, kill_w, fx, fy,
-    dims_out, dint, dflt, frow, irow, smask, sdrawn, ranks, spec, wout, cvals, start, stop,
+    dims_out, dint, dflt, frow, irow, smask, sdrawn, ranks, spec_w, spec, wout, cvals,
+    start, stop,
 ):  # fmt: skip
     """Draw and analyse the points ``ids[start:stop]``; row t of every output is point ids[t].
 
     Output shapes (n = ids.size): ``dims_out`` (n, H_max+1) padded with 0; ``dint``/``dflt``
     draw facts (:data:`params.DRAW_INT_FIELDS` / ``DRAW_FLOAT_FIELDS``); ``frow``/``irow``
     analysis rows (:mod:`.fields`); ``smask``/``sdrawn`` (n, d_y_max) read and drawn S;
-    ``ranks`` (n, R_max); ``spec`` (n, N_max) or (n, 0); ``wout`` (n, n_w_max) or (n, 0);
+    ``ranks`` (n, R_max); ``spec_w``/``spec`` (n, N_max) or (n, 0), whitened and original
+    spectra; ``wout`` (n, n_w_max) or (n, 0);
     ``cvals`` (n, 2**d_y_max) or (n, 0), the enumerated critical values, NaN-padded.
     Compiled with ``nogil``: disjoint ranges run concurrently in threads (see
     :func:`mcland.sampling.compute`).  The per-point body is inlined here rather than in a
@@ -75,6 +78,11 @@ def process_range(
     it and cost about 10 s of first compilation.
     """
     no_direction = np.zeros(0)  # escape directions are not stored
+    flags = f.SPECTRUM
+    if prm[p.P_SPECTRUM_FREE] > 0.0:
+        flags = f.CHOLESKY
+    if prm[p.P_ORIGINAL_SPECTRUM] > 0.0:
+        flags |= f.ORIGINAL
     for t in range(start, stop):
         dims, w, X, Y, inS, recipe, kill_mask, a, b, ok, pb = draw_point(
             seed, ids[t], prm, kill_w, fx, fy
@@ -112,8 +120,11 @@ def process_range(
         cvals[t] = np.nan
         if cvals.shape[1] >= (1 << dims[H]):
             critical_values_into(lam, tr_syy, r, cvals[t])
+        point_flags = flags
+        if flags & f.CHOLESKY and rng.audit_uniform(seed, ids[t]) < prm[p.P_AUDIT_FRACTION]:
+            point_flags |= f.SPECTRUM
         analyze(
             dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
-            prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG],
-            frow[t], irow[t], smask[t], ranks[t], spec[t], no_direction,
+            prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG], point_flags,
+            frow[t], irow[t], smask[t], ranks[t], spec_w[t], spec[t], no_direction,
         )  # fmt: skip

@@ -17,6 +17,16 @@ TYPE_NAMES = ("global_minimizer", "strict_saddle", "non_strict_saddle", "not_cri
 # recipe codes of the sampler (how S was chosen)
 RECIPE_NAMES = ("global", "top_saddle", "other_saddle")
 
+# what analyze() computes for a point (bit flags)
+SPECTRUM = 1  # eigenvalues of the whitened Hessian (the classified one)
+CHOLESKY = 2  # numeric type from two shifted Cholesky factorisations, no eigenvalues
+ORIGINAL = 4  # eigenvalues of the Hessian in original coordinates as well
+
+# eigenvalue bracket of the whitened Hessian's smallest eigenvalue
+ABOVE = 0  # eig_min >= -tol_zero
+BELOW = 1  # eig_min < -tol_neg
+BAND = 2  # in between: ambiguous
+
 FLOAT_FIELDS = (
     "loss",
     "critical_value",
@@ -30,6 +40,7 @@ FLOAT_FIELDS = (
     "eig_max",
     "hess_norm",
     "eig_min_w",
+    "eig_max_w",
     "hess_norm_w",
     "noise_floor",
     "tol_zero",
@@ -50,6 +61,7 @@ FLOAT_FIELDS = (
     F_EIG_MAX,
     F_HESS_NORM,
     F_EIG_MIN_W,
+    F_EIG_MAX_W,
     F_HESS_NORM_W,
     F_NOISE_FLOOR,
     F_TOL_ZERO,
@@ -68,6 +80,7 @@ INT_FIELDS = (
     "n_neg",
     "n_zero",
     "n_pos",
+    "audit_type",
 )
 (
     I_IS_CRITICAL,
@@ -79,4 +92,5 @@ INT_FIELDS = (
     I_N_NEG,
     I_N_ZERO,
     I_N_POS,
+    I_AUDIT_TYPE,
 ) = range(len(INT_FIELDS))

@@ -34,6 +34,9 @@ PARAM_NAMES = (
     "grad_rtol",
     "c_zero",
     "c_neg",
+    "spectrum_free",
+    "audit_fraction",
+    "original_spectrum",
 )
 (
     P_DEPTH_MIN,
@@ -63,6 +66,9 @@ PARAM_NAMES = (
     P_GRAD_RTOL,
     P_C_ZERO,
     P_C_NEG,
+    P_SPECTRUM_FREE,
+    P_AUDIT_FRACTION,
+    P_ORIGINAL_SPECTRUM,
 ) = range(len(PARAM_NAMES))
 
 # per-point draw facts written next to the analysis rows

@@ -16,6 +16,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _SALT = np.uint64(0xD1B54A32D192ED03)
+_AUDIT = np.uint64(0xA0761D6478BD642F)
 _TWO_PI = 2.0 * np.pi
 
 
@@ -32,6 +33,15 @@ def stream(seed, sample_id):
     state = np.empty(1, np.uint64)
     state[0] = _mix(_mix(np.uint64(seed) + _GOLDEN) ^ _mix(np.uint64(sample_id) * _SALT + _GOLDEN))
     return state
+
+
+@jit
+def audit_uniform(seed, sample_id):
+    """A uniform in [0, 1) for point ``sample_id`` from a stream of its own, independent of
+    the point's draws (which must not change when a point is picked for an audit)."""
+    state = stream(seed, sample_id)
+    state[0] = _mix(state[0] ^ _AUDIT)
+    return uniform(state)
 
 
 @jit
