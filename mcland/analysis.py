@@ -9,7 +9,7 @@ are dropped row-wise by :func:`drop_null`, which also says how many rows went.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
@@ -23,16 +23,6 @@ from mcland.storage import SHARD_GLOB, load, read_manifest
 
 TYPES = ["global_minimizer", "strict_saddle", "non_strict_saddle", "not_critical", "ambiguous"]
 """The type codes of ``theory_type`` / ``numeric_type``, in display order."""
-
-
-def spectrum_column(columns: Iterable[str]) -> str:
-    """Name of the stored spectrum column: ``spectrum_w`` if present, else ``spectrum``.
-
-    Older run directories (before the whitened spectrum became the stored one) only have
-    ``spectrum``; both hold eigenvalues of congruent Hessians (same inertia).
-    """
-    cols = set(columns)
-    return "spectrum_w" if "spectrum_w" in cols else "spectrum"
 
 
 def run_columns(run_dir: str | Path) -> list[str]:
@@ -144,19 +134,33 @@ def type_fractions(
     return tidy
 
 
-def confusion(df: pd.DataFrame) -> pd.DataFrame:
-    """Counts of theory type (rows) x numeric type (columns), all types included."""
-    th = pd.Categorical(df["theory_type"].astype(str), categories=TYPES)
-    nu = pd.Categorical(df["numeric_type"].astype(str), categories=TYPES)
-    table = pd.crosstab(th, nu, dropna=False).reindex(index=TYPES, columns=TYPES, fill_value=0)
-    table.index.name, table.columns.name = "theory_type", "numeric_type"
+def confusion(
+    df: pd.DataFrame, rows: str = "theory_type", cols: str = "numeric_type"
+) -> pd.DataFrame:
+    """Counts of one type column (rows) x another (columns), all types included.
+
+    The default is theory x numeric; ``cols="audit_type"`` (on the audited rows of a
+    spectrum-free run) compares with the spectral audit.
+    """
+    a = pd.Categorical(df[rows].astype(str), categories=TYPES)
+    b = pd.Categorical(df[cols].astype(str), categories=TYPES)
+    table = pd.crosstab(a, b, dropna=False).reindex(index=TYPES, columns=TYPES, fill_value=0)
+    table.index.name, table.columns.name = rows, cols
     return table
 
 
 def disagreements(df: pd.DataFrame) -> pd.DataFrame:
-    """Points where theory and spectrum differ or either says ``ambiguous``."""
+    """Points where theory and numeric type differ or either says ``ambiguous``.
+
+    With an ``audit_type`` column (spectrum-free runs), audited points whose spectral type
+    differs from the numeric type (or is ambiguous) are included too.
+    """
     th, nu = df["theory_type"].astype(str), df["numeric_type"].astype(str)
     odd = (th != nu) | (th == "ambiguous") | (nu == "ambiguous")
+    if "audit_type" in df.columns:
+        audited = df["audit_type"].notna()
+        au = df["audit_type"].astype(str)
+        odd |= audited & ((au != nu) | (au == "ambiguous"))
     return df[odd.to_numpy()]
 
 

@@ -116,6 +116,20 @@ def test_confusion_and_disagreements():
     assert an.disagreements(df).index.tolist() == [1, 2]
 
 
+def test_disagreements_include_failed_audits():
+    df = pd.DataFrame(
+        {
+            "theory_type": ["strict_saddle"] * 3,
+            "numeric_type": ["strict_saddle"] * 3,
+            "audit_type": [None, "strict_saddle", "non_strict_saddle"],
+        }
+    )
+    assert an.disagreements(df).index.tolist() == [2]
+    conf = an.confusion(df.dropna(), "numeric_type", "audit_type")
+    assert conf.loc["strict_saddle", "non_strict_saddle"] == 1
+    assert conf.columns.name == "audit_type"
+
+
 def test_strata_flags_only_varying_strata():
     a, b = np.array([2, 3, 2]), np.array([3, 3, 2])
     df = pd.DataFrame(
@@ -155,11 +169,6 @@ def test_drop_null_counts_rows():
     df = pd.DataFrame({"a": [1.0, None, 3.0], "b": [1, 2, None]})
     kept, dropped = an.drop_null(df, ["a", "b"])
     assert dropped == 2 and kept.index.tolist() == [0]
-
-
-def test_spectrum_column_prefers_the_whitened_spectrum():
-    assert an.spectrum_column(["spectrum", "spectrum_w"]) == "spectrum_w"
-    assert an.spectrum_column(["spectrum"]) == "spectrum"
 
 
 # --- critical values ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcland.analysis import run_columns, spectrum_column
+from mcland.analysis import run_columns
 from mcland.errors import MclandError
 from mcland.report import html
 from mcland.report.landscape import spectra_section, strata_section
@@ -26,7 +26,7 @@ COLUMNS = [
     "sample_id", "H", "dims", "d_x", "d_y", "r", "N", "recipe", "is_critical", "s", "S",
     "loss", "loss_tol", "critical_value", "global_min_value", "critical_values",
     "theory_type", "numeric_type", "open_h1", "escape_curvature", "eig_min_w",
-    "noise_floor", "tol_zero", "tol_neg", "n_neg", "n_zero", "n_pos", "ranks",
+    "noise_floor", "tol_zero", "tol_neg", "n_neg", "n_zero", "n_pos", "audit_type", "ranks",
     "scale_x", "scale_y",
 ]  # fmt: skip
 
@@ -60,14 +60,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MclandError(f"cannot create {out}: {exc.strerror or exc}") from None
-    spec = spectrum_column(available)
     fixed = manifest.get("config", {}).get("data", {}).get("source", "gaussian") != "gaussian"
     sections = [
         metadata_section(run_dir, manifest, len(df)),
         fractions_section(df, out),
         confusion_section(df, out),
         critical_values_section(df, out, fixed),
-        spectra_section(run_dir, df, out, spec if spec in available else None),
+        spectra_section(run_dir, df, out, "spectrum_w" in available),
         strata_section(df, out),
     ]
     counts = df["numeric_type"].astype(str).value_counts()

@@ -169,7 +169,7 @@ def spectral_density(panels: list[tuple[str, pd.DataFrame]], path: Path) -> None
     ----------
     panels : list of (title, DataFrame)
         One panel per architecture: ``numeric_type`` and ``scaled`` (an array per point of
-        eigenvalues divided by the point's Frobenius norm ``||∇²L||_F``).
+        eigenvalues of the whitened Hessian divided by its Frobenius norm ``||∇²L_w||_F``).
     path : Path
         PNG to write.
     """
@@ -200,7 +200,7 @@ def spectral_density(panels: list[tuple[str, pd.DataFrame]], path: Path) -> None
         ax.set_xlim(-1, 1)
         ax.set_xticks([-1, -1e-2, -1e-4, 0, 1e-4, 1e-2, 1])
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("eigenvalue / ||∇²L||_F (symlog, linear within ±1e-6)")
+        ax.set_xlabel("whitened eigenvalue / ||∇²L_w||_F (symlog, linear within ±1e-6)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
     axes[0].set_ylabel("eigenvalues per point, per bin")

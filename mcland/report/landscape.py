@@ -16,8 +16,6 @@ from mcland.storage import load
 
 N_SPECTRAL_ARCHS = 3
 MAX_SPECTRA_PER_ARCH = 400
-# Stored spectrum and the Frobenius norm it is scaled by, per spectrum column name.
-SPECTRUM_NORM = {"spectrum_w": "hess_norm_w", "spectrum": "hess_norm"}
 
 
 def representative_architectures(
@@ -45,11 +43,9 @@ def representative_architectures(
     return sorted(picks, key=len)
 
 
-def _spectral_panels(
-    run_dir: Path, df: pd.DataFrame, spec_col: str
-) -> list[tuple[str, pd.DataFrame]]:
-    """Scaled spectra of up to :data:`MAX_SPECTRA_PER_ARCH` points per representative arch."""
-    norm_col = SPECTRUM_NORM[spec_col]
+def _spectral_panels(run_dir: Path, df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Scaled whitened spectra of up to :data:`MAX_SPECTRA_PER_ARCH` points per architecture."""
+    spec_col, norm_col = "spectrum_w", "hess_norm_w"
     dims = df["dims"].map(an.as_key)
     panels = []
     for arch in representative_architectures(df):
@@ -71,10 +67,10 @@ def _spectral_panels(
     return panels
 
 
-def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, spec_col: str | None) -> Section:
+def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: bool) -> Section:
     """Index and nullity by type, spectral densities, eig_min_w vs escape curvature.
 
-    ``spec_col`` names the stored spectrum column (None if the run has none).
+    ``has_spectra`` says whether the run's shards have the ``spectrum_w`` column.
     """
     sec = Section("spectra", "Hessian spectra")
     inert, dropped = an.drop_null(df, ["n_neg", "n_zero", "N"])
@@ -109,21 +105,26 @@ def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, spec_col: str | 
             figure("inertia.png", "distributions of n_neg and n_zero by type"),
             table(summ),
         )
-    panels = _spectral_panels(run_dir, df, spec_col) if spec_col else []
+    panels = _spectral_panels(run_dir, df) if has_spectra else []
     if panels:
         figures.spectral_density(panels, out / "spectral_density.png")
         sec.add(
             p(
-                f"Spectral density (column {spec_col}) for the most frequent architecture at "
-                f"up to {N_SPECTRAL_ARCHS} depths, pooled over at most {MAX_SPECTRA_PER_ARCH} "
+                "Spectral density of the whitened Hessian (spectrum_w) for the most frequent "
+                f"architecture at up to {N_SPECTRAL_ARCHS} depths, pooled over at most {MAX_SPECTRA_PER_ARCH} "
                 "points each; every eigenvalue is divided by its point's Frobenius norm "
-                "||∇²L||_F so that points with differently scaled data can be pooled (a zero "
+                "||∇²L_w||_F so that points with differently scaled data can be pooled (a zero "
                 "Hessian, e.g. W = 0 with H ≥ 3, contributes N eigenvalues at 0)."
             ),
             figure("spectral_density.png", "spectral densities"),
         )
     else:
-        sec.add(p("No stored spectra: rerun with [output] spectrum = true for spectral densities."))
+        sec.add(
+            p(
+                "No stored whitened spectra (spectrum_w): rerun with [output] spectrum = true "
+                "(and classify.spectrum_free = false) for spectral densities."
+            )
+        )
     esc, dropped_e = an.drop_null(
         df[df["theory_type"].astype(str) == "strict_saddle"], ["escape_curvature", "eig_min_w"]
     )

@@ -135,14 +135,25 @@ def confusion_section(df: pd.DataFrame, out: Path) -> Section:
         ),
         table(conf, index=True),
     )
+    if "audit_type" in df.columns and df["audit_type"].notna().any():
+        audited = df[df["audit_type"].notna()]
+        sec.add(
+            p(
+                f"Spectrum-free run: {len(audited)} audited points also have the full spectrum. "
+                "Numeric type (shifted Cholesky, rows) x spectral audit type (columns):"
+            ),
+            table(an.confusion(audited, "numeric_type", "audit_type"), index=True),
+        )
     odd = an.disagreements(df)
-    cols = ["sample_id", "dims", "S", "theory_type", "numeric_type", "eig_min_w", "noise_floor"]
+    cols = ["sample_id", "dims", "S", "theory_type", "numeric_type", "audit_type", "eig_min_w"]
+    cols += ["noise_floor"]
     cols += ["tol_neg", "escape_curvature", "scale_x", "scale_y"]
     listed = odd[[c for c in cols if c in odd.columns]].copy()
     listed["dims"] = listed["dims"].map(fmt_tuple)
     listed["S"] = listed["S"].map(lambda v: fmt_tuple(v, braces=True))
-    for c in ("theory_type", "numeric_type"):
-        listed[c] = listed[c].astype(str)
+    for c in ("theory_type", "numeric_type", "audit_type"):
+        if c in listed.columns:
+            listed[c] = listed[c].astype(str).where(listed[c].notna(), "")
     listed.to_csv(out / "disagreements.csv", index=False)
     sec.add(
         p(
