@@ -221,7 +221,10 @@ def escape(df: pd.DataFrame, path: Path) -> None:
     fig = Figure(figsize=(6, 5.2), layout="constrained")
     ax = fig.subplots()
     # rotations first, so the open-pair points (the far outliers) stay visible on top
-    for kind, marker in (("rotation (S not a top set)", "^"), ("open layer pair (S = [s])", "o")):
+    for kind, marker, color in (
+        ("rotation (S not a top set)", "^", "#1f77b4"),
+        ("open layer pair (S = [s])", "o", "#ff7f0e"),
+    ):
         g = df[df["kind"] == kind]
         ax.scatter(
             -g["escape_curvature"],
@@ -229,6 +232,7 @@ def escape(df: pd.DataFrame, path: Path) -> None:
             s=6,
             alpha=0.4,
             marker=marker,
+            color=color,
             label=f"{kind}: {len(g)}",
         )
     lo = float(np.nanmin(-df[["escape_curvature", "eig_min_w"]].to_numpy())) if len(df) else 1e-3
