@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import assert_bad_input, cli
-from run_helpers import small_run, tampered_copy
+from run_helpers import SMALL_RUN_CONFIG, small_run, tampered_copy
 
+import mcland
 from mcland.report import REPORT_FILE, build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -51,8 +52,6 @@ def test_report_states_design_wall_time_and_sizes(report, run_dir):
 
 
 def test_report_agreement_matches_the_records(report, run_dir):
-    import mcland
-
     df = mcland.load(run_dir, columns=["theory_type", "numeric_type"])
     agree = int((df["theory_type"].astype(str) == df["numeric_type"].astype(str)).sum())
     assert f"Agreement: {agree} of {len(df)} points" in report.read_text(encoding="utf-8")
@@ -117,3 +116,17 @@ def test_representative_architectures_prefer_distinct_depths():
     dims = [np.array([3, 4, 3])] * 12 + [np.array([3, 2, 3])] * 11 + [np.array([3, 4, 4, 3])] * 10
     picks = representative_architectures(pd.DataFrame({"dims": dims}), k=2)
     assert picks == [(3, 4, 3), (3, 4, 4, 3)]
+
+
+def test_report_on_a_spectrum_free_run_states_what_it_left_out(tmp_path):
+    cfg = {**SMALL_RUN_CONFIG, "classify": {"spectrum_free": True, "audit_fraction": 0.2}}
+    run = tmp_path / "free"
+    mcland.run(cfg, run, progress=False)
+    df = mcland.load(run, columns=["n_neg", "audit_type"])
+    unaudited, audited = int(df["n_neg"].isna().sum()), int(df["audit_type"].notna().sum())
+    assert unaudited > 0 and audited > 0
+    text = build_report(run, tmp_path / "out").read_text(encoding="utf-8")
+    assert f"{unaudited} points have no inertia" in text
+    assert f"Spectrum-free run: {audited} audited points" in text
+    for anchor in SECTIONS:
+        assert f'<section id="{anchor}">' in text
