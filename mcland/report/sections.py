@@ -47,6 +47,11 @@ def _ci_pivot(tidy: pd.DataFrame, by: str) -> pd.DataFrame:
     return piv.reset_index()
 
 
+def _percent(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    """``df`` with the fractions in ``col`` written as percentages."""
+    return df.assign(**{col: df[col].map(lambda x: f"{x:.1%}")})
+
+
 # ---------------------------------------------------------------------------------------
 def metadata_section(run_dir: Path, manifest: dict[str, Any], n_rows: int) -> Section:
     """Configuration, seed, versions, sizes, Parquet metadata and wall time."""
@@ -223,7 +228,7 @@ def critical_values_section(df: pd.DataFrame, out: Path, fixed_data: bool) -> Se
             "Coverage per (d_y, r): the set has Σ_{k≤r} C(d_y, k) values ('expected'); "
             "'reached' counts the distinct positions matched by at least one point."
         ),
-        table(cov),
+        table(_percent(cov, "coverage")),
     )
     dims = crit["dims"].map(fmt_tuple)
     mm = mm.assign(dims=dims.to_numpy())
@@ -231,7 +236,7 @@ def critical_values_section(df: pd.DataFrame, out: Path, fixed_data: bool) -> Se
     by_arch = an.coverage(mm[mm["dims"].isin(top)], by=("dims", "d_y", "r"))
     sec.add(
         p("The 15 most frequent architectures:"),
-        table(by_arch.sort_values("points", ascending=False)),
+        table(_percent(by_arch.sort_values("points", ascending=False), "coverage")),
     )
     if fixed_data:
         vals = _fixed_data_values(crit, m)
