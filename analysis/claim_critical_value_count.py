@@ -29,8 +29,15 @@ import sys
 import numpy as np
 import pandas as pd
 
-from mcland import MclandError, load
-from mcland.analysis import Verdict, coverage, drop_null, match_critical_values, n_critical_values
+from mcland import load
+from mcland.analysis import (
+    Verdict,
+    claim_main,
+    coverage,
+    drop_null,
+    match_critical_values,
+    n_critical_values,
+)
 from mcland.storage import read_manifest
 
 VALUE_RTOL = 8 * np.finfo(float).eps
@@ -114,14 +121,8 @@ def check(run_dir: str) -> Verdict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        return check(argv[0]).exit()
-    except MclandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run the check on ``argv = [RUN_DIR]``; return the exit status."""
+    return claim_main(check, argv, __doc__)
 
 
 if __name__ == "__main__":

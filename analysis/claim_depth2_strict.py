@@ -15,8 +15,7 @@ import sys
 
 import numpy as np
 
-from mcland import MclandError
-from mcland.analysis import Verdict, drop_null, load_depth, wilson_interval
+from mcland.analysis import Verdict, claim_main, drop_null, load_depth, wilson_interval
 
 CLAIM = "depth 2 has no non-strict saddles"
 COLUMNS = ["theory_type", "numeric_type", "s", "r", "S", "eig_min_w", "tol_neg"]
@@ -68,14 +67,8 @@ def check(run_dir: str) -> Verdict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        return check(argv[0]).exit()
-    except MclandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run the check on ``argv = [RUN_DIR]``; return the exit status."""
+    return claim_main(check, argv, __doc__)
 
 
 if __name__ == "__main__":

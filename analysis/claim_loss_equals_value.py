@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from mcland import MclandError, load
-from mcland.analysis import Verdict
+from mcland import load
+from mcland.analysis import Verdict, claim_main
 
 CLAIM = "the loss at every critical point equals its critical value"
 COLUMNS = ["is_critical", "loss", "critical_value", "loss_tol"]
@@ -45,14 +45,8 @@ def check(run_dir: str) -> Verdict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        return check(argv[0]).exit()
-    except MclandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run the check on ``argv = [RUN_DIR]``; return the exit status."""
+    return claim_main(check, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import sys
 
 import numpy as np
 
-from mcland import MclandError, inspect_point, load
-from mcland.analysis import Verdict, drop_null
+from mcland import inspect_point, load
+from mcland.analysis import Verdict, claim_main, drop_null
 
 CLAIM = "W = 0 is a non-strict saddle for every H >= 3"
 COLUMNS = ["sample_id", "H", "ranks", "theory_type", "numeric_type"]
@@ -91,14 +91,8 @@ def check(run_dir: str) -> Verdict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        return check(argv[0]).exit()
-    except MclandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run the check on ``argv = [RUN_DIR]``; return the exit status."""
+    return claim_main(check, argv, __doc__)
 
 
 if __name__ == "__main__":

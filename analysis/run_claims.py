@@ -33,6 +33,7 @@ def claim_modules() -> list[ModuleType]:
 
 
 def main(argv: list[str]) -> int:
+    """Check every claim on ``argv = [RUN_DIR]``; return the exit status."""
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ import mcland
 
 
 def main(run_dir: str) -> None:
+    """Print the tables for ``run_dir``."""
     cols = ["sample_id", "H", "dims", "theory_type", "numeric_type", "eig_min_w", "noise_floor"]
     df = mcland.load(run_dir, columns=cols)
     print(f"{len(df)} points in {run_dir}\n")

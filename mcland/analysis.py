@@ -9,7 +9,8 @@ are dropped row-wise by :func:`drop_null`, which also says how many rows went.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mcland.errors import MclandError
 from mcland.storage import SHARD_GLOB, load, read_manifest
 
 TYPES = ["global_minimizer", "strict_saddle", "non_strict_saddle", "not_critical", "ambiguous"]
@@ -311,3 +313,19 @@ class Verdict:
         """Print the verdict; return the exit status (0 pass, 1 fail)."""
         print(self.render(), flush=True)
         return 0 if self.passed else 1
+
+
+def claim_main(check: Callable[[str], Verdict], argv: Sequence[str], usage: str | None) -> int:
+    """Command-line driver of a claim script: ``check(RUN_DIR)``, print, exit status.
+
+    Returns 0 when the claim holds, 1 when it fails and 2 on bad input (wrong arguments or
+    a path that is not a run directory; the message goes to stderr).
+    """
+    if len(argv) != 1:
+        print(usage or "usage: RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        return check(argv[0]).exit()
+    except MclandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -73,6 +73,7 @@ def table(
     left = {c for c in cols if not pd.api.types.is_numeric_dtype(shown[c])}
 
     def cell(v: object, c: str, tag: str = "td") -> str:
+        """One escaped cell; floats formatted with ``floatfmt``."""
         if isinstance(v, float):
             v = floatfmt.format(v)
         cls = ' class="l"' if c in left else ""
@@ -105,6 +106,7 @@ class Section:
         self.parts.extend(fragments)
 
     def render(self) -> str:
+        """The section as HTML (heading and fragments)."""
         return f'<section id="{esc(self.anchor)}"><h2>{esc(self.title)}</h2>{"".join(self.parts)}</section>'
 
 
