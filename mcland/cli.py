@@ -1,4 +1,4 @@
-"""The ``mcland`` command line: ``sample``, ``inspect`` and ``report``.
+"""The ``mcland`` command line: ``sample``, ``inspect``, ``bench`` and ``report``.
 
 Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2.
 """
@@ -127,6 +127,30 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     if report.escape_curvature is not None:
         lines.append(f"escape curv.   {report.escape_curvature:.6e}")
     click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures to this JSON file.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Threads (default: all cores)."
+)
+@click.option("--quick", is_flag=True, help="Tiny sizes, no child processes: a smoke test.")
+def bench(json_path: Path | None, threads: int | None, quick: bool) -> None:
+    """Measure throughput against the LAPACK floor and a NumPy baseline (README "Performance")."""
+    from mcland.bench import format_report, run_benchmark
+
+    if json_path is not None and not json_path.parent.is_dir():
+        raise MclandError(f"cannot write {json_path}: no directory {json_path.parent}")
+    figures = run_benchmark(quick=quick, threads=threads, log=lambda m: click.echo(m, err=True))
+    click.echo(format_report(figures))
+    if json_path is not None:
+        json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 @cli.command()

@@ -9,8 +9,17 @@ import pytest
 from mcland._kernels import rng as krng
 from mcland._kernels.analyze import _cholesky_bracket, _exceeds
 from mcland._kernels.dense import layer_offsets, prod, product_table
+from mcland._kernels.draw import _orthogonal
 from mcland._kernels.fields import ABOVE, BAND, BELOW
-from mcland._kernels.hessian import gradient, hessian_into, loss, residual
+from mcland._kernels.hessian import (
+    eigvalsh_upper,
+    frob_upper,
+    gradient,
+    hessian_into,
+    loss,
+    residual,
+    symmetric_from_upper,
+)
 from mcland._kernels.theory import numerical_rank
 from mcland._kernels.whiten import moments, whiten
 from mcland.inspect import inspect_point
@@ -69,10 +78,19 @@ def test_loss_gradient_hessian_match_naive(rng, dims, scale):
     g_ref = naive.ravel_weights(naive.gradient(weights, X, Y))
     np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-12 * np.abs(g_ref).max())
     N = off[-1]
-    Hm = np.zeros((N, N))
-    hessian_into(buf, poff, d, off, Sxx, R, Hm)
+    HmT = np.full((N, N), np.nan)
+    hessian_into(buf, poff, d, off, Sxx, R, HmT)
+    block = np.repeat(np.arange(len(off) - 1), np.diff(off))  # layer of each parameter
+    below = block[:, None] > block[None, :]
+    assert np.isnan(HmT[below]).all()  # blocks below the block diagonal are not written
+    HmT[below] = 0.0
+    Hm = symmetric_from_upper(HmT)
     H_ref = naive.hessian(weights, X, Y)
     np.testing.assert_allclose(Hm, H_ref, rtol=1e-10, atol=1e-12 * np.abs(H_ref).max())
+    np.testing.assert_allclose(
+        eigvalsh_upper(HmT), np.linalg.eigvalsh(H_ref), atol=1e-10 * np.abs(H_ref).max()
+    )
+    assert frob_upper(HmT) == pytest.approx(np.linalg.norm(H_ref), rel=1e-12)
 
 
 @pytest.mark.parametrize("dims", SHAPES[:4])
@@ -89,6 +107,7 @@ def test_gradient_and_hessian_against_finite_differences(rng, dims):
     N = off[-1]
     Hm = np.zeros((N, N))
     hessian_into(buf, poff, d, off, Sxx, R, Hm)
+    Hm = symmetric_from_upper(Hm)
     H_fd = naive.hessian_fd(weights, X, Y)
     assert np.abs(Hm - H_fd).max() <= 1e-6 * np.abs(H_fd).max()
 
@@ -113,7 +132,7 @@ def test_scalar_network_hessian_by_hand():
     R = residual(prod(buf, poff, d, 2, 1), Sxx, Syx)
     Hm = np.zeros((2, 2))
     hessian_into(buf, poff, d, off, Sxx, R, Hm)
-    np.testing.assert_allclose(Hm, exact, rtol=1e-14)
+    np.testing.assert_allclose(symmetric_from_upper(Hm), exact, rtol=1e-14)
     rep = inspect_point(weights, x, y)
     np.testing.assert_allclose(rep.eigenvalues, np.linalg.eigvalsh(exact), rtol=1e-12)
     assert not rep.is_critical and rep.theory_type == "not_critical"
@@ -152,17 +171,19 @@ def test_whitening_matches_naive(rng):
 def test_streams_are_deterministic_and_distinct():
     a = krng.stream(7, 3)
     b = krng.stream(7, 3)
-    xa = [krng.normal(a) for _ in range(5)]
-    assert xa == [krng.normal(b) for _ in range(5)]
+    xa = krng.normal_matrix(a, 2, 3)
+    np.testing.assert_array_equal(xa, krng.normal_matrix(b, 2, 3))
     others = [krng.stream(7, 4), krng.stream(8, 3)]
     for st in others:
-        assert [krng.normal(st) for _ in range(5)] != xa
+        assert not np.array_equal(krng.normal_matrix(st, 2, 3), xa)
 
 
 def test_stream_distributions():
     st = krng.stream(1, 2)
     u = np.array([krng.uniform(st) for _ in range(40000)])
-    z = np.array([krng.normal(st) for _ in range(40000)])
+    z = krng.normal_matrix(st, 200, 200).ravel()
+    # both values of each Box-Muller pair are used: the two halves are uncorrelated
+    assert abs(np.corrcoef(z[0::2], z[1::2])[0, 1]) < 5 / np.sqrt(20000)
     k = np.array([krng.integer(st, 2, 5) for _ in range(8000)])
     # 5-sigma bounds for the means and variances of 40,000 draws
     assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / 40000)
@@ -172,6 +193,18 @@ def test_stream_distributions():
     assert np.all(np.abs(np.bincount(k)[2:] / 8000 - 0.25) < 0.03)
 
 
+def test_random_orthogonal_matrices():
+    st = krng.stream(3, 9)
+    qs = [_orthogonal(st, 5) for _ in range(2000)]
+    for q in qs[:50]:
+        np.testing.assert_allclose(q @ q.T, np.eye(5), atol=1e-14)
+    # Haar: entries have mean 0 and variance 1/n, both orientations occur
+    e = np.array([q[0, 0] for q in qs])
+    assert abs(e.mean()) < 5 * np.sqrt(0.2 / 2000) and abs(e.var() - 0.2) < 0.03
+    dets = np.sign([np.linalg.det(q) for q in qs])
+    assert 0.4 < (dets > 0).mean() < 0.6
+
+
 @pytest.mark.parametrize("N", [1, 2, 7, 40])
 def test_cholesky_bracket_decides_the_sign_of_the_smallest_eigenvalue(rng, N):
     """Cholesky of H + tau I succeeds exactly when every eigenvalue exceeds -tau."""
@@ -179,7 +212,7 @@ def test_cholesky_bracket_decides_the_sign_of_the_smallest_eigenvalue(rng, N):
     for lam_min in (-1.0, -1e-3, 0.0, 1e-3):
         lam = np.concatenate([[lam_min], rng.uniform(0.5, 2.0, N - 1)]) * 10.0
         Hm = (Q * lam) @ Q.T
-        Hm = (Hm + Hm.T) / 2
+        Hm = np.triu((Hm + Hm.T) / 2)  # the kernels read the upper triangle only
         for tau in (1e-4, 1e-1, 20.0):
             assert _exceeds(Hm, tau) == (lam.min() > -tau), (lam_min, tau)
         expect = ABOVE if lam.min() >= -1e-4 else BELOW if lam.min() < -1e-1 else BAND

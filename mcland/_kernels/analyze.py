@@ -32,12 +32,15 @@ from mcland._kernels.dense import (
 )
 from mcland._kernels.hessian import (
     assembly_error,
+    eigvalsh_upper,
+    frob_upper,
     gradient,
     gradient_scale,
     hessian_into,
     loss,
     product_norms,
     residual,
+    symmetric_from_upper,
 )
 from mcland._kernels.theory import (
     pair_curvature,
@@ -76,14 +79,14 @@ def _bracket(eig_min, tol_zero, tol_neg):
 
 
 @jit
-def _exceeds(Hm, tau):
-    """Whether every eigenvalue of the symmetric ``Hm`` exceeds ``-tau``: a Cholesky
-    factorisation of ``Hm + tau I`` succeeds exactly then (up to its backward error,
+def _exceeds(HmT, tau):
+    """Whether every eigenvalue of the symmetric matrix with upper triangle ``HmT``
+    exceeds ``-tau``: a Cholesky factorisation of ``Hm + tau I`` succeeds exactly then (up to its backward error,
     ``O(sqrt(N) eps ||Hm||)`` in practice, inside the noise floor that ``tau`` is a
     multiple of).  A zero ``tau`` (only for an exactly zero Hessian, whose floor is 0)
     is raised to the smallest normal number, so that ``eig_min >= -tau`` is what is tested,
     as in :func:`_bracket`."""
-    A = Hm.copy()
+    A = symmetric_from_upper(HmT)
     shift = max(tau, TINY)
     for i in range(A.shape[0]):
         A[i, i] += shift
@@ -95,23 +98,24 @@ def _exceeds(Hm, tau):
 
 
 @jit
-def _cholesky_bracket(Hm, tol_zero, tol_neg, likely_below):
+def _cholesky_bracket(HmT, tol_zero, tol_neg, likely_below):
     """:func:`_bracket` of the smallest eigenvalue from one or two factorisations, no
     eigenvalues; ``likely_below`` (the theory's guess) only chooses which test runs first."""
     if likely_below:
-        if not _exceeds(Hm, tol_neg):
+        if not _exceeds(HmT, tol_neg):
             return f.BELOW
-        return f.ABOVE if _exceeds(Hm, tol_zero) else f.BAND
-    if _exceeds(Hm, tol_zero):
+        return f.ABOVE if _exceeds(HmT, tol_zero) else f.BAND
+    if _exceeds(HmT, tol_zero):
         return f.ABOVE
-    return f.BAND if _exceeds(Hm, tol_neg) else f.BELOW
+    return f.BAND if _exceeds(HmT, tol_neg) else f.BELOW
 
 
 @jit
-def _spectral(Hm, tol_zero, tol_neg, frow, irow, spec_w):
-    """Eigenvalues of the whitened Hessian: extremes, inertia counts, optionally all of them."""
-    N = Hm.shape[0]
-    ev = np.linalg.eigvalsh(Hm)
+def _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w):
+    """Eigenvalues of the whitened Hessian (upper triangle ``HmT``): extremes, inertia
+    counts, optionally all of them."""
+    N = HmT.shape[0]
+    ev = eigvalsh_upper(HmT)
     frow[f.F_EIG_MIN_W] = ev[0]
     frow[f.F_EIG_MAX_W] = ev[N - 1]
     n_neg = 0
@@ -228,9 +232,9 @@ def _analyze_whitened(
     irow[f.I_S] = s
 
     # second order: the Hessian and its noise floor
-    Hm = np.zeros((N, N))
-    hessian_into(buf, poff, dims, off, Sxx, R, Hm)
-    h_norm = frob(Hm)
+    HmT = np.zeros((N, N))
+    hessian_into(buf, poff, dims, off, Sxx, R, HmT)
+    h_norm = frob_upper(HmT)
     pn, perr = product_norms(buf, poff, dims)
     floor = assembly_error(pn, perr, dims, Sxx_n, Syx_n, frob(R)) + np.sqrt(N) * EPS * h_norm
     tol_zero = c_zero * floor
@@ -254,16 +258,26 @@ def _analyze_whitened(
     at_global = abs(L - l_star) <= loss_tol
     spectral = -1
     if flags & f.SPECTRUM:
-        eig_min = _spectral(Hm, tol_zero, tol_neg, frow, irow, spec_w)
+        eig_min = _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w)
         spectral = _numeric_type(critical, at_global, _bracket(eig_min, tol_zero, tol_neg))
     if flags & f.CHOLESKY:
         likely = theory == f.STRICT_SADDLE and not at_global
-        bracket = _cholesky_bracket(Hm, tol_zero, tol_neg, likely)
+        bracket = _cholesky_bracket(HmT, tol_zero, tol_neg, likely)
         irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, bracket)
         if flags & f.SPECTRUM:
             irow[f.I_AUDIT_TYPE] = spectral
     else:
         irow[f.I_NUMERIC_TYPE] = spectral
+
+
+@jit
+def whitened_problem(dims, w, Syx, K, Kinv):
+    """The point and data in whitened input coordinates: ``(W_1 K, W_2, ..., W_H)`` (flat)
+    and ``Syx K^{-1}``; there ``Sxx = I``."""
+    off = layer_offsets(dims)
+    ww = w.copy()
+    ww[: off[1]] = matmul(layer(w, dims, off, 1), K).ravel()
+    return ww, matmul(Syx, Kinv)
 
 
 @jit
@@ -298,13 +312,12 @@ def analyze(
     d_x = dims[0]
     off = layer_offsets(dims)
     N = off[H]
-    ww = w.copy()
-    ww[: off[1]] = matmul(layer(w, dims, off, 1), K).ravel()
+    ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
     eye = np.eye(d_x)
     if esc.size >= N:
         esc[:N] = 0.0
     _analyze_whitened(
-        dims, ww, eye, matmul(Syx, Kinv), tr_syy, eye, eye, lam, U, Vt, grad_rtol, c_zero, c_neg,
+        dims, ww, eye, Syx_w, tr_syy, eye, eye, lam, U, Vt, grad_rtol, c_zero, c_neg,
         flags, frow, irow, smask, ranks, spec_w, esc,
     )  # fmt: skip
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
@@ -312,11 +325,11 @@ def analyze(
     if flags & f.ORIGINAL:
         buf, poff = product_table(w, dims, off)
         R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
-        Hm = np.zeros((N, N))
-        hessian_into(buf, poff, dims, off, Sxx, R, Hm)
-        ev = np.linalg.eigvalsh(Hm)
+        HmT = np.zeros((N, N))
+        hessian_into(buf, poff, dims, off, Sxx, R, HmT)
+        ev = eigvalsh_upper(HmT)
         frow[f.F_EIG_MIN] = ev[0]
         frow[f.F_EIG_MAX] = ev[N - 1]
-        frow[f.F_HESS_NORM] = frob(Hm)
+        frow[f.F_HESS_NORM] = frob_upper(HmT)
         if spec.size >= N:
             spec[:N] = ev

@@ -71,10 +71,24 @@ def draw_data(state, prm, d_x, d_y):
 
 @jit
 def _orthogonal(state, n):
-    q, rr = np.linalg.qr(rng.normal_matrix(state, n, n))
+    """Haar-random orthogonal (n, n): the rows of a Gaussian matrix orthonormalised by
+    Gram-Schmidt, twice for orthogonality to rounding level (the Q factor with positive
+    R diagonal, without a LAPACK call: these matrices have n <= a few dozen)."""
+    q = rng.normal_matrix(state, n, n)
     for j in range(n):
-        if rr[j, j] < 0.0:
-            q[:, j] = -q[:, j]
+        for _ in range(2):
+            for i in range(j):
+                d = 0.0
+                for k in range(n):
+                    d += q[i, k] * q[j, k]
+                for k in range(n):
+                    q[j, k] -= d * q[i, k]
+        nrm = 0.0
+        for k in range(n):
+            nrm += q[j, k] * q[j, k]
+        nrm = np.sqrt(nrm)
+        for k in range(n):
+            q[j, k] /= nrm
     return q
 
 

@@ -67,46 +67,85 @@ def gradient_scale(npr, dims, Sxx_n, Syx_n):
 
 
 @jit
-def hessian_into(buf, poff, dims, off, Sxx, R, Hm):
-    """Assemble the Hessian (N, N) into ``Hm`` from the Kronecker structure of THEORY.md §4.
+def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
+    """Assemble the **upper triangle** (blocks ``(h, k)``, ``k >= h``) of the Hessian
+    (N, N) into the C-ordered ``HmT``, from the Kronecker structure of THEORY.md §4; the
+    strict lower triangle is not touched.
 
-    Gauss-Newton entries ``2 (P_h^T P_k)_{ac} (Q_h Sxx Q_k^T)_{be}`` for every block, and for
-    h1 < h2 the second-order entries ``d^2 L / d(W_h2)_{ac} d(W_h1)_{eb} = 2 G_{ab} B_{ce}``
-    with ``G = W_{H:h2+1}^T R W_{h1-1:1}^T`` and ``B = W_{h2-1:h1+1}``.
+    Read as a Fortran-ordered matrix, ``HmT.T`` holds the lower triangle that LAPACK's
+    symmetric routines read (:func:`eigvalsh_upper`), so the full matrix is never formed.
+    Gauss-Newton entries ``2 (P_h^T P_k)_{ac} (Q_h Sxx Q_k^T)_{be}`` for every block, and
+    for h < k the second-order entries ``d^2 L / d(W_h)_{eb} d(W_k)_{ac} = 2 G_{ab} B_{ce}``
+    with ``G = W_{H:k+1}^T R W_{h-1:1}^T`` and ``B = W_{k-1:h+1}``.  Rows are filled as
+    contiguous runs of a flat view.
     """
     H = dims.size - 1
+    N = off[H]
+    flat = HmT.reshape(N * N)
     for h in range(1, H + 1):
         Ph = prod(buf, poff, dims, H, h + 1)
-        QSh = matmul(prod(buf, poff, dims, h - 1, 1), Sxx)
+        Qh = prod(buf, poff, dims, h - 1, 1)
+        QSh = matmul(Qh, Sxx)
         dh, dh1 = dims[h], dims[h - 1]
-        for k in range(1, h + 1):
+        oh = off[h - 1]
+        for k in range(h, H + 1):
             Pk = prod(buf, poff, dims, H, k + 1)
-            Qk = prod(buf, poff, dims, k - 1, 1)
             PtP = matmul_tn(Ph, Pk)
-            QSQ = matmul_nt(QSh, Qk)
+            QSQ = matmul_nt(QSh, prod(buf, poff, dims, k - 1, 1))
             dk, dk1 = dims[k], dims[k - 1]
+            ok = off[k - 1]
             for a in range(dh):
                 for b in range(dh1):
-                    row = off[h - 1] + a * dh1 + b
+                    base = (oh + a * dh1 + b) * N + ok
                     for c in range(dk):
                         pac = 2.0 * PtP[a, c]
+                        seg = base + c * dk1
                         for e in range(dk1):
-                            Hm[row, off[k - 1] + c * dk1 + e] = pac * QSQ[b, e]
-            if k < h:
-                G = matmul_nt(matmul_tn(Ph, R), Qk)  # (d_h, d_{k-1})
-                B = prod(buf, poff, dims, h - 1, k + 1)  # (d_{h-1}, d_k)
-                for a in range(dh):
-                    for c in range(dh1):
-                        row = off[h - 1] + a * dh1 + c
-                        for e in range(dk):
-                            bce = 2.0 * B[c, e]
-                            if bce != 0.0:
-                                for b in range(dk1):
-                                    Hm[row, off[k - 1] + e * dk1 + b] += bce * G[a, b]
-    N = off[H]
+                            flat[seg + e] = pac * QSQ[b, e]
+            if k > h:
+                G = matmul_nt(matmul_tn(Pk, R), Qh)  # (d_k, d_{h-1})
+                B = prod(buf, poff, dims, k - 1, h + 1)  # (d_{k-1}, d_h)
+                for e in range(dh):
+                    for b in range(dh1):
+                        base = (oh + e * dh1 + b) * N + ok
+                        for a in range(dk):
+                            gab = 2.0 * G[a, b]
+                            if gab != 0.0:
+                                seg = base + a * dk1
+                                for c in range(dk1):
+                                    flat[seg + c] += gab * B[c, e]
+
+
+@jit
+def eigvalsh_upper(HmT):
+    """Ascending eigenvalues of the symmetric matrix whose upper triangle ``HmT`` holds
+    (:func:`hessian_into`): LAPACK ``dsyevd`` on the Fortran-ordered view, so that Numba's
+    copy for LAPACK is a plain memory copy rather than a transposition."""
+    return np.linalg.eigvalsh(HmT.T)
+
+
+@jit
+def frob_upper(HmT):
+    """Frobenius norm of the symmetric matrix whose upper triangle ``HmT`` holds."""
+    N = HmT.shape[0]
+    diag = 0.0
+    off_diag = 0.0
     for i in range(N):
+        diag += HmT[i, i] * HmT[i, i]
         for j in range(i + 1, N):
-            Hm[i, j] = Hm[j, i]
+            off_diag += HmT[i, j] * HmT[i, j]
+    return np.sqrt(diag + 2.0 * off_diag)
+
+
+@jit
+def symmetric_from_upper(HmT):
+    """The full symmetric matrix (C order) from its upper triangle."""
+    A = HmT.copy()
+    N = A.shape[0]
+    for i in range(N):
+        for j in range(i):
+            A[i, j] = A[j, i]
+    return A
 
 
 @jit

@@ -63,19 +63,18 @@ def integer(state, lo, hi):
 
 
 @jit
-def normal(state):
-    """Standard normal draw (Box-Muller, one value per call)."""
-    u1 = 1.0 - uniform(state)  # in (0, 1]
-    u2 = uniform(state)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
-
-
-@jit
 def normal_matrix(state, rows, cols):
+    """(rows, cols) standard normal draws, filled row by row with both values of each
+    Box-Muller pair."""
     out = np.empty((rows, cols))
-    for i in range(rows):
-        for j in range(cols):
-            out[i, j] = normal(state)
+    flat = out.reshape(rows * cols)
+    for k in range(0, flat.size, 2):
+        u1 = 1.0 - uniform(state)  # in (0, 1]
+        u2 = uniform(state)
+        rad = np.sqrt(-2.0 * np.log(u1))
+        flat[k] = rad * np.cos(_TWO_PI * u2)
+        if k + 1 < flat.size:
+            flat[k + 1] = rad * np.sin(_TWO_PI * u2)
     return out
 
 

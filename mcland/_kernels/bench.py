@@ -1,0 +1,41 @@
+"""Kernels of the benchmark's floor: the pipeline's Hessians, and LAPACK alone on them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+from mcland._kernels.analyze import whitened_problem
+from mcland._kernels.batch import draw_point
+from mcland._kernels.dense import layer_offsets, prod, product_table
+from mcland._kernels.hessian import eigvalsh_upper, hessian_into, residual
+
+
+@jit
+def point_hessian(seed, sample_id, prm, kill_w, fx, fy):
+    """The whitened Hessian (N, N) that the pipeline decomposes for point ``sample_id``, as
+    the pipeline holds it: its upper triangle, C order (see :func:`.hessian.hessian_into`)."""
+    dims, w, X, Y, inS, recipe, kill_mask, a, b, ok, pb = draw_point(
+        seed, sample_id, prm, kill_w, fx, fy
+    )
+    K, Kinv, Syx = pb[4], pb[5], pb[1]
+    H = dims.size - 1
+    off = layer_offsets(dims)
+    ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
+    eye = np.eye(dims[0])
+    buf, poff = product_table(ww, dims, off)
+    R = residual(prod(buf, poff, dims, H, 1), eye, Syx_w)
+    Hm = np.zeros((off[H], off[H]))
+    hessian_into(buf, poff, dims, off, eye, R, Hm)
+    return Hm
+
+
+@jit
+def eigvalsh_range(packed, offsets, sizes, out, start, stop):
+    """``out[t] = min eigenvalue`` of the Hessians ``t`` in ``[start, stop)``, stored
+    row-major one after the other in ``packed`` (``offsets[t]``, size ``sizes[t]``): the
+    same LAPACK call as the pipeline's, and nothing else."""
+    for t in range(start, stop):
+        N = sizes[t]
+        Hm = packed[offsets[t] : offsets[t] + N * N].reshape((N, N))
+        out[t] = eigvalsh_upper(Hm)[0]

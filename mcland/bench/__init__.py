@@ -1,0 +1,74 @@
+"""Benchmarks: ``mcland bench`` (see :mod:`mcland.bench.measure`) and the NumPy references.
+
+The figures are a dictionary with one entry per workload (``"small"``, ``"medium"``), each
+holding at least ``points_per_s``, ``points_per_s_1thread``, ``floor_ratio`` (pipeline time
+/ floor time), ``baseline_speedup`` (baseline time / pipeline time), ``thread_speedup``,
+``compile_s``, ``second_process_first_point_s`` and ``peak_rss_mb``, plus ``"meta"``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from collections.abc import Callable
+
+from mcland.bench import measure
+
+
+def run_benchmark(
+    *, quick: bool = False, threads: int | None = None, log: Callable[[str], None] = print
+) -> dict[str, dict]:
+    """Measure both workloads; ``quick`` uses tiny sizes and skips the child-process figures
+    that take minutes (a smoke test, not a measurement)."""
+    from mcland import __version__
+    from mcland.sampling import default_threads
+
+    threads = threads or default_threads()
+    sizes = measure.QUICK if quick else measure.FULL
+    out: dict[str, dict] = {
+        "meta": {
+            "mcland_version": __version__,
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "threads": threads,
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "quick": quick,
+        }
+    }
+    log("start-up: compile time (empty cache) and a second process's first point ...")
+    start = (
+        {"compile_s": None, "second_process_first_point_s": None} if quick else measure.startup()
+    )
+    for name in measure.WORKLOADS:
+        log(f"{name}: pipeline, floor, spectrum-free and baseline ({sizes[name].n} points) ...")
+        fig = measure.throughput(name, sizes[name], threads)
+        fig.update(start)
+        log(f"{name}: peak memory of a run ...")
+        if quick:
+            fig["peak_rss_mb"] = None
+        elif name == "small":
+            fig["peak_rss_mb_20k"] = measure.peak_rss_mb(name, 20_000)
+            fig["peak_rss_mb"] = fig["peak_rss_mb_200k"] = measure.peak_rss_mb(name, 200_000)
+            fig["peak_rss_growth"] = fig["peak_rss_mb_200k"] / fig["peak_rss_mb_20k"]
+        else:
+            fig["peak_rss_mb"] = measure.peak_rss_mb(name, 2_000)
+        out[name] = fig
+    return out
+
+
+def format_report(figures: dict[str, dict]) -> str:
+    """The figures as a plain-text table (one column per workload)."""
+    names = [k for k in figures if k != "meta"]
+    keys = [k for k in figures[names[0]] if k not in ("n", "threads")]
+    lines = [f"{'':34}" + "".join(f"{n:>14}" for n in names)]
+    for k in keys:
+        cells = []
+        for n in names:
+            v = figures[n].get(k)
+            cells.append(f"{'—':>14}" if v is None else f"{v:>14.4g}")
+        lines.append(f"{k:34}" + "".join(cells))
+    m = figures["meta"]
+    lines.append(f"(mcland {m['mcland_version']}, {m['threads']} threads, {m['date']})")
+    return "\n".join(lines)

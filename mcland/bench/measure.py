@@ -1,0 +1,187 @@
+"""``mcland bench``: throughput of the pipeline against its LAPACK floor and a NumPy baseline.
+
+Every figure is measured in one process on the same points and thread counts, so ratios
+are meaningful on a busy machine where single timings are not: each quantity is timed in
+several interleaved rounds and the fastest round is kept.
+
+* **pipeline** -- what ``mcland sample`` does per batch: draw, analyse, build the Arrow
+  table and encode it as Parquet (in memory);
+* **floor** -- only ``np.linalg.eigvalsh`` (LAPACK ``dsyevd``) on the pipeline's
+  already-assembled whitened Hessians, from a compiled loop scheduled like the pipeline;
+* **baseline** -- :mod:`mcland.bench.baseline`, a Python loop over points in plain NumPy,
+  on a subsample, one thread (as is the pipeline it is compared with);
+* **spectrum-free** -- the pipeline with ``classify.spectrum_free = true``;
+* compile time, start-up of a second process and peak memory -- in child processes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
+
+from mcland import sampling
+from mcland._kernels.bench import eigvalsh_range, point_hessian
+from mcland.bench import baseline
+
+SEED = 20261127
+WORKLOADS: dict[str, dict] = {
+    "small": {"depth": [2, 5], "d_y": [1, 4], "d_x_extra": [0, 2], "hidden": [1, 6]},
+    "medium": {"depth": [2, 6], "d_y": [2, 6], "d_x_extra": [0, 3], "hidden": [2, 14]},
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Points per measurement: pipeline and floor, baseline subsample, timing rounds."""
+
+    n: int
+    n_baseline: int
+    rounds: int
+
+
+FULL = {"small": Sizes(4000, 200, 3), "medium": Sizes(400, 30, 3)}
+QUICK = {"small": Sizes(200, 10, 1), "medium": Sizes(20, 2, 1)}
+
+
+def workload_config(name: str, **classify: object) -> dict:
+    """The run configuration of a benchmark workload (fixed seed, default data and output)."""
+    return {"seed": SEED, "architecture": WORKLOADS[name], "classify": dict(classify)}
+
+
+def _best(fn: Callable[[], object], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _pipeline(plan: sampling.Plan, ids: np.ndarray, threads: int) -> None:
+    with sampling._pool(threads) as pool:
+        for start in range(0, ids.size, sampling.BATCH):
+            table = sampling.compute(plan, ids[start : start + sampling.BATCH], pool)
+            pq.write_table(table, io.BytesIO(), compression="zstd")
+
+
+def _hessians(plan: sampling.Plan, ids: np.ndarray) -> tuple[np.ndarray, ...]:
+    mats = [point_hessian(plan.seed, int(i), plan.prm, plan.kill_w, plan.fx, plan.fy) for i in ids]
+    sizes = np.array([m.shape[0] for m in mats], np.int64)
+    offsets = np.zeros(sizes.size, np.int64)
+    np.cumsum(sizes[:-1] ** 2, out=offsets[1:])
+    packed = np.concatenate([m.ravel() for m in mats])
+    return packed, offsets, sizes
+
+
+def _floor(hess: tuple[np.ndarray, ...], threads: int) -> None:
+    packed, offsets, sizes = hess
+    out = np.empty(sizes.size)
+    with threadpool_limits(limits=1), sampling._pool(threads) as pool:
+        if pool is None:
+            eigvalsh_range(packed, offsets, sizes, out, 0, sizes.size)
+        else:
+            starts = range(0, sizes.size, sampling.CHUNK)
+            for _ in pool.map(
+                lambda a: eigvalsh_range(
+                    packed, offsets, sizes, out, a, min(a + sampling.CHUNK, sizes.size)
+                ),
+                starts,
+            ):
+                pass
+
+
+def _child(code: str, env: dict[str, str] | None = None) -> tuple[float, dict]:
+    """Run ``code`` in a fresh interpreter; wall time and the JSON it prints last."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=True,
+    )
+    return time.perf_counter() - t0, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_FIRST_POINT = """
+import json, time
+t0 = time.perf_counter()
+import mcland
+t1 = time.perf_counter()
+mcland.sample({cfg!r}, n=1, threads=1)
+print(json.dumps({{"import_s": t1 - t0, "first_call_s": time.perf_counter() - t1}}))
+"""
+
+_PEAK_RSS = """
+import json, resource, tempfile
+import mcland
+with tempfile.TemporaryDirectory() as d:
+    mcland.run({cfg!r}, d + "/run", n={n}, progress=False)
+print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def startup(name: str = "small") -> dict[str, float]:
+    """First-call compile time (empty Numba cache) and a second process's time to its first
+    point (warm cache, interpreter start included)."""
+    cfg = workload_config(name)
+    with tempfile.TemporaryDirectory() as cache:
+        _, cold = _child(_FIRST_POINT.format(cfg=cfg), {"NUMBA_CACHE_DIR": cache})
+    _child(_FIRST_POINT.format(cfg=cfg))  # make sure the regular cache is warm
+    wall, _ = _child(_FIRST_POINT.format(cfg=cfg))
+    return {"compile_s": cold["first_call_s"], "second_process_first_point_s": wall}
+
+
+def peak_rss_mb(name: str, n: int) -> float:
+    """Peak resident memory of a child process running ``n`` points of a workload to disk."""
+    return _child(_PEAK_RSS.format(cfg=workload_config(name), n=n))[1]["peak_rss_mb"]
+
+
+def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
+    """Pipeline, floor, baseline and spectrum-free timings of one workload."""
+    plan = sampling.make_plan(workload_config(name))
+    free = sampling.make_plan(workload_config(name, spectrum_free=True))
+    ids = np.arange(sizes.n, dtype=np.int64)
+    hess = _hessians(plan, ids)
+    _pipeline(plan, ids[:2], 1)  # load the compiled code before timing
+    _pipeline(free, ids[:2], 1)
+    _floor(hess, 1)
+    t = {"pipeline": [], "pipeline_1": [], "floor": [], "floor_1": [], "free": []}
+    for _ in range(sizes.rounds):  # interleaved, so that load changes hit all alike
+        t["pipeline"].append(_best(lambda: _pipeline(plan, ids, threads), 1))
+        t["floor"].append(_best(lambda: _floor(hess, threads), 1))
+        t["free"].append(_best(lambda: _pipeline(free, ids, threads), 1))
+        t["pipeline_1"].append(_best(lambda: _pipeline(plan, ids, 1), 1))
+        t["floor_1"].append(_best(lambda: _floor(hess, 1), 1))
+    best = {k: min(v) for k, v in t.items()}
+    sub = ids[: sizes.n_baseline]
+    with threadpool_limits(limits=1):
+        base = _best(lambda: baseline.run(plan.config, sub), 1) / sub.size
+    per_point_1 = best["pipeline_1"] / ids.size
+    return {
+        "n": int(ids.size),
+        "threads": threads,
+        "mean_N": float(hess[2].mean()),
+        "points_per_s": ids.size / best["pipeline"],
+        "points_per_s_1thread": ids.size / best["pipeline_1"],
+        "floor_points_per_s": ids.size / best["floor"],
+        "floor_ratio": best["pipeline"] / best["floor"],
+        "floor_ratio_1thread": best["pipeline_1"] / best["floor_1"],
+        "baseline_points_per_s": 1.0 / base,
+        "baseline_speedup": base / per_point_1,
+        "thread_speedup": best["pipeline_1"] / best["pipeline"],
+        "spectrum_free_points_per_s": ids.size / best["free"],
+        "spectrum_free_speedup": best["pipeline"] / best["free"],
+        "spectrum_free_vs_floor": best["floor"] / best["free"],
+    }
