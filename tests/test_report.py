@@ -65,8 +65,9 @@ def test_report_lists_disagreements_and_flags_varying_strata(run_dir, tmp_path):
         df.loc[i, "numeric_type"] = "ambiguous"
         picked["odd"] = int(df.loc[i, "sample_id"])
         a, b = df.index[[0, 1]]  # make point b share a's stratum with another index
-        for col in ("dims", "S", "ranks"):
-            df.at[b, col] = df.at[a, col]
+        for col in ("dims", "S", "ranks"):  # whole-column assignment keeps the list cells
+            cells = zip(df.index, df[col], strict=True)
+            df[col] = [df.at[a, col] if i == b else v for i, v in cells]
         df.loc[b, "n_neg"] = df.loc[a, "n_neg"] + 1
         picked["stratum"] = a
 
