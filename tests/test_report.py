@@ -69,7 +69,6 @@ def test_report_lists_disagreements_and_flags_varying_strata(run_dir, tmp_path):
             cells = zip(df.index, df[col], strict=True)
             df[col] = [df.at[a, col] if i == b else v for i, v in cells]
         df.loc[b, "n_neg"] = df.loc[a, "n_neg"] + 1
-        picked["stratum"] = a
 
     bad = tampered_copy(run_dir, tmp_path / "bad", edit)
     path = build_report(bad, tmp_path / "out")
