@@ -70,8 +70,7 @@ def _best(fn: Callable[[], object], rounds: int) -> float:
 
 def _pipeline(plan: sampling.Plan, ids: np.ndarray, threads: int) -> None:
     with sampling._pool(threads) as pool:
-        for start in range(0, ids.size, sampling.BATCH):
-            table = sampling.compute(plan, ids[start : start + sampling.BATCH], pool)
+        for table in sampling.compute_batches(plan, ids, pool):
             pq.write_table(table, io.BytesIO(), compression="zstd")
 
 
