@@ -165,8 +165,10 @@ def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
         t["floor_1"].append(_best(lambda: _floor(hess, 1), 1))
     best = {k: min(v) for k, v in t.items()}
     sub = ids[: sizes.n_baseline]
+    weights = [sampling.draw_point(plan.config, int(i))[0] for i in sub]
+    dims = [(W[0].shape[1], *(Wh.shape[0] for Wh in W)) for W in weights]
     with threadpool_limits(limits=1):
-        base = _best(lambda: baseline.run(plan.config, sub), 1) / sub.size
+        base = _best(lambda: baseline.run(plan.config, sub, dims), 1) / sub.size
     per_point_1 = best["pipeline_1"] / ids.size
     return {
         "n": int(ids.size),
