@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded before any threadpool_limits
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -27,7 +28,7 @@ from mcland.inspect import split_layers
 from mcland.problem import Problem
 
 BATCH = 1000  # points per table; results do not depend on it
-CHUNK = 16  # points per task handed to a thread; results do not depend on it
+CHUNK = 8  # points per task handed to a thread (small: an even end of each batch); results do not depend on it
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,9 @@ def make_plan(
     return Plan(cfg, prm, kill_w, fx, fy, h_max, dy_max, n_max)
 
 
-def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Table:
-    """Records of the points ``ids`` (any order, any size) as an Arrow table.
-
-    With ``pool``, chunks of :data:`CHUNK` points run concurrently in its threads (the
-    kernel releases the GIL); every point is computed from its own stream, so the table is
-    the same with or without a pool.
-    """
+def _start(plan: Plan, ids: np.ndarray, pool: Executor | None) -> tuple:
+    """Allocate a batch's outputs and start computing it: in ``pool`` if given (chunks of
+    :data:`CHUNK` points as tasks; the kernel releases the GIL), else right here."""
     o = plan.config.output
     out = storage.BatchOutput.allocate(
         ids.size, plan.h_max, plan.dy_max, plan.n_max, o.spectrum, o.original_spectrum, o.weights
@@ -110,14 +107,49 @@ def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Tab
         out.dims, out.dint, out.dflt, out.frow, out.irow, out.smask, out.sdrawn,
         out.ranks, out.spec_w, out.spec, out.weights, out.cvals,
     )  # fmt: skip
-    with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
-        if pool is None:
-            process_range(*args, 0, ids.size)
-        else:
-            starts = range(0, ids.size, CHUNK)
-            for _ in pool.map(lambda a: process_range(*args, a, min(a + CHUNK, ids.size)), starts):
-                pass
+    if pool is None:
+        process_range(*args, 0, ids.size)
+        return out, ids, []
+    tasks = [
+        pool.submit(process_range, *args, a, min(a + CHUNK, ids.size))
+        for a in range(0, ids.size, CHUNK)
+    ]
+    return out, ids, tasks
+
+
+def _finish(plan: Plan, started: tuple) -> pa.Table:
+    out, ids, tasks = started
+    for task in tasks:
+        task.result()
     return storage.to_table(out, ids, plan.seed)
+
+
+def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Table:
+    """Records of the points ``ids`` (any order, any size) as an Arrow table.
+
+    With ``pool``, chunks of :data:`CHUNK` points run concurrently in its threads; every
+    point is computed from its own stream, so the table is the same with or without a pool.
+    """
+    with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
+        return _finish(plan, _start(plan, ids, pool))
+
+
+def compute_batches(
+    plan: Plan, ids: np.ndarray, pool: Executor | None = None
+) -> Iterator[pa.Table]:
+    """Tables of consecutive batches of :data:`BATCH` points of ``ids``, as :func:`compute`
+    gives them, with the work pipelined: while the caller converts, writes or otherwise
+    consumes batch k, the pool's threads already compute batch k + 1, so they never wait
+    for the single-threaded Arrow/Parquet work."""
+    with threadpool_limits(limits=1):
+        pending = None
+        for batch in _batches(ids):
+            started = _start(plan, batch, pool)
+            if pending is not None:
+                yield _finish(plan, pending)
+            pending = started
+        if pending is not None:
+            yield _finish(plan, pending)
 
 
 def _batches(ids: np.ndarray) -> Iterator[np.ndarray]:
@@ -174,9 +206,9 @@ def sample(
     ids = np.arange(plan.n, dtype=np.int64)
     tables = []
     with _pool(threads) as pool, tqdm(total=plan.n, unit="pt", disable=not progress) as bar:
-        for chunk in _batches(ids):
-            tables.append(compute(plan, chunk, pool))
-            bar.update(chunk.size)
+        for table in compute_batches(plan, ids, pool):
+            tables.append(table)
+            bar.update(table.num_rows)
     return pa.concat_tables(tables).to_pandas()
 
 

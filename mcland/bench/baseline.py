@@ -30,15 +30,21 @@ def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     return Q * np.sign(np.diag(R))
 
 
-def draw(config: Config, sample_id: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Draw point ``sample_id``: ``(weights, X (d_x, m), Y (d_y, m))``."""
+def draw(
+    config: Config, sample_id: int, dims: tuple[int, ...] | None = None
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Draw point ``sample_id``: ``(weights, X (d_x, m), Y (d_y, m))``; the architecture is
+    drawn from the configuration's ranges unless ``dims`` is given (the benchmark passes the
+    pipeline's, so that both do the same amount of linear algebra)."""
     a, d = config.architecture, config.data
     rng = np.random.default_rng([config.seed, sample_id])
-    H = int(rng.integers(a.depth[0], a.depth[1] + 1))
-    d_y = int(rng.integers(a.d_y[0], a.d_y[1] + 1))
-    d_x = d_y + int(rng.integers(a.d_x_extra[0], a.d_x_extra[1] + 1))
-    hidden = rng.integers(a.hidden[0], a.hidden[1] + 1, size=H - 1)
-    dims = [d_x, *(int(h) for h in hidden), d_y]
+    if dims is None:
+        H = int(rng.integers(a.depth[0], a.depth[1] + 1))
+        d_y = int(rng.integers(a.d_y[0], a.d_y[1] + 1))
+        d_x = d_y + int(rng.integers(a.d_x_extra[0], a.d_x_extra[1] + 1))
+        hidden = rng.integers(a.hidden[0], a.hidden[1] + 1, size=H - 1)
+        dims = (d_x, *(int(h) for h in hidden), d_y)
+    H, d_x, d_y = len(dims) - 1, dims[0], dims[-1]
     X = rng.standard_normal((d_x, d.m))
     Y = rng.standard_normal((d_y, d_x)) @ X + d.noise * rng.standard_normal((d_y, d.m))
     Sxx, Syx, _ = naive.moments(X, Y)
@@ -93,6 +99,11 @@ def analyse(weights: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple[st
     return theory, numeric
 
 
-def run(config: Config, ids: np.ndarray) -> list[tuple[str, str]]:
-    """The baseline's work on the points ``ids``, one after the other."""
-    return [analyse(*draw(config, int(i))) for i in ids]
+def run(
+    config: Config, ids: np.ndarray, dims: list[tuple[int, ...]] | None = None
+) -> list[tuple[str, str]]:
+    """The baseline's work on the points ``ids``, one after the other (architectures
+    ``dims[t]`` if given)."""
+    return [
+        analyse(*draw(config, int(i), None if dims is None else dims[t])) for t, i in enumerate(ids)
+    ]

@@ -50,7 +50,7 @@ class Sizes:
     rounds: int
 
 
-FULL = {"small": Sizes(4000, 200, 3), "medium": Sizes(400, 30, 3)}
+FULL = {"small": Sizes(4000, 400, 3), "medium": Sizes(600, 100, 3)}
 QUICK = {"small": Sizes(200, 10, 1), "medium": Sizes(20, 2, 1)}
 
 
@@ -70,8 +70,7 @@ def _best(fn: Callable[[], object], rounds: int) -> float:
 
 def _pipeline(plan: sampling.Plan, ids: np.ndarray, threads: int) -> None:
     with sampling._pool(threads) as pool:
-        for start in range(0, ids.size, sampling.BATCH):
-            table = sampling.compute(plan, ids[start : start + sampling.BATCH], pool)
+        for table in sampling.compute_batches(plan, ids, pool):
             pq.write_table(table, io.BytesIO(), compression="zstd")
 
 
@@ -166,8 +165,10 @@ def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
         t["floor_1"].append(_best(lambda: _floor(hess, 1), 1))
     best = {k: min(v) for k, v in t.items()}
     sub = ids[: sizes.n_baseline]
+    weights = [sampling.draw_point(plan.config, int(i))[0] for i in sub]
+    dims = [(W[0].shape[1], *(Wh.shape[0] for Wh in W)) for W in weights]
     with threadpool_limits(limits=1):
-        base = _best(lambda: baseline.run(plan.config, sub), 1) / sub.size
+        base = _best(lambda: baseline.run(plan.config, sub, dims), 1) / sub.size
     per_point_1 = best["pipeline_1"] / ids.size
     return {
         "n": int(ids.size),
