@@ -12,7 +12,7 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 import pytest
-from run_helpers import small_run, tampered_copy
+from sampled_run import small_run, tampered_copy
 from scipy.stats import binomtest
 
 import mcland

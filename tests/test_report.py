@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import assert_bad_input, cli
-from run_helpers import SMALL_RUN_CONFIG, small_run, tampered_copy
+from sampled_run import SMALL_RUN_CONFIG, small_run, tampered_copy
 
 import mcland
 from mcland.report import REPORT_FILE, build_report
