@@ -126,7 +126,7 @@ def run_shards(
     for _ in range(ATTEMPTS):
         futures = {c.submit(shard_task, plan_ref, path, manifest, k, pure=False): k for k in todo}
         failures = {}
-        for fut in dd.as_completed(futures):
+        for fut in dd.as_completed(futures, loop=c.loop):
             k = futures[fut]
             try:
                 rows = fut.result()
