@@ -311,6 +311,7 @@ def run(
     computed = 0
     with cluster as executor:
         status = rundir.prepare(run_dir, manifest)
+        _faults.checkpoint("manifest-written")
         with tqdm(
             total=plan.n, initial=status.rows_done, unit="pt", disable=not progress, desc="sampling"
         ) as bar:
