@@ -75,7 +75,7 @@ def client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # any free port: clusters may run side by side
         ) as cluster,
         dd.Client(cluster, set_as_default=False) as c,
     ):
