@@ -30,7 +30,7 @@ def cli() -> None:
     "--out",
     "out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),  # a str: pathlib would turn s3://b into s3:/b
     help="Run directory to write (or resume).",
 )
 @click.option(
@@ -70,7 +70,7 @@ def cli() -> None:
 )
 def sample(
     config: Path,
-    out: Path,
+    out: str,
     n: int | None,
     seed: int | None,
     threads: int | None,

@@ -32,6 +32,7 @@ FORMAT = 2  # version of the run-directory layout, stored in the manifest
 SHARD_FILE = "part-{k:06d}.parquet"
 _SHARD_RE = re.compile(r"part-(\d+)\.parquet")
 _MANIFEST_TMP_RE = re.compile(r"\.tmp-\d+-" + re.escape(storage.MANIFEST))
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 _LISTED = 5  # shard names listed in a status line before "(+N more)"
 
 
@@ -59,7 +60,7 @@ def shard_path(run_dir: Path, k: int) -> Path:
 
 def check_out_path(out: str | Path) -> Path:
     """The run directory as a local path (URLs are refused: workers write with POSIX calls)."""
-    if "://" in str(out):
+    if _URL_RE.match(str(out)):  # also "s3:/b/x", as click's Path normalises "s3://b/x"
         raise MclandError(
             f"--out {out}: URLs are not supported; use a local directory or one on a shared "
             "POSIX filesystem (NFS, Lustre, GPFS, a mounted bucket) that every worker sees"
