@@ -5,7 +5,9 @@ Usage: python benchmarks/dask_vs_local.py [--config runs/quick.toml] [--n 100000
 
 Both runs are ``mcland sample`` subprocesses timed from start to exit (including Python
 start-up and, for Dask, starting the cluster); the records are then compared byte for
-byte.  Prints one JSON object.  The in-process run directory is kept as the reference of
+byte.  With ``--repeat R`` the pair is run R times, alternating which goes first (the
+machine may be shared; the 1-minute load average before each run is recorded).  Prints
+one JSON object.  The in-process run directory is kept as the reference of
 ``kill_resume.py``.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,23 +36,27 @@ def main() -> None:
     ap.add_argument("--config", default="runs/quick.toml")
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/mcland-bench"))
+    ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     local, dask = args.workdir / "inprocess", args.workdir / "dask"
-    for d in (local, dask):
-        shutil.rmtree(d, ignore_errors=True)
     base = [sys.executable, "-m", "mcland.cli", "sample", args.config, "--n", str(args.n)]
-    cmd_local = [*base, "--out", str(local), "--threads", "2", "--no-progress"]
-    cmd_dask = [*base, "--out", str(dask), "--workers", "2", "--no-progress"]
-    t_local, line_local = timed(cmd_local)
-    t_dask, line_dask = timed(cmd_dask)
+    cmds = {
+        "in_process_2_threads": [*base, "--out", str(local), "--threads", "2", "--no-progress"],
+        "dask_2_workers": [*base, "--out", str(dask), "--workers", "2", "--no-progress"],
+    }
+    runs = []
+    for r in range(args.repeat):
+        order = list(cmds) if r % 2 == 0 else list(cmds)[::-1]
+        for name in order:
+            shutil.rmtree(local if name.startswith("in_") else dask, ignore_errors=True)
+            load = os.getloadavg()[0]
+            seconds, line = timed(cmds[name])
+            runs.append({"run": name, "wall_seconds": round(seconds, 1), "load_before": load})
+            runs[-1]["summary"] = line
     result = {
-        "commands": [" ".join(cmd_local[1:]), " ".join(cmd_dask[1:])],
-        "wall_seconds": {
-            "in_process_2_threads": round(t_local, 1),
-            "dask_2_workers": round(t_dask, 1),
-        },
-        "summaries": [line_local, line_dask],
+        "commands": [" ".join(c[1:]) for c in cmds.values()],
+        "runs": runs,
         "comparison": compare(local, dask),
     }
     print(json.dumps(result, indent=2))

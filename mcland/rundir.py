@@ -148,8 +148,8 @@ class RunStatus:
             lines.append(f"strays     not in the plan (remove them): {', '.join(self.strays)}")
         if self.leftovers:
             lines.append(
-                f"leftovers  {len(self.leftovers)} temporary file(s) of an interrupted write "
-                "(removed on resume)"
+                f"leftovers  {len(self.leftovers)} temporary file(s): a write in progress, or left "
+                "by a killed run (removed on resume)"
             )
         lines.append(
             "complete   yes"
