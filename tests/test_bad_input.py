@@ -218,7 +218,7 @@ WRONG = {
         st.floats(1.0001, 1e9), st.floats(-1e9, -0.0001), st.text(max_size=3)
     ),
     ("output", "shard_size"): st.one_of(_not_int, st.integers(-(2**40), 0)),
-    ("output", "spectrum"): st.one_of(st.integers(), st.text(max_size=3)),
+    ("output", "weights"): st.one_of(st.integers(), st.text(max_size=3)),
 }
 
 
