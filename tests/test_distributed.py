@@ -7,6 +7,7 @@ shards that are missing or bad.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,9 +69,9 @@ def test_cluster_run_equals_in_process_run(tmp_path, config, reference, schedule
     assert rundir.scan(out).complete
 
 
-def test_cluster_resume_from_the_command_line(capsys, tmp_path, config, reference, scheduler):
+def test_in_process_run_resumed_on_the_cluster(capsys, tmp_path, config, reference, scheduler):
     out = tmp_path / "run"
-    mcland.run(config, out, scheduler=scheduler, progress=False)
+    shutil.copytree(reference, out)  # written in-process
     (out / "part-000001.parquet").unlink()
     (out / "part-000003.parquet").write_bytes(b"not parquet")
     code, stdout, err = cli(capsys, "sample", config, "--out", out, "--scheduler", scheduler)
