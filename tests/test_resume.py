@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -281,16 +282,19 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
 
 
 # Points of runs/quick.toml whose smallest eigenvalues (at the rounding floor) came out
-# differently on repeated computation with OpenBLAS's AVX-512 kernels (see mcland._blas).
+# differently on repeated computation with OpenBLAS's AVX-512 kernels (see mcland._blas);
+# the 800 points after them make the test independent of these particular draws (about
+# 0.2 % of points were affected).
 ALIGNMENT_SENSITIVE = [347, 493, 1182, 1281, 1976, 2957, 3005, 3291]
 
 
 def test_records_do_not_depend_on_memory_alignment():
     plan = sampling.make_plan(Path(__file__).parents[1] / "runs" / "quick.toml")
-    ids = np.array(ALIGNMENT_SENSITIVE)
-    first = record_bytes(sampling.compute(plan, ids))
+    ids = np.array([*ALIGNMENT_SENSITIVE, *range(800)])
     rng = np.random.default_rng(0)
     keep = []
-    for _ in range(12):  # shift the heap between computations
-        keep.append([np.empty(int(rng.integers(1, 100))) for _ in range(int(rng.integers(1, 5)))])
-        assert record_bytes(sampling.compute(plan, ids)) == first
+    with ThreadPoolExecutor(2) as pool:
+        first = record_bytes(sampling.compute(plan, ids, pool))
+        for _ in range(3):  # shift the heap between computations
+            keep.append([np.empty(int(rng.integers(1, 99))) for _ in range(rng.integers(1, 5))])
+            assert record_bytes(sampling.compute(plan, ids, pool)) == first
