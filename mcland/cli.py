@@ -1,4 +1,4 @@
-"""The ``mcland`` command line: ``sample``, ``status`` and ``inspect``.
+"""The ``mcland`` command line: ``sample`` and ``inspect``.
 
 Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2.
 """
