@@ -99,9 +99,17 @@ def sample(
         f"wrote {summary.n} points to {summary.run_dir} ({summary.computed} computed in {summary.seconds:.1f} s"
         + (f", {summary.computed / summary.seconds:,.0f} points/s)" if summary.computed else ")")
     )
-    click.echo("\ncounts (rows: numeric type from the Hessian spectrum, columns: theory type)")
+    click.echo("\ncounts (rows: numeric type from the whitened Hessian, columns: theory type)")
     click.echo(counts.to_string())
     click.echo(f"\nagreement theory/numeric: {summary.agreement:.4%} of {summary.n} points")
+    if summary.audited:
+        odd = summary.audit_disagreements
+        click.echo(
+            f"spectrum-free audit: {summary.audited} points also decomposed, "
+            f"{len(odd)} with another spectral type"
+        )
+        if len(odd):
+            click.echo(odd.to_string(index=False))
 
 
 @cli.command()

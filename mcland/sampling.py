@@ -214,7 +214,9 @@ def sample(
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What :func:`run` did."""
+    """What :func:`run` did: type counts (numeric x theory) and agreement over the whole run;
+    in spectrum-free mode the number of audited points (full spectrum as well) and those
+    whose spectral type (``audit_type``) differs from the Cholesky one."""
 
     run_dir: Path
     n: int
@@ -222,6 +224,8 @@ class RunSummary:
     seconds: float
     counts: pd.DataFrame
     agreement: float
+    audited: int = 0
+    audit_disagreements: pd.DataFrame | None = None
 
 
 def _manifest(plan: Plan) -> dict:
@@ -266,10 +270,10 @@ def compute_shard(
     """
     start, stop = rundir.shard_range(manifest, k)
     tables = []
-    for chunk in _batches(np.arange(start, stop, dtype=np.int64)):
-        tables.append(compute(plan, chunk, pool))
+    for table in compute_batches(plan, np.arange(start, stop, dtype=np.int64), pool):
+        tables.append(table)
         if on_batch is not None:
-            on_batch(chunk.size)
+            on_batch(table.num_rows)
         _faults.checkpoint("batch-computed")
     path = rundir.shard_path(run_dir, k)
     try:
@@ -354,9 +358,22 @@ def run(
                     computed += compute_shard(plan, run_dir, manifest, k, executor, bar.update)
     _faults.checkpoint("all-shards")
     seconds = time.perf_counter() - t0
-    types = storage.load(run_dir, columns=["numeric_type", "theory_type", "agree"])
+    types = storage.load(
+        run_dir, columns=["sample_id", "numeric_type", "theory_type", "agree", "audit_type"]
+    )
     counts = pd.crosstab(types["numeric_type"], types["theory_type"], dropna=False)
-    return RunSummary(run_dir, plan.n, computed, seconds, counts, float(types["agree"].mean()))
+    audited = types[types["audit_type"].notna()]
+    odd = audited[audited["audit_type"].astype(str) != audited["numeric_type"].astype(str)]
+    return RunSummary(
+        run_dir,
+        plan.n,
+        computed,
+        seconds,
+        counts,
+        float(types["agree"].mean()),
+        len(audited),
+        odd[["sample_id", "numeric_type", "audit_type"]].reset_index(drop=True),
+    )
 
 
 def draw_point(

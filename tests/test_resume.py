@@ -257,22 +257,22 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
     out = tmp_path / "run"
     cfg = {**CFG, "output": {"shard_size": 20}}
     monkeypatch.setattr(sampling, "BATCH", 8)  # 3 batches per shard
-    real = sampling.compute
+    real = sampling._finish
     interruptions = 0
     for stop_after in (1, 2, 5, 3, 1):
         calls = {"n": 0}
 
-        def interrupted(plan, ids, pool=None, stop_after=stop_after, calls=calls):
+        def interrupted(plan, started, stop_after=stop_after, calls=calls):
             calls["n"] += 1
             if calls["n"] > stop_after:
                 raise KeyboardInterrupt
-            return real(plan, ids, pool)
+            return real(plan, started)
 
-        monkeypatch.setattr(sampling, "compute", interrupted)
+        monkeypatch.setattr(sampling, "_finish", interrupted)
         with pytest.raises(KeyboardInterrupt):
             mcland.run(cfg, out, threads=2, progress=False)
         interruptions += 1
-    monkeypatch.setattr(sampling, "compute", real)
+    monkeypatch.setattr(sampling, "_finish", real)
     assert not rundir.scan(out).complete
     mcland.run(cfg, out, threads=1, progress=False)
     assert interruptions == 5
