@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mcland import _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
+
 try:
     __version__ = version("mcland")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree

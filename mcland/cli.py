@@ -30,7 +30,7 @@ def cli() -> None:
     "--out",
     "out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),  # a str: pathlib would turn s3://b into s3:/b
     help="Run directory to write (or resume).",
 )
 @click.option(
@@ -55,21 +55,70 @@ def cli() -> None:
     show_default=True,
     help="Show a progress bar on stderr.",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the shards on the Dask cluster at ADDRESS (tcp://host:8786); OUT must be "
+    "shared with its workers. Needs mcland[dask].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run the shards on a local Dask cluster of this many worker processes.",
+)
 def sample(
-    config: Path, out: Path, n: int | None, seed: int | None, threads: int | None, progress: bool
+    config: Path,
+    out: str,
+    n: int | None,
+    seed: int | None,
+    threads: int | None,
+    progress: bool,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
-    """Draw and classify critical points as configured in CONFIG (TOML) into OUT."""
+    """Draw and classify critical points as configured in CONFIG (TOML) into OUT.
+
+    OUT is created, or resumed when it holds the same run.
+    """
     from mcland.sampling import run
 
-    summary = run(config, out, n=n, seed=seed, threads=threads, progress=progress)
+    summary = run(
+        config,
+        out,
+        n=n,
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+    )
     counts = summary.counts
     click.echo(
         f"wrote {summary.n} points to {summary.run_dir} ({summary.computed} computed in {summary.seconds:.1f} s"
         + (f", {summary.computed / summary.seconds:,.0f} points/s)" if summary.computed else ")")
     )
-    click.echo("\ncounts (rows: numeric type from the Hessian spectrum, columns: theory type)")
+    click.echo("\ncounts (rows: numeric type from the whitened Hessian, columns: theory type)")
     click.echo(counts.to_string())
     click.echo(f"\nagreement theory/numeric: {summary.agreement:.4%} of {summary.n} points")
+    if summary.audited:
+        odd = summary.audit_disagreements
+        click.echo(
+            f"spectrum-free audit: {summary.audited} points also decomposed, "
+            f"{len(odd)} with another spectral type"
+        )
+        if len(odd):
+            click.echo(odd.to_string(index=False))
+
+
+@cli.command()
+@click.argument("run_dir", metavar="DIR", type=click.Path(path_type=Path))
+def status(run_dir: Path) -> None:
+    """Progress of the run directory DIR: shards done, bad or missing; rows; complete."""
+    from mcland.rundir import scan
+
+    click.echo(scan(run_dir).describe())
 
 
 def _read_weights(path: Path) -> list[np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +18,7 @@ import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from mcland import storage
+from mcland import _faults, rundir, storage
 from mcland._kernels.batch import draw_point as _draw_point
 from mcland._kernels.batch import process_range
 from mcland.config import Config, config_from_dict, load_config
@@ -214,7 +214,9 @@ def sample(
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What :func:`run` did."""
+    """What :func:`run` did: type counts (numeric x theory) and agreement over the whole run;
+    in spectrum-free mode the number of audited points (full spectrum as well) and those
+    whose spectral type (``audit_type``) differs from the Cholesky one."""
 
     run_dir: Path
     n: int
@@ -222,19 +224,17 @@ class RunSummary:
     seconds: float
     counts: pd.DataFrame
     agreement: float
+    audited: int = 0
+    audit_disagreements: pd.DataFrame | None = None
 
 
 def _manifest(plan: Plan) -> dict:
     from mcland import __version__
 
-    size = plan.config.output.shard_size
     return {
-        "format": 1,
+        **rundir.plan_fields(plan.n, plan.config.output.shard_size),
         "mcland_version": __version__,
         "seed": plan.seed,
-        "n": plan.n,
-        "shard_size": size,
-        "shards": (plan.n + size - 1) // size,
         "config": plan.config.resolved(),
         # user data is part of the run: resuming on changed data is refused
         "data_sha256": hashlib.sha256(plan.fx.tobytes() + plan.fy.tobytes()).hexdigest()
@@ -243,29 +243,45 @@ def _manifest(plan: Plan) -> dict:
     }
 
 
-def _prepare_dir(run_dir: Path, manifest: dict) -> None:
-    """Create ``run_dir`` or accept it when it holds the same run (resume)."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise MclandError(f"{run_dir} exists and is not a directory")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not (run_dir / storage.MANIFEST).exists():
-            raise MclandError(
-                f"{run_dir} is not empty and holds no mcland run; choose another --out"
-            )
-        old = storage.read_manifest(run_dir)
-        keys = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-        if keys:
-            raise MclandError(
-                f"{run_dir} holds a different run (differs in: {', '.join(keys)}); choose another --out"
-            )
-        for leftover in run_dir.glob(".tmp-*"):  # a shard being written when the run was killed
-            leftover.unlink()
-        return
+def compute_shard(
+    plan: Plan,
+    run_dir: Path,
+    manifest: dict,
+    k: int,
+    pool: Executor | None = None,
+    on_batch: Callable[[int], object] | None = None,
+) -> int:
+    """Compute shard ``k`` of the run and write it atomically; returns its row count.
+
+    Parameters
+    ----------
+    plan : Plan
+        The run's plan (:func:`make_plan`).
+    run_dir : Path
+        The run directory (already holding ``manifest``).
+    manifest : dict
+        The run's manifest; stored in the shard's metadata.
+    k : int
+        Shard index (its sample ids are given by :func:`mcland.rundir.shard_range`).
+    pool : Executor, optional
+        Threads to compute with (see :func:`compute`).
+    on_batch : callable, optional
+        Called with the number of points after each computed batch (progress bars).
+    """
+    start, stop = rundir.shard_range(manifest, k)
+    tables = []
+    for table in compute_batches(plan, np.arange(start, stop, dtype=np.int64), pool):
+        tables.append(table)
+        if on_batch is not None:
+            on_batch(table.num_rows)
+        _faults.checkpoint("batch-computed")
+    path = rundir.shard_path(run_dir, k)
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        storage.write_manifest(run_dir, manifest)
+        storage.write_shard(pa.concat_tables(tables), path, manifest)
     except OSError as exc:
-        raise MclandError(f"cannot write to {run_dir}: {exc.strerror}") from None
+        raise MclandError(f"cannot write {path}: {exc.strerror}") from None
+    _faults.checkpoint("shard-done")
+    return stop - start
 
 
 def run(
@@ -276,43 +292,88 @@ def run(
     seed: int | None = None,
     threads: int | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> RunSummary:
-    """Draw and classify points into the run directory ``out`` (see :mod:`mcland.storage`).
+    """Draw and classify points into the run directory ``out`` (see :mod:`mcland.rundir`).
 
-    Shards already present from an interrupted run with the same configuration are kept
-    and not recomputed.  Returns a :class:`RunSummary` with the type counts
-    (numeric x theory) over the whole run.
+    Parameters
+    ----------
+    config : Config, dict or path to a TOML file
+    out : path
+        Run directory: created, or resumed when it holds the same run.  Shards already
+        done are kept; bad or missing ones are computed.
+    n, seed : int, optional
+        Override the configuration's ``n`` and ``seed``.
+    threads : int, optional
+        Threads of the in-process run (default: all cores).  Results do not depend on it.
+    progress : bool
+        Show a progress bar on stderr.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``): one task per shard
+        still to compute; the workers write the shards into ``out``, which they must see
+        at the same path.  Needs ``mcland[dask]``.
+    workers : int, optional
+        Start a local Dask cluster of this many single-threaded worker processes instead.
+
+    Returns
+    -------
+    RunSummary
+        The type counts (numeric x theory) and the agreement rate over the whole run.
+
+    Raises
+    ------
+    MclandError
+        Bad configuration or data, an output directory holding something else, an
+        unreachable scheduler, shards that failed on the cluster.
     """
+    if scheduler is not None and workers is not None:
+        raise MclandError("give either --scheduler or --workers, not both")
+    if threads is not None and (scheduler is not None or workers is not None):
+        raise MclandError("--threads is for in-process runs; Dask workers run one shard per thread")
+    if workers is not None and workers < 1:
+        raise MclandError(f"workers must be >= 1, got {workers}")
     plan = make_plan(config, n, seed)
-    run_dir = Path(out)
+    run_dir = rundir.check_out_path(out)
     manifest = _manifest(plan)
-    _prepare_dir(run_dir, manifest)
-    size = plan.config.output.shard_size
+    distributed = scheduler is not None or workers is not None
+    if distributed:
+        from mcland import distributed as dist
+
+        cluster = dist.client(scheduler, workers)  # connects before anything is written
+    else:
+        cluster = _pool(threads)
     t0 = time.perf_counter()
     computed = 0
-    with (
-        _pool(threads) as pool,
-        tqdm(total=plan.n, unit="pt", disable=not progress, desc="sampling") as bar,
-    ):
-        for k in range(manifest["shards"]):
-            ids = np.arange(k * size, min((k + 1) * size, plan.n), dtype=np.int64)
-            path = run_dir / storage.shard_name(k)
-            if storage.shard_rows(path) == ids.size:
-                bar.update(ids.size)
-                continue
-            tables = []
-            for chunk in _batches(ids):
-                tables.append(compute(plan, chunk, pool))
-                bar.update(chunk.size)
-            try:
-                storage.write_shard(pa.concat_tables(tables), path, manifest)
-            except OSError as exc:
-                raise MclandError(f"cannot write {path}: {exc.strerror}") from None
-            computed += ids.size
+    with cluster as executor:
+        status = rundir.prepare(run_dir, manifest)
+        _faults.checkpoint("manifest-written")
+        with tqdm(
+            total=plan.n, initial=status.rows_done, unit="pt", disable=not progress, desc="sampling"
+        ) as bar:
+            if distributed:
+                computed = dist.run_shards(executor, plan, run_dir, manifest, status.pending, bar)
+            else:
+                for k in status.pending:
+                    computed += compute_shard(plan, run_dir, manifest, k, executor, bar.update)
+    _faults.checkpoint("all-shards")
     seconds = time.perf_counter() - t0
-    types = storage.load(run_dir, columns=["numeric_type", "theory_type", "agree"])
+    types = storage.load(
+        run_dir, columns=["sample_id", "numeric_type", "theory_type", "agree", "audit_type"]
+    )
     counts = pd.crosstab(types["numeric_type"], types["theory_type"], dropna=False)
-    return RunSummary(run_dir, plan.n, computed, seconds, counts, float(types["agree"].mean()))
+    audited = types[types["audit_type"].notna()]
+    odd = audited[audited["audit_type"].astype(str) != audited["numeric_type"].astype(str)]
+    return RunSummary(
+        run_dir,
+        plan.n,
+        computed,
+        seconds,
+        counts,
+        float(types["agree"].mean()),
+        len(audited),
+        odd[["sample_id", "numeric_type", "audit_type"]].reset_index(drop=True),
+    )
 
 
 def draw_point(

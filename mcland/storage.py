@@ -5,7 +5,8 @@ package version, shard plan), written before any shard, and shards
 ``part-NNNNNN.parquet`` of contiguous sample ids.  Shards are written to a temporary
 name and renamed, so a reader never sees a partial file and an interrupted run keeps
 every finished shard.  The manifest's content is also stored in every shard's Parquet
-key-value metadata under ``mcland``.
+key-value metadata under ``mcland``.  The contract (shard plan, shard checks, resume) is
+in :mod:`mcland.rundir`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from mcland import _faults
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland.errors import MclandError
@@ -236,6 +238,7 @@ def write_shard(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
         pq.write_table(table, tmp, compression="zstd")
+        _faults.checkpoint("shard-tmp")
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -243,9 +246,15 @@ def write_shard(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write ``run.json`` atomically (temporary file, then rename)."""
     tmp = run_dir / f".tmp-{os.getpid()}-{MANIFEST}"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / MANIFEST)
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _faults.checkpoint("manifest-tmp")
+        os.replace(tmp, run_dir / MANIFEST)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
@@ -257,14 +266,6 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         raise MclandError(f"{run_dir} is not an mcland run directory (no {MANIFEST})") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise MclandError(f"cannot read {path}: {exc}") from None
-
-
-def shard_rows(path: Path) -> int | None:
-    """Row count of a finished shard, or None if it cannot be read."""
-    try:
-        return pq.ParquetFile(path).metadata.num_rows
-    except (OSError, pa.ArrowException):
-        return None
 
 
 def load(

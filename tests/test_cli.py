@@ -402,3 +402,19 @@ def test_subprocess_error(tmp_path):
         "mcland: error: bad.toml: unknown key 'architecture.depht' (did you mean 'depth'?)"
     )
     assert tree(tmp_path) == before
+
+
+def test_spectrum_free_run_reports_its_audit(capsys, tmp_path):
+    path = tmp_path / "free.toml"
+    path.write_text(
+        TINY_TOML.replace("n = 20", "n = 60")
+        + "\n[classify]\nspectrum_free = true\naudit_fraction = 0.5\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli(capsys, "sample", path, "--out", tmp_path / "run", "--no-progress")
+    assert code == 0, err
+    records = mcland.load(tmp_path / "run")
+    audited = int(records["audit_type"].notna().sum())
+    assert 10 < audited < 50  # each point drawn with probability 1/2
+    assert f"spectrum-free audit: {audited} points also decomposed, 0 with another" in out
+    assert records.loc[records["audit_type"].isna(), "eig_min_w"].isna().all()

@@ -70,20 +70,20 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     cfg = {**CFG, "output": {"shard_size": 100}}
     out = tmp_path / "run"
     calls = {"n": 0}
-    real = sampling.compute
+    real = sampling._finish
 
-    def failing(plan, ids, pool=None):
+    def failing(plan, started):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real(plan, ids, pool)
+        return real(plan, started)
 
-    monkeypatch.setattr(sampling, "compute", failing)
+    monkeypatch.setattr(sampling, "_finish", failing)
     with pytest.raises(KeyboardInterrupt):
         mcland.run(cfg, out, progress=False)
     assert [f.name for f in out.glob("part-*")] == ["part-000000.parquet"]
     assert not list(out.glob(".tmp-*"))
-    monkeypatch.setattr(sampling, "compute", real)
+    monkeypatch.setattr(sampling, "_finish", real)
     (out / ".tmp-999-part-000001.parquet").write_bytes(b"half a shard")  # as left by SIGKILL
     summary = mcland.run(cfg, out, progress=False)
     assert not list(out.glob(".tmp-*"))

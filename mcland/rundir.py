@@ -1,0 +1,261 @@
+"""The run directory as a contract: manifest, shard plan, shard checks, progress.
+
+A run directory holds ``run.json`` (the manifest), written before anything else, and the
+shards of its plan: shard ``k`` is the file ``part-{k:06d}.parquet`` holding the records
+of the contiguous sample ids ``k * shard_size <= sample_id < min((k + 1) * shard_size, n)``.
+Shards are written under a temporary name (``.tmp-PID-…``) and renamed, so a file with a
+shard's name is either absent or complete.
+
+A shard is *done* when it is readable, has the schema of :data:`mcland.storage.SCHEMA`,
+carries this run's manifest in its metadata and holds exactly its plan's sample ids, in
+order.  Anything else is *bad* and is recomputed on resume.  :func:`scan` classifies every
+shard of a directory; ``mcland status DIR`` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mcland import storage
+from mcland.errors import MclandError
+
+FORMAT = 2  # version of the run-directory layout, stored in the manifest
+SHARD_FILE = "part-{k:06d}.parquet"
+_SHARD_RE = re.compile(r"part-(\d+)\.parquet")
+_MANIFEST_TMP_RE = re.compile(r"\.tmp-\d+-" + re.escape(storage.MANIFEST))
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
+_LISTED = 5  # shard names listed in a status line before "(+N more)"
+
+
+def plan_fields(n: int, shard_size: int) -> dict[str, Any]:
+    """The shard plan's entries of the manifest."""
+    return {
+        "format": FORMAT,
+        "n": n,
+        "shard_size": shard_size,
+        "shards": (n + shard_size - 1) // shard_size,
+        "shard_file": SHARD_FILE,
+        "shard_ids": "k * shard_size <= sample_id < min((k + 1) * shard_size, n)",
+    }
+
+
+def shard_range(manifest: dict[str, Any], k: int) -> tuple[int, int]:
+    """``(start, stop)``: shard ``k`` holds the sample ids ``start <= id < stop``."""
+    size = int(manifest["shard_size"])
+    return k * size, min((k + 1) * size, int(manifest["n"]))
+
+
+def shard_path(run_dir: Path, k: int) -> Path:
+    return run_dir / storage.shard_name(k)
+
+
+def check_out_path(out: str | Path) -> Path:
+    """The run directory as a local path (URLs are refused: workers write with POSIX calls)."""
+    if _URL_RE.match(str(out)):  # also "s3:/b/x", as click's Path normalises "s3://b/x"
+        raise MclandError(
+            f"--out {out}: URLs are not supported; use a local directory or one on a shared "
+            "POSIX filesystem (NFS, Lustre, GPFS, a mounted bucket) that every worker sees"
+        )
+    return Path(out)
+
+
+def check_shard(run_dir: Path, manifest: dict[str, Any], k: int) -> str | None:
+    """None if shard ``k`` is done, else why not (``"missing"``, ``"unreadable"``, …)."""
+    path = shard_path(run_dir, k)
+    if not path.exists():
+        return "missing"
+    start, stop = shard_range(manifest, k)
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+        table = pf.read()  # every page decoded: the whole file is readable
+    except (OSError, pa.ArrowException) as exc:
+        return f"unreadable ({type(exc).__name__})"
+    if not schema.remove_metadata().equals(storage.SCHEMA):
+        return "schema differs from this mcland version's"
+    meta = (schema.metadata or {}).get(b"mcland")
+    try:
+        same_run = meta is not None and json.loads(meta) == manifest
+    except ValueError:
+        same_run = False
+    if not same_run:
+        return "written by another run (its metadata differs from run.json)"
+    if table.num_rows != stop - start:
+        return f"has {table.num_rows} rows, expected {stop - start}"
+    ids = table.column("sample_id").to_numpy()
+    if not np.array_equal(ids, np.arange(start, stop)):
+        return f"does not hold exactly the sample ids {start}..{stop - 1} in order"
+    return None
+
+
+def _in_plan(name: str, k: int, shards: int) -> bool:
+    return k < shards and name == storage.shard_name(k)
+
+
+def _names(ks: list[int]) -> str:
+    shown = ", ".join(storage.shard_name(k) for k in ks[:_LISTED])
+    return shown + (f" (+{len(ks) - _LISTED} more)" if len(ks) > _LISTED else "")
+
+
+@dataclass
+class RunStatus:
+    """Progress of a run directory (see :func:`scan`)."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    done: list[int] = field(default_factory=list)
+    bad: dict[int, str] = field(default_factory=dict)
+    missing: list[int] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # temporary files of killed writes
+    strays: list[str] = field(default_factory=list)  # shard files outside the plan
+
+    @property
+    def pending(self) -> list[int]:
+        """Shards still to compute (bad or missing), in order."""
+        return sorted([*self.bad, *self.missing])
+
+    @property
+    def rows_done(self) -> int:
+        return sum(b - a for a, b in (shard_range(self.manifest, k) for k in self.done))
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending and not self.strays
+
+    def describe(self) -> str:
+        """Human-readable report, one item per line (``mcland status``)."""
+        m = self.manifest
+        n, shards = int(m["n"]), int(m["shards"])
+        lines = [
+            f"run        {self.run_dir}  (mcland {m.get('mcland_version')}, seed {m.get('seed')}, "
+            f"n {n}, {shards} shards of {m['shard_size']})",
+            f"shards     {len(self.done)} of {shards} done",
+            f"rows       {self.rows_done} of {n} ({100.0 * self.rows_done / n:.1f}%)",
+        ]
+        if self.missing:
+            lines.append(f"missing    {len(self.missing)}: {_names(self.missing)}")
+        lines += [f"bad        {storage.shard_name(k)}: {why}" for k, why in self.bad.items()]
+        if self.strays:
+            lines.append(f"strays     not in the plan (remove them): {', '.join(self.strays)}")
+        if self.leftovers:
+            lines.append(
+                f"leftovers  {len(self.leftovers)} temporary file(s): a write in progress, or left "
+                "by a killed run (removed on resume)"
+            )
+        lines.append(
+            "complete   yes"
+            if self.complete
+            else "complete   no (rerun the same `mcland sample … --out DIR` to finish)"
+        )
+        return "\n".join(lines)
+
+
+def _check_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    for key in ("n", "shard_size", "shards"):
+        if not isinstance(manifest.get(key), int) or manifest[key] < (0 if key == "n" else 1):
+            raise MclandError(f"{run_dir / storage.MANIFEST}: no valid shard plan ({key})")
+
+
+def scan(run_dir: str | Path, manifest: dict[str, Any] | None = None) -> RunStatus:
+    """Classify every shard of the run in ``run_dir`` as done, bad or missing.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory.
+    manifest : dict, optional
+        The run's manifest (default: read ``run.json``).
+
+    Raises
+    ------
+    MclandError
+        ``run_dir`` is not a run directory or its manifest is unreadable.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MclandError(f"{run_dir}: no such run directory")
+    manifest = storage.read_manifest(run_dir) if manifest is None else manifest
+    if not isinstance(manifest, dict):
+        raise MclandError(f"{run_dir / storage.MANIFEST}: not an mcland manifest")
+    _check_manifest(run_dir, manifest)
+    st = RunStatus(run_dir, manifest)
+    for k in range(int(manifest["shards"])):
+        why = check_shard(run_dir, manifest, k)
+        if why is None:
+            st.done.append(k)
+        elif why == "missing":
+            st.missing.append(k)
+        else:
+            st.bad[k] = why
+    for p in sorted(run_dir.iterdir()):
+        m = _SHARD_RE.fullmatch(p.name)
+        if m and not _in_plan(p.name, int(m.group(1)), int(manifest["shards"])):
+            st.strays.append(p.name)
+        elif p.name.startswith(".tmp-"):
+            st.leftovers.append(p.name)
+    return st
+
+
+def _write_new(run_dir: Path, manifest: dict[str, Any]) -> None:
+    created = False
+    try:
+        if not run_dir.exists():
+            run_dir.mkdir(parents=True)
+            created = True
+        storage.write_manifest(run_dir, manifest)
+    except OSError as exc:
+        if created:  # nothing half-written stays behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise MclandError(f"cannot write to {run_dir}: {exc.strerror}") from None
+
+
+def prepare(run_dir: Path, manifest: dict[str, Any]) -> RunStatus:
+    """Create ``run_dir`` with its manifest, or accept it when it holds the same run (resume).
+
+    On resume the manifest must match exactly (otherwise the error names the differing
+    keys), shard files outside the plan are refused, and temporary files of an
+    interrupted write are removed.
+
+    Returns
+    -------
+    RunStatus
+        Which shards are done and which are still to compute.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MclandError(f"{run_dir} exists and is not a directory")
+    entries = list(run_dir.iterdir()) if run_dir.is_dir() else []
+    if all(_MANIFEST_TMP_RE.fullmatch(p.name) for p in entries):
+        # empty, or only a manifest whose write was interrupted: a fresh run
+        for p in entries:
+            p.unlink()
+        _write_new(run_dir, manifest)
+        return RunStatus(run_dir, manifest, missing=list(range(int(manifest["shards"]))))
+    if not (run_dir / storage.MANIFEST).exists():
+        raise MclandError(f"{run_dir} is not empty and holds no mcland run; choose another --out")
+    old = storage.read_manifest(run_dir)
+    if not isinstance(old, dict):
+        raise MclandError(f"{run_dir / storage.MANIFEST}: not an mcland manifest")
+    keys = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+    if keys:
+        raise MclandError(
+            f"{run_dir} holds a different run (differs in: {', '.join(keys)}); choose another --out"
+        )
+    st = scan(run_dir, manifest)
+    if st.strays:
+        raise MclandError(
+            f"{run_dir} holds shard files outside the run's plan ({', '.join(st.strays)}); "
+            "remove them"
+        )
+    for name in st.leftovers:  # a shard or manifest being written when a run was killed
+        (run_dir / name).unlink(missing_ok=True)
+    st.leftovers = []
+    return st
