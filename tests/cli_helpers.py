@@ -40,3 +40,12 @@ def assert_bad_input(code: int | str | None, out: str, err: str, *fragments: str
     for frag in fragments:
         assert frag in msg, f"{frag!r} not in {msg!r}"
     return msg
+
+
+def refused(capsys, root: Path, *args: object, fragments: tuple[str, ...] = ()) -> str:
+    """``mcland ARGS`` is refused and nothing below ``root`` changes."""
+    before = tree(root)
+    code, out, err = cli(capsys, *args)
+    msg = assert_bad_input(code, out, err, *fragments)
+    assert tree(root) == before
+    return msg

@@ -4,25 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from mcland import storage
-
-
-def records(run_dir: Path) -> pa.Table:
-    """Every record of a run directory, sorted by ``sample_id``, in one chunk, no metadata."""
-    files = sorted(Path(run_dir).glob(storage.SHARD_GLOB))
-    table = pa.concat_tables([pq.read_table(f) for f in files]).replace_schema_metadata(None)
-    return table.sort_by("sample_id").combine_chunks()
-
-
-def record_bytes(table: pa.Table) -> bytes:
-    """The Arrow IPC serialisation of ``table``: equal bytes mean equal records, bit for bit."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+from mcland.compare import record_bytes, records
 
 
 def assert_same_records(a: Path, b: Path) -> None:

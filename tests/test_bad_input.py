@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import assert_bad_input, cli, tree
+from cli_helpers import refused
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,14 +36,6 @@ def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY, encoding="utf-8")
     return path
-
-
-def refused(capsys, root: Path, *args: object, fragments: tuple[str, ...] = ()) -> str:
-    before = tree(root)
-    code, out, err = cli(capsys, *args)
-    msg = assert_bad_input(code, out, err, *fragments)
-    assert tree(root) == before
-    return msg
 
 
 # ---------------------------------------------------------------------- output directory

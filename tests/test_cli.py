@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import assert_bad_input, cli, tree
+from cli_helpers import cli, refused, tree
 
 import mcland
 
@@ -48,15 +48,6 @@ def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_TOML, encoding="utf-8")
     return path
-
-
-def refused(capsys, root: Path, *args: object, fragments: tuple[str, ...] = ()) -> str:
-    """``mcland ARGS`` is refused and nothing below ``root`` changes."""
-    before = tree(root)
-    code, out, err = cli(capsys, *args)
-    msg = assert_bad_input(code, out, err, *fragments)
-    assert tree(root) == before
-    return msg
 
 
 def sample_args(config: Path, out: Path, *extra: object) -> list[object]:

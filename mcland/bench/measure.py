@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-from mcland import sampling
+from mcland import sampling, storage
 from mcland._kernels.bench import eigvalsh_range, point_hessian
 from mcland.bench import baseline
 
@@ -71,7 +71,7 @@ def _best(fn: Callable[[], object], rounds: int) -> float:
 def _pipeline(plan: sampling.Plan, ids: np.ndarray, threads: int) -> None:
     with sampling._pool(threads) as pool:
         for table in sampling.compute_batches(plan, ids, pool):
-            pq.write_table(table, io.BytesIO(), compression="zstd")
+            pq.write_table(table, io.BytesIO(), **storage.PARQUET_OPTIONS)
 
 
 def _hessians(plan: sampling.Plan, ids: np.ndarray) -> tuple[np.ndarray, ...]:
