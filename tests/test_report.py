@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import assert_bad_input, cli
+from cli_helpers import cli, refused
 from sampled_run import SMALL_RUN_CONFIG, small_run, tampered_copy
 
 import mcland
@@ -96,18 +96,17 @@ def test_cli_report_out_option(run_dir, tmp_path, capsys):
 
 
 def test_cli_report_refuses_what_is_not_a_run(tmp_path, capsys):
-    assert_bad_input(*cli(capsys, "report", tmp_path / "missing"), "not a directory")
+    refused(capsys, tmp_path, "report", tmp_path / "missing", fragments=("not a directory",))
     (tmp_path / "plain").mkdir()
-    assert_bad_input(*cli(capsys, "report", tmp_path / "plain"), "not an mcland run directory")
-    assert list((tmp_path / "plain").iterdir()) == []
+    msg = refused(capsys, tmp_path, "report", tmp_path / "plain")
+    assert "not an mcland run directory" in msg
 
 
 def test_cli_report_refuses_an_empty_run(run_dir, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     shutil.copy(run_dir / "run.json", empty / "run.json")
-    assert_bad_input(*cli(capsys, "report", empty), "no records")
-    assert sorted(p.name for p in empty.iterdir()) == ["run.json"]
+    refused(capsys, tmp_path, "report", empty, fragments=("no records",))
 
 
 def test_representative_architectures_prefer_distinct_depths():
