@@ -50,7 +50,7 @@ class Sizes:
     rounds: int
 
 
-FULL = {"small": Sizes(4000, 400, 3), "medium": Sizes(600, 100, 3)}
+FULL = {"small": Sizes(4000, 400, 5), "medium": Sizes(600, 100, 5)}
 QUICK = {"small": Sizes(200, 10, 1), "medium": Sizes(20, 2, 1)}
 
 
