@@ -122,12 +122,19 @@ mcland.sample({cfg!r}, n=1, threads=1)
 print(json.dumps({{"import_s": t1 - t0, "first_call_s": time.perf_counter() - t1}}))
 """
 
+# VmHWM belongs to the process image; getrusage's ru_maxrss would carry over the parent's
+# peak through fork + exec on Linux (the benchmark process itself holds hundreds of MB).
 _PEAK_RSS = """
 import json, resource, tempfile
 import mcland
 with tempfile.TemporaryDirectory() as d:
     mcland.run({cfg!r}, d + "/run", n={n}, progress=False)
-print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+try:
+    with open("/proc/self/status") as f:
+        kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+except OSError:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"peak_rss_mb": kb / 1024}}))
 """
 
 
