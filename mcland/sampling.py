@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded before any threadpool_limits
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
@@ -281,6 +282,7 @@ def compute_shard(
     except OSError as exc:
         raise MclandError(f"cannot write {path}: {exc.strerror}") from None
     _faults.checkpoint("shard-done")
+    pa.default_memory_pool().release_unused()  # keep memory flat in the number of shards
     return stop - start
 
 
@@ -358,21 +360,36 @@ def run(
                     computed += compute_shard(plan, run_dir, manifest, k, executor, bar.update)
     _faults.checkpoint("all-shards")
     seconds = time.perf_counter() - t0
-    types = storage.load(
-        run_dir, columns=["sample_id", "numeric_type", "theory_type", "agree", "audit_type"]
-    )
-    counts = pd.crosstab(types["numeric_type"], types["theory_type"], dropna=False)
-    audited = types[types["audit_type"].notna()]
-    odd = audited[audited["audit_type"].astype(str) != audited["numeric_type"].astype(str)]
+    return _summarise(run_dir, plan.n, computed, seconds)
+
+
+def _summarise(run_dir: Path, n: int, computed: int, seconds: float) -> RunSummary:
+    """The run's :class:`RunSummary`, read shard by shard (memory flat in the run's size)."""
+    cols = ["sample_id", "numeric_type", "theory_type", "agree", "audit_type"]
+    counts = None
+    agree = 0
+    audited = 0
+    odd = []
+    for path in sorted(run_dir.glob(storage.SHARD_GLOB)):
+        part = pq.read_table(path, columns=cols).to_pandas()
+        c = pd.crosstab(part["numeric_type"], part["theory_type"], dropna=False)
+        counts = c if counts is None else counts.add(c, fill_value=0).astype(np.int64)
+        agree += int(part["agree"].sum())
+        checked = part[part["audit_type"].notna()]
+        audited += len(checked)
+        odd.append(
+            checked[checked["audit_type"].astype(str) != checked["numeric_type"].astype(str)]
+        )
+    odd_rows = pd.concat(odd) if odd else pd.DataFrame(columns=cols)
     return RunSummary(
         run_dir,
-        plan.n,
+        n,
         computed,
         seconds,
-        counts,
-        float(types["agree"].mean()),
-        len(audited),
-        odd[["sample_id", "numeric_type", "audit_type"]].reset_index(drop=True),
+        counts if counts is not None else pd.DataFrame(),
+        agree / n,
+        audited,
+        odd_rows[["sample_id", "numeric_type", "audit_type"]].reset_index(drop=True),
     )
 
 
