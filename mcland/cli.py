@@ -95,9 +95,15 @@ def sample(
         workers=workers,
     )
     counts = summary.counts
+    rate = f", {summary.computed / summary.seconds:,.0f} points/s" if summary.computed else ""
+    once = (
+        f"; {summary.kernel_seconds:.0f} s compiling the kernels, once per installation"
+        if summary.kernel_seconds > 10
+        else ""
+    )
     click.echo(
-        f"wrote {summary.n} points to {summary.run_dir} ({summary.computed} computed in {summary.seconds:.1f} s"
-        + (f", {summary.computed / summary.seconds:,.0f} points/s)" if summary.computed else ")")
+        f"wrote {summary.n} points to {summary.run_dir} "
+        f"({summary.computed} computed in {summary.seconds:.1f} s{rate}{once})"
     )
     click.echo("\ncounts (rows: numeric type from the whitened Hessian, columns: theory type)")
     click.echo(counts.to_string())
