@@ -28,7 +28,7 @@ from mcland.errors import MclandError
 from mcland.inspect import split_layers
 from mcland.problem import Problem
 
-BATCH = 1000  # points per table; results do not depend on it
+BATCH = 256  # points per table (the next one computes while one is written); results do not depend on it
 CHUNK = 8  # points per task handed to a thread (small: an even end of each batch); results do not depend on it
 
 
