@@ -34,6 +34,7 @@ from mcland._kernels.dense import (
     product_table,
 )
 from mcland._kernels.hessian import (
+    assemble_hessian,
     assembly_error,
     eigvalsh_upper,
     frob_upper,
@@ -326,10 +327,7 @@ def analyze(
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
         esc[: off[1]] = matmul(esc[: off[1]].reshape((dims[1], d_x)), Kinv).ravel()
     if flags & f.ORIGINAL:
-        buf, poff = product_table(w, dims, off)
-        R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
-        HmT = np.zeros((N, N))
-        hessian_into(buf, poff, dims, off, Sxx, R, HmT)
+        HmT = assemble_hessian(dims, w, Sxx, Syx)
         ev = eigvalsh_upper(HmT)
         frow[f.F_EIG_MIN] = ev[0]
         frow[f.F_EIG_MAX] = ev[N - 1]

@@ -7,8 +7,7 @@ import numpy as np
 from mcland._jit import jit
 from mcland._kernels.analyze import whitened_problem
 from mcland._kernels.batch import draw_point
-from mcland._kernels.dense import layer_offsets, prod, product_table
-from mcland._kernels.hessian import eigvalsh_upper, hessian_into, residual
+from mcland._kernels.hessian import assemble_hessian, eigvalsh_upper
 
 
 @jit
@@ -19,15 +18,9 @@ def point_hessian(seed, sample_id, prm, kill_w, fx, fy):
         seed, sample_id, prm, kill_w, fx, fy
     )
     K, Kinv, Syx = pb[4], pb[5], pb[1]
-    H = dims.size - 1
-    off = layer_offsets(dims)
     ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
     eye = np.eye(dims[0])
-    buf, poff = product_table(ww, dims, off)
-    R = residual(prod(buf, poff, dims, H, 1), eye, Syx_w)
-    Hm = np.zeros((off[H], off[H]))
-    hessian_into(buf, poff, dims, off, eye, R, Hm)
-    return Hm
+    return assemble_hessian(dims, ww, eye, Syx_w)
 
 
 @jit

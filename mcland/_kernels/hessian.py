@@ -14,10 +14,12 @@ from mcland._jit import jit
 from mcland._kernels.dense import (
     frob,
     inner,
+    layer_offsets,
     matmul,
     matmul_nt,
     matmul_tn,
     prod,
+    product_table,
 )
 
 EPS = np.finfo(np.float64).eps
@@ -114,6 +116,19 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
                                 seg = base + a * dk1
                                 for c in range(dk1):
                                     flat[seg + c] += gab * B[c, e]
+
+
+@jit
+def assemble_hessian(dims, w, Sxx, Syx):
+    """The Hessian (upper triangle, see :func:`hessian_into`) at the flat point ``w`` for
+    the data moments ``Sxx``, ``Syx``, from scratch."""
+    H = dims.size - 1
+    off = layer_offsets(dims)
+    buf, poff = product_table(w, dims, off)
+    R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
+    HmT = np.zeros((off[H], off[H]))
+    hessian_into(buf, poff, dims, off, Sxx, R, HmT)
+    return HmT
 
 
 @jit
