@@ -180,6 +180,7 @@ def analyze_flat(
     analyze(
         dims, w, p.Sxx, p.Syx, p.tr_syy, p.K, p.K_inv, p.lam, p.U, p.Vt,
         tol.grad_rtol, tol.c_zero, tol.c_neg, flags, frow, irow, smask, ranks, spec_w, spec, esc,
+        np.empty(0),
     )  # fmt: skip
     return frow, irow, smask, ranks, spec_w, spec, esc
 

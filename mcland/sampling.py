@@ -245,6 +245,23 @@ def _manifest(plan: Plan) -> dict:
     }
 
 
+def compute_table(
+    plan: Plan,
+    ids: np.ndarray,
+    pool: Executor | None = None,
+    on_batch: Callable[[int], object] | None = None,
+) -> pa.Table:
+    """The records of the points ``ids`` as one table, computed batch by batch
+    (:func:`compute_batches`); ``on_batch`` is called with each batch's size."""
+    tables = []
+    for table in compute_batches(plan, ids, pool):
+        tables.append(table)
+        if on_batch is not None:
+            on_batch(table.num_rows)
+        _faults.checkpoint("batch-computed")
+    return pa.concat_tables(tables)
+
+
 def compute_shard(
     plan: Plan,
     run_dir: Path,
@@ -271,15 +288,10 @@ def compute_shard(
         Called with the number of points after each computed batch (progress bars).
     """
     start, stop = rundir.shard_range(manifest, k)
-    tables = []
-    for table in compute_batches(plan, np.arange(start, stop, dtype=np.int64), pool):
-        tables.append(table)
-        if on_batch is not None:
-            on_batch(table.num_rows)
-        _faults.checkpoint("batch-computed")
+    table = compute_table(plan, np.arange(start, stop, dtype=np.int64), pool, on_batch)
     path = rundir.shard_path(run_dir, k)
     try:
-        storage.write_shard(pa.concat_tables(tables), path, manifest)
+        storage.write_shard(table, path, manifest)
     except OSError as exc:
         raise MclandError(f"cannot write {path}: {exc.strerror}") from None
     _faults.checkpoint("shard-done")

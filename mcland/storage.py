@@ -164,14 +164,18 @@ def _ragged(
     return pa.ListArray.from_arrays(pa.array(offsets), flat, type=typ, mask=nulls)
 
 
-def _mask_to_indices(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise 1-based indices of True entries, padded, and their counts."""
-    counts = mask.sum(axis=1)
-    out = np.zeros(mask.shape, np.int64)
-    cols = np.broadcast_to(np.arange(1, mask.shape[1] + 1), mask.shape)
-    order = np.argsort(~mask, axis=1, kind="stable")
-    out[:] = np.take_along_axis(np.where(mask, cols, 0), order, axis=1)
-    return out, counts
+def _index_lists(mask: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """List array of the 1-based column indices of the True entries of each row of ``mask``."""
+    offsets = np.zeros(mask.shape[0] + 1, np.int32)
+    np.cumsum(mask.sum(axis=1), out=offsets[1:])
+    flat = pa.array(np.nonzero(mask)[1] + 1, typ.value_type)  # row-major: rows in order
+    return pa.ListArray.from_arrays(pa.array(offsets), flat, type=typ)
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Number of set bits of each (non-negative, < 2**32) entry of ``x``."""
+    as_bytes = x.astype("<u4").view(np.uint8).reshape(-1, 4)
+    return np.unpackbits(as_bytes, axis=1).sum(axis=1, dtype=np.int8)
 
 
 def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
@@ -182,10 +186,7 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
     fv = {k: out.frow[:, i] for i, k in enumerate(f.FLOAT_FIELDS)}
     iv = {k: out.irow[:, i] for i, k in enumerate(f.INT_FIELDS)}
     H = di["H"]
-    S_idx, s_cnt = _mask_to_indices(out.smask)
-    Sd_idx, sd_cnt = _mask_to_indices(out.sdrawn)
     kill = di["kill_mask"]
-    n_kill = np.array([bin(int(k)).count("1") for k in kill], np.int8)
     has_pair = iv["open_h1"] > 0
     cols: dict[str, pa.Array] = {
         "sample_id": pa.array(ids, pa.int64()),
@@ -198,14 +199,14 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
         "N": pa.array(di["N"], pa.int32()),
         "recipe": pa.DictionaryArray.from_arrays(pa.array(di["recipe"], pa.int8()), RECIPE_DICT),
         "s_drawn": pa.array(di["s_drawn"], pa.int16()),
-        "S_drawn": _ragged(Sd_idx, sd_cnt, SCHEMA.field("S_drawn").type),
+        "S_drawn": _index_lists(out.sdrawn, SCHEMA.field("S_drawn").type),
         "kill_mask": pa.array(kill, pa.int32()),
-        "n_kill": pa.array(n_kill, pa.int8()),
+        "n_kill": pa.array(_popcount(kill), pa.int8()),
         "data_ok": pa.array(di["draw_status"] == p.STATUS_OK, pa.bool_()),
         **{k: pa.array(dfl[k], pa.float64()) for k in p.DRAW_FLOAT_FIELDS},
         "is_critical": pa.array(iv["is_critical"] == 1, pa.bool_()),
         "s": pa.array(iv["s"], pa.int16()),
-        "S": _ragged(S_idx, s_cnt, SCHEMA.field("S").type),
+        "S": _index_lists(out.smask, SCHEMA.field("S").type),
         "theory_type": pa.DictionaryArray.from_arrays(
             pa.array(iv["theory_type"], pa.int8()), TYPE_DICT
         ),

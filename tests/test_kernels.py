@@ -11,15 +11,8 @@ from mcland._kernels.analyze import _cholesky_bracket, _exceeds
 from mcland._kernels.dense import layer_offsets, prod, product_table
 from mcland._kernels.draw import _orthogonal
 from mcland._kernels.fields import ABOVE, BAND, BELOW
-from mcland._kernels.hessian import (
-    eigvalsh_upper,
-    frob_upper,
-    gradient,
-    hessian_into,
-    loss,
-    residual,
-    symmetric_from_upper,
-)
+from mcland._kernels.hessian import frob_upper, gradient, hessian_into, loss, residual
+from mcland._kernels.lapack import eigvalsh_destroy
 from mcland._kernels.theory import numerical_rank
 from mcland._kernels.whiten import moments, whiten
 from mcland.inspect import inspect_point
@@ -47,6 +40,12 @@ def _kernel_parts(weights, X):
     off = layer_offsets(dims)
     buf, poff = product_table(w, dims, off)
     return dims, w, off, buf, poff
+
+
+def symmetric_from_upper(HmT):
+    """The symmetric matrix whose upper triangle ``HmT`` holds (the rest is ignored)."""
+    U = np.triu(HmT)
+    return U + np.triu(HmT, 1).T
 
 
 @pytest.mark.parametrize("dims", SHAPES)
@@ -83,14 +82,14 @@ def test_loss_gradient_hessian_match_naive(rng, dims, scale):
     block = np.repeat(np.arange(len(off) - 1), np.diff(off))  # layer of each parameter
     below = block[:, None] > block[None, :]
     assert np.isnan(HmT[below]).all()  # blocks below the block diagonal are not written
-    HmT[below] = 0.0
+    assert np.isfinite(np.triu(HmT)).all()  # every upper entry is (scratch needs no zeroing)
     Hm = symmetric_from_upper(HmT)
     H_ref = naive.hessian(weights, X, Y)
     np.testing.assert_allclose(Hm, H_ref, rtol=1e-10, atol=1e-12 * np.abs(H_ref).max())
-    np.testing.assert_allclose(
-        eigvalsh_upper(HmT), np.linalg.eigvalsh(H_ref), atol=1e-10 * np.abs(H_ref).max()
-    )
     assert frob_upper(HmT) == pytest.approx(np.linalg.norm(H_ref), rel=1e-12)
+    ev = np.empty(N)
+    assert eigvalsh_destroy(HmT, ev) == 0  # reads the upper triangle only: NaN below
+    np.testing.assert_allclose(ev, np.linalg.eigvalsh(H_ref), atol=1e-10 * np.abs(H_ref).max())
 
 
 @pytest.mark.parametrize("dims", SHAPES[:4])
@@ -212,12 +211,16 @@ def test_cholesky_bracket_decides_the_sign_of_the_smallest_eigenvalue(rng, N):
     for lam_min in (-1.0, -1e-3, 0.0, 1e-3):
         lam = np.concatenate([[lam_min], rng.uniform(0.5, 2.0, N - 1)]) * 10.0
         Hm = (Q * lam) @ Q.T
-        Hm = np.triu((Hm + Hm.T) / 2)  # the kernels read the upper triangle only
+        Hm = (Hm + Hm.T) / 2
+        Hm[np.tril_indices(N, -1)] = np.nan  # the kernels read the upper triangle only
+        kept = Hm.copy()
+        scratch = np.full(N * N, np.nan)
         for tau in (1e-4, 1e-1, 20.0):
-            assert _exceeds(Hm, tau) == (lam.min() > -tau), (lam_min, tau)
+            assert _exceeds(Hm, tau, scratch) == (lam.min() > -tau), (lam_min, tau)
         expect = ABOVE if lam.min() >= -1e-4 else BELOW if lam.min() < -1e-1 else BAND
         for likely_below in (False, True):
-            assert _cholesky_bracket(Hm, 1e-4, 1e-1, likely_below) == expect
+            assert _cholesky_bracket(Hm, 1e-4, 1e-1, likely_below, scratch) == expect
+        np.testing.assert_array_equal(Hm, kept)  # the factorisations work on the scratch
 
 
 def test_numerical_rank_matches_svd_rank(rng):

@@ -36,7 +36,6 @@ from mcland._kernels.dense import (
 from mcland._kernels.hessian import (
     assemble_hessian,
     assembly_error,
-    eigvalsh_upper,
     frob_upper,
     gradient,
     gradient_scale,
@@ -44,8 +43,8 @@ from mcland._kernels.hessian import (
     loss,
     product_norms,
     residual,
-    symmetric_from_upper,
 )
+from mcland._kernels.lapack import cholesky_destroy, eigvalsh_destroy
 from mcland._kernels.theory import (
     pair_curvature,
     partial_product_ranks,
@@ -83,43 +82,44 @@ def _bracket(eig_min, tol_zero, tol_neg):
 
 
 @jit
-def _exceeds(HmT, tau):
-    """Whether every eigenvalue of the symmetric matrix with upper triangle ``HmT``
-    exceeds ``-tau``: a Cholesky factorisation of ``Hm + tau I`` succeeds exactly then (up to its backward error,
-    ``O(sqrt(N) eps ||Hm||)`` in practice, inside the noise floor that ``tau`` is a
-    multiple of).  A zero ``tau`` (only for an exactly zero Hessian, whose floor is 0)
-    is raised to the smallest normal number, so that ``eig_min >= -tau`` is what is tested,
-    as in :func:`_bracket`."""
-    A = symmetric_from_upper(HmT)
+def _exceeds(HmT, tau, scratch):
+    """Whether every eigenvalue of the symmetric matrix with upper triangle ``HmT`` (N, N)
+    exceeds ``-tau``: a Cholesky factorisation of ``Hm + tau I`` succeeds exactly then (up
+    to its backward error, ``O(sqrt(N) eps ||Hm||)`` in practice, inside the noise floor
+    that ``tau`` is a multiple of).  A zero ``tau`` (only for an exactly zero Hessian, whose
+    floor is 0) is raised to the smallest normal number, so that ``eig_min >= -tau`` is
+    what is tested, as in :func:`_bracket`.  ``scratch`` (>= N * N entries) is overwritten."""
+    N = HmT.shape[0]
+    A = scratch[: N * N].reshape((N, N))
     shift = max(tau, TINY)
-    for i in range(A.shape[0]):
-        A[i, i] += shift
-    try:
-        np.linalg.cholesky(A)
-    except Exception:  # numba raises LinAlgError, catchable only as Exception
-        return False
-    return True
+    for i in range(N):
+        A[i, i] = HmT[i, i] + shift
+        for j in range(i + 1, N):
+            A[i, j] = HmT[i, j]
+    return cholesky_destroy(A)
 
 
 @jit
-def _cholesky_bracket(HmT, tol_zero, tol_neg, likely_below):
+def _cholesky_bracket(HmT, tol_zero, tol_neg, likely_below, scratch):
     """:func:`_bracket` of the smallest eigenvalue from one or two factorisations, no
     eigenvalues; ``likely_below`` (the theory's guess) only chooses which test runs first."""
     if likely_below:
-        if not _exceeds(HmT, tol_neg):
+        if not _exceeds(HmT, tol_neg, scratch):
             return f.BELOW
-        return f.ABOVE if _exceeds(HmT, tol_zero) else f.BAND
-    if _exceeds(HmT, tol_zero):
+        return f.ABOVE if _exceeds(HmT, tol_zero, scratch) else f.BAND
+    if _exceeds(HmT, tol_zero, scratch):
         return f.ABOVE
-    return f.BAND if _exceeds(HmT, tol_neg) else f.BELOW
+    return f.BAND if _exceeds(HmT, tol_neg, scratch) else f.BELOW
 
 
 @jit
 def _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w):
-    """Eigenvalues of the whitened Hessian (upper triangle ``HmT``): extremes, inertia
-    counts, optionally all of them."""
+    """Eigenvalues of the whitened Hessian (upper triangle ``HmT``, **overwritten**):
+    extremes, inertia counts, and all of them into ``spec_w[:N]`` when it has room.  A
+    LAPACK failure leaves them NaN, which :func:`_bracket` reads as the ambiguous band."""
     N = HmT.shape[0]
-    ev = eigvalsh_upper(HmT)
+    ev = spec_w[:N] if spec_w.size >= N else np.empty(N)
+    eigvalsh_destroy(HmT, ev)
     frow[f.F_EIG_MIN_W] = ev[0]
     frow[f.F_EIG_MAX_W] = ev[N - 1]
     n_neg = 0
@@ -135,8 +135,6 @@ def _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w):
     irow[f.I_N_NEG] = n_neg
     irow[f.I_N_ZERO] = n_zero
     irow[f.I_N_POS] = n_pos
-    if spec_w.size >= N:
-        spec_w[:N] = ev
     return ev[0]
 
 
@@ -146,6 +144,7 @@ def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, 
     certificate's direction goes to ``esc`` when it has room for all N parameters."""
     H = dims.size - 1
     off = layer_offsets(dims)
+    want = esc.size >= off[H]
     top = True
     for i in range(s):
         top = top and inS[i]
@@ -154,23 +153,23 @@ def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, 
     if s == r and top:
         return f.GLOBAL_MINIMIZER
     if not top:
-        c, p, y, vec = swap_curvature(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS)
+        c, p, y, vec = swap_curvature(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, want)
         frow[f.F_ESCAPE_CURVATURE] = c
-        if esc.size >= off[H]:
+        if want:
             write_direction(dims, off, 1, H, p, y, vec, esc)
         return f.STRICT_SADDLE
     lowest = np.inf
     band = False
     for h1 in range(1, H):
         for h2 in range(h1 + 1, H + 1):
-            c, p, y, vec = pair_curvature(buf, poff, dims, Sxx, R, h1, h2)
+            c, p, y, vec = pair_curvature(buf, poff, dims, Sxx, R, h1, h2, want)
             lowest = min(lowest, c)
             if c < -tol_neg:
                 frow[f.F_PAIR_CURVATURE_MIN] = lowest
                 frow[f.F_ESCAPE_CURVATURE] = c
                 irow[f.I_OPEN_H1] = h1
                 irow[f.I_OPEN_H2] = h2
-                if esc.size >= off[H]:
+                if want:
                     write_direction(dims, off, h1, h2, p, y, vec, esc)
                 return f.STRICT_SADDLE
             if c < -tol_zero:
@@ -182,9 +181,10 @@ def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, 
 @jit
 def _analyze_whitened(
     dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg, flags,
-    frow, irow, smask, ranks, spec_w, esc,
+    frow, irow, smask, ranks, spec_w, esc, work,
 ):  # fmt: skip
-    """Everything but the original-coordinate spectrum, for the problem ``(w, Sxx, Syx)``."""
+    """Everything but the original-coordinate spectrum, for the problem ``(w, Sxx, Syx)``;
+    ``work`` is scratch of at least ``2 N^2`` entries (see :func:`analyze`)."""
     H = dims.size - 1
     d_y = dims[H]
     off = layer_offsets(dims)
@@ -236,7 +236,7 @@ def _analyze_whitened(
     irow[f.I_S] = s
 
     # second order: the Hessian and its noise floor
-    HmT = np.zeros((N, N))
+    HmT = work[: N * N].reshape((N, N))  # only its upper triangle is written and read
     hessian_into(buf, poff, dims, off, Sxx, R, HmT)
     h_norm = frob_upper(HmT)
     pn, perr = product_norms(buf, poff, dims)
@@ -260,18 +260,21 @@ def _analyze_whitened(
         )
     irow[f.I_THEORY_TYPE] = theory
     at_global = abs(L - l_star) <= loss_tol
-    spectral = -1
+    if not np.isfinite(h_norm):  # overflow: no LAPACK on non-finite input, type unknown
+        irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, f.BAND)
+        return
+    # Cholesky before the spectrum, which overwrites HmT
+    if flags & f.CHOLESKY:
+        likely = theory == f.STRICT_SADDLE and not at_global
+        bracket = _cholesky_bracket(HmT, tol_zero, tol_neg, likely, work[N * N :])
+        irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, bracket)
     if flags & f.SPECTRUM:
         eig_min = _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w)
         spectral = _numeric_type(critical, at_global, _bracket(eig_min, tol_zero, tol_neg))
-    if flags & f.CHOLESKY:
-        likely = theory == f.STRICT_SADDLE and not at_global
-        bracket = _cholesky_bracket(HmT, tol_zero, tol_neg, likely)
-        irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, bracket)
-        if flags & f.SPECTRUM:
+        if flags & f.CHOLESKY:
             irow[f.I_AUDIT_TYPE] = spectral
-    else:
-        irow[f.I_NUMERIC_TYPE] = spectral
+        else:
+            irow[f.I_NUMERIC_TYPE] = spectral
 
 
 @jit
@@ -287,7 +290,7 @@ def whitened_problem(dims, w, Syx, K, Kinv):
 @jit
 def analyze(
     dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg, flags,
-    frow, irow, smask, ranks, spec_w, spec, esc,
+    frow, irow, smask, ranks, spec_w, spec, esc, work,
 ):  # fmt: skip
     """Analyse the point ``w`` (flat layers, see :mod:`.dense`) for data moments ``Sxx``
     (d_x, d_x), ``Syx`` (d_y, d_x), ``tr(Syy)``, with ``K, Kinv, lam, U, Vt`` from ``whiten``.
@@ -307,7 +310,10 @@ def analyze(
     theory-strict saddle, ``esc[:N]`` receives its escape direction (original coordinates,
     layout of ``w``; zero otherwise), along which the curvature per squared whitened norm
     is ``escape_curvature``.  Classification, noise floor, ``n_neg/n_zero/n_pos`` and
-    certificates refer to the whitened problem (module docstring).  Tolerances: the point
+    certificates refer to the whitened problem (module docstring).  ``work`` is scratch
+    for the Hessian and a Cholesky factor, at least ``2 N^2`` entries (a smaller one,
+    e.g. empty, is replaced by a fresh allocation): the batch loop hands every point the
+    same buffer, which saves two large allocations per point.  Tolerances: the point
     is critical when ``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue (or
     certificate curvature) is zero above ``-c_zero * floor`` and negative below
     ``-c_neg * floor``, ``floor`` being the whitened Hessian's rounding-error estimate.
@@ -316,21 +322,22 @@ def analyze(
     d_x = dims[0]
     off = layer_offsets(dims)
     N = off[H]
+    if work.size < 2 * N * N:
+        work = np.empty(2 * N * N)
     ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
     eye = np.eye(d_x)
     if esc.size >= N:
         esc[:N] = 0.0
     _analyze_whitened(
         dims, ww, eye, Syx_w, tr_syy, eye, eye, lam, U, Vt, grad_rtol, c_zero, c_neg,
-        flags, frow, irow, smask, ranks, spec_w, esc,
+        flags, frow, irow, smask, ranks, spec_w, esc, work,
     )  # fmt: skip
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
         esc[: off[1]] = matmul(esc[: off[1]].reshape((dims[1], d_x)), Kinv).ravel()
     if flags & f.ORIGINAL:
         HmT = assemble_hessian(dims, w, Sxx, Syx)
-        ev = eigvalsh_upper(HmT)
+        frow[f.F_HESS_NORM] = frob_upper(HmT)
+        ev = spec[:N] if spec.size >= N else np.empty(N)
+        eigvalsh_destroy(HmT, ev)
         frow[f.F_EIG_MIN] = ev[0]
         frow[f.F_EIG_MAX] = ev[N - 1]
-        frow[f.F_HESS_NORM] = frob_upper(HmT)
-        if spec.size >= N:
-            spec[:N] = ev

@@ -13,7 +13,7 @@ from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels import rng
 from mcland._kernels.analyze import analyze
-from mcland._kernels.dense import frob, layer_offsets, matmul, prod, product_table
+from mcland._kernels.dense import frob, layer, layer_offsets, matmul
 from mcland._kernels.draw import construct, draw_data, draw_dims
 from mcland._kernels.whiten import critical_values_into, problem, smallest_relative_gap
 
@@ -23,8 +23,9 @@ def _product_error(w, dims, inS, U, Syx, Kinv):
     """``||W_{H:1} - U_S U_S^T Syx Sxx^{-1}||_F / ||Syx Sxx^{-1}||_F``."""
     H = dims.size - 1
     off = layer_offsets(dims)
-    buf, poff = product_table(w, dims, off)
-    P = prod(buf, poff, dims, H, 1)
+    P = layer(w, dims, off, 1).copy()
+    for h in range(2, H + 1):  # W_{H:1} in the order of product_table: the same bits
+        P = matmul(layer(w, dims, off, h), P)
     B = matmul(matmul(Syx, Kinv), Kinv)
     Us = U.copy()
     for i in range(inS.size):
@@ -78,6 +79,7 @@ def process_range(
     it and cost about 10 s of first compilation.
     """
     no_direction = np.zeros(0)  # escape directions are not stored
+    work = np.empty(0)  # the Hessian's scratch, grown to the largest point of the range
     flags = f.SPECTRUM
     if prm[p.P_SPECTRUM_FREE] > 0.0:
         flags = f.CHOLESKY
@@ -120,11 +122,13 @@ def process_range(
         cvals[t] = np.nan
         if cvals.shape[1] >= (1 << dims[H]):
             critical_values_into(lam, tr_syy, r, cvals[t])
+        if work.size < 2 * N * N:
+            work = np.empty(2 * N * N)
         point_flags = flags
         if flags & f.CHOLESKY and rng.audit_uniform(seed, ids[t]) < prm[p.P_AUDIT_FRACTION]:
             point_flags |= f.SPECTRUM
         analyze(
             dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
             prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG], point_flags,
-            frow[t], irow[t], smask[t], ranks[t], spec_w[t], spec[t], no_direction,
+            frow[t], irow[t], smask[t], ranks[t], spec_w[t], spec[t], no_direction, work,
         )  # fmt: skip

@@ -7,7 +7,8 @@ import numpy as np
 from mcland._jit import jit
 from mcland._kernels.analyze import whitened_problem
 from mcland._kernels.batch import draw_point
-from mcland._kernels.hessian import assemble_hessian, eigvalsh_upper
+from mcland._kernels.hessian import assemble_hessian
+from mcland._kernels.lapack import eigvalsh_destroy
 
 
 @jit
@@ -27,8 +28,10 @@ def point_hessian(seed, sample_id, prm, kill_w, fx, fy):
 def eigvalsh_range(packed, offsets, sizes, out, start, stop):
     """``out[t] = min eigenvalue`` of the Hessians ``t`` in ``[start, stop)``, stored
     row-major one after the other in ``packed`` (``offsets[t]``, size ``sizes[t]``): the
-    same LAPACK call as the pipeline's, and nothing else."""
+    same in-place LAPACK call as the pipeline's and nothing else, so ``packed`` is
+    overwritten (the caller restores it between timings)."""
+    ev = np.empty(sizes[start:stop].max() if stop > start else 0)
     for t in range(start, stop):
         N = sizes[t]
-        Hm = packed[offsets[t] : offsets[t] + N * N].reshape((N, N))
-        out[t] = eigvalsh_upper(Hm)[0]
+        eigvalsh_destroy(packed[offsets[t] : offsets[t] + N * N].reshape((N, N)), ev)
+        out[t] = ev[0]

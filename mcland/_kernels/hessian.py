@@ -75,11 +75,12 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     strict lower triangle is not touched.
 
     Read as a Fortran-ordered matrix, ``HmT.T`` holds the lower triangle that LAPACK's
-    symmetric routines read (:func:`eigvalsh_upper`), so the full matrix is never formed.
+    symmetric routines read (:mod:`.lapack`), so the full matrix is never formed.
     Gauss-Newton entries ``2 (P_h^T P_k)_{ac} (Q_h Sxx Q_k^T)_{be}`` for every block, and
     for h < k the second-order entries ``d^2 L / d(W_h)_{eb} d(W_k)_{ac} = 2 G_{ab} B_{ce}``
-    with ``G = W_{H:k+1}^T R W_{h-1:1}^T`` and ``B = W_{k-1:h+1}``.  Rows are filled as
-    contiguous runs of a flat view.
+    with ``G = W_{H:k+1}^T R W_{h-1:1}^T`` and ``B = W_{k-1:h+1}``.  Every entry is written
+    once (both terms in one pass), rows as contiguous runs of a flat view, so ``HmT`` needs
+    no zeroing.
     """
     H = dims.size - 1
     N = off[H]
@@ -96,26 +97,28 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
             QSQ = matmul_nt(QSh, prod(buf, poff, dims, k - 1, 1))
             dk, dk1 = dims[k], dims[k - 1]
             ok = off[k - 1]
+            if k == h:
+                for a in range(dh):
+                    for b in range(dh1):
+                        base = (oh + a * dh1 + b) * N + ok
+                        for c in range(dk):
+                            pac = 2.0 * PtP[a, c]
+                            seg = base + c * dk1
+                            for e in range(dk1):
+                                flat[seg + e] = pac * QSQ[b, e]
+                continue
+            # h < k: Gauss-Newton and second-order terms in one pass over the block
+            G = matmul_nt(matmul_tn(Pk, R), Qh)  # (d_k, d_{h-1})
+            Bt = prod(buf, poff, dims, k - 1, h + 1).T.copy()  # (d_h, d_{k-1})
             for a in range(dh):
                 for b in range(dh1):
                     base = (oh + a * dh1 + b) * N + ok
                     for c in range(dk):
                         pac = 2.0 * PtP[a, c]
+                        gcb = 2.0 * G[c, b]
                         seg = base + c * dk1
                         for e in range(dk1):
-                            flat[seg + e] = pac * QSQ[b, e]
-            if k > h:
-                G = matmul_nt(matmul_tn(Pk, R), Qh)  # (d_k, d_{h-1})
-                B = prod(buf, poff, dims, k - 1, h + 1)  # (d_{k-1}, d_h)
-                for e in range(dh):
-                    for b in range(dh1):
-                        base = (oh + e * dh1 + b) * N + ok
-                        for a in range(dk):
-                            gab = 2.0 * G[a, b]
-                            if gab != 0.0:
-                                seg = base + a * dk1
-                                for c in range(dk1):
-                                    flat[seg + c] += gab * B[c, e]
+                            flat[seg + e] = pac * QSQ[b, e] + gcb * Bt[a, e]
 
 
 @jit
@@ -129,14 +132,6 @@ def assemble_hessian(dims, w, Sxx, Syx):
     HmT = np.zeros((off[H], off[H]))
     hessian_into(buf, poff, dims, off, Sxx, R, HmT)
     return HmT
-
-
-@jit
-def eigvalsh_upper(HmT):
-    """Ascending eigenvalues of the symmetric matrix whose upper triangle ``HmT`` holds
-    (:func:`hessian_into`): LAPACK ``dsyevd`` on the Fortran-ordered view, so that Numba's
-    copy for LAPACK is a plain memory copy rather than a transposition."""
-    return np.linalg.eigvalsh(HmT.T)
 
 
 @jit
@@ -164,17 +159,6 @@ def frob_upper(HmT):
             j += 1
         off_diag += (s0 + s1) + (s2 + s3)
     return np.sqrt(diag + 2.0 * off_diag)
-
-
-@jit
-def symmetric_from_upper(HmT):
-    """The full symmetric matrix (C order) from its upper triangle."""
-    A = HmT.copy()
-    N = A.shape[0]
-    for i in range(N):
-        for j in range(i):
-            A[i, j] = A[j, i]
-    return A
 
 
 @jit

@@ -48,9 +48,11 @@ def read_S(P, K, U, lam):
 
 
 @jit
-def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y):
+def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y, want_vector):
     """Smallest Hessian Rayleigh quotient on ``{p q^T on layer h2} + {x y^T on layer h1}``,
-    and its minimiser ``c = (q, x)`` (unit norm, so ``V = (p q^T, x y^T)`` has unit norm).
+    and its minimiser ``c = (q, x)`` (unit norm, so ``V = (p q^T, x y^T)`` has unit norm)
+    if ``want_vector``, else an empty ``c``.  The value comes from the eigenvalues-only
+    routine either way (cheaper, and the same bits whether or not the vector is wanted).
 
     ``p`` (d_h2,) and ``y`` (d_{h1-1},) are fixed unit vectors, ``q`` ranges over
     R^{d_{h2-1}} and ``x`` over R^{d_h1}: the subspace holds every two-layer certificate
@@ -91,14 +93,17 @@ def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y):
     for i in range(n1):
         for j in range(n1):
             M[n2 + i, n2 + j] = 2.0 * csc * T1T1[i, j]
-    vals, vecs = np.linalg.eigh(M)
-    return vals[0], np.ascontiguousarray(vecs[:, 0])
+    val = np.linalg.eigvalsh(M)[0]
+    if not want_vector:
+        return val, np.zeros(0)
+    return val, np.ascontiguousarray(np.linalg.eigh(M)[1][:, 0])
 
 
 @jit
-def pair_curvature(buf, poff, dims, Sxx, R, h1, h2):
+def pair_curvature(buf, poff, dims, Sxx, R, h1, h2, want_vector):
     """Certificate of the layer pair (h1, h2): ``(curvature, p, y, c)``, curvature ``inf``
-    when ``G = 0``; see :func:`subspace_curvature` for ``c`` and :func:`write_direction`.
+    when ``G = 0``; see :func:`subspace_curvature` for ``c`` (empty unless ``want_vector``)
+    and :func:`write_direction`.
 
     ``(p, y)`` is the top singular pair of ``G = W_{H:h2+1}^T R W_{h1-1:1}^T``, the choice
     that maximises the second-order term ``(q^T B x)(p^T G y)`` of THEORY.md §3; q and x
@@ -111,12 +116,12 @@ def pair_curvature(buf, poff, dims, Sxx, R, h1, h2):
     y = np.ascontiguousarray(vgt[0, :])
     if sg[0] == 0.0:
         return np.inf, p, y, np.zeros(dims[h2 - 1] + dims[h1])
-    val, c = subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y)
+    val, c = subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y, want_vector)
     return val, p, y, c
 
 
 @jit
-def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS):
+def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS, want_vector):
     """Certificate for ``S != [s]``: rotate a kept ``u_j`` toward a dropped ``u_i``, i < j.
 
     In whitened coordinates ``V_H = u_i (W_H^T u_j)^T`` and ``V_1 = z v_i^T`` with
@@ -143,7 +148,7 @@ def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS):
     y /= np.sqrt(dot(y, y))
     if i < 0 or j < 0 or j < i:
         return np.inf, p, y, np.zeros(dims[H - 1] + dims[1])
-    val, c = subspace_curvature(buf, poff, dims, Sxx, R, 1, H, p, y)
+    val, c = subspace_curvature(buf, poff, dims, Sxx, R, 1, H, p, y, want_vector)
     return val, p, y, c
 
 
