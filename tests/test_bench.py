@@ -34,7 +34,7 @@ def test_floor_decomposes_the_pipelines_hessians():
     ids = np.arange(40)
     packed, offsets, sizes = measure._hessians(plan, ids)
     out = np.empty(ids.size)
-    eigvalsh_range(packed, offsets, sizes, out, 0, ids.size)
+    eigvalsh_range(packed, offsets, sizes, out, 0, ids.size, 1)
     records = mcland.sample(cfg, n=40)
     np.testing.assert_array_equal(out, records["eig_min_w"])
     assert (sizes == records["N"]).all()

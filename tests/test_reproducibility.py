@@ -25,7 +25,7 @@ def test_threads_and_chunking_do_not_change_records(monkeypatch):
     ref = mcland.sample(CFG, threads=1)
     _same(ref, mcland.sample(CFG, threads=2))
     monkeypatch.setattr(sampling, "BATCH", 37)
-    monkeypatch.setattr(sampling, "CHUNK", 3)
+    monkeypatch.setattr(sampling, "TASKS_PER_THREAD", 3)
     _same(ref, mcland.sample(CFG, threads=2))
 
 

@@ -246,7 +246,7 @@ def test_threads_shard_and_batch_sizes_do_not_change_records(tmp_path, reference
     assert len(list(b.glob("part-*"))) == 8
     assert_same_records(b, reference)
     monkeypatch.setattr(sampling, "BATCH", 7)
-    monkeypatch.setattr(sampling, "CHUNK", 2)
+    monkeypatch.setattr(sampling, "TASKS_PER_THREAD", 5)
     c = tmp_path / "batches"
     mcland.run({**CFG, "output": {"shard_size": 50}}, c, threads=2, progress=False)
     assert_same_records(c, reference)

@@ -63,9 +63,10 @@ def draw_point(seed, sample_id, prm, kill_w, fx, fy):
 def process_range(
     seed, ids, prm, kill_w, fx, fy,
     dims_out, dint, dflt, frow, irow, smask, sdrawn, ranks, spec_w, spec, wout, cvals,
-    start, stop,
+    start, stop, step,
 ):  # fmt: skip
-    """Draw and analyse the points ``ids[start:stop]``; row t of every output is point ids[t].
+    """Draw and analyse the points ``ids[start:stop:step]``; row t of every output is point
+    ids[t].
 
     Output shapes (n = ids.size): ``dims_out`` (n, H_max+1) padded with 0; ``dint``/``dflt``
     draw facts (:data:`params.DRAW_INT_FIELDS` / ``DRAW_FLOAT_FIELDS``); ``frow``/``irow``
@@ -85,7 +86,7 @@ def process_range(
         flags = f.CHOLESKY
     if prm[p.P_ORIGINAL_SPECTRUM] > 0.0:
         flags |= f.ORIGINAL
-    for t in range(start, stop):
+    for t in range(start, stop, step):
         dims, w, X, Y, inS, recipe, kill_mask, a, b, ok, pb = draw_point(
             seed, ids[t], prm, kill_w, fx, fy
         )

@@ -25,13 +25,13 @@ def point_hessian(seed, sample_id, prm, kill_w, fx, fy):
 
 
 @jit
-def eigvalsh_range(packed, offsets, sizes, out, start, stop):
-    """``out[t] = min eigenvalue`` of the Hessians ``t`` in ``[start, stop)``, stored
+def eigvalsh_range(packed, offsets, sizes, out, start, stop, step):
+    """``out[t] = min eigenvalue`` of the Hessians ``t`` in ``range(start, stop, step)``, stored
     row-major one after the other in ``packed`` (``offsets[t]``, size ``sizes[t]``): the
     same in-place LAPACK call as the pipeline's and nothing else, so ``packed`` is
     overwritten (the caller restores it between timings)."""
     ev = np.empty(sizes[start:stop].max() if stop > start else 0)
-    for t in range(start, stop):
+    for t in range(start, stop, step):
         N = sizes[t]
         eigvalsh_destroy(packed[offsets[t] : offsets[t] + N * N].reshape((N, N)), ev)
         out[t] = ev[0]

@@ -4,6 +4,8 @@ The figures are a dictionary with one entry per workload (``"small"``, ``"medium
 holding at least ``points_per_s``, ``points_per_s_1thread``, ``floor_ratio`` (pipeline time
 / floor time), ``baseline_speedup`` (baseline time / pipeline time), ``thread_speedup``,
 ``compile_s``, ``second_process_first_point_s`` and ``peak_rss_mb``, plus ``"meta"``.
+Ratios are medians over rounds of ratios formed within a round; ``<ratio>_range`` gives
+their smallest and largest value.
 """
 
 from __future__ import annotations
@@ -61,13 +63,18 @@ def run_benchmark(
 def format_report(figures: dict[str, dict]) -> str:
     """The figures as a plain-text table (one column per workload)."""
     names = [k for k in figures if k != "meta"]
-    keys = [k for k in figures[names[0]] if k not in ("n", "threads")]
+    keys = [k for k in figures[names[0]] if k not in ("n", "threads", "rounds")]
     lines = [f"{'':34}" + "".join(f"{n:>14}" for n in names)]
     for k in keys:
         cells = []
         for n in names:
             v = figures[n].get(k)
-            cells.append(f"{'—':>14}" if v is None else f"{v:>14.4g}")
+            if v is None:
+                cells.append(f"{'—':>14}")
+            elif isinstance(v, list):  # a ratio's range over the rounds
+                cells.append(f"{f'{v[0]:.3g}–{v[1]:.3g}':>14}")
+            else:
+                cells.append(f"{v:>14.4g}")
         lines.append(f"{k:34}" + "".join(cells))
     m = figures["meta"]
     lines.append(f"(mcland {m['mcland_version']}, {m['threads']} threads, {m['date']})")

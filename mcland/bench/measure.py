@@ -1,8 +1,11 @@
 """``mcland bench``: throughput of the pipeline against its LAPACK floor and a NumPy baseline.
 
 Every figure is measured in one process on the same points and thread counts, so ratios
-are meaningful on a busy machine where single timings are not: each quantity is timed in
-several interleaved rounds and the fastest round is kept.
+are meaningful on a busy machine where single timings are not.  Each quantity is timed once
+per round, over several rounds; a ratio is formed within each round from timings taken back
+to back (the floor is timed just before and just after the pipeline and averaged), and its
+median over the rounds is reported, with its range.  Throughputs (points/s) are the
+fastest round's.
 
 * **pipeline** -- what ``mcland sample`` does for a shard: draw, analyse, build the Arrow
   tables batch by batch and encode them as one Parquet file (in memory);
@@ -51,7 +54,7 @@ class Sizes:
     rounds: int
 
 
-FULL = {"small": Sizes(4000, 400, 5), "medium": Sizes(600, 100, 5)}
+FULL = {"small": Sizes(4000, 400, 7), "medium": Sizes(600, 100, 7)}
 QUICK = {"small": Sizes(200, 10, 1), "medium": Sizes(20, 2, 1)}
 
 
@@ -95,16 +98,16 @@ def _floor(hess: tuple[np.ndarray, ...], threads: int) -> float:
     with threadpool_limits(limits=1), sampling._pool(threads) as pool:
         t0 = time.perf_counter()
         if pool is None:
-            eigvalsh_range(work, offsets, sizes, out, 0, sizes.size)
-        else:
-            starts = range(0, sizes.size, sampling.CHUNK)
-            for _ in pool.map(
-                lambda a: eigvalsh_range(
-                    work, offsets, sizes, out, a, min(a + sampling.CHUNK, sizes.size)
-                ),
-                starts,
-            ):
-                pass
+            eigvalsh_range(work, offsets, sizes, out, 0, sizes.size, 1)
+        else:  # the pipeline's tasks (sampling._start), all queued at once
+            tasks = []
+            for a in range(0, sizes.size, sampling.BATCH):
+                b = min(a + sampling.BATCH, sizes.size)
+                k = min(b - a, sampling.n_tasks(pool))
+                args = (work, offsets, sizes, out)
+                tasks += [pool.submit(eigvalsh_range, *args, a + j, b, k) for j in range(k)]
+            for task in tasks:
+                task.result()
         return time.perf_counter() - t0
 
 
@@ -171,33 +174,47 @@ def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
     _pipeline(plan, ids[:2], 1)  # load the compiled code before timing
     _pipeline(free, ids[:2], 1)
     _floor(hess, 1)
-    t = {"pipeline": [], "pipeline_1": [], "floor": [], "floor_1": [], "free": []}
-    for _ in range(sizes.rounds):  # interleaved, so that load changes hit all alike
-        t["pipeline"].append(_best(lambda: _pipeline(plan, ids, threads), 1))
-        t["floor"].append(_floor(hess, threads))
-        t["free"].append(_best(lambda: _pipeline(free, ids, threads), 1))
-        t["pipeline_1"].append(_best(lambda: _pipeline(plan, ids, 1), 1))
-        t["floor_1"].append(_floor(hess, 1))
-    best = {k: min(v) for k, v in t.items()}
     sub = ids[: sizes.n_baseline]
     weights = [sampling.draw_point(plan.config, int(i))[0] for i in sub]
     dims = [(W[0].shape[1], *(Wh.shape[0] for Wh in W)) for W in weights]
-    with threadpool_limits(limits=1):
-        base = _best(lambda: baseline.run(plan.config, sub, dims), 1) / sub.size
-    per_point_1 = best["pipeline_1"] / ids.size
+
+    def base() -> float:
+        with threadpool_limits(limits=1):
+            return _best(lambda: baseline.run(plan.config, sub, dims), 1) / sub.size * ids.size
+
+    # Every ratio is formed within one round, from timings taken back to back (the floor
+    # on both sides of the pipeline), and the median over rounds is reported: the load of
+    # a shared machine changes between rounds far more than within one.
+    t: dict[str, list[float]] = {k: [] for k in ("pipeline", "floor", "free", "pipeline_1", "floor_1", "baseline")}
+    for _ in range(sizes.rounds):
+        before = _floor(hess, threads)
+        t["pipeline"].append(_best(lambda: _pipeline(plan, ids, threads), 1))
+        t["floor"].append((before + _floor(hess, threads)) / 2)
+        t["free"].append(_best(lambda: _pipeline(free, ids, threads), 1))
+        before = _floor(hess, 1)
+        t["pipeline_1"].append(_best(lambda: _pipeline(plan, ids, 1), 1))
+        t["floor_1"].append((before + _floor(hess, 1)) / 2)
+        t["baseline"].append(base())
+    r = {k: np.array(v) for k, v in t.items()}
+    paired = {
+        "floor_ratio": r["pipeline"] / r["floor"],
+        "floor_ratio_1thread": r["pipeline_1"] / r["floor_1"],
+        "baseline_speedup": r["baseline"] / r["pipeline_1"],
+        "thread_speedup": r["pipeline_1"] / r["pipeline"],
+        "spectrum_free_speedup": r["pipeline"] / r["free"],
+        "spectrum_free_vs_floor": r["floor"] / r["free"],
+    }
+    best = {k: v.min() for k, v in r.items()}
     return {
         "n": int(ids.size),
         "threads": threads,
+        "rounds": sizes.rounds,
         "mean_N": float(hess[2].mean()),
         "points_per_s": ids.size / best["pipeline"],
         "points_per_s_1thread": ids.size / best["pipeline_1"],
         "floor_points_per_s": ids.size / best["floor"],
-        "floor_ratio": best["pipeline"] / best["floor"],
-        "floor_ratio_1thread": best["pipeline_1"] / best["floor_1"],
-        "baseline_points_per_s": 1.0 / base,
-        "baseline_speedup": base / per_point_1,
-        "thread_speedup": best["pipeline_1"] / best["pipeline"],
+        "baseline_points_per_s": ids.size / best["baseline"],
         "spectrum_free_points_per_s": ids.size / best["free"],
-        "spectrum_free_speedup": best["pipeline"] / best["free"],
-        "spectrum_free_vs_floor": best["floor"] / best["free"],
+        **{k: float(np.median(v)) for k, v in paired.items()},
+        **{f"{k}_range": [float(v.min()), float(v.max())] for k, v in paired.items()},
     }
