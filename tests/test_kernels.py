@@ -13,7 +13,7 @@ from mcland._kernels.draw import _orthogonal
 from mcland._kernels.fields import ABOVE, BAND, BELOW
 from mcland._kernels.hessian import frob_upper, gradient, hessian_into, loss, residual
 from mcland._kernels.lapack import eigvalsh_destroy
-from mcland._kernels.theory import numerical_rank
+from mcland._kernels.theory import numerical_rank, top_singular_pair
 from mcland._kernels.whiten import moments, whiten
 from mcland.inspect import inspect_point
 
@@ -230,3 +230,24 @@ def test_numerical_rank_matches_svd_rank(rng):
         M = rng.standard_normal((n, k)) @ rng.standard_normal((k, m)) * 10.0 ** rng.uniform(-3, 3)
         cut = 10 * max(n, m) * np.finfo(float).eps * np.linalg.norm(M) + 1e-300
         assert numerical_rank(M, cut) == np.linalg.matrix_rank(M, tol=cut) == k
+
+
+def test_top_singular_pair_against_svd(rng):
+    """Power iteration gives sigma_1 and, when sigma_1 is separated, the SVD's vectors."""
+    cases = [rng.standard_normal((m, n)) for m in (1, 2, 5, 14) for n in (1, 3, 14)]
+    cases.append(rng.standard_normal((6, 2)) @ rng.standard_normal((2, 7)))  # rank 2
+    U, _, Vt = np.linalg.svd(rng.standard_normal((6, 6)))
+    cases.append((U * [3.0, 3.0 * (1 - 1e-9), 1, 0.5, 0.1, 0]) @ Vt)  # nearly degenerate top
+    for G in cases:
+        p, y, sigma = top_singular_pair(G)
+        u, sv, vt = np.linalg.svd(G)
+        # the documented worst case: 2 sqrt(eps) relative, and never above sigma_1
+        assert sv[0] * (1 - 3e-8) <= sigma <= sv[0] * (1 + 1e-14)
+        assert np.linalg.norm(p) == pytest.approx(1.0) and np.linalg.norm(y) == pytest.approx(1.0)
+        assert p @ G @ y == pytest.approx(sigma, rel=1e-14)  # what the certificate uses
+        if sv.size == 1 or sv[1] < 0.9 * sv[0]:
+            assert sigma == pytest.approx(sv[0], rel=1e-14)
+            assert abs(p @ u[:, 0]) == pytest.approx(1.0, abs=1e-10)
+            assert abs(y @ vt[0]) == pytest.approx(1.0, abs=1e-10)
+    p, y, sigma = top_singular_pair(np.zeros((3, 4)))
+    assert sigma == 0.0 and np.linalg.norm(p) == 1.0 and np.linalg.norm(y) == 1.0
