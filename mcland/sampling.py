@@ -28,7 +28,7 @@ from mcland.errors import MclandError
 from mcland.inspect import split_layers
 from mcland.problem import Problem
 
-BATCH = 256  # points per table (the next one computes while one is written); results do not depend on it
+BATCH = 512  # points per table (the next one computes while one is written); results do not depend on it
 TASKS_PER_THREAD = 2  # tasks per thread and batch, each every k-th point; results do not depend on it
 
 

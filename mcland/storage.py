@@ -97,9 +97,13 @@ SCHEMA = pa.schema(
 )
 
 # Floating-point columns hold distinct values: dictionary encoding only costs time (half
-# of the write) and space there, so it is kept for the other columns only.
+# of the write) and space there, so it is kept for the other columns only.  They hardly
+# compress either: zstd makes shards 9 % smaller than Snappy (385 vs 426 bytes per small
+# point, 1690 vs 1810 per medium one) but takes 1.7x as long to write (6.6 vs 3.8 us per
+# small point), and a shard is written while the threads wait.  Snappy is also Parquet's
+# default codec, readable everywhere.
 PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
+    "compression": "snappy",
     "use_dictionary": [
         fl.name for fl in SCHEMA if not (pa.types.is_floating(fl.type) or pa.types.is_list(fl.type))
     ],
