@@ -29,7 +29,8 @@ from mcland.inspect import split_layers
 from mcland.problem import Problem
 
 BATCH = 512  # points per table (the next one computes while one is written); results do not depend on it
-TASKS_PER_THREAD = 2  # tasks per thread and batch, each every k-th point; results do not depend on it
+# tasks per thread and batch, each taking every k-th point; results do not depend on it
+TASKS_PER_THREAD = 2
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ def test_eigvalsh_destroy_matches_numpy(rng, N):
     ev = np.full(N + 3, 7.0)
     assert eigvalsh_destroy(_upper_only(A), ev) == 0
     ref = np.linalg.eigvalsh(A)
-    np.testing.assert_allclose(ev[:N], ref, rtol=0, atol=1e3 * N * np.finfo(float).eps * abs(ref).max())
+    np.testing.assert_allclose(
+        ev[:N], ref, rtol=0, atol=1e3 * N * np.finfo(float).eps * abs(ref).max()
+    )
     assert (ev[N:] == 7.0).all()  # writes N values, no more
     assert np.all(np.diff(ev[:N]) >= 0)
 

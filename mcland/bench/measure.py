@@ -185,7 +185,9 @@ def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
     # Every ratio is formed within one round, from timings taken back to back (the floor
     # on both sides of the pipeline), and the median over rounds is reported: the load of
     # a shared machine changes between rounds far more than within one.
-    t: dict[str, list[float]] = {k: [] for k in ("pipeline", "floor", "free", "pipeline_1", "floor_1", "baseline")}
+    t: dict[str, list[float]] = {
+        k: [] for k in ("pipeline", "floor", "free", "pipeline_1", "floor_1", "baseline")
+    }
     for _ in range(sizes.rounds):
         before = _floor(hess, threads)
         t["pipeline"].append(_best(lambda: _pipeline(plan, ids, threads), 1))
