@@ -80,11 +80,19 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     for h < k the second-order entries ``d^2 L / d(W_h)_{eb} d(W_k)_{ac} = 2 G_{ab} B_{ce}``
     with ``G = W_{H:k+1}^T R W_{h-1:1}^T`` and ``B = W_{k-1:h+1}``.  Every entry is written
     once (both terms in one pass), rows as contiguous runs of a flat view, so ``HmT`` needs
-    no zeroing.
+    no zeroing.  ``W_{H:k+1}^T R`` is computed once per k, not once per block.
     """
     H = dims.size - 1
     N = off[H]
+    d_x = dims[0]
     flat = HmT.reshape(N * N)
+    rt_off = np.zeros(H + 2, np.int64)  # W_{H:k+1}^T R, (d_k, d_x), for every k
+    for k in range(1, H + 1):
+        rt_off[k + 1] = rt_off[k] + dims[k] * d_x
+    rt_buf = np.empty(rt_off[H + 1])
+    for k in range(2, H + 1):
+        PkR = matmul_tn(prod(buf, poff, dims, H, k + 1), R)
+        rt_buf[rt_off[k] : rt_off[k + 1]] = PkR.ravel()
     for h in range(1, H + 1):
         Ph = prod(buf, poff, dims, H, h + 1)
         Qh = prod(buf, poff, dims, h - 1, 1)
@@ -108,7 +116,8 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
                                 flat[seg + e] = pac * QSQ[b, e]
                 continue
             # h < k: Gauss-Newton and second-order terms in one pass over the block
-            G = matmul_nt(matmul_tn(Pk, R), Qh)  # (d_k, d_{h-1})
+            PkR = rt_buf[rt_off[k] : rt_off[k + 1]].reshape((dk, d_x))
+            G = matmul_nt(PkR, Qh)  # (d_k, d_{h-1})
             Bt = prod(buf, poff, dims, k - 1, h + 1).T.copy()  # (d_h, d_{k-1})
             for a in range(dh):
                 for b in range(dh1):
