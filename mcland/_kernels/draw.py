@@ -14,7 +14,7 @@ import numpy as np
 from mcland._jit import jit
 from mcland._kernels import params as p
 from mcland._kernels import rng
-from mcland._kernels.dense import matmul
+from mcland._kernels.dense import as_matrix, matmul
 from mcland._kernels.whiten import problem, smallest_relative_gap
 
 MAX_DATA_TRIES = 20
@@ -225,7 +225,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
         E_off[h] = E_off[h - 1] + c[h] * c[h - 1]
     E_buf = np.zeros(E_off[H])
     for h in range(1, H + 1):
-        E = E_buf[E_off[h - 1] : E_off[h]].reshape((c[h], c[h - 1]))
+        E = as_matrix(E_buf, E_off[h - 1], c[h], c[h - 1])
         if not killed[h]:
             E[:, :] = _free_block(state, c[h], c[h - 1], prm[p.P_LOW_RANK])
         if h == H:
@@ -247,7 +247,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
     pos = 0
     cond_basis = prm[p.P_BASIS_COND]
     for h in range(1, H + 1):
-        E = E_buf[E_off[h - 1] : E_off[h]].reshape((c[h], c[h - 1]))
+        E = as_matrix(E_buf, E_off[h - 1], c[h], c[h - 1])
         if E.size > 0 and np.all(E == 0.0):
             kill_mask |= 1 << (h - 1)
         mid = np.zeros((dims[h], dims[h - 1]))

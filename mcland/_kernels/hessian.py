@@ -12,12 +12,14 @@ import numpy as np
 
 from mcland._jit import jit
 from mcland._kernels.dense import (
+    as_matrix,
     frob,
     inner,
     layer_offsets,
     matmul,
     matmul_nt,
     matmul_tn,
+    matmul_tn_into,
     prod,
     product_table,
 )
@@ -50,9 +52,10 @@ def gradient(buf, poff, dims, off, R):
         Gh = matmul_nt(
             matmul_tn(prod(buf, poff, dims, H, h + 1), R), prod(buf, poff, dims, h - 1, 1)
         )
-        flat = Gh.ravel()
-        for i in range(flat.size):
-            g[off[h - 1] + i] = 2.0 * flat[i]
+        cols = dims[h - 1]
+        for i in range(dims[h]):
+            for j in range(cols):
+                g[off[h - 1] + i * cols + j] = 2.0 * Gh[i, j]
     return g
 
 
@@ -91,8 +94,9 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
         rt_off[k + 1] = rt_off[k] + dims[k] * d_x
     rt_buf = np.empty(rt_off[H + 1])
     for k in range(2, H + 1):
-        PkR = matmul_tn(prod(buf, poff, dims, H, k + 1), R)
-        rt_buf[rt_off[k] : rt_off[k + 1]] = PkR.ravel()
+        matmul_tn_into(
+            prod(buf, poff, dims, H, k + 1), R, as_matrix(rt_buf, rt_off[k], dims[k], d_x)
+        )
     for h in range(1, H + 1):
         Ph = prod(buf, poff, dims, H, h + 1)
         Qh = prod(buf, poff, dims, h - 1, 1)
@@ -116,7 +120,7 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
                                 flat[seg + e] = pac * QSQ[b, e]
                 continue
             # h < k: Gauss-Newton and second-order terms in one pass over the block
-            PkR = rt_buf[rt_off[k] : rt_off[k + 1]].reshape((dk, d_x))
+            PkR = as_matrix(rt_buf, rt_off[k], dk, d_x)
             G = matmul_nt(PkR, Qh)  # (d_k, d_{h-1})
             Bt = prod(buf, poff, dims, k - 1, h + 1).T.copy()  # (d_h, d_{k-1})
             for a in range(dh):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._jit import jit
+from mcland._kernels.dense import as_matrix
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -66,8 +67,7 @@ def integer(state, lo, hi):
 def normal_matrix(state, rows, cols):
     """(rows, cols) standard normal draws, filled row by row with both values of each
     Box-Muller pair."""
-    out = np.empty((rows, cols))
-    flat = out.reshape(rows * cols)
+    flat = np.empty(rows * cols)
     for k in range(0, flat.size, 2):
         u1 = 1.0 - uniform(state)  # in (0, 1]
         u2 = uniform(state)
@@ -75,7 +75,7 @@ def normal_matrix(state, rows, cols):
         flat[k] = rad * np.cos(_TWO_PI * u2)
         if k + 1 < flat.size:
             flat[k + 1] = rad * np.sin(_TWO_PI * u2)
-    return out
+    return as_matrix(flat, 0, rows, cols)
 
 
 @jit
