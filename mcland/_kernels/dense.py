@@ -235,11 +235,3 @@ def norm_products(w, dims, off):
             acc *= nrm[a]
             out[a, b] = acc
     return out
-
-
-@jit
-def sym_eig_2x2_min(a, b, c):
-    """Smallest eigenvalue of the symmetric matrix ``[[a, b], [b, c]]``."""
-    m = 0.5 * (a + c)
-    d = 0.5 * (a - c)
-    return m - np.sqrt(d * d + b * b)
