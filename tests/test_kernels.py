@@ -181,7 +181,7 @@ def test_stream_distributions():
     st = krng.stream(1, 2)
     u = np.array([krng.uniform(st) for _ in range(40000)])
     z = krng.normal_matrix(st, 200, 200).ravel()
-    # both values of each Box-Muller pair are used: the two halves are uncorrelated
+    # consecutive draws are uncorrelated
     assert abs(np.corrcoef(z[0::2], z[1::2])[0, 1]) < 5 / np.sqrt(20000)
     k = np.array([krng.integer(st, 2, 5) for _ in range(8000)])
     # 5-sigma bounds for the means and variances of 40,000 draws

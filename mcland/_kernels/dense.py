@@ -86,6 +86,7 @@ def matmul_into(A, B, out):
             for t in range(k):
                 s += A[i, t] * B[t, j]
             out[i, j] = s
+    return out
 
 
 @jit
@@ -121,9 +122,16 @@ def matmul_tn_into(A, B, out):
 @jit
 def matmul_nt(A, B):
     """``A @ B.T``."""
+    out = np.empty((A.shape[0], B.shape[0]))
+    matmul_nt_into(A, B, out)
+    return out
+
+
+@jit
+def matmul_nt_into(A, B, out):
+    """``out = A @ B.T``."""
     n, k = A.shape
     m = B.shape[0]
-    out = np.empty((n, m))
     for i in range(n):
         for j in range(m):
             s = 0.0
@@ -135,7 +143,12 @@ def matmul_nt(A, B):
 
 @jit
 def matvec(A, x):
-    out = np.zeros(A.shape[0])
+    return matvec_into(A, x, np.empty(A.shape[0]))
+
+
+@jit
+def matvec_into(A, x, out):
+    """``out = A @ x``."""
     for i in range(A.shape[0]):
         s = 0.0
         for j in range(A.shape[1]):
@@ -147,7 +160,13 @@ def matvec(A, x):
 @jit
 def rmatvec(A, x):
     """``A.T @ x``."""
-    out = np.zeros(A.shape[1])
+    return rmatvec_into(A, x, np.empty(A.shape[1]))
+
+
+@jit
+def rmatvec_into(A, x, out):
+    """``out = A.T @ x`` (accumulated over the rows of A)."""
+    out[:] = 0.0
     for i in range(A.shape[0]):
         xi = x[i]
         for j in range(A.shape[1]):

@@ -98,13 +98,21 @@ def _conditioned(state, n, cond):
     q1 = _orthogonal(state, n)
     q2 = _orthogonal(state, n)
     half = 0.5 * np.log(cond)
-    a = q1.copy()
-    ai = q2.copy()
+    sv = np.empty(n)
     for j in range(n):
-        sv = np.exp(half * (2.0 * rng.uniform(state) - 1.0))
-        a[:, j] *= sv
-        ai[:, j] /= sv
-    return matmul(a, q2.T.copy()), matmul(ai, q1.T.copy())
+        sv[j] = np.exp(half * (2.0 * rng.uniform(state) - 1.0))
+    G = np.empty((n, n))  # q1 diag(sv) q2^T
+    Ginv = np.empty((n, n))  # q2 diag(1/sv) q1^T
+    for i in range(n):
+        for j in range(n):
+            s = 0.0
+            si = 0.0
+            for k in range(n):
+                s += (q1[i, k] * sv[k]) * q2[j, k]
+                si += (q2[i, k] / sv[k]) * q1[j, k]
+            G[i, j] = s
+            Ginv[i, j] = si
+    return G, Ginv
 
 
 @jit

@@ -17,7 +17,9 @@ from mcland._kernels.dense import (
     inner,
     layer_offsets,
     matmul,
+    matmul_into,
     matmul_nt,
+    matmul_nt_into,
     matmul_tn,
     matmul_tn_into,
     prod,
@@ -83,7 +85,8 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     for h < k the second-order entries ``d^2 L / d(W_h)_{eb} d(W_k)_{ac} = 2 G_{ab} B_{ce}``
     with ``G = W_{H:k+1}^T R W_{h-1:1}^T`` and ``B = W_{k-1:h+1}``.  Every entry is written
     once (both terms in one pass), rows as contiguous runs of a flat view, so ``HmT`` needs
-    no zeroing.  ``W_{H:k+1}^T R`` is computed once per k, not once per block.
+    no zeroing.  ``W_{H:k+1}^T R`` is computed once per k, not once per block, and every
+    small product lives in one scratch buffer allocated once per call.
     """
     H = dims.size - 1
     N = off[H]
@@ -92,22 +95,27 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     rt_off = np.zeros(H + 2, np.int64)  # W_{H:k+1}^T R, (d_k, d_x), for every k
     for k in range(1, H + 1):
         rt_off[k + 1] = rt_off[k] + dims[k] * d_x
-    rt_buf = np.empty(rt_off[H + 1])
+    D = 0
+    for h in range(H + 1):
+        D = max(D, dims[h])
+    sq = D * max(D, d_x)  # room for any of the small products below
+    tmp = np.empty(rt_off[H + 1] + 5 * sq)  # one allocation for all of them
     for k in range(2, H + 1):
-        matmul_tn_into(
-            prod(buf, poff, dims, H, k + 1), R, as_matrix(rt_buf, rt_off[k], dims[k], d_x)
-        )
+        matmul_tn_into(prod(buf, poff, dims, H, k + 1), R, as_matrix(tmp, rt_off[k], dims[k], d_x))
+    base_tmp = rt_off[H + 1]
     for h in range(1, H + 1):
         Ph = prod(buf, poff, dims, H, h + 1)
         Qh = prod(buf, poff, dims, h - 1, 1)
-        QSh = matmul(Qh, Sxx)
         dh, dh1 = dims[h], dims[h - 1]
+        QSh = matmul_into(Qh, Sxx, as_matrix(tmp, base_tmp, dh1, d_x))
         oh = off[h - 1]
         for k in range(h, H + 1):
-            Pk = prod(buf, poff, dims, H, k + 1)
-            PtP = matmul_tn(Ph, Pk)
-            QSQ = matmul_nt(QSh, prod(buf, poff, dims, k - 1, 1))
             dk, dk1 = dims[k], dims[k - 1]
+            Pk = prod(buf, poff, dims, H, k + 1)
+            PtP = matmul_tn_into(Ph, Pk, as_matrix(tmp, base_tmp + sq, dh, dk))
+            QSQ = matmul_nt_into(
+                QSh, prod(buf, poff, dims, k - 1, 1), as_matrix(tmp, base_tmp + 2 * sq, dh1, dk1)
+            )
             ok = off[k - 1]
             if k == h:
                 for a in range(dh):
@@ -120,9 +128,13 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
                                 flat[seg + e] = pac * QSQ[b, e]
                 continue
             # h < k: Gauss-Newton and second-order terms in one pass over the block
-            PkR = as_matrix(rt_buf, rt_off[k], dk, d_x)
-            G = matmul_nt(PkR, Qh)  # (d_k, d_{h-1})
-            Bt = prod(buf, poff, dims, k - 1, h + 1).T.copy()  # (d_h, d_{k-1})
+            PkR = as_matrix(tmp, rt_off[k], dk, d_x)
+            G = matmul_nt_into(PkR, Qh, as_matrix(tmp, base_tmp + 3 * sq, dk, dh1))
+            B = prod(buf, poff, dims, k - 1, h + 1)  # (d_{k-1}, d_h)
+            Bt = as_matrix(tmp, base_tmp + 4 * sq, dh, dk1)
+            for a in range(dh):
+                for e in range(dk1):
+                    Bt[a, e] = B[e, a]
             for a in range(dh):
                 for b in range(dh1):
                     base = (oh + a * dh1 + b) * N + ok

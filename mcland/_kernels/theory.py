@@ -20,9 +20,12 @@ from mcland._kernels.dense import (
     matmul_nt,
     matmul_tn,
     matvec,
+    matvec_into,
     prod,
     rmatvec,
+    rmatvec_into,
 )
+from mcland._kernels.lapack import eigvalsh_destroy
 
 EPS = np.finfo(np.float64).eps
 
@@ -93,10 +96,10 @@ def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y, want_vector):
     for i in range(n1):
         for j in range(n1):
             M[n2 + i, n2 + j] = 2.0 * csc * T1T1[i, j]
-    val = np.linalg.eigvalsh(M)[0]
-    if not want_vector:
-        return val, np.zeros(0)
-    return val, np.ascontiguousarray(np.linalg.eigh(M)[1][:, 0])
+    vec = np.ascontiguousarray(np.linalg.eigh(M)[1][:, 0]) if want_vector else np.zeros(0)
+    ev = np.empty(n2 + n1)
+    eigvalsh_destroy(M, ev)  # the same bits as np.linalg.eigvalsh, without its copy
+    return ev[0], vec
 
 
 @jit
@@ -136,16 +139,16 @@ def top_singular_pair(G):
     y /= np.sqrt(dot(y, y))
     sigma = 0.0
     for _ in range(500):
-        p = matvec(G, y)
+        matvec_into(G, y, p)
         s_new = np.sqrt(dot(p, p))
         p /= s_new
-        y = rmatvec(G, p)
+        rmatvec_into(G, p, y)
         y /= np.sqrt(dot(y, y))
         if s_new - sigma <= 8.0 * EPS * s_new:
             sigma = s_new
             break
         sigma = s_new
-    p = matvec(G, y)
+    matvec_into(G, y, p)
     sigma = np.sqrt(dot(p, p))
     p /= sigma
     return p, y, sigma
