@@ -25,6 +25,7 @@ import numpy as np
 from mcland._jit import jit
 from mcland._kernels import fields as f
 from mcland._kernels.dense import (
+    as_matrix,
     frob,
     layer,
     layer_offsets,
@@ -90,7 +91,7 @@ def _exceeds(HmT, tau, scratch):
     floor is 0) is raised to the smallest normal number, so that ``eig_min >= -tau`` is
     what is tested, as in :func:`_bracket`.  ``scratch`` (>= N * N entries) is overwritten."""
     N = HmT.shape[0]
-    A = scratch[: N * N].reshape((N, N))
+    A = as_matrix(scratch, 0, N, N)
     shift = max(tau, TINY)
     for i in range(N):
         A[i, i] = HmT[i, i] + shift
@@ -236,7 +237,7 @@ def _analyze_whitened(
     irow[f.I_S] = s
 
     # second order: the Hessian and its noise floor
-    HmT = work[: N * N].reshape((N, N))  # only its upper triangle is written and read
+    HmT = as_matrix(work, 0, N, N)  # only its upper triangle is written and read
     hessian_into(buf, poff, dims, off, Sxx, R, HmT)
     h_norm = frob_upper(HmT)
     pn, perr = product_norms(buf, poff, dims)

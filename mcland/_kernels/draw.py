@@ -14,7 +14,7 @@ import numpy as np
 from mcland._jit import jit
 from mcland._kernels import params as p
 from mcland._kernels import rng
-from mcland._kernels.dense import as_matrix, matmul
+from mcland._kernels.dense import as_matrix, matmul, matmul_nt
 from mcland._kernels.whiten import problem, smallest_relative_gap
 
 MAX_DATA_TRIES = 20
@@ -101,18 +101,9 @@ def _conditioned(state, n, cond):
     sv = np.empty(n)
     for j in range(n):
         sv[j] = np.exp(half * (2.0 * rng.uniform(state) - 1.0))
-    G = np.empty((n, n))  # q1 diag(sv) q2^T
-    Ginv = np.empty((n, n))  # q2 diag(1/sv) q1^T
-    for i in range(n):
-        for j in range(n):
-            s = 0.0
-            si = 0.0
-            for k in range(n):
-                s += (q1[i, k] * sv[k]) * q2[j, k]
-                si += (q2[i, k] / sv[k]) * q1[j, k]
-            G[i, j] = s
-            Ginv[i, j] = si
-    return G, Ginv
+    Ginv = matmul_nt(q2 / sv, q1)  # q2 diag(1/sv) q1^T
+    q1 *= sv
+    return matmul_nt(q1, q2), Ginv  # q1 diag(sv) q2^T
 
 
 @jit
