@@ -1,0 +1,168 @@
+"""Per-point time budget: each stage of the per-point work against the point's own ``dsyevd``.
+
+Usage: python benchmarks/budget.py [--workload medium] [--points 60] [--json PATH]
+
+For the first ``--points`` points of a ``mcland bench`` workload, every stage of what the
+sampler does for a point is timed warm, on one thread, in a compiled loop (the best of 5
+repetitions of 20 calls, ``time.thread_time``), stage after stage for the same point, so
+that the machine's drift hits all stages alike.  Reported: the mean over the points of
+each stage in µs, and as a fraction of the mean ``dsyevd`` time (the benchmark's floor:
+LAPACK on the assembled whitened Hessian, in place).  The ``sum`` line adds the stages
+other than the eigenvalues; ``analyze`` times the single routine that runs them all
+(except drawing and the product error), as a cross-check of the sum.
+
+This is the part of ``pipeline / floor - 1`` that per-point code costs when warm; what the
+pipeline measures on top of it (cold caches, Arrow and Parquet, scheduling, the machine's
+noise) is the rest.  The harness compiles for about a minute (it is not cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from numba import njit
+
+from mcland import sampling
+from mcland._kernels import fields as f
+from mcland._kernels import params as p
+from mcland._kernels.analyze import _theory, analyze, whitened_problem
+from mcland._kernels.batch import _product_error, draw_point
+from mcland._kernels.dense import frob, layer_offsets, norm_products, prod, product_table
+from mcland._kernels.hessian import (
+    assembly_error,
+    frob_upper,
+    gradient,
+    hessian_into,
+    loss,
+    product_norms,
+    residual,
+)
+from mcland._kernels.lapack import eigvalsh_destroy
+from mcland._kernels.theory import partial_product_ranks, read_S
+from mcland.bench.measure import workload_config
+
+STAGES = [
+    "draw (architecture, data, whitening, critical point)",
+    "product table, norms, loss, gradient, S",
+    "Hessian assembly",
+    "noise floor (product norms, error bound, ||H||_F)",
+    "ranks of the partial products",
+    "theory certificates",
+    "product error check",
+    "eigenvalues (dsyevd, the floor)",
+    "analyze without eigenvalues",
+]
+EIG = 7
+
+
+@njit
+def _stage(which, reps, seed, sid, prm, kill_w, fx, fy):
+    dims, w, X, Y, inS, recipe, km, a, b, ok, pb = draw_point(seed, sid, prm, kill_w, fx, fy)
+    Sxx, Syx, tr_syy, mu, K, Kinv, lam, U, Vt = pb
+    H = dims.size - 1
+    off = layer_offsets(dims)
+    N = off[H]
+    ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
+    eye = np.eye(dims[0])
+    buf, poff = product_table(ww, dims, off)
+    npr = norm_products(ww, dims, off)
+    P = prod(buf, poff, dims, H, 1)
+    R = residual(P, eye, Syx_w)
+    frow = np.empty(len(f.FLOAT_FIELDS))
+    irow = np.empty(len(f.INT_FIELDS), np.int64)
+    ranks = np.zeros(H * (H + 1) // 2, np.int64)
+    none = np.zeros(0)
+    smask = np.zeros(dims[H], np.bool_)
+    work = np.empty(2 * N * N)
+    HmT = work[: N * N].reshape((N, N))
+    hessian_into(buf, poff, dims, off, eye, R, HmT)
+    HmT0 = HmT.copy()
+    ev = np.empty(N)
+    pn, perr = product_norms(buf, poff, dims)
+    Syx_n = frob(Syx_w)
+    floor = assembly_error(pn, perr, dims, frob(eye), Syx_n, frob(R))
+    floor += np.sqrt(N) * np.finfo(np.float64).eps * frob_upper(HmT0)
+    tol_zero = prm[p.P_C_ZERO] * floor  # the pipeline's tolerances, as in analyze
+    tol_neg = prm[p.P_C_NEG] * floor
+    r = dims.min()
+    s = 0
+    for i in range(inS.size):
+        s += inS[i]
+    acc = 0.0
+    for _ in range(reps):
+        if which == 0:
+            acc += draw_point(seed, sid, prm, kill_w, fx, fy)[1][0]
+        elif which == 1:
+            tb, po = product_table(ww, dims, off)
+            acc += norm_products(ww, dims, off)[0, 0] + tb[0]
+            Pw = prod(tb, po, dims, H, 1)
+            Rw = residual(Pw, eye, Syx_w)
+            acc += loss(Pw, eye, Syx_w, tr_syy) + gradient(tb, po, dims, off, Rw)[0]
+            acc += read_S(Pw, eye, U, lam)[1]
+        elif which == 2:
+            hessian_into(buf, poff, dims, off, eye, R, HmT)
+        elif which == 3:
+            pn, perr = product_norms(buf, poff, dims)
+            acc += assembly_error(pn, perr, dims, 1.0, Syx_n, frob(R)) + frob_upper(HmT0)
+        elif which == 4:
+            partial_product_ranks(buf, poff, dims, npr, ranks)
+        elif which == 5:
+            acc += _theory(
+                buf, poff, dims, eye, R, eye, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, none
+            )
+        elif which == 6:
+            acc += _product_error(w, dims, inS, U, Syx, Kinv)
+        elif which == 7:
+            HmT[:, :] = HmT0  # the copy is part of this stage's time; a few % of dsyevd's
+            eigvalsh_destroy(HmT, ev)
+            acc += ev[0]
+        else:
+            analyze(
+                dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
+                prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG], 0,
+                frow, irow, smask, ranks, none, none, none, work,
+            )  # fmt: skip
+    return acc
+
+
+def budget(workload: str, points: int) -> dict[str, float]:
+    """Mean warm µs per point of every stage (keys of :data:`STAGES`)."""
+    plan = sampling.make_plan(workload_config(workload))
+    total = np.zeros(len(STAGES))
+    for sid in range(points):
+        args = (plan.seed, sid, plan.prm, plan.kill_w, plan.fx, plan.fy)
+        for k in range(len(STAGES)):
+            _stage(k, 1, *args)
+            best = np.inf
+            for _ in range(5):
+                t0 = time.thread_time()
+                _stage(k, 20, *args)
+                best = min(best, (time.thread_time() - t0) / 20)
+            total[k] += best
+    return dict(zip(STAGES, total / points * 1e6, strict=True))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", default="medium", choices=["small", "medium"])
+    ap.add_argument("--points", type=int, default=60)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    us = budget(a.workload, a.points)
+    eig = us[STAGES[EIG]]
+    overhead = sum(v for k, v in us.items() if k not in (STAGES[EIG], STAGES[-1]))
+    print(f"{a.workload}: first {a.points} points, warm, 1 thread (mean µs per point)")
+    for k, v in us.items():
+        print(f"  {k:55s} {v:8.1f}  {v / eig:7.1%}")
+    label = "sum of the stages other than the eigenvalues"
+    print(f"  {label:55s} {overhead:8.1f}  {overhead / eig:7.1%}")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump({"workload": a.workload, "points": a.points, "us": us}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
