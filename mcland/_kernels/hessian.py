@@ -98,7 +98,7 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     N = off[H]
     d_x = dims[0]
     flat = HmT.reshape(N * N)
-    rt_off = np.zeros(H + 2, np.int64)
+    rt_off = np.zeros(H + 2, np.int64)  # W_{H:k+1}^T R, (d_k, d_x), for every k
     for k in range(1, H + 1):
         rt_off[k + 1] = rt_off[k] + dims[k] * d_x
     D = 0
@@ -106,11 +106,11 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
         D = max(D, dims[h])
     sq = D * max(D, d_x)  # room for any of the small products below
     run = D * D * D  # room for d_h (or d_{h-1}) expanded rows of length d_k d_{k-1}
-    tmp = np.empty(rt_off[H + 1] + 5 * sq + 4 * run)  # one allocation for all of them
+    tmp = np.empty(rt_off[H + 1] + 4 * sq + 4 * run)  # one allocation for all of them
     for k in range(2, H + 1):
         matmul_tn_into(prod(buf, poff, dims, H, k + 1), R, as_matrix(tmp, rt_off[k], dims[k], d_x))
     base_tmp = rt_off[H + 1]
-    ex = base_tmp + 5 * sq  # the expanded rows alpha, delta, beta, gamma
+    ex = base_tmp + 4 * sq  # after QSh, PtP, QSQ, G: the expanded rows alpha, delta, beta, gamma
     for h in range(1, H + 1):
         Ph = prod(buf, poff, dims, H, h + 1)
         Qh = prod(buf, poff, dims, h - 1, 1)
