@@ -13,7 +13,7 @@ from mcland._kernels.draw import _orthogonal
 from mcland._kernels.fields import ABOVE, BAND, BELOW
 from mcland._kernels.hessian import frob_upper, gradient, hessian_into, loss, residual
 from mcland._kernels.lapack import eigvalsh_destroy
-from mcland._kernels.theory import numerical_rank, top_singular_pair
+from mcland._kernels.theory import numerical_rank, pair_curvature, top_singular_pair
 from mcland._kernels.whiten import moments, whiten
 from mcland.inspect import inspect_point
 
@@ -230,6 +230,34 @@ def test_numerical_rank_matches_svd_rank(rng):
         M = rng.standard_normal((n, k)) @ rng.standard_normal((k, m)) * 10.0 ** rng.uniform(-3, 3)
         cut = 10 * max(n, m) * np.finfo(float).eps * np.linalg.norm(M) + 1e-300
         assert numerical_rank(M, cut) == np.linalg.matrix_rank(M, tol=cut) == k
+
+
+@pytest.mark.parametrize("dims", [d for d in SHAPES if len(d) >= 3])
+def test_pair_certificate_is_skipped_exactly_when_weyl_bound_allows(rng, dims):
+    """A pair's eigenvalue problem is skipped (curvature inf) exactly when 2 sigma_1(G)
+    ||B||_F <= tol, and the curvature it would have had is never below -2 sigma_1(G) ||B||_2
+    (the Gauss-Newton part is positive semidefinite: Weyl's inequality), on arbitrary,
+    non-critical points, so that the bound does not rest on criticality."""
+    weights, X, Y = _point(rng, dims)
+    d, _, _, buf, poff = _kernel_parts(weights, X)
+    H = len(dims) - 1
+    Sxx, Syx, _ = moments(X, Y)
+    R = residual(prod(buf, poff, d, H, 1), Sxx, Syx)
+    for h1 in range(1, H):
+        for h2 in range(h1 + 1, H + 1):
+            G = naive.partial_product(weights, H, h2 + 1).T @ R
+            G = G @ naive.partial_product(weights, h1 - 1, 1).T
+            B = naive.partial_product(weights, h2 - 1, h1 + 1)
+            sigma = np.linalg.svd(G, compute_uv=False)[0]
+            bound = 2.0 * sigma * np.linalg.norm(B)
+            c = pair_curvature(buf, poff, d, Sxx, R, h1, h2, -1.0, False)[0]
+            scale = np.linalg.norm(Sxx) * max(1.0, np.abs(G).max(), np.linalg.norm(B)) ** 2
+            assert c >= -2.0 * sigma * np.linalg.norm(B, 2) - 1e-12 * scale
+            assert (
+                pair_curvature(buf, poff, d, Sxx, R, h1, h2, bound * (1 + 1e-6), False)[0] == np.inf
+            )
+            kept = pair_curvature(buf, poff, d, Sxx, R, h1, h2, bound * (1 - 1e-6), False)[0]
+            assert kept == c
 
 
 def test_top_singular_pair_against_svd(rng):

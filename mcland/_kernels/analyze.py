@@ -163,7 +163,7 @@ def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, 
     band = False
     for h1 in range(1, H):
         for h2 in range(h1 + 1, H + 1):
-            c, p, y, vec = pair_curvature(buf, poff, dims, Sxx, R, h1, h2, want)
+            c, p, y, vec = pair_curvature(buf, poff, dims, Sxx, R, h1, h2, tol_zero, want)
             lowest = min(lowest, c)
             if c < -tol_neg:
                 frow[f.F_PAIR_CURVATURE_MIN] = lowest
