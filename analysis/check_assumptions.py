@@ -1,4 +1,4 @@
-"""Check a configuration's user data against the assumptions of THEORY.md §1.
+"""Check a configuration's user data against the assumptions of docs/theory.md §1.
 
 Usage: python analysis/check_assumptions.py CONFIG.toml
 
@@ -60,7 +60,7 @@ def main(config_path: str) -> int:
             f"r = {r}         {cv.size} critical values (sum_k<=r C({d_y}, k) = {expected}), "
             f"global minimum {cv[0]:.6e}"
         )
-    print("verdict       PASS: the data meet THEORY.md §1")
+    print("verdict       PASS: the data meet docs/theory.md §1")
     return 0
 
 

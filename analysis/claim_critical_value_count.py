@@ -3,7 +3,7 @@
 Usage: python analysis/claim_critical_value_count.py RUN_DIR
 
 Three checks; losses are compared with the tolerance ``loss_tol`` of each point (the
-rounding-error bound on its loss, relative to the point's scale — THEORY.md §4):
+rounding-error bound on its loss, relative to the point's scale — docs/theory.md §4):
 
 1. enumerated: the stored set ``critical_values`` (``tr(Syy) - sum_{i in S} lambda_i``
    over ``|S| <= r``) has exactly ``sum_{k<=r} C(d_y, k)`` elements, and they are
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mcland import load
-from mcland.analysis import (
+from mcland.stats import (
     Verdict,
     claim_main,
     coverage,

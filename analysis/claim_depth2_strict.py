@@ -1,4 +1,4 @@
-"""Claim: depth 2 has no non-strict saddles (THEORY.md §3: every saddle of H = 2 is strict).
+"""Claim: depth 2 has no non-strict saddles (docs/theory.md §3: every saddle of H = 2 is strict).
 
 Usage: python analysis/claim_depth2_strict.py RUN_DIR
 
@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from mcland.analysis import Verdict, claim_main, drop_null, load_depth, wilson_interval
+from mcland.stats import Verdict, claim_main, drop_null, load_depth, wilson_interval
 
 CLAIM = "depth 2 has no non-strict saddles"
 COLUMNS = ["theory_type", "numeric_type", "s", "r", "S", "eig_min_w", "tol_neg"]

@@ -5,7 +5,7 @@ Usage: python analysis/claim_loss_equals_value.py RUN_DIR
 For every critical record (``is_critical``), ``critical_value = tr(Syy) - sum_{i in S}
 lambda_i`` is computed from the data and the index set ``S`` read off the point, and the
 loss from the weights. Passes when ``|loss - critical_value| <= loss_tol`` (the
-rounding-error bound of THEORY.md §4, relative to the point's scale) for all of them;
+rounding-error bound of docs/theory.md §4, relative to the point's scale) for all of them;
 prints the largest error in units of ``loss_tol`` and relative to the loss.
 """
 
@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from mcland import load
-from mcland.analysis import Verdict, claim_main
+from mcland.stats import Verdict, claim_main
 
 CLAIM = "the loss at every critical point equals its critical value"
 COLUMNS = ["is_critical", "loss", "critical_value", "loss_tol"]

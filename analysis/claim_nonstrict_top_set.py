@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from mcland import load
-from mcland.analysis import Verdict, claim_main
+from mcland.stats import Verdict, claim_main
 
 CLAIM = "non-strict saddles occur only for S = {1..s} with s < r"
 COLUMNS = ["theory_type", "numeric_type", "S", "s", "r"]

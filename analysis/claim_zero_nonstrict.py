@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 from mcland import inspect_point, load
-from mcland.analysis import Verdict, claim_main, drop_null
+from mcland.stats import Verdict, claim_main, drop_null
 
 CLAIM = "W = 0 is a non-strict saddle for every H >= 3"
 COLUMNS = ["sample_id", "H", "ranks", "theory_type", "numeric_type"]

@@ -29,8 +29,8 @@ from numba import njit
 from mcland import sampling
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
-from mcland._kernels.analyze import _theory, analyze, whitened_problem
 from mcland._kernels.batch import _product_error, draw_point
+from mcland._kernels.classify import _theory, analyze, whitened_problem
 from mcland._kernels.dense import frob, layer_offsets, norm_products, prod, product_table
 from mcland._kernels.hessian import (
     assembly_error,

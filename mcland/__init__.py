@@ -4,7 +4,7 @@ Public API: :func:`inspect_point` / :class:`PointReport` for one point,
 :func:`sample` for an in-memory run, :func:`run` to write a run directory, :func:`load`
 to read one back (:func:`load_depth` for one depth with predicate pushdown),
 :func:`type_fractions` / :func:`wilson_interval` for type fractions with binomial
-intervals (more group-bys in :mod:`mcland.analysis`), :func:`load_config` /
+intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
 :class:`Config` for configurations. The HTML report is :func:`mcland.report.build_report`.
 """
 
@@ -19,12 +19,12 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from mcland.analysis import load_depth, type_fractions, wilson_interval
 from mcland.config import Config, load_config
 from mcland.errors import MclandError
-from mcland.inspect import PointReport, inspect_point, rank_labels
+from mcland.point import PointReport, inspect_point, rank_labels
 from mcland.problem import Problem
 from mcland.sampling import draw_point, run, sample
+from mcland.stats import load_depth, type_fractions, wilson_interval
 from mcland.storage import load
 from mcland.tolerances import Tolerances
 

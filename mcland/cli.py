@@ -123,8 +123,13 @@ def sample(
 def status(run_dir: Path) -> None:
     """Progress of the run directory DIR: shards done, bad or missing; rows; complete."""
     from mcland.rundir import scan
+    from mcland.runlog import describe_last
 
-    click.echo(scan(run_dir).describe())
+    text = scan(run_dir).describe()
+    if (last := describe_last(run_dir)) is not None:  # the run log's last session
+        head, _, verdict = text.rpartition("\n")  # "complete ..." stays the last line
+        text = f"{head}\n{last}\n{verdict}"
+    click.echo(text)
 
 
 def _read_weights(path: Path) -> list[np.ndarray]:
@@ -157,7 +162,7 @@ def _read_weights(path: Path) -> list[np.ndarray]:
 def inspect(weights: Path, data: Path, as_json: bool) -> None:
     """Classify the point WEIGHTS (.npz: W1..WH) for DATA (.npz: X, Y; samples as columns)."""
     from mcland.datasource import load_npz_arrays
-    from mcland.inspect import inspect_point
+    from mcland.point import inspect_point
 
     xy = load_npz_arrays(data, ("X", "Y"))
     report = inspect_point(_read_weights(weights), xy["X"], xy["Y"])
@@ -197,7 +202,7 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
 )
 @click.option("--quick", is_flag=True, help="Tiny sizes, no child processes: a smoke test.")
 def bench(json_path: Path | None, threads: int | None, quick: bool) -> None:
-    """Measure throughput against the LAPACK floor and a NumPy baseline (README "Performance")."""
+    """Measure throughput against the LAPACK floor and a NumPy baseline (docs/performance.md)."""
     from mcland.bench import format_report, run_benchmark
 
     if json_path is not None and not json_path.parent.is_dir():

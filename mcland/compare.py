@@ -13,10 +13,15 @@ from mcland import storage
 
 
 def records(run_dir: str | Path) -> pa.Table:
-    """Every record of a run directory, sorted by ``sample_id``, in one chunk, no metadata."""
+    """Every record of a run directory, sorted by ``sample_id``, in one chunk, no metadata
+    (neither the schema's nor its fields': field descriptions are documentation, not records,
+    so runs written before they existed compare equal)."""
     files = sorted(Path(run_dir).glob(storage.SHARD_GLOB))
-    table = pa.concat_tables([pq.read_table(f) for f in files]).replace_schema_metadata(None)
-    return table.sort_by("sample_id").combine_chunks()
+    table = pa.concat_tables(
+        [pq.read_table(f) for f in files], promote_options="permissive"
+    ).replace_schema_metadata(None)
+    bare = pa.schema([field.remove_metadata() for field in table.schema])
+    return table.cast(bare).sort_by("sample_id").combine_chunks()
 
 
 def record_bytes(table: pa.Table) -> bytes:

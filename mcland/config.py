@@ -1,7 +1,7 @@
 """Run configuration: a validated, frozen pydantic model loaded from TOML.
 
-Every key, its default and its meaning is listed in the README ("Configuration").
-Unknown keys, wrong types and impossible values are refused with one message naming the
+Every key carries its description here (``Field(description=...)``); the reference
+``docs/configuration.md`` is generated from these models by ``docs/generate.py``.  Unknown keys, wrong types and impossible values are refused with one message naming the
 key (and the closest valid key for a misspelling).
 """
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from mcland._kernels import params as p
 from mcland.errors import MclandError
+from mcland.tolerances import C_NEG, C_ZERO, GAP_RTOL, GRAD_RTOL, SXX_RCOND
 
 # Strict types: no coercion of strings or booleans into numbers (TOML has real types);
 # integers are accepted where a float is expected.  Bounds keep every draw inside float64.
@@ -47,10 +48,18 @@ def _check_range(name: str, lo: float, hi: float) -> None:
 class Architecture(_Section):
     """Random architectures: inclusive ``[min, max]`` ranges, each drawn uniformly."""
 
-    depth: Annotated[tuple[Depth, Depth], Range] = (2, 6)
-    d_y: Annotated[tuple[Width, Width], Range] = (1, 4)
-    d_x_extra: Annotated[tuple[Extra, Extra], Range] = (0, 2)
-    hidden: Annotated[tuple[Width, Width], Range] = (1, 6)
+    depth: Annotated[tuple[Depth, Depth], Range] = Field(
+        (2, 6), description="range of the depth `H`"
+    )
+    d_y: Annotated[tuple[Width, Width], Range] = Field(
+        (1, 4), description="range of the output width `d_y` (gaussian data)"
+    )
+    d_x_extra: Annotated[tuple[Extra, Extra], Range] = Field(
+        (0, 2), description="range of `extra` in `d_x = d_y + extra` (gaussian data)"
+    )
+    hidden: Annotated[tuple[Width, Width], Range] = Field(
+        (1, 6), description="range of each hidden width `d_1 … d_{H-1}`"
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> Architecture:
@@ -62,14 +71,29 @@ class Architecture(_Section):
 class Data(_Section):
     """Where the data comes from.  ``gaussian`` draws fresh data for every point."""
 
-    source: Literal["gaussian", "npz", "parquet", "csv"] = "gaussian"
-    m: Annotated[int, Field(strict=True, ge=1, le=10**7)] = 40
-    noise: Annotated[float, Field(strict=True, ge=0.0, le=1e6)] = 0.5
-    scale_x: Annotated[tuple[Scale, Scale], Range] = (1.0, 1.0)
-    scale_y: Annotated[tuple[Scale, Scale], Range] = (1.0, 1.0)
-    path: str | None = None
-    x_columns: list[str] | None = None
-    y_columns: list[str] | None = None
+    source: Literal["gaussian", "npz", "parquet", "csv"] = Field(
+        "gaussian",
+        description="`gaussian` (fresh data for every point), `npz` (arrays `X`, `Y`), "
+        "`parquet` or `csv` (one sample per row)",
+    )
+    m: Annotated[int, Field(strict=True, ge=1, le=10**7)] = Field(
+        40, description="samples per point (gaussian)"
+    )
+    noise: Annotated[float, Field(strict=True, ge=0.0, le=1e6)] = Field(
+        0.5, description="`Y = T X0 + noise Z` (gaussian)"
+    )
+    scale_x: Annotated[tuple[Scale, Scale], Range] = Field(
+        (1.0, 1.0), description="log-uniform range of the data scale factor `a` of `X = a X0`"
+    )
+    scale_y: Annotated[tuple[Scale, Scale], Range] = Field(
+        (1.0, 1.0),
+        description="log-uniform range of the data scale factor `b` of `Y = b (T X0 + noise Z)`",
+    )
+    path: str | None = Field(
+        None, description="data file, relative to the configuration file (npz, parquet, csv)"
+    )
+    x_columns: list[str] | None = Field(None, description="feature columns (parquet, csv)")
+    y_columns: list[str] | None = Field(None, description="target columns (parquet, csv)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Data:
@@ -92,18 +116,32 @@ class Data(_Section):
 
 
 class Points(_Section):
-    """How critical points are drawn (THEORY.md §5)."""
+    """How critical points are drawn (docs/theory.md §5)."""
 
-    weight_global: Weight = 1.0
-    weight_top_saddle: Weight = 1.6
-    weight_other_saddle: Weight = 0.6
-    kill_weights: list[Weight] = Field(
-        default=[1.0, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0], min_length=1, max_length=64
+    weight_global: Weight = Field(
+        1.0, description="relative frequency of `S = [r]` (recipe `global`)"
     )
-    split: Prob = 0.5
-    low_rank: Prob = 0.2
-    basis_cond: Cond = 3.0
-    signal_cond: Cond = 3.0
+    weight_top_saddle: Weight = Field(
+        1.6, description="relative frequency of `S = [s]`, `s < r` (recipe `top_saddle`)"
+    )
+    weight_other_saddle: Weight = Field(
+        0.6, description="relative frequency of a non-top `S` (recipe `other_saddle`)"
+    )
+    kill_weights: list[Weight] = Field(
+        default=[1.0, 1.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0],
+        min_length=1,
+        max_length=64,
+        description="relative frequencies of 1, 2, 3, … kill layers",
+    )
+    split: Prob = Field(
+        0.5,
+        description="probability that a complement index goes to the output side of a single kill",
+    )
+    low_rank: Prob = Field(
+        0.2, description="probability that a free complement block gets a random lower rank"
+    )
+    basis_cond: Cond = Field(3.0, description="condition-number bound of the hidden bases")
+    signal_cond: Cond = Field(3.0, description="condition-number bound of the signal factors")
 
     @model_validator(mode="after")
     def _weights(self) -> Points:
@@ -124,13 +162,30 @@ class Points(_Section):
 class Classify(_Section):
     """Tolerances (see ``mcland.tolerances``) and the data assumption checks."""
 
-    grad_rtol: Tol = 1e-8
-    c_zero: Mult = 1.0
-    c_neg: Mult = 10.0
-    gap_rtol: Tol = 1e-8
-    sxx_rcond: Tol = 1e-12
-    spectrum_free: bool = False
-    audit_fraction: Prob = 0.01
+    grad_rtol: Tol = Field(
+        GRAD_RTOL, description="critical when `‖∇L‖ ≤ grad_rtol · g_scale` (docs/numerics.md)"
+    )
+    c_zero: Mult = Field(C_ZERO, description="an eigenvalue `≥ −c_zero · floor` counts as zero")
+    c_neg: Mult = Field(
+        C_NEG,
+        description="an eigenvalue `< −c_neg · floor` counts as negative (`c_neg ≥ c_zero`; "
+        "in between: `ambiguous`)",
+    )
+    gap_rtol: Tol = Field(
+        GAP_RTOL,
+        description="data check: smallest relative eigen-gap of `Sigma = Syx Sxx⁻¹ Sxy` must exceed it",
+    )
+    sxx_rcond: Tol = Field(
+        SXX_RCOND, description="data check: reciprocal condition number of `Sxx` must exceed it"
+    )
+    spectrum_free: bool = Field(
+        False,
+        description="numeric type from shifted Cholesky factorisations, no eigenvalues "
+        "(docs/numerics.md)",
+    )
+    audit_fraction: Prob = Field(
+        0.01, description="spectrum-free mode: fraction of points that still get the full spectrum"
+    )
 
     @model_validator(mode="after")
     def _order(self) -> Classify:
@@ -142,22 +197,30 @@ class Classify(_Section):
 class Output(_Section):
     """What is stored and how it is split into files."""
 
-    spectrum: bool = True
-    original_spectrum: bool = False
-    weights: bool = False
-    shard_size: PosInt = 5000
+    spectrum: bool = Field(
+        True, description="store the full (whitened) spectrum as the list column `spectrum_w`"
+    )
+    original_spectrum: bool = Field(
+        False,
+        description="also decompose the original-coordinate Hessian (fills `spectrum`, "
+        "`eig_min`, `eig_max`, `hess_norm`; about twice the time)",
+    )
+    weights: bool = Field(False, description="store the weights (column `weights`)")
+    shard_size: PosInt = Field(5000, description="points per Parquet file (shard)")
 
 
 class Config(_Section):
     """A complete run configuration (all sections optional, with defaults)."""
 
-    n: PosInt = 10_000
-    seed: Annotated[int, Field(strict=True, ge=0, le=SEED_MAX)] = 0
-    architecture: Architecture = Architecture()
-    data: Data = Data()
-    points: Points = Points()
-    classify: Classify = Classify()
-    output: Output = Output()
+    n: PosInt = Field(10_000, description="number of points")
+    seed: Annotated[int, Field(strict=True, ge=0, le=SEED_MAX)] = Field(
+        0, description="run seed; a record depends only on configuration, seed and `sample_id`"
+    )
+    architecture: Architecture = Field(Architecture(), description="random architectures")
+    data: Data = Field(Data(), description="where the data comes from")
+    points: Points = Field(Points(), description="how critical points are drawn")
+    classify: Classify = Field(Classify(), description="tolerances and data checks")
+    output: Output = Field(Output(), description="what is stored, and shard size")
     _base_dir: str = PrivateAttr(".")  # directory that relative data paths refer to
 
     @property
@@ -199,6 +262,19 @@ class Config(_Section):
         }  # fmt: skip
         prm = np.array([float(vals[k]) for k in p.PARAM_NAMES])
         return prm, np.array(pt.kill_weights, dtype=np.float64)
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> dict[str, frozenset[str]]:
+    out = {prefix: frozenset(model.model_fields)}
+    for name, fld in model.model_fields.items():
+        ann = fld.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out |= _keys(ann, f"{prefix}.{name}" if prefix else name)
+    return out
+
+
+# Every configuration key, by section ("" is the top level): the one list tests and docs use.
+CONFIG_KEYS: dict[str, frozenset[str]] = _keys(Config)
 
 
 def _suggest(loc: tuple[Any, ...]) -> str:

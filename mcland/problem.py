@@ -1,4 +1,4 @@
-"""Data, its moments and the assumption checks of THEORY.md §1.
+"""Data, its moments and the assumption checks of docs/theory.md §1.
 
 Orientation follows the paper: **samples are columns**, ``X`` is (d_x, m) and ``Y`` is
 (d_y, m).
@@ -12,9 +12,7 @@ import numpy as np
 
 from mcland._kernels.whiten import critical_values_into, moments, smallest_relative_gap, whiten
 from mcland.errors import MclandError
-
-DEFAULT_GAP_RTOL = 1e-8
-DEFAULT_SXX_RCOND = 1e-12
+from mcland.tolerances import GAP_RTOL, SXX_RCOND
 
 
 def as_matrix(a: object, name: str) -> np.ndarray:
@@ -84,10 +82,10 @@ class Problem:
         X: object,
         Y: object,
         *,
-        gap_rtol: float = DEFAULT_GAP_RTOL,
-        sxx_rcond: float = DEFAULT_SXX_RCOND,
+        gap_rtol: float = GAP_RTOL,
+        sxx_rcond: float = SXX_RCOND,
     ) -> Problem:
-        """Build the problem from ``X`` (d_x, m) and ``Y`` (d_y, m), checking THEORY.md §1.
+        """Build the problem from ``X`` (d_x, m) and ``Y`` (d_y, m), checking docs/theory.md §1.
 
         Raises
         ------

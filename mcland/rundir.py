@@ -29,9 +29,7 @@ from mcland import storage
 from mcland.errors import MclandError
 
 FORMAT = 2  # version of the run-directory layout, stored in the manifest
-SHARD_FILE = "part-{k:06d}.parquet"
-_SHARD_RE = re.compile(r"part-(\d+)\.parquet")
-_MANIFEST_TMP_RE = re.compile(r"\.tmp-\d+-" + re.escape(storage.MANIFEST))
+_MANIFEST_TMP_RE = re.compile(re.escape(storage.TMP_PREFIX) + r"\d+-" + re.escape(storage.MANIFEST))
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 _LISTED = 5  # shard names listed in a status line before "(+N more)"
 
@@ -43,7 +41,7 @@ def plan_fields(n: int, shard_size: int) -> dict[str, Any]:
         "n": n,
         "shard_size": shard_size,
         "shards": (n + shard_size - 1) // shard_size,
-        "shard_file": SHARD_FILE,
+        "shard_file": storage.SHARD_FILE,
         "shard_ids": "k * shard_size <= sample_id < min((k + 1) * shard_size, n)",
     }
 
@@ -197,10 +195,10 @@ def scan(run_dir: str | Path, manifest: dict[str, Any] | None = None) -> RunStat
         else:
             st.bad[k] = why
     for p in sorted(run_dir.iterdir()):
-        m = _SHARD_RE.fullmatch(p.name)
+        m = storage.SHARD_RE.fullmatch(p.name)
         if m and not _in_plan(p.name, int(m.group(1)), int(manifest["shards"])):
             st.strays.append(p.name)
-        elif p.name.startswith(".tmp-"):
+        elif p.name.startswith(storage.TMP_PREFIX):
             st.leftovers.append(p.name)
     return st
 

@@ -19,13 +19,13 @@ import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from mcland import _faults, rundir, storage
+from mcland import _faults, rundir, runlog, storage
 from mcland._kernels.batch import draw_point as _draw_point
 from mcland._kernels.batch import process_range
 from mcland.config import Config, config_from_dict, load_config
 from mcland.datasource import load_data
 from mcland.errors import MclandError
-from mcland.inspect import split_layers
+from mcland.point import split_layers
 from mcland.problem import Problem
 
 BATCH = 512  # points per table (the next one computes while one is written); results do not depend on it
@@ -215,7 +215,7 @@ def sample(
     Returns
     -------
     pandas.DataFrame
-        One row per point, columns as documented in the README ("Output columns").
+        One row per point, columns as documented in docs/output-schema.md.
     """
     plan = make_plan(config, n, seed)
     ids = np.arange(plan.n, dtype=np.int64)
@@ -380,9 +380,18 @@ def run(
     with cluster as executor:
         status = rundir.prepare(run_dir, manifest)
         _faults.checkpoint("manifest-written")
-        with tqdm(
-            total=plan.n, initial=status.rows_done, unit="pt", disable=not progress, desc="sampling"
-        ) as bar:
+        # appends this session's line (wall time, hosts, points) to DIR/runlog.jsonl at the end
+        log = runlog.session(run_dir, status, executor, threads, workers, scheduler, t_load)
+        with (
+            log,
+            tqdm(
+                total=plan.n,
+                initial=status.rows_done,
+                unit="pt",
+                disable=not progress,
+                desc="sampling",
+            ) as bar,
+        ):
             if distributed:
                 computed = dist.run_shards(executor, plan, run_dir, manifest, status.pending, bar)
             else:

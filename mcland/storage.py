@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,71 +31,86 @@ from mcland.errors import MclandError
 
 MANIFEST = "run.json"
 MAX_DY_CRITICAL_VALUES = 12  # beyond, the 2**d_y critical values are not stored
+# Shard naming, for storage and the run-directory contract (mcland.rundir) alike: shard k is
+# the file SHARD_FILE.format(k=k); the pattern is also recorded in every manifest.
+SHARD_FILE = "part-{k:06d}.parquet"
 SHARD_GLOB = "part-*.parquet"
+SHARD_RE = re.compile(r"part-(\d+)\.parquet")  # fullmatch: group 1 is k
+TMP_PREFIX = ".tmp-"  # files being written: TMP_PREFIX + "PID-" + final name
 TYPE_DICT = pa.array(f.TYPE_NAMES, pa.string())
 RECIPE_DICT = pa.array(f.RECIPE_NAMES, pa.string())
 _TYPE = pa.dictionary(pa.int8(), pa.string())
 
-# name, Arrow type, nullable — the order of the columns in every shard
+# The one source of the record layout: name, Arrow type, nullable and description of every
+# column, in the order of the columns in every shard.  The description is stored in the
+# field's metadata (key ``description``); ``docs/output-schema.md`` is generated from it.
+_LIST_F64 = pa.list_(pa.float64())
+_COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
+    ("sample_id", pa.int64(), False, "point index within the run; with `seed` it determines the record"),
+    ("seed", pa.int64(), False, "run seed"),
+    ("H", pa.int8(), False, "depth `H`"),
+    ("dims", pa.list_(pa.int16()), False, "architecture `(d_0, …, d_H)`"),
+    ("d_x", pa.int16(), False, "input width `d_0`"),
+    ("d_y", pa.int16(), False, "output width `d_H`"),
+    ("r", pa.int16(), False, "bottleneck `r = min_h d_h`"),
+    ("N", pa.int32(), False, "number of parameters `Σ_h d_h d_{h-1}`"),
+    ("recipe", _TYPE, False, "how `S` was drawn: `global`, `top_saddle`, `other_saddle`"),
+    ("s_drawn", pa.int16(), False, "size of the `S` used to build the point"),
+    ("S_drawn", pa.list_(pa.int8()), False, "elements (1-based) of the `S` used to build the point"),
+    ("kill_mask", pa.int32(), False, "bit `h-1` set when the complement block `E_h` of layer `h` is zero"),
+    ("n_kill", pa.int8(), False, "number of zero complement blocks"),
+    ("data_ok", pa.bool_(), False, "the data met the assumptions (docs/theory.md §1); false only if 20 redraws failed"),
+    ("scale_x", pa.float64(), False, "data scale factor `a` of `X = a X0`"),
+    ("scale_y", pa.float64(), False, "data scale factor `b` of `Y = b (T X0 + noise Z)`"),
+    ("min_rel_gap", pa.float64(), False, "`min(min_i(λ_i − λ_{i+1}), λ_{d_y}) / λ_1` of `Sigma = Syx Sxx⁻¹ Sxy`"),
+    ("sxx_rcond", pa.float64(), False, "reciprocal condition number of `Sxx`"),
+    ("product_err", pa.float64(), False, "`‖W_{H:1} − U_S U_Sᵀ Syx Sxx⁻¹‖_F / ‖Syx Sxx⁻¹‖_F` for the drawn `S`"),
+    ("is_critical", pa.bool_(), False, "`grad_rel ≤ grad_rtol`"),
+    ("grad_norm", pa.float64(), False, "`‖∇L‖_F`"),
+    ("grad_rel", pa.float64(), False, "`‖∇L‖_F / g_scale` (docs/numerics.md)"),
+    ("s", pa.int16(), False, "size of the `S` read off the point"),
+    ("S", pa.list_(pa.int8()), False, "`S` read off the point (1-based): `i ∈ S` iff `‖u_iᵀ W_{H:1} Sxx^{1/2}‖ > sqrt(λ_i)/2`"),
+    ("s_dev", pa.float64(), False, "largest deviation of the ratios defining `S` from exactly 0 or 1"),
+    ("loss", pa.float64(), False, "`L(W)`"),
+    ("critical_value", pa.float64(), False, "`tr(Syy) − Σ_{i∈S} λ_i`"),
+    ("global_min_value", pa.float64(), False, "`L* = tr(Syy) − Σ_{i≤r} λ_i`"),
+    ("critical_values", _LIST_F64, True, "all critical values of the architecture on this data, `tr(Syy) − Σ_{i∈S} λ_i` over `|S| ≤ r`, ascending (`Σ_{k≤r} C(d_y, k)` values; null when `d_y > 12`)"),
+    ("loss_err", pa.float64(), False, "`L − critical_value`"),
+    ("loss_tol", pa.float64(), False, "the loss tolerance (docs/numerics.md, global value)"),
+    ("theory_type", _TYPE, False, "type from the theory: `global_minimizer`, `strict_saddle`, `non_strict_saddle`, `not_critical`, `ambiguous`"),
+    ("numeric_type", _TYPE, False, "same codes, from the loss and the whitened Hessian only (its spectrum, or shifted Cholesky factorisations in spectrum-free mode)"),
+    ("agree", pa.bool_(), False, "`theory_type == numeric_type`"),
+    ("open_h1", pa.int8(), True, "first layer `h1` of the first open pair `(h1, h2)` of a theory-strict saddle with `S = [s]`"),
+    ("open_h2", pa.int8(), True, "second layer `h2` of that pair"),
+    ("escape_curvature", pa.float64(), True, "certificate curvature of a theory-strict saddle"),
+    ("pair_curvature_min", pa.float64(), True, "lowest pair curvature examined for `S = [s]`, `s < r`; pairs proved closed by the bound `2 σ ‖B‖_F <= c_zero · floor` (or with `G = 0`) are not examined, and count as `inf`"),
+    ("eig_min", pa.float64(), True, "smallest eigenvalue of the Hessian `∇²L` (original coordinates; only with `output.original_spectrum = true`)"),
+    ("eig_max", pa.float64(), True, "largest eigenvalue of `∇²L` (same condition)"),
+    ("hess_norm", pa.float64(), True, "`‖∇²L‖_F` (same condition)"),
+    ("eig_min_w", pa.float64(), True, "smallest eigenvalue of the Hessian in whitened input coordinates, from which the numeric type is decided (null in spectrum-free mode unless audited)"),
+    ("eig_max_w", pa.float64(), True, "largest eigenvalue of the whitened Hessian (same condition)"),
+    ("hess_norm_w", pa.float64(), False, "Frobenius norm of the whitened Hessian"),
+    ("noise_floor", pa.float64(), False, "rounding-error floor of the whitened spectrum (docs/numerics.md)"),
+    ("tol_zero", pa.float64(), False, "`c_zero · floor`"),
+    ("tol_neg", pa.float64(), False, "`c_neg · floor`"),
+    ("n_neg", pa.int32(), True, "whitened eigenvalues `< −tol_neg` (the inertia is shared with `∇²L`)"),
+    ("n_zero", pa.int32(), True, "whitened eigenvalues with `|λ| ≤ tol_zero`"),
+    ("n_pos", pa.int32(), True, "whitened eigenvalues `> tol_zero` (the rest sit in the band)"),
+    ("audit_type", _TYPE, True, "spectrum-free mode: the spectral numeric type of an audited point (null otherwise)"),
+    ("ranks", pa.list_(pa.int16()), False, "numerical ranks of all `W_{a:b}`, `1 ≤ b ≤ a ≤ H`, in the order `W_{1:1}, W_{2:1}, W_{2:2}, W_{3:1}, …` (index `a(a−1)/2 + b − 1`; `mcland.rank_labels(H)` names them)"),
+    ("spectrum_w", _LIST_F64, True, "all `N` eigenvalues of the whitened Hessian, ascending (`output.spectrum = false` stores null)"),
+    ("spectrum", _LIST_F64, True, "all `N` eigenvalues of `∇²L`, ascending (only with `output.original_spectrum = true`)"),
+    ("weights", _LIST_F64, True, "`W_1 … W_H` flattened row-major (only with `output.weights = true`; `mcland.draw_point` redraws them anyway)"),
+)  # fmt: skip
 SCHEMA = pa.schema(
-    [
-        pa.field("sample_id", pa.int64(), False),
-        pa.field("seed", pa.int64(), False),
-        pa.field("H", pa.int8(), False),
-        pa.field("dims", pa.list_(pa.int16()), False),
-        pa.field("d_x", pa.int16(), False),
-        pa.field("d_y", pa.int16(), False),
-        pa.field("r", pa.int16(), False),
-        pa.field("N", pa.int32(), False),
-        pa.field("recipe", _TYPE, False),
-        pa.field("s_drawn", pa.int16(), False),
-        pa.field("S_drawn", pa.list_(pa.int8()), False),
-        pa.field("kill_mask", pa.int32(), False),
-        pa.field("n_kill", pa.int8(), False),
-        pa.field("data_ok", pa.bool_(), False),
-        pa.field("scale_x", pa.float64(), False),
-        pa.field("scale_y", pa.float64(), False),
-        pa.field("min_rel_gap", pa.float64(), False),
-        pa.field("sxx_rcond", pa.float64(), False),
-        pa.field("product_err", pa.float64(), False),
-        pa.field("is_critical", pa.bool_(), False),
-        pa.field("grad_norm", pa.float64(), False),
-        pa.field("grad_rel", pa.float64(), False),
-        pa.field("s", pa.int16(), False),
-        pa.field("S", pa.list_(pa.int8()), False),
-        pa.field("s_dev", pa.float64(), False),
-        pa.field("loss", pa.float64(), False),
-        pa.field("critical_value", pa.float64(), False),
-        pa.field("global_min_value", pa.float64(), False),
-        pa.field("critical_values", pa.list_(pa.float64()), True),
-        pa.field("loss_err", pa.float64(), False),
-        pa.field("loss_tol", pa.float64(), False),
-        pa.field("theory_type", _TYPE, False),
-        pa.field("numeric_type", _TYPE, False),
-        pa.field("agree", pa.bool_(), False),
-        pa.field("open_h1", pa.int8(), True),
-        pa.field("open_h2", pa.int8(), True),
-        pa.field("escape_curvature", pa.float64(), True),
-        pa.field("pair_curvature_min", pa.float64(), True),
-        pa.field("eig_min", pa.float64(), True),
-        pa.field("eig_max", pa.float64(), True),
-        pa.field("hess_norm", pa.float64(), True),
-        pa.field("eig_min_w", pa.float64(), True),
-        pa.field("eig_max_w", pa.float64(), True),
-        pa.field("hess_norm_w", pa.float64(), False),
-        pa.field("noise_floor", pa.float64(), False),
-        pa.field("tol_zero", pa.float64(), False),
-        pa.field("tol_neg", pa.float64(), False),
-        pa.field("n_neg", pa.int32(), True),
-        pa.field("n_zero", pa.int32(), True),
-        pa.field("n_pos", pa.int32(), True),
-        pa.field("audit_type", _TYPE, True),
-        pa.field("ranks", pa.list_(pa.int16()), False),
-        pa.field("spectrum_w", pa.list_(pa.float64()), True),
-        pa.field("spectrum", pa.list_(pa.float64()), True),
-        pa.field("weights", pa.list_(pa.float64()), True),
-    ]
+    [pa.field(n, t, nullable, metadata={"description": d}) for n, t, nullable, d in _COLUMNS]
 )
+
+
+def description(name: str) -> str:
+    """The description of the record column ``name`` (from :data:`SCHEMA`'s field metadata)."""
+    return SCHEMA.field(name).metadata[b"description"].decode("utf-8")
+
 
 # Floating-point columns hold distinct values: dictionary encoding only costs time (half
 # of the write) and space there, so it is kept for the other columns only.  They hardly
@@ -243,13 +259,19 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
 
 
 def shard_name(k: int) -> str:
-    return f"part-{k:06d}.parquet"
+    """The file name of shard ``k``."""
+    return SHARD_FILE.format(k=k)
+
+
+def tmp_name(name: str) -> str:
+    """The temporary name under which this process writes the file ``name`` before renaming."""
+    return f"{TMP_PREFIX}{os.getpid()}-{name}"
 
 
 def write_shard(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
     """Write ``table`` to ``path`` atomically (temporary file in the same directory, then rename)."""
     table = table.replace_schema_metadata({"mcland": json.dumps(meta, sort_keys=True)})
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp = path.with_name(tmp_name(path.name))
     try:
         pq.write_table(table, tmp, **PARQUET_OPTIONS)
         _faults.checkpoint("shard-tmp")
@@ -261,7 +283,7 @@ def write_shard(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     """Write ``run.json`` atomically (temporary file, then rename)."""
-    tmp = run_dir / f".tmp-{os.getpid()}-{MANIFEST}"
+    tmp = run_dir / tmp_name(MANIFEST)
     try:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _faults.checkpoint("manifest-tmp")

@@ -19,11 +19,23 @@ Every threshold is relative to a scale computed from the point itself, never abs
 * an eigenvalue (or certificate curvature) is **zero** when ``>= -c_zero * floor`` and
   **negative** when ``< -c_neg * floor``; in between the point is reported ``ambiguous``.
 * **global value** — ``|L - L*| <= 8 eps (sum_h d_h) (tr Syy + 2 ||W_{H:1}|| ||Syx|| + ||W_{H:1}||^2 ||Sxx||)``.
+* **data** — ``Sxx`` must have a reciprocal condition number above ``sxx_rcond`` and
+  ``Sigma = Syx Sxx^-1 Sxy`` a smallest relative eigen-gap above ``gap_rtol``.
+
+The default values below are the only place they are written: :class:`Tolerances`, the
+``[classify]`` section of the configuration (:mod:`mcland.config`) and the documentation
+(``docs/configuration.md``, generated) take them from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+GRAD_RTOL = 1e-8  # critical: ||grad L|| <= GRAD_RTOL * g_scale
+C_ZERO = 1.0  # zero eigenvalue: >= -C_ZERO * floor
+C_NEG = 10.0  # negative eigenvalue: < -C_NEG * floor
+GAP_RTOL = 1e-8  # data: smallest relative eigen-gap of Sigma must exceed this
+SXX_RCOND = 1e-12  # data: reciprocal condition number of Sxx must exceed this
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,9 @@ class Tolerances:
         Eigenvalues below ``-c_neg * floor`` count as negative; ``c_neg >= c_zero``.
     """
 
-    grad_rtol: float = 1e-8
-    c_zero: float = 1.0
-    c_neg: float = 10.0
+    grad_rtol: float = GRAD_RTOL
+    c_zero: float = C_ZERO
+    c_neg: float = C_NEG
 
     def __post_init__(self) -> None:
         if not (0.0 < self.grad_rtol < 1.0):

@@ -13,16 +13,19 @@ from mcland.bench.naive import unravel_weights
 TYPE_NAMES = ("global_minimizer", "strict_saddle", "non_strict_saddle", "not_critical")
 
 
-def load_fixtures(path=None):
-    """Read the ragged fixture file (see shared/fixtures/README.md).
+FIXTURES_PATH = Path(__file__).resolve().parent / "data" / "fixtures" / "critical_points.npz"
 
-    Default path: <repo>/../shared/fixtures/critical_points.npz.
+
+def load_fixtures(path=None):
+    """Read the ragged fixture file (see tests/data/fixtures/README.md).
+
+    Default path: :data:`FIXTURES_PATH` (tests/data/fixtures/critical_points.npz).
     Returns a list of dicts with keys: dims (tuple), weights (list of (d_h, d_{h-1})),
     X (d_0, m), Y (d_H, m), num, th (int type codes 0..3, see TYPE_NAMES), eigmin,
     scale, loss (floats), S (tuple of 1-based ints, or None when smask == -1).
     """
     if path is None:
-        path = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "critical_points.npz"
+        path = FIXTURES_PATH
     with np.load(path) as npz:
         f = {k: npz[k] for k in npz.files}
     seg = lambda name, i: f[name][f[name + "_off"][i] : f[name + "_off"][i + 1]]  # noqa: E731

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcland import storage
+from mcland import runlog, storage
 from mcland.compare import record_bytes, records
 
 
@@ -23,8 +23,9 @@ def assert_same_records(a: Path, b: Path) -> None:
 
 
 def assert_clean(run_dir: Path, n: int, shards: int) -> None:
-    """Exactly ``run.json`` and the plan's shards; sample ids 0..n-1 once each."""
+    """Exactly ``run.json``, the run log and the plan's shards; sample ids 0..n-1 once each."""
     names = sorted(p.name for p in Path(run_dir).iterdir())
-    assert names == sorted([storage.MANIFEST, *(storage.shard_name(k) for k in range(shards))])
+    expected = [storage.MANIFEST, runlog.LOG_FILE, *(storage.shard_name(k) for k in range(shards))]
+    assert names == sorted(expected)
     ids = records(run_dir).column("sample_id").to_pylist()
     assert ids == list(range(n))

@@ -161,6 +161,7 @@ def test_sample_run_and_resume(capsys, tmp_path, tiny):
         "part-000001.parquet",
         "part-000002.parquet",
         "run.json",
+        "runlog.jsonl",
     ]
     manifest = json.loads((out / "run.json").read_text())
     assert (manifest["n"], manifest["seed"], manifest["shards"]) == (30, 3, 3)

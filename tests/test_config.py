@@ -1,6 +1,6 @@
 """Configuration and data validation, through ``mcland sample`` and ``load_config``.
 
-The contract (README, "Command line"): every kind of bad input ends with ONE line
+The contract (docs/cli.md, "Bad input"): every kind of bad input ends with ONE line
 ``mcland: error: ...`` on stderr, exit status 2, no traceback, and nothing written (the
 output directory is not created).  Every refusal test also checks the message names the
 problem, and every data test has a positive control (the same setup with good data runs).
@@ -25,7 +25,7 @@ from cli_helpers import assert_bad_input, cli, tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcland.config import Config, load_config
+from mcland.config import CONFIG_KEYS, Config, load_config
 from mcland.errors import MclandError
 
 # ---------------------------------------------------------------------- helpers
@@ -254,7 +254,7 @@ RNG_SEED = 1234
 
 
 def good_xy(d_x: int = 3, d_y: int = 2, m: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """Data satisfying THEORY.md §1 (distinct eigenvalues with probability one)."""
+    """Data satisfying docs/theory.md §1 (distinct eigenvalues with probability one)."""
     rng = np.random.default_rng(RNG_SEED)
     X = rng.standard_normal((d_x, m))
     Y = rng.standard_normal((d_y, d_x)) @ X + 0.5 * rng.standard_normal((d_y, m))
@@ -387,24 +387,9 @@ def test_parquet_file_is_garbage(capsys, tmp_path):
 
 # ---------------------------------------------------------------------- load_config property
 
-# The documented keys (README, "Configuration"), independent of the pydantic model.
-DOCUMENTED = {
-    "": {"n", "seed", "architecture", "data", "points", "classify", "output"},
-    "architecture": {"depth", "d_y", "d_x_extra", "hidden"},
-    "data": {"source", "m", "noise", "scale_x", "scale_y", "path", "x_columns", "y_columns"},
-    "points": {
-        "weight_global",
-        "weight_top_saddle",
-        "weight_other_saddle",
-        "kill_weights",
-        "split",
-        "low_rank",
-        "basis_cond",
-        "signal_cond",
-    },
-    "classify": {"grad_rtol", "c_zero", "c_neg", "gap_rtol", "sxx_rcond"},
-    "output": {"spectrum", "weights", "shard_size"},
-}
+# Every key, by section, as the model defines it (docs/configuration.md is generated from
+# the same models, and tests/test_docs.py checks that every key is documented there).
+KEYS = CONFIG_KEYS
 
 floats = st.floats  # short alias
 
@@ -475,6 +460,8 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
                 "grad_rtol": floats(1e-15, 0.5),
                 "gap_rtol": floats(1e-15, 0.5),
                 "sxx_rcond": floats(1e-15, 0.5),
+                "spectrum_free": st.booleans(),
+                "audit_fraction": floats(0.0, 1.0),
             },
         )
     )
@@ -486,6 +473,7 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             {},
             optional={
                 "spectrum": st.booleans(),
+                "original_spectrum": st.booleans(),
                 "weights": st.booleans(),
                 "shard_size": st.integers(1, 10**6),
             },
@@ -538,12 +526,12 @@ unknown_names = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
 @SETTINGS
 @given(
     cfg=valid_configs(),
-    where=st.sampled_from(sorted(DOCUMENTED)),
+    where=st.sampled_from(sorted(KEYS)),
     name=unknown_names,
     value=st.one_of(st.integers(0, 9), st.booleans(), st.just("x"), st.just([1, 2])),
 )
 def test_unknown_key_is_always_refused(tmp_path_factory, cfg, where, name, value):
-    if name in DOCUMENTED[where]:
+    if name in KEYS[where]:
         name += "_x"
     if where:
         cfg.setdefault(where, {})[name] = value

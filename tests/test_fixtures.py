@@ -1,11 +1,11 @@
-"""External check: points labelled by an independent implementation (shared/fixtures)."""
+"""External check: points labelled by an independent implementation (tests/data/fixtures)."""
 
 from __future__ import annotations
 
 import naive
 import pytest
 
-from mcland.inspect import inspect_point
+from mcland.point import inspect_point
 
 FIXTURES = naive.load_fixtures()
 NAMES = naive.TYPE_NAMES

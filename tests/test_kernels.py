@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mcland._kernels import rng as krng
-from mcland._kernels.analyze import _cholesky_bracket, _exceeds
+from mcland._kernels.classify import _cholesky_bracket, _exceeds
 from mcland._kernels.dense import layer_offsets, prod, product_table
 from mcland._kernels.draw import _orthogonal
 from mcland._kernels.fields import ABOVE, BAND, BELOW
@@ -15,7 +15,7 @@ from mcland._kernels.hessian import frob_upper, gradient, hessian_into, loss, re
 from mcland._kernels.lapack import eigvalsh_destroy
 from mcland._kernels.theory import numerical_rank, pair_curvature, top_singular_pair
 from mcland._kernels.whiten import moments, whiten
-from mcland.inspect import inspect_point
+from mcland.point import inspect_point
 
 SHAPES = [
     (2, 1, 1),

@@ -3,7 +3,7 @@
 The references are checked against things that do not share their derivation:
 finite differences of the loss (for the gradient) and of the gradient (for the Hessian),
 second differences of the loss along a line (for the quadratic form), hand-computed
-closed forms, critical points built by hand from THEORY.md §2, and the external fixture
+closed forms, critical points built by hand from docs/theory.md §2, and the external fixture
 file (labels computed by an independent implementation).
 
 Tolerances
@@ -15,7 +15,8 @@ Tolerances
   eigenvalue within 1e-6 * stored scale (observed ~1e-15), loss to 1e-10 relative.
 """
 
-import os
+import hashlib
+import re
 
 import naive as nv
 import numpy as np
@@ -52,7 +53,7 @@ def grad_scales(weights, X, Y):
 
 
 def build_critical_point(rng, X, Y, S, hidden):
-    """Exact critical point with W_{H:1} = U_S U_S^T Syx Sxx^{-1} (THEORY.md §2).
+    """Exact critical point with W_{H:1} = U_S U_S^T Syx Sxx^{-1} (docs/theory.md §2).
 
     hidden = (d_1, ..., d_{H-1}), each >= |S|. W_1 = Q_1 [U_S^T Syx Sxx^{-1}; 0],
     W_h = Q_h [[I_s, 0], [0, 0]] Q_{h-1}^{-1}, W_H = [U_S, 0] Q_{H-1}^{-1} with random
@@ -341,14 +342,19 @@ def test_theory_type_rank_zero_weights():
 
 @pytest.fixture(scope="module")
 def fixtures():
-    path = nv.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "critical_points.npz"
-    if not path.exists() and os.environ.get("CI") != "true":  # CI has shared/ beside the clone
-        pytest.skip(f"fixtures not found at {path}")
     return nv.load_fixtures()
 
 
+def test_fixture_file_sha256():
+    """The fixture file is the one recorded in its README (a silent change fails)."""
+    readme = (nv.FIXTURES_PATH.parent / "README.md").read_text(encoding="utf-8")
+    recorded = re.findall(r"sha256: ([0-9a-f]{64})", readme)
+    assert len(recorded) == 1, "README must record exactly one sha256"
+    assert hashlib.sha256(nv.FIXTURES_PATH.read_bytes()).hexdigest() == recorded[0]
+
+
 def test_fixture_counts(fixtures):
-    # numbers from shared/fixtures/README.md
+    # numbers from tests/data/fixtures/README.md
     counts = [sum(p["num"] == k for p in fixtures) for k in range(4)]
     assert counts == [175, 100, 306, 19]
     assert len(fixtures) == 600
@@ -363,12 +369,7 @@ def test_fixture_layout(fixtures):
         assert p["X"].shape[0] == dims[0]
         assert p["Y"].shape[0] == dims[-1]
         assert p["X"].shape[1] == p["Y"].shape[1]
-    assert (
-        nv.load_fixtures(
-            nv.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "critical_points.npz"
-        )[5]["loss"]
-        == fixtures[5]["loss"]
-    )
+    assert nv.load_fixtures(nv.FIXTURES_PATH)[5]["loss"] == fixtures[5]["loss"]
 
 
 def test_fixture_critical_points(fixtures):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
+import socket
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +16,57 @@ from cli_helpers import cli, refused
 from sampled_run import SMALL_RUN_CONFIG, small_run, tampered_copy
 
 import mcland
+from mcland import runlog
 from mcland.report import REPORT_FILE, build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SECTIONS = ["metadata", "fractions", "confusion", "critical-values", "spectra", "strata"]
+SECTIONS = [  # in page order: results first, metadata last
+    "results",
+    "fractions",
+    "confusion",
+    "critical-values",
+    "spectra",
+    "strata",
+    "metadata",
+]
+
+
+class _Tables(HTMLParser):
+    """The cell texts of every ``<table>`` of a page, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def tables(text: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(text)
+    return parser.tables
+
+
+def metadata(text: str) -> dict[str, str]:
+    """The report's metadata table: item -> value."""
+    (meta,) = [t for t in tables(text) if t[0] == ["item", "value"]]
+    return dict(meta[1:])
 
 
 @pytest.fixture(scope="session")
@@ -42,13 +92,68 @@ def test_report_has_every_section_and_its_figures(report):
         assert len(data) > 10_000  # a drawn figure, not an empty canvas
 
 
+def test_report_leads_with_the_results_and_ends_with_the_configuration(report):
+    text = report.read_text(encoding="utf-8")
+    starts = [text.index(f'<section id="{anchor}">') for anchor in SECTIONS]
+    assert starts == sorted(starts)
+    first = text[: text.index('<section id="fractions">')]
+    assert "Agreement:" in first and "numeric type ↓ / theory type →" in first
+    assert "Resolved configuration (run.json)" not in first
+    config = text.index("Resolved configuration (run.json)")
+    assert text.rfind("<details>", 0, config) > text.index('<section id="metadata">')
+    assert "THEORY.md" not in text and "docs/theory.md in the mcland repository" in text
+    assert 'href="docs/' not in text and 'href="../' not in text
+
+
+def test_report_counts_match_the_records(report, run_dir):
+    df = mcland.load(run_dir, columns=["theory_type", "numeric_type"])
+    results = report.read_text(encoding="utf-8").split('<section id="fractions">')[0]
+    head, *rows = tables(results)[0]
+    assert head[0] == "numeric type ↓ / theory type →"
+    table = pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows], columns=head[1:])
+    counts = pd.crosstab(df["numeric_type"].astype(str), df["theory_type"].astype(str))
+    for nu, th in itertools.product(counts.index, counts.columns):
+        assert int(table.loc[nu, th]) == counts.loc[nu, th]
+    assert int(table.loc["total", "total"]) == len(df)
+
+
 def test_report_states_design_wall_time_and_sizes(report, run_dir):
     text = report.read_text(encoding="utf-8")
     assert "Marginal fractions describe the sampling design" in text
     assert "strata (architecture, S, rank profile) describe the landscape" in text
-    assert "wall time" in text and "unknown" in text  # the run directory does not record it
+    (entry,) = runlog.read(run_dir)  # the fixture's run: one session
+    wall = f"{runlog.format_seconds(entry['wall_seconds'])} (one session)"
+    meta = metadata(text)
+    assert (meta["wall time"], meta["hosts"]) == (wall, socket.gethostname())
+    assert f"wall time {wall} on {socket.gethostname()}" in text  # the introduction
+    assert "Sessions in runlog.jsonl" in text
     assert "3 / 3" in text  # shards present / planned
     assert str(run_dir) in text
+
+
+def test_report_of_a_run_without_a_run_log(run_dir, tmp_path):
+    old = tmp_path / "old"  # as written by mcland 0.5.0
+    shutil.copytree(run_dir, old)
+    (old / runlog.LOG_FILE).unlink()
+    text = build_report(old, tmp_path / "out").read_text(encoding="utf-8")
+    meta = metadata(text)
+    assert meta["wall time"].startswith("not recorded (run written before run logs).")
+    assert meta["hosts"] == "not recorded (run written before run logs)"
+    assert "Sessions in runlog.jsonl" not in text
+    for anchor in SECTIONS:
+        assert f'<section id="{anchor}">' in text
+
+
+def test_report_sums_the_sessions_of_a_resumed_run(run_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "part-000002.parquet").unlink()
+    mcland.run(SMALL_RUN_CONFIG, run, threads=1, progress=False)
+    entries = runlog.read(run)
+    assert len(entries) == 2
+    total = runlog.format_seconds(sum(e["wall_seconds"] for e in entries))
+    text = build_report(run, tmp_path / "out").read_text(encoding="utf-8")
+    assert metadata(text)["wall time"] == f"{total} (2 sessions: the run and 1 resume(s))"
 
 
 def test_report_agreement_matches_the_records(report, run_dir):

@@ -1,4 +1,4 @@
-"""Theory against spectra on sampled exact critical points, and known results (THEORY.md)."""
+"""Theory against spectra on sampled exact critical points, and known results (docs/theory.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mcland
-from mcland.inspect import inspect_point
+from mcland.point import inspect_point
 
 TYPES = ("global_minimizer", "strict_saddle", "non_strict_saddle")
 
@@ -25,7 +25,7 @@ def test_every_sampled_point_is_critical_with_its_critical_value(population):
 
 
 def test_losses_are_enumerated_critical_values(population):
-    """THEORY.md §2: every loss is one of the sum_{k<=r} C(d_y, k) enumerated values."""
+    """docs/theory.md §2: every loss is one of the sum_{k<=r} C(d_y, k) enumerated values."""
     df, _ = population
     from math import comb
 
@@ -67,7 +67,7 @@ def test_every_depth_has_its_types(population, H):
     present = set(df.loc[df["H"] == H, "numeric_type"].astype(str))
     expected = {"global_minimizer", "strict_saddle"} | ({"non_strict_saddle"} if H >= 3 else set())
     assert expected <= present
-    if H == 2:  # THEORY.md §3: every saddle of a depth-2 network is strict
+    if H == 2:  # docs/theory.md §3: every saddle of a depth-2 network is strict
         assert "non_strict_saddle" not in present
         assert "non_strict_saddle" not in set(df.loc[df["H"] == 2, "theory_type"].astype(str))
 
@@ -198,7 +198,7 @@ def test_zero_network_of_depth_2_is_strict(rng):
 
 
 def test_non_strict_saddle_with_wide_partial_products():
-    """THEORY.md §3: ``A`` and ``C`` of rank > s with ``A^T R C^T = 0`` -> non-strict.
+    """docs/theory.md §3: ``A`` and ``C`` of rank > s with ``A^T R C^T = 0`` -> non-strict.
 
     H = 4, S = {} (s = 0): W_1 reads only v_1, W_4 writes only u_3, W_2 = W_3 = 0.  For the
     pair (2, 3), A = W_4 and C = W_1 have rank 1 > s and B = W_{2:3} = I has full rank, so a
@@ -233,7 +233,7 @@ def test_badly_scaled_strict_saddles_are_resolved(sid):
         W = [npz[f"p{sid}_W{h}"] for h in range(1, H + 1)]
         X, Y = npz[f"p{sid}_X"], npz[f"p{sid}_Y"]
     rep = inspect_point(W, X, Y)
-    assert rep.hess_norm > 1e11  # the trap of THEORY.md §4
+    assert rep.hess_norm > 1e11  # the trap of docs/theory.md §4
     assert rep.theory_type == rep.numeric_type == "strict_saddle"
     assert rep.eig_min_w < -100 * rep.noise_floor
     assert rep.eig_min < 0

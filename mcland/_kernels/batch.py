@@ -12,7 +12,7 @@ from mcland._jit import jit
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels import rng
-from mcland._kernels.analyze import analyze
+from mcland._kernels.classify import analyze
 from mcland._kernels.dense import frob, layer, layer_offsets, matmul
 from mcland._kernels.draw import construct, draw_data, draw_dims
 from mcland._kernels.whiten import critical_values_into, problem, smallest_relative_gap

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._jit import jit
-from mcland._kernels.analyze import whitened_problem
 from mcland._kernels.batch import draw_point
+from mcland._kernels.classify import whitened_problem
 from mcland._kernels.hessian import assemble_hessian
 from mcland._kernels.lapack import eigvalsh_destroy
 

@@ -1,4 +1,4 @@
-"""Random architectures, data and exact critical points (THEORY.md §5).
+"""Random architectures, data and exact critical points (docs/theory.md §5).
 
 Everything is drawn from one per-point stream (:mod:`.rng`).  Points are built in whitened
 coordinates, ``W'_h = G_h [[D_h, 0], [0, E_h]] G_{h-1}^{-1}``, with ``G_0 = [V_S, V_{S^c}, V_0]``
@@ -45,7 +45,7 @@ def _log_uniform(state, lo, hi):
 @jit
 def draw_data(state, prm, d_x, d_y):
     """Gaussian data ``X = a X0``, ``Y = b (T X0 + noise Z)`` (d_x, m) and (d_y, m), with
-    log-uniform scale factors a, b; redrawn until it satisfies THEORY.md §1.
+    log-uniform scale factors a, b; redrawn until it satisfies docs/theory.md §1.
 
     Returns ``(X, Y, a, b, ok, pb)`` with ``pb`` the data's :func:`.whiten.problem` tuple.
     """
@@ -196,7 +196,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
         for j in range(s):
             D[H, i, j] = sig[order_out[i]] * chain_inv[i, j]
 
-    # complement chain: kill layers and the single-kill split of THEORY.md §5
+    # complement chain: kill layers and the single-kill split of docs/theory.md §5
     c = np.empty(H + 1, np.int64)
     for h in range(H + 1):
         c[h] = dims[h] - s

@@ -1,4 +1,4 @@
-"""Residual, loss, gradient and the full Hessian (THEORY.md §2 and §4), with error bounds.
+"""Residual, loss, gradient and the full Hessian (docs/theory.md §2 and §4), with error bounds.
 
 Parameter ordering: the Hessian acts on the concatenation of ``W_1.ravel(), ...,
 W_H.ravel()`` (row-major), i.e. entry ``(W_h)_{ab}`` sits at ``off[h-1] + a d_{h-1} + b``.
@@ -76,7 +76,7 @@ def gradient_scale(npr, dims, Sxx_n, Syx_n):
 @jit
 def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     """Assemble the **upper triangle** (blocks ``(h, k)``, ``k >= h``) of the Hessian
-    (N, N) into the C-ordered ``HmT``, from the Kronecker structure of THEORY.md §4; the
+    (N, N) into the C-ordered ``HmT``, from the Kronecker structure of docs/theory.md §4; the
     strict lower triangle is not touched.
 
     Read as a Fortran-ordered matrix, ``HmT.T`` holds the lower triangle that LAPACK's

@@ -1,7 +1,7 @@
-"""Second-order theory of THEORY.md §2-3: read S off a point, escape certificates.
+"""Second-order theory of docs/theory.md §2-3: read S off a point, escape certificates.
 
 Openness of a layer pair is decided by the curvature it produces, not by thresholds on
-``G`` or on ranks.  THEORY.md suggests 2 x 2 problems, one per candidate direction pair;
+``G`` or on ranks.  docs/theory.md suggests 2 x 2 problems, one per candidate direction pair;
 here the Hessian is restricted at once to the subspace spanned by all candidates of a
 pair (``p q^T`` on layer h2 for every q, ``x y^T`` on layer h1 for every x, with p and y
 fixed), a (d_{h2-1} + d_h1)-dimensional problem whose smallest eigenvalue is at most that
@@ -60,7 +60,7 @@ def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y, want_vector):
 
     ``p`` (d_h2,) and ``y`` (d_{h1-1},) are fixed unit vectors, ``q`` ranges over
     R^{d_{h2-1}} and ``x`` over R^{d_h1}: the subspace holds every two-layer certificate
-    direction of THEORY.md §3 built from this (p, y), so its smallest eigenvalue is at most
+    direction of docs/theory.md §3 built from this (p, y), so its smallest eigenvalue is at most
     each certificate's curvature, and at least the Hessian's smallest eigenvalue.  With
     ``A = W_{H:h2+1}``, ``B = W_{h2-1:h1+1}``, ``C = W_{h1-1:1}``, ``T2 = W_{h2-1:1}``,
     ``T1 = W_{H:h1+1}``, ``a = A p`` and ``c = C^T y`` the restricted Hessian in the
@@ -163,7 +163,7 @@ def pair_curvature(buf, poff, dims, Sxx, R, h1, h2, tol, want_vector):
 
     ``(p, y)`` is the top singular pair of ``G = W_{H:h2+1}^T R W_{h1-1:1}^T``
     (:func:`top_singular_pair`), the choice that maximises the second-order term
-    ``(q^T B x)(p^T G y)`` of THEORY.md §3; q and x are then optimised jointly by
+    ``(q^T B x)(p^T G y)`` of docs/theory.md §3; q and x are then optimised jointly by
     :func:`subspace_curvature`, so no rank threshold is needed.
 
     The restricted Hessian is its Gauss-Newton part, ``2 ||dP Sxx^{1/2}||^2`` for the

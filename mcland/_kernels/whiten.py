@@ -1,4 +1,4 @@
-"""Data moments and the whitened problem of THEORY.md §1 and §5."""
+"""Data moments and the whitened problem of docs/theory.md §1 and §5."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def smallest_relative_gap(lam):
 
 @jit
 def critical_values_into(lam, tr_syy, r, out):
-    """All critical values ``tr(Syy) - sum_{i in S} lam_i``, ``|S| <= r`` (THEORY.md §2),
+    """All critical values ``tr(Syy) - sum_{i in S} lam_i``, ``|S| <= r`` (docs/theory.md §2),
     ascending, into ``out[:count]``; returns ``count = sum_{k<=r} C(d_y, k)``.  ``out``
     needs ``2**d_y`` entries."""
     d_y = lam.size

@@ -3,11 +3,11 @@
 One Python call per point: draw an architecture, Gaussian data and an exact critical point,
 verify it (gradient, loss against the enumerated critical values), assemble the Hessian
 from ``np.kron`` blocks, take its eigenvalues with ``np.linalg.eigvalsh``, compute the ranks
-of all partial products and decide the type by the rank criterion of THEORY.md §3
+of all partial products and decide the type by the rank criterion of docs/theory.md §3
 (:func:`mcland.bench.naive.theory_type_rank`).  This is what a careful NumPy user would
 write; it is the reference against which the compiled pipeline's speed is reported.
 
-The critical point is built from the simplest member of THEORY.md §5's family, with
+The critical point is built from the simplest member of docs/theory.md §5's family, with
 random orthogonal hidden bases ``Q_h``: ``W_1 = Q_1 [U_S^T Syx Sxx^{-1}; 0]``,
 ``W_h = Q_h J Q_{h-1}^T`` and ``W_H = [U_S 0] Q_{H-1}^T`` with ``J = diag(1_s, 0)``, so
 ``W_{H:1} = U_S U_S^T Syx Sxx^{-1}``.  The architecture and the data are drawn from the

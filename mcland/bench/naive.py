@@ -1,6 +1,6 @@
 """Slow, obviously-correct reference implementations (plain NumPy, no Numba).
 
-Everything here is written straight from the formulas of THEORY.md (the project's
+Everything here is written straight from the formulas of docs/theory.md (the project's
 mathematical notes), favouring clarity over speed.  Two users: the test suite compares
 every fast kernel with these functions (``tests/test_naive.py`` tests the functions
 themselves with finite differences and hand-computed cases), and ``mcland bench`` uses
@@ -123,10 +123,10 @@ def gradient_fd(weights, X, Y, step=None):
 
 
 def hessian(weights, X, Y):
-    """Hessian of L, (N, N), in the row-major parameter ordering (THEORY.md §4).
+    """Hessian of L, (N, N), in the row-major parameter ordering (docs/theory.md §4).
 
     Gauss-Newton block (h, k), with A_h = W_{H:h+1}, C_h = W_{h-1:1}:
-        THEORY (column-major):  2 (C_h Sxx C_k^T) kron (A_h^T A_k)
+        docs/theory.md §4 (column-major):  2 (C_h Sxx C_k^T) kron (A_h^T A_k)
         row-major (used here):  2 (A_h^T A_k) kron (C_h Sxx C_k^T)
     Cross block (h2, h1) for h1 < h2, entries
         d^2 L / d(W_h2)_{ac} d(W_h1)_{eb} = 2 G_{ab} B_{ce},
@@ -189,7 +189,7 @@ def spectrum(weights, X, Y):
 
 
 def quadratic_form(weights, X, Y, V):
-    """V^T (nabla^2 L) V = 2 <D1 Sxx, D1> + 4 <R, D2> (THEORY.md §4).
+    """V^T (nabla^2 L) V = 2 <D1 Sxx, D1> + 4 <R, D2> (docs/theory.md §4).
 
     V: list of arrays shaped like weights.
     D1 = sum_h W_{H:h+1} V_h W_{h-1:1},
@@ -257,7 +257,7 @@ def critical_values(X, Y, r):
 
 
 def theory_type_rank(weights, X, Y, tol=1e-9):
-    """Type of a critical point by THEORY.md §3 with plain rank / zero tests.
+    """Type of a critical point by docs/theory.md §3 with plain rank / zero tests.
 
     Returns 'global_minimizer', 'strict_saddle' or 'non_strict_saddle'.
     S = [r] -> global; S != [s] -> strict; otherwise strict iff some pair
@@ -265,7 +265,7 @@ def theory_type_rank(weights, X, Y, tol=1e-9):
     (b) rk(W_{h2-1:h1+1}) > min(rk(W_{H:h1+1}), rk(W_{h2-1:1})).
     "Zero" and "rank" use thresholds tol times products of the layers' Frobenius
     norms (times ||Sxx|| ||W_{H:1}||-ish scale for R). ONLY A REFERENCE FOR
-    WELL-CONDITIONED POINTS: THEORY.md §3 documents exact critical points where such
+    WELL-CONDITIONED POINTS: docs/theory.md §3 documents exact critical points where such
     thresholds give the wrong answer (tiny but open G next to large B).
     Assumes W is a critical point; does not check it.
     """

@@ -2,23 +2,29 @@
 
 :func:`build_report` is the entry point; :mod:`~mcland.report.sections` and
 :mod:`~mcland.report.landscape` compute the sections, :mod:`~mcland.report.figures` draws
-the figures and :mod:`~mcland.report.html` assembles the page.
+the figures and :mod:`~mcland.report.html` assembles the page.  The page leads with the
+results (counts, agreement, figures); the run's metadata, run log and configuration
+come last.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mcland.analysis import run_columns
 from mcland.errors import MclandError
 from mcland.report import html
 from mcland.report.landscape import spectra_section, strata_section
 from mcland.report.sections import (
+    NOT_RECORDED,
+    THEORY_DOC,
     confusion_section,
     critical_values_section,
     fractions_section,
     metadata_section,
+    results_section,
+    wall_time,
 )
+from mcland.stats import run_columns
 from mcland.storage import load, read_manifest
 
 REPORT_FILE = "report.html"
@@ -61,22 +67,35 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     except OSError as exc:
         raise MclandError(f"cannot create {out}: {exc.strerror or exc}") from None
     fixed = manifest.get("config", {}).get("data", {}).get("source", "gaussian") != "gaussian"
-    sections = [
-        metadata_section(run_dir, manifest, len(df)),
+    sections = [  # results first, metadata and configuration last
+        results_section(df, manifest),
         fractions_section(df, out),
         confusion_section(df, out),
         critical_values_section(df, out, fixed),
         spectra_section(run_dir, df, out, "spectrum_w" in available),
         strata_section(df, out),
+        metadata_section(run_dir, manifest, len(df)),
     ]
-    counts = df["numeric_type"].astype(str).value_counts()
-    agree = int((df["theory_type"].astype(str) == df["numeric_type"].astype(str)).sum())
-    intro = html.p(
-        f"{len(df)} points of deep linear networks drawn by mcland "
-        f"{manifest.get('mcland_version')} (seed {manifest.get('seed')}); notation as in "
-        "THEORY.md: depth H, widths d_h, bottleneck r, index set S. Numeric types: "
-        + ", ".join(f"{k} {v}" for k, v in counts.items())
-        + f"; theory and spectrum agree on {agree} of {len(df)} points."
+    wall, hosts = wall_time(run_dir)
+    when = (
+        "wall time not recorded: run written before run logs"
+        if wall == NOT_RECORDED
+        else f"wall time {wall} on {hosts}"
+    )
+    intro = (
+        '<p class="lead">'
+        + html.esc(
+            f"{len(df):,} points of deep linear networks drawn and classified by mcland "
+            f"{manifest.get('mcland_version')} (seed {manifest.get('seed')}; {when}). "
+            "Notation as in "
+        )
+        + f"<i>{html.esc(THEORY_DOC)}</i>"
+        + html.esc(
+            ", which also holds the mathematics: depth H, widths d_h, bottleneck r, index set S. "
+            "Run details and the configuration are under "
+        )
+        + html.link("metadata", "Run metadata")
+        + ".</p>"
     )
     path = out / REPORT_FILE
     path.write_text(html.page(f"mcland report: {run_dir.name}", intro, sections), encoding="utf-8")

@@ -15,7 +15,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from PIL import Image
 
-from mcland.analysis import TYPES
+from mcland.stats import TYPES
 
 COLORS = {
     "global_minimizer": "#2ca02c",
@@ -56,7 +56,7 @@ def fractions(tidy_h: pd.DataFrame, tidy_r: pd.DataFrame, path: Path) -> None:
     Parameters
     ----------
     tidy_h, tidy_r : DataFrame
-        Output of :func:`mcland.analysis.type_fractions` by ``H`` and by ``r``.
+        Output of :func:`mcland.stats.type_fractions` by ``H`` and by ``r``.
     path : Path
         PNG to write.
     """

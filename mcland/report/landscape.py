@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcland import analysis as an
+from mcland import stats as an
 from mcland.report import figures
 from mcland.report.html import Section, figure, note, p, table
 from mcland.report.sections import DESIGN_NOTE, MAX_LISTED, fmt_tuple

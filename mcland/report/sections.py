@@ -15,12 +15,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mcland import analysis as an
+from mcland import runlog
+from mcland import stats as an
 from mcland.report import figures
-from mcland.report.html import Section, figure, note, p, pre, table
+from mcland.report.html import Section, details, esc, figure, link, note, p, pre, table
 from mcland.storage import SHARD_GLOB
 
-WALL_TIME_KEYS = ("wall_seconds", "wall_time", "seconds", "elapsed_seconds")
+THEORY_DOC = "docs/theory.md in the mcland repository"
+NOT_RECORDED = "not recorded (run written before run logs)"
+MAX_SESSIONS = 50  # run-log sessions listed in the metadata
 DESIGN_NOTE = (
     "Marginal fractions describe the sampling design (the recipe weights, the kill-layer "
     "weights and the architecture ranges of the configuration), not the landscape: another "
@@ -53,24 +56,67 @@ def _percent(df: pd.DataFrame, col: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------
+def wall_time(run_dir: Path) -> tuple[str, str]:
+    """``(wall time, hosts)`` of the run as text, from its run log (:mod:`mcland.runlog`).
+
+    The wall time is the sum over the recorded sessions (a fresh run and each resume).
+    A run without a log (mcland 0.5.0 and earlier) gives :data:`NOT_RECORDED` for both.
+    """
+    if not runlog.log_path(run_dir).exists():
+        return NOT_RECORDED, NOT_RECORDED
+    entries = runlog.read(run_dir)
+    if not entries:
+        empty = f"not recorded ({runlog.LOG_FILE} holds no readable session)"
+        return empty, empty
+    log = runlog.summarise(entries)
+    unfinished = log.sessions - log.completed
+    wall = runlog.format_seconds(log.wall_seconds) + (
+        f" ({log.sessions} sessions: the run and {log.sessions - 1} resume(s))"
+        if log.sessions > 1
+        else " (one session)"
+    )
+    if unfinished:
+        wall += f"; {unfinished} session(s) did not complete"
+    return wall, ", ".join(log.hosts) or "not recorded"
+
+
+def _sessions_table(run_dir: Path) -> str:
+    """The run log's sessions as a table (the last :data:`MAX_SESSIONS`)."""
+    entries = runlog.read(run_dir)
+    rows = [
+        {
+            "start (UTC)": str(e.get("start")),
+            "end (UTC)": str(e.get("end")),
+            "wall": runlog.format_seconds(float(e.get("wall_seconds") or 0.0)),
+            "hosts": ", ".join(e.get("hosts") or [str(e.get("host"))]),
+            "pid": str(e.get("pid")),
+            "points": str(e.get("points")),
+            "threads / workers": runlog.how_computed(e),
+            "mcland": str(e.get("mcland_version")),
+            "completed": "yes" if e.get("completed") else f"no ({e.get('error')})",
+        }
+        for e in entries[-MAX_SESSIONS:]
+    ]
+    shown = f"the last {MAX_SESSIONS} of {len(entries)}" if len(entries) > MAX_SESSIONS else ""
+    return p(f"Sessions in {runlog.LOG_FILE} {shown}".rstrip() + ":") + table(pd.DataFrame(rows))
+
+
 def metadata_section(run_dir: Path, manifest: dict[str, Any], n_rows: int) -> Section:
-    """Configuration, seed, versions, sizes, Parquet metadata and wall time."""
+    """Seed, versions, sizes, Parquet metadata, wall time and hosts, the configuration."""
     sec = Section("metadata", "Run metadata")
     files = sorted(run_dir.glob(SHARD_GLOB))
     metas = [pq.read_metadata(f) for f in files]
     kv = [json.loads((m.metadata or {}).get(b"mcland", b"{}")) for m in metas]
     consistent = sum(k == manifest for k in kv)
     size = sum(f.stat().st_size for f in files)
-    wall = next((src[k] for src in (manifest, *kv) for k in WALL_TIME_KEYS if k in src), None)
-    if wall is None:
+    wall_text, hosts_text = wall_time(run_dir)
+    if wall_text == NOT_RECORDED and files:
         mtimes = [datetime.fromtimestamp(f.stat().st_mtime, UTC) for f in files]
-        wall_text = (
-            "unknown — neither run.json nor the Parquet metadata records it. (For orientation "
-            f"only: the shard files were last modified between {min(mtimes):%Y-%m-%d %H:%M:%S} "
-            f"and {max(mtimes):%Y-%m-%d %H:%M:%S} UTC; resumes and copies change these times.)"
+        wall_text += (
+            ". For orientation only: the shard files were last modified between "
+            f"{min(mtimes):%Y-%m-%d %H:%M:%S} and {max(mtimes):%Y-%m-%d %H:%M:%S} UTC; resumes "
+            "and copies change these times."
         )
-    else:
-        wall_text = f"{wall} s (recorded in the run)"
     rows = [
         ("run directory", str(run_dir)),
         ("mcland version (run)", manifest.get("mcland_version")),
@@ -87,13 +133,53 @@ def metadata_section(run_dir: Path, manifest: dict[str, Any], n_rows: int) -> Se
         ("row groups (all shards)", sum(m.num_row_groups for m in metas)),
         ("shards whose Parquet metadata equals run.json", f"{consistent} of {len(files)}"),
         ("wall time", wall_text),
+        ("hosts", hosts_text),
     ]
     meta = pd.DataFrame(rows, columns=["item", "value"]).astype(str)
-    sec.add(table(meta))
+    sec.add(table(meta, scroll=False))
     if n_rows < int(manifest.get("n", n_rows)):
         sec.add(note(f"The run is incomplete: {n_rows} of {manifest['n']} points present."))
+    if runlog.read(run_dir):
+        sec.add(_sessions_table(run_dir))
     sec.add(
-        p("Resolved configuration (run.json):"), pre(json.dumps(manifest.get("config"), indent=2))
+        details(
+            "Resolved configuration (run.json) — click to show",
+            pre(json.dumps(manifest.get("config"), indent=2)),
+        )
+    )
+    return sec
+
+
+# ---------------------------------------------------------------------------------------
+def results_section(df: pd.DataFrame, manifest: dict[str, Any]) -> Section:
+    """The counts (numeric type x theory type, with totals) and the agreement rate."""
+    sec = Section("results", "Results: types and agreement")
+    n_planned = int(manifest.get("n", len(df)))
+    if len(df) < n_planned:
+        sec.add(note(f"The run is incomplete: {len(df)} of {n_planned} points present."))
+    df, dropped = an.drop_null(df, ["theory_type", "numeric_type"])
+    if dropped:
+        sec.add(p(f"{dropped} points without a theory or numeric type are left out."))
+    conf = an.confusion(df, "numeric_type", "theory_type")
+    agree = int(np.trace(conf.to_numpy()))
+    keep = an.TYPES[:3] + [t for t in an.TYPES[3:] if conf.loc[t].sum() or conf[t].sum()]
+    counts = conf.loc[keep, keep]
+    counts["total"] = counts.sum(axis=1)
+    counts["share"] = (counts["total"] / max(len(df), 1)).map(lambda x: f"{x:.2%}")
+    counts.loc["total"] = [*counts[keep].sum(axis=0), len(df), "100.00%"]
+    counts.index.name = "numeric type ↓ / theory type →"
+    sec.add(
+        f'<p class="big">Agreement: {agree} of {len(df)} points '
+        f"({agree / max(len(df), 1):.4%}).</p>",
+        "<p>"
+        + esc(
+            "Rows: type from the loss and the whitened Hessian spectrum (numeric); columns: "
+            "type from the theory (index set S and escape certificates). Off-diagonal cells "
+            "are disagreements, listed under "
+        )
+        + link("confusion", "Disagreements and ambiguous points")
+        + ".</p>",
+        table(counts, index=True, scroll=False),
     )
     return sec
 
@@ -109,12 +195,12 @@ def fractions_section(df: pd.DataFrame, out: Path) -> Section:
     by_r = an.type_fractions(df, "r")
     figures.fractions(by_h, by_r, out / "fractions.png")
     sec.add(
-        note(DESIGN_NOTE),
+        figure("fractions.png", "type fractions vs depth and vs r"),
         p(
             "Numeric type (from the Hessian spectrum and the loss). Bars and brackets are 95% "
             "Wilson score intervals of a binomial proportion."
         ),
-        figure("fractions.png", "type fractions vs depth and vs r"),
+        note(DESIGN_NOTE),
         p("By depth H: fraction [95% interval] (count)"),
         table(_ci_pivot(by_h, "H")),
         p("By bottleneck width r:"),
@@ -125,21 +211,12 @@ def fractions_section(df: pd.DataFrame, out: Path) -> Section:
 
 # ---------------------------------------------------------------------------------------
 def confusion_section(df: pd.DataFrame, out: Path) -> Section:
-    """Theory x numeric counts and every disagreement or ambiguous point."""
-    sec = Section("confusion", "Theory × numeric classification")
-    df, dropped = an.drop_null(df, ["theory_type", "numeric_type"])
-    if dropped:
-        sec.add(p(f"{dropped} points without a theory or numeric type are left out."))
-    conf = an.confusion(df)
-    agree = int(np.trace(conf.to_numpy()))
-    sec.add(
-        p(
-            "Rows: type from the theory (index set S and escape certificates); columns: type "
-            "from the loss and the whitened Hessian spectrum. Off-diagonal cells are "
-            f"disagreements. Agreement: {agree} of {len(df)} points ({agree / len(df):.4%})."
-        ),
-        table(conf, index=True),
-    )
+    """Every disagreement or ambiguous point; the spectral audit of a spectrum-free run.
+
+    The counts and the agreement rate are in :func:`results_section`.
+    """
+    sec = Section("confusion", "Disagreements and ambiguous points")
+    df, _ = an.drop_null(df, ["theory_type", "numeric_type"])  # counted in the results
     if "audit_type" in df.columns and df["audit_type"].notna().any():
         audited = df[df["audit_type"].notna()]
         sec.add(

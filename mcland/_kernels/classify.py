@@ -5,7 +5,7 @@ batch sampler, so a point is classified identically however it was obtained.  It
 only the weights and the data moments (plus their spectral data from
 :func:`mcland._kernels.whiten.whiten`), never how the point was built.
 
-The classification runs in **whitened input coordinates** (THEORY.md §5): weights
+The classification runs in **whitened input coordinates** (docs/theory.md §5): weights
 ``(W_1 K, W_2, ..., W_H)`` with ``K = Sxx^{1/2}``, moments ``Sxx = I`` and ``Syx K^{-1}``.
 The loss, the critical points, S and the Hessian's inertia are the same (the two Hessians
 are congruent), but the whitened Hessian does not carry the data's scale and conditioning:
@@ -141,7 +141,7 @@ def _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w):
 
 @jit
 def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, esc):
-    """Theory type of a critical point (THEORY.md §3) with its escape certificate; the
+    """Theory type of a critical point (docs/theory.md §3) with its escape certificate; the
     certificate's direction goes to ``esc`` when it has room for all N parameters."""
     H = dims.size - 1
     off = layer_offsets(dims)

@@ -1,4 +1,4 @@
-"""Analysis helpers (mcland.analysis), load pushdown and the claim scripts of analysis/."""
+"""Analysis helpers (mcland.stats), load pushdown and the claim scripts of analysis/."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sampled_run import small_run, tampered_copy
 from scipy.stats import binomtest
 
 import mcland
-from mcland import analysis as an
+from mcland import stats as an
 
 ROOT = Path(__file__).resolve().parents[1]
 ANALYSIS = ROOT / "analysis"

@@ -9,7 +9,7 @@ from itertools import pairwise
 import numpy as np
 
 from mcland._kernels import fields as f
-from mcland._kernels.analyze import analyze
+from mcland._kernels.classify import analyze
 from mcland.errors import MclandError
 from mcland.problem import Problem, as_matrix
 from mcland.tolerances import Tolerances
@@ -47,9 +47,9 @@ class PointReport:
     loss, critical_value, global_min_value : float
         ``L(W)``, ``tr(Syy) - sum_{i in S} lambda_i`` and ``L* = tr(Syy) - sum_{i<=r} lambda_i``.
     theory_type : str
-        From THEORY.md §3 (S and the open-pair certificates); ``not_critical`` if not critical.
+        From docs/theory.md §3 (S and the open-pair certificates); ``not_critical`` if not critical.
     numeric_type : str
-        From the Hessian spectrum and the loss (THEORY.md §4).
+        From the Hessian spectrum and the loss (docs/theory.md §4).
     eigenvalues : ndarray (N,)
         Hessian eigenvalues (original coordinates), ascending.
     eig_min, eig_max, hess_norm : float
@@ -79,7 +79,7 @@ class PointReport:
     r, N : int
         Bottleneck width ``min_h d_h`` and number of parameters.
     min_rel_gap : float
-        Smallest relative gap of the eigenvalues of ``Sigma`` (THEORY.md §1), from the data.
+        Smallest relative gap of the eigenvalues of ``Sigma`` (docs/theory.md §1), from the data.
     """
 
     dims: tuple[int, ...]
@@ -217,7 +217,7 @@ def inspect_point(
     ------
     MclandError
         Shapes that do not chain or do not match the data, NaN/inf, or data violating the
-        assumptions of THEORY.md §1.
+        assumptions of docs/theory.md §1.
     """
     tol = tolerances or Tolerances()
     prob = problem if problem is not None else Problem.from_data(X, Y)
