@@ -10,15 +10,8 @@ intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from mcland import _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
-
-try:
-    __version__ = version("mcland")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
-
+from mcland._version import __version__
 from mcland.config import Config, load_config
 from mcland.errors import MclandError
 from mcland.point import PointReport, inspect_point, rank_labels

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcland import _faults, rundir, storage
+from mcland._version import __version__
 from mcland.errors import MclandError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +85,6 @@ def client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
 
 def shard_task(plan: Plan, run_dir: str, manifest: dict[str, Any], k: int) -> int:
     """Worker side: compute shard ``k`` and write it into ``run_dir``; returns its row count."""
-    from mcland import __version__
     from mcland.sampling import compute_shard
 
     _faults.checkpoint("shard-task")

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mcland import rundir
+from mcland._version import __version__
 
 LOG_FILE = "runlog.jsonl"
 FORMAT = 1  # version of a log line's fields
@@ -287,8 +288,6 @@ class Session:
 
     def entry(self, error: BaseException | None) -> dict[str, Any]:
         """The log line of the session, ending now."""
-        from mcland import __version__
-
         seconds = time.perf_counter() - self.t0
         written = [
             k for k in self.pending if _shard_stamp(self.run_dir, k) not in (None, self.stamps[k])

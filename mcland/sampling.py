@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from mcland import _faults, rundir, runlog, storage
 from mcland._kernels.batch import draw_point as _draw_point
 from mcland._kernels.batch import process_range
+from mcland._version import __version__
 from mcland.config import Config, config_from_dict, load_config
 from mcland.datasource import load_data
 from mcland.errors import MclandError
@@ -245,8 +246,6 @@ class RunSummary:
 
 
 def _manifest(plan: Plan) -> dict:
-    from mcland import __version__
-
     return {
         **rundir.plan_fields(plan.n, plan.config.output.shard_size),
         "mcland_version": __version__,

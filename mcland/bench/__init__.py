@@ -15,7 +15,9 @@ import os
 import platform
 from collections.abc import Callable
 
+from mcland._version import __version__
 from mcland.bench import measure
+from mcland.sampling import default_threads
 
 
 def run_benchmark(
@@ -23,9 +25,6 @@ def run_benchmark(
 ) -> dict[str, dict]:
     """Measure both workloads; ``quick`` uses tiny sizes and skips the child-process figures
     that take minutes (a smoke test, not a measurement)."""
-    from mcland import __version__
-    from mcland.sampling import default_threads
-
     threads = threads or default_threads()
     sizes = measure.QUICK if quick else measure.FULL
     out: dict[str, dict] = {
