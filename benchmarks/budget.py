@@ -26,7 +26,7 @@ import time
 import numpy as np
 from numba import njit
 
-from mcland import sampling
+from mcland import pipeline
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels.batch import _product_error, draw_point
@@ -132,7 +132,7 @@ def _stage(which, reps, seed, sid, prm, kill_w, fx, fy):
 
 def budget(workload: str, points: int) -> dict[str, float]:
     """Mean warm µs per point of every stage (keys of :data:`STAGES`)."""
-    plan = sampling.make_plan(workload_config(workload))
+    plan = pipeline.make_plan(workload_config(workload))
     total = np.zeros(len(STAGES))
     for sid in range(points):
         args = (plan.seed, sid, plan.prm, plan.kill_w, plan.fx, plan.fy)

@@ -1,7 +1,7 @@
 """The one place where Numba compilation options are defined.
 
 Every private kernel is decorated with :data:`jit`.  ``nogil`` lets disjoint point ranges
-run concurrently in Python threads (:func:`mcland.sampling.compute`); this replaced a
+run concurrently in Python threads (:func:`mcland.pipeline.compute`); this replaced a
 ``prange`` loop whose parallel lowering re-optimised every inlined kernel and added about
 30 s to the first compilation.  No kernel uses ``fastmath``: the classification compares
 eigenvalues against rounding-error bounds, which ``fastmath`` would void.

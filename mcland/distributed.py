@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 from mcland import _faults, rundir, storage
 from mcland._version import __version__
 from mcland.errors import MclandError
+from mcland.pipeline import Plan, compute_shard
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
     from tqdm import tqdm
-
-    from mcland.sampling import Plan
 
 ATTEMPTS = 3  # submissions of a shard before the run gives up
 CONNECT_TIMEOUT = "30s"
@@ -85,8 +84,6 @@ def client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
 
 def shard_task(plan: Plan, run_dir: str, manifest: dict[str, Any], k: int) -> int:
     """Worker side: compute shard ``k`` and write it into ``run_dir``; returns its row count."""
-    from mcland.sampling import compute_shard
-
     _faults.checkpoint("shard-task")
     if manifest["mcland_version"] != __version__:
         raise MclandError(

@@ -279,7 +279,7 @@ class Session:
         self.distributed = workers is not None or scheduler is not None
         if self.distributed:
             self.threads = None
-        elif threads is None:  # as mcland.sampling.default_threads
+        elif threads is None:  # as mcland.pipeline.default_threads
             affinity = getattr(os, "sched_getaffinity", None)
             self.threads = len(affinity(0)) if affinity else (os.cpu_count() or 1)
         else:

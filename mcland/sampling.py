@@ -1,13 +1,13 @@
-"""Driving the batch kernel: in-memory sampling, run directories, single-point redraws."""
+"""The public entry points: in-memory sampling (:func:`sample`), run directories
+(:func:`run`, in process or on Dask), single-point redraws (:func:`draw_point`).
+
+The computing itself is :mod:`mcland.pipeline`'s.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,182 +15,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded before any threadpool_limits
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from mcland import _faults, rundir, runlog, storage
+from mcland import _faults, distributed, rundir, runlog, storage
 from mcland._kernels.batch import draw_point as _draw_point
-from mcland._kernels.batch import process_range
 from mcland._version import __version__
-from mcland.config import Config, config_from_dict, load_config
-from mcland.datasource import load_data
+from mcland.config import Config
 from mcland.errors import MclandError
+from mcland.pipeline import (
+    Plan,
+    compute_batches,
+    compute_shard,
+    load_kernels,
+    make_plan,
+    thread_pool,
+)
 from mcland.point import split_layers
-from mcland.problem import Problem
-
-BATCH = 512  # points per table (the next one computes while one is written); results do not depend on it
-# tasks per thread and batch, each taking every k-th point; results do not depend on it
-TASKS_PER_THREAD = 2
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything a batch needs besides the sample ids."""
-
-    config: Config
-    prm: np.ndarray
-    kill_w: np.ndarray
-    fx: np.ndarray
-    fy: np.ndarray
-    h_max: int
-    dy_max: int
-    n_max: int
-
-    @property
-    def n(self) -> int:
-        return self.config.n
-
-    @property
-    def seed(self) -> int:
-        return self.config.seed
-
-
-def _as_config(config: Config | dict | str | Path) -> Config:
-    if isinstance(config, Config):
-        return config
-    if isinstance(config, dict):
-        return config_from_dict(config)
-    return load_config(config)
-
-
-def make_plan(
-    config: Config | dict | str | Path, n: int | None = None, seed: int | None = None
-) -> Plan:
-    """Validate the configuration and the data and size the output buffers."""
-    cfg = _as_config(config)
-    if n is not None or seed is not None:
-        cfg = config_from_dict(
-            {
-                **cfg.resolved(),
-                **({"n": n} if n is not None else {}),
-                **({"seed": seed} if seed is not None else {}),
-            },
-            source="overrides",
-            base_dir=cfg.base_dir,
-        )
-    d, a = cfg.data, cfg.architecture
-    if d.source == "gaussian":
-        fx = fy = np.zeros((0, 0))
-        dx_max, dy_max = a.d_y[1] + a.d_x_extra[1], a.d_y[1]
-    else:
-        path = Path(cfg.base_dir) / str(d.path)
-        X, Y = load_data(d.source, path, d.x_columns, d.y_columns)
-        prob = Problem.from_data(
-            X, Y, gap_rtol=cfg.classify.gap_rtol, sxx_rcond=cfg.classify.sxx_rcond
-        )
-        fx, fy = np.ascontiguousarray(X, np.float64), np.ascontiguousarray(Y, np.float64)
-        dx_max, dy_max = prob.d_x, prob.d_y
-    h_max, hid = a.depth[1], a.hidden[1]
-    n_max = dx_max * hid + (h_max - 2) * hid * hid + hid * dy_max
-    prm, kill_w = cfg.kernel_params(fixed_data=d.source != "gaussian")
-    return Plan(cfg, prm, kill_w, fx, fy, h_max, dy_max, n_max)
-
-
-def _start(plan: Plan, ids: np.ndarray, pool: Executor | None) -> tuple:
-    """Allocate a batch's outputs and start computing it: in ``pool`` if given, else right
-    here.
-
-    The batch is dealt to ``k = TASKS_PER_THREAD * threads`` tasks, task j taking points
-    j, j + k, j + 2k, ...: interleaving balances the tasks (costs grow with the network),
-    and few tasks mean few returns to Python.  A thread that finishes a task needs the GIL
-    to start the next one, and while the main thread converts a batch it holds the GIL for
-    up to ``sys.getswitchinterval()`` (5 ms).  With the earlier chunks of 8 points per task,
-    lowering that interval to 0.2 ms took the small benchmark's pipeline/floor ratio from
-    2.64 to 2.30 (medians of 5 paired rounds), which is what the waits were costing.
-    """
-    o = plan.config.output
-    out = storage.BatchOutput.allocate(
-        ids.size, plan.h_max, plan.dy_max, plan.n_max, o.spectrum, o.original_spectrum, o.weights
-    )
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    args = (
-        plan.seed, ids, plan.prm, plan.kill_w, plan.fx, plan.fy,
-        out.dims, out.dint, out.dflt, out.frow, out.irow, out.smask, out.sdrawn,
-        out.ranks, out.spec_w, out.spec, out.weights, out.cvals,
-    )  # fmt: skip
-    if pool is None:
-        process_range(*args, 0, ids.size, 1)
-        return out, ids, []
-    k = min(ids.size, n_tasks(pool))
-    tasks = [pool.submit(process_range, *args, j, ids.size, k) for j in range(k)]
-    return out, ids, tasks
-
-
-def n_tasks(pool: Executor) -> int:
-    """Tasks per batch for ``pool`` (see :func:`_start`)."""
-    return TASKS_PER_THREAD * getattr(pool, "_max_workers", os.cpu_count() or 1)
-
-
-def _finish(plan: Plan, started: tuple) -> pa.Table:
-    out, ids, tasks = started
-    for task in tasks:
-        task.result()
-    return storage.to_table(out, ids, plan.seed)
-
-
-def compute(plan: Plan, ids: np.ndarray, pool: Executor | None = None) -> pa.Table:
-    """Records of the points ``ids`` (any order, any size) as an Arrow table.
-
-    With ``pool``, interleaved subsets of the points run concurrently in its threads
-    (:func:`_start`); every point is computed from its own stream, so the table is the same
-    with or without a pool.
-    """
-    with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
-        return _finish(plan, _start(plan, ids, pool))
-
-
-def compute_batches(
-    plan: Plan, ids: np.ndarray, pool: Executor | None = None
-) -> Iterator[pa.Table]:
-    """Tables of consecutive batches of :data:`BATCH` points of ``ids``, as :func:`compute`
-    gives them, with the work pipelined: while the caller converts, writes or otherwise
-    consumes batch k, the pool's threads already compute batch k + 1, so they never wait
-    for the single-threaded Arrow/Parquet work."""
-    with threadpool_limits(limits=1):
-        pending = None
-        for batch in _batches(ids):
-            started = _start(plan, batch, pool)
-            if pending is not None:
-                yield _finish(plan, pending)
-            pending = started
-        if pending is not None:
-            yield _finish(plan, pending)
-
-
-def _batches(ids: np.ndarray) -> Iterator[np.ndarray]:
-    for i in range(0, ids.size, BATCH):
-        yield ids[i : i + BATCH]
-
-
-def default_threads() -> int:
-    """Number of CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-@contextmanager
-def _pool(threads: int | None) -> Iterator[Executor | None]:
-    threads = default_threads() if threads is None else threads
-    if threads < 1:
-        raise MclandError(f"threads must be >= 1, got {threads}")
-    if threads == 1:
-        yield None
-        return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mcland") as pool:
-        yield pool
 
 
 def sample(
@@ -221,7 +61,7 @@ def sample(
     plan = make_plan(config, n, seed)
     ids = np.arange(plan.n, dtype=np.int64)
     tables = []
-    with _pool(threads) as pool, tqdm(total=plan.n, unit="pt", disable=not progress) as bar:
+    with thread_pool(threads) as pool, tqdm(total=plan.n, unit="pt", disable=not progress) as bar:
         for table in compute_batches(plan, ids, pool):
             tables.append(table)
             bar.update(table.num_rows)
@@ -256,60 +96,6 @@ def _manifest(plan: Plan) -> dict:
         if plan.fx.size
         else None,
     }
-
-
-def compute_table(
-    plan: Plan,
-    ids: np.ndarray,
-    pool: Executor | None = None,
-    on_batch: Callable[[int], object] | None = None,
-) -> pa.Table:
-    """The records of the points ``ids`` as one table, computed batch by batch
-    (:func:`compute_batches`); ``on_batch`` is called with each batch's size."""
-    tables = []
-    for table in compute_batches(plan, ids, pool):
-        tables.append(table)
-        if on_batch is not None:
-            on_batch(table.num_rows)
-        _faults.checkpoint("batch-computed")
-    return pa.concat_tables(tables)
-
-
-def compute_shard(
-    plan: Plan,
-    run_dir: Path,
-    manifest: dict,
-    k: int,
-    pool: Executor | None = None,
-    on_batch: Callable[[int], object] | None = None,
-) -> int:
-    """Compute shard ``k`` of the run and write it atomically; returns its row count.
-
-    Parameters
-    ----------
-    plan : Plan
-        The run's plan (:func:`make_plan`).
-    run_dir : Path
-        The run directory (already holding ``manifest``).
-    manifest : dict
-        The run's manifest; stored in the shard's metadata.
-    k : int
-        Shard index (its sample ids are given by :func:`mcland.rundir.shard_range`).
-    pool : Executor, optional
-        Threads to compute with (see :func:`compute`).
-    on_batch : callable, optional
-        Called with the number of points after each computed batch (progress bars).
-    """
-    start, stop = rundir.shard_range(manifest, k)
-    table = compute_table(plan, np.arange(start, stop, dtype=np.int64), pool, on_batch)
-    path = rundir.shard_path(run_dir, k)
-    try:
-        storage.write_shard(table, path, manifest)
-    except OSError as exc:
-        raise MclandError(f"cannot write {path}: {exc.strerror}") from None
-    _faults.checkpoint("shard-done")
-    pa.default_memory_pool().release_unused()  # keep memory flat in the number of shards
-    return stop - start
 
 
 def run(
@@ -364,16 +150,12 @@ def run(
     plan = make_plan(config, n, seed)
     run_dir = rundir.check_out_path(out)
     manifest = _manifest(plan)
-    distributed = scheduler is not None or workers is not None
-    if distributed:
-        from mcland import distributed as dist
-
-        cluster = dist.client(scheduler, workers)  # connects before anything is written
-    else:
-        cluster = _pool(threads)
+    on_dask = scheduler is not None or workers is not None
+    # a Dask client connects here, before anything is written
+    cluster = distributed.client(scheduler, workers) if on_dask else thread_pool(threads)
     t_load = time.perf_counter()
-    if not distributed:  # compile (first run) or load the kernels before the clock starts
-        _start(plan, np.zeros(0, np.int64), None)
+    if not on_dask:  # compile (first run) or load the kernels before the clock starts
+        load_kernels(plan)
     t0 = time.perf_counter()
     computed = 0
     with cluster as executor:
@@ -391,8 +173,10 @@ def run(
                 desc="sampling",
             ) as bar,
         ):
-            if distributed:
-                computed = dist.run_shards(executor, plan, run_dir, manifest, status.pending, bar)
+            if on_dask:
+                computed = distributed.run_shards(
+                    executor, plan, run_dir, manifest, status.pending, bar
+                )
             else:
                 for k in status.pending:
                     computed += compute_shard(plan, run_dir, manifest, k, executor, bar.update)

@@ -11,7 +11,7 @@ import numpy as np
 from cli_helpers import assert_bad_input, cli
 
 import mcland
-from mcland import sampling
+from mcland import pipeline
 from mcland._kernels.bench import eigvalsh_range, point_hessian
 from mcland.bench import baseline, measure, naive
 from mcland.config import config_from_dict
@@ -30,7 +30,7 @@ KEYS = (
 
 def test_floor_decomposes_the_pipelines_hessians():
     cfg = measure.workload_config("small")
-    plan = sampling.make_plan(cfg)
+    plan = pipeline.make_plan(cfg)
     ids = np.arange(40)
     packed, offsets, sizes = measure._hessians(plan, ids)
     out = np.empty(ids.size)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import mcland
-from mcland import sampling, storage
+from mcland import pipeline, storage
 
 CFG = {"n": 300, "seed": 4, "architecture": {"depth": [2, 5], "d_y": [1, 3], "hidden": [1, 5]}}
 
@@ -24,16 +24,16 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_threads_and_chunking_do_not_change_records(monkeypatch):
     ref = mcland.sample(CFG, threads=1)
     _same(ref, mcland.sample(CFG, threads=2))
-    monkeypatch.setattr(sampling, "BATCH", 37)
-    monkeypatch.setattr(sampling, "TASKS_PER_THREAD", 3)
+    monkeypatch.setattr(pipeline, "BATCH", 37)
+    monkeypatch.setattr(pipeline, "TASKS_PER_THREAD", 3)
     _same(ref, mcland.sample(CFG, threads=2))
 
 
 def test_any_subset_of_ids_reproduces_its_rows():
     ref = mcland.sample(CFG, threads=1)
-    plan = sampling.make_plan(CFG)
+    plan = pipeline.make_plan(CFG)
     ids = np.array([250, 3, 77, 3, 149])
-    sub = sampling.compute(plan, ids).to_pandas()
+    sub = pipeline.compute(plan, ids).to_pandas()
     expect = ref.set_index("sample_id").loc[ids].reset_index()
     pd.testing.assert_frame_equal(sub, expect, check_exact=True)
 
@@ -70,7 +70,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     cfg = {**CFG, "output": {"shard_size": 100}}
     out = tmp_path / "run"
     calls = {"n": 0}
-    real = sampling._finish
+    real = pipeline._finish
 
     def failing(plan, started):
         calls["n"] += 1
@@ -78,12 +78,12 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(plan, started)
 
-    monkeypatch.setattr(sampling, "_finish", failing)
+    monkeypatch.setattr(pipeline, "_finish", failing)
     with pytest.raises(KeyboardInterrupt):
         mcland.run(cfg, out, progress=False)
     assert [f.name for f in out.glob("part-*")] == ["part-000000.parquet"]
     assert not list(out.glob(".tmp-*"))
-    monkeypatch.setattr(sampling, "_finish", real)
+    monkeypatch.setattr(pipeline, "_finish", real)
     (out / ".tmp-999-part-000001.parquet").write_bytes(b"half a shard")  # as left by SIGKILL
     summary = mcland.run(cfg, out, progress=False)
     assert not list(out.glob(".tmp-*"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from cli_helpers import assert_bad_input, cli, tree
 from run_helpers import assert_clean, assert_same_records, record_bytes, records
 
 import mcland
-from mcland import rundir, sampling, storage
+from mcland import pipeline, rundir, storage
 
 N, SHARD = 120, 40
 CFG = {
@@ -245,8 +244,8 @@ def test_threads_shard_and_batch_sizes_do_not_change_records(tmp_path, reference
     mcland.run({**CFG, "output": {"shard_size": 17}}, b, threads=2, progress=False)
     assert len(list(b.glob("part-*"))) == 8
     assert_same_records(b, reference)
-    monkeypatch.setattr(sampling, "BATCH", 7)
-    monkeypatch.setattr(sampling, "TASKS_PER_THREAD", 5)
+    monkeypatch.setattr(pipeline, "BATCH", 7)
+    monkeypatch.setattr(pipeline, "TASKS_PER_THREAD", 5)
     c = tmp_path / "batches"
     mcland.run({**CFG, "output": {"shard_size": 50}}, c, threads=2, progress=False)
     assert_same_records(c, reference)
@@ -256,8 +255,8 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
     """Interrupt after every 1st, 2nd, ... batch; resume each time; the same records."""
     out = tmp_path / "run"
     cfg = {**CFG, "output": {"shard_size": 20}}
-    monkeypatch.setattr(sampling, "BATCH", 8)  # 3 batches per shard
-    real = sampling._finish
+    monkeypatch.setattr(pipeline, "BATCH", 8)  # 3 batches per shard
+    real = pipeline._finish
     interruptions = 0
     for stop_after in (1, 2, 5, 3, 1):
         calls = {"n": 0}
@@ -268,11 +267,11 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
                 raise KeyboardInterrupt
             return real(plan, started)
 
-        monkeypatch.setattr(sampling, "_finish", interrupted)
+        monkeypatch.setattr(pipeline, "_finish", interrupted)
         with pytest.raises(KeyboardInterrupt):
             mcland.run(cfg, out, threads=2, progress=False)
         interruptions += 1
-    monkeypatch.setattr(sampling, "_finish", real)
+    monkeypatch.setattr(pipeline, "_finish", real)
     assert not rundir.scan(out).complete
     mcland.run(cfg, out, threads=1, progress=False)
     assert interruptions == 5
@@ -289,12 +288,12 @@ ALIGNMENT_SENSITIVE = [347, 493, 1182, 1281, 1976, 2957, 3005, 3291]
 
 
 def test_records_do_not_depend_on_memory_alignment():
-    plan = sampling.make_plan(Path(__file__).parents[1] / "runs" / "quick.toml")
+    plan = pipeline.make_plan(Path(__file__).parents[1] / "runs" / "quick.toml")
     ids = np.array([*ALIGNMENT_SENSITIVE, *range(800)])
     rng = np.random.default_rng(0)
     keep = []
-    with ThreadPoolExecutor(2) as pool:
-        first = record_bytes(sampling.compute(plan, ids, pool))
+    with pipeline.thread_pool(2) as pool:
+        first = record_bytes(pipeline.compute(plan, ids, pool))
         for _ in range(3):  # shift the heap between computations
             keep.append([np.empty(int(rng.integers(1, 99))) for _ in range(rng.integers(1, 5))])
-            assert record_bytes(sampling.compute(plan, ids, pool)) == first
+            assert record_bytes(pipeline.compute(plan, ids, pool)) == first

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from mcland._version import __version__
 from mcland.bench import measure
-from mcland.sampling import default_threads
+from mcland.pipeline import default_threads
 
 
 def run_benchmark(

@@ -34,9 +34,10 @@ import numpy as np
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-from mcland import sampling, storage
+from mcland import pipeline, storage
 from mcland._kernels.bench import eigvalsh_range, point_hessian
 from mcland.bench import baseline
+from mcland.sampling import draw_point
 
 SEED = 20261127
 WORKLOADS: dict[str, dict] = {
@@ -72,15 +73,15 @@ def _best(fn: Callable[[], object], rounds: int) -> float:
     return min(times)
 
 
-def _pipeline(plan: sampling.Plan, ids: np.ndarray, threads: int) -> None:
+def _pipeline(plan: pipeline.Plan, ids: np.ndarray, threads: int) -> None:
     """What ``mcland sample`` does for a shard of ``ids``: compute its table batch by batch
     and encode it as one Parquet file (in memory)."""
-    with sampling._pool(threads) as pool:
-        table = sampling.compute_table(plan, ids, pool)
+    with pipeline.thread_pool(threads) as pool:
+        table = pipeline.compute_table(plan, ids, pool)
     pq.write_table(table, io.BytesIO(), **storage.PARQUET_OPTIONS)
 
 
-def _hessians(plan: sampling.Plan, ids: np.ndarray) -> tuple[np.ndarray, ...]:
+def _hessians(plan: pipeline.Plan, ids: np.ndarray) -> tuple[np.ndarray, ...]:
     mats = [point_hessian(plan.seed, int(i), plan.prm, plan.kill_w, plan.fx, plan.fy) for i in ids]
     sizes = np.array([m.shape[0] for m in mats], np.int64)
     offsets = np.zeros(sizes.size, np.int64)
@@ -95,15 +96,15 @@ def _floor(hess: tuple[np.ndarray, ...], threads: int) -> float:
     packed, offsets, sizes = hess
     work = packed.copy()
     out = np.empty(sizes.size)
-    with threadpool_limits(limits=1), sampling._pool(threads) as pool:
+    with threadpool_limits(limits=1), pipeline.thread_pool(threads) as pool:
         t0 = time.perf_counter()
         if pool is None:
             eigvalsh_range(work, offsets, sizes, out, 0, sizes.size, 1)
-        else:  # the pipeline's tasks (sampling._start), all queued at once
+        else:  # the pipeline's tasks (pipeline._start), all queued at once
             tasks = []
-            for a in range(0, sizes.size, sampling.BATCH):
-                b = min(a + sampling.BATCH, sizes.size)
-                k = min(b - a, sampling.n_tasks(pool))
+            for a in range(0, sizes.size, pipeline.BATCH):
+                b = min(a + pipeline.BATCH, sizes.size)
+                k = min(b - a, pool.tasks)
                 args = (work, offsets, sizes, out)
                 tasks += [pool.submit(eigvalsh_range, *args, a + j, b, k) for j in range(k)]
             for task in tasks:
@@ -167,15 +168,15 @@ def peak_rss_mb(name: str, n: int) -> float:
 
 def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
     """Pipeline, floor, baseline and spectrum-free timings of one workload."""
-    plan = sampling.make_plan(workload_config(name))
-    free = sampling.make_plan(workload_config(name, spectrum_free=True))
+    plan = pipeline.make_plan(workload_config(name))
+    free = pipeline.make_plan(workload_config(name, spectrum_free=True))
     ids = np.arange(sizes.n, dtype=np.int64)
     hess = _hessians(plan, ids)
     _pipeline(plan, ids[:2], 1)  # load the compiled code before timing
     _pipeline(free, ids[:2], 1)
     _floor(hess, 1)
     sub = ids[: sizes.n_baseline]
-    weights = [sampling.draw_point(plan.config, int(i))[0] for i in sub]
+    weights = [draw_point(plan.config, int(i))[0] for i in sub]
     dims = [(W[0].shape[1], *(Wh.shape[0] for Wh in W)) for W in weights]
 
     def base() -> float:
