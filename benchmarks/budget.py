@@ -135,7 +135,7 @@ def budget(workload: str, points: int) -> dict[str, float]:
     plan = pipeline.make_plan(workload_config(workload))
     total = np.zeros(len(STAGES))
     for sid in range(points):
-        args = (plan.seed, sid, plan.prm, plan.kill_w, plan.fx, plan.fy)
+        args = (plan.seed, sid, *plan.draw_inputs)
         for k in range(len(STAGES)):
             _stage(k, 1, *args)
             total[k] += (_best(k, REPS, args) - _best(k, 0, args)) / REPS

@@ -35,16 +35,39 @@ TASKS_PER_THREAD = 2
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything a batch needs besides the sample ids."""
+    """Everything a batch needs besides the sample ids.
+
+    Attributes
+    ----------
+    config : Config
+        The validated configuration (``n`` and ``seed`` overrides applied).
+    kernel_params : ndarray
+        The flat parameter vector of :mod:`mcland._kernels.params`
+        (:meth:`mcland.config.Config.kernel_params`).
+    kill_weights : ndarray
+        ``points.kill_weights``: weight of drawing 1, 2, ... zero complement blocks.
+    fixed_x, fixed_y : ndarray
+        The user data ``X (d_x, m)``, ``Y (d_y, m)`` of a file source; ``(0, 0)`` arrays
+        for Gaussian data (drawn per point).
+    h_max, dy_max, n_max : int
+        Largest depth, output width and parameter count of any point: the sizes of the
+        output buffers.
+    """
 
     config: Config
-    prm: np.ndarray
-    kill_w: np.ndarray
-    fx: np.ndarray
-    fy: np.ndarray
+    kernel_params: np.ndarray
+    kill_weights: np.ndarray
+    fixed_x: np.ndarray
+    fixed_y: np.ndarray
     h_max: int
     dy_max: int
     n_max: int
+
+    @property
+    def draw_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What drawing a point takes besides the seed and its id: ``(kernel_params,
+        kill_weights, fixed_x, fixed_y)``."""
+        return self.kernel_params, self.kill_weights, self.fixed_x, self.fixed_y
 
     @property
     def n(self) -> int:
@@ -78,22 +101,23 @@ def make_plan(
             source="overrides",
             base_dir=cfg.base_dir,
         )
-    d, a = cfg.data, cfg.architecture
-    if d.source == "gaussian":
-        fx = fy = np.zeros((0, 0))
-        dx_max, dy_max = a.d_y[1] + a.d_x_extra[1], a.d_y[1]
+    data, arch = cfg.data, cfg.architecture
+    if data.source == "gaussian":
+        fixed_x = fixed_y = np.zeros((0, 0))
+        dx_max, dy_max = arch.d_y[1] + arch.d_x_extra[1], arch.d_y[1]
     else:
-        path = Path(cfg.base_dir) / str(d.path)
-        X, Y = load_data(d.source, path, d.x_columns, d.y_columns)
-        prob = Problem.from_data(
+        path = Path(cfg.base_dir) / str(data.path)
+        X, Y = load_data(data.source, path, data.x_columns, data.y_columns)
+        problem = Problem.from_data(  # checks the data's assumptions before any point
             X, Y, gap_rtol=cfg.classify.gap_rtol, sxx_rcond=cfg.classify.sxx_rcond
         )
-        fx, fy = np.ascontiguousarray(X, np.float64), np.ascontiguousarray(Y, np.float64)
-        dx_max, dy_max = prob.d_x, prob.d_y
-    h_max, hid = a.depth[1], a.hidden[1]
-    n_max = dx_max * hid + (h_max - 2) * hid * hid + hid * dy_max
-    prm, kill_w = cfg.kernel_params(fixed_data=d.source != "gaussian")
-    return Plan(cfg, prm, kill_w, fx, fy, h_max, dy_max, n_max)
+        fixed_x = np.ascontiguousarray(X, np.float64)
+        fixed_y = np.ascontiguousarray(Y, np.float64)
+        dx_max, dy_max = problem.d_x, problem.d_y
+    h_max, hidden = arch.depth[1], arch.hidden[1]
+    n_max = dx_max * hidden + (h_max - 2) * hidden * hidden + hidden * dy_max
+    kernel_params, kill_weights = cfg.kernel_params(fixed_data=data.source != "gaussian")
+    return Plan(cfg, kernel_params, kill_weights, fixed_x, fixed_y, h_max, dy_max, n_max)
 
 
 # ---------------------------------------------------------------------- worker threads
@@ -163,15 +187,21 @@ def _start(plan: Plan, ids: np.ndarray, pool: ThreadPool | None) -> tuple:
     lowering that interval to 0.2 ms took the small benchmark's pipeline/floor ratio from
     2.64 to 2.30 (medians of 5 paired rounds), which is what the waits were costing.
     """
-    o = plan.config.output
+    output = plan.config.output
     out = storage.BatchOutput.allocate(
-        ids.size, plan.h_max, plan.dy_max, plan.n_max, o.spectrum, o.original_spectrum, o.weights
+        ids.size,
+        plan.h_max,
+        plan.dy_max,
+        plan.n_max,
+        output.spectrum,
+        output.original_spectrum,
+        output.weights,
     )
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     args = (
-        plan.seed, ids, plan.prm, plan.kill_w, plan.fx, plan.fy,
-        out.dims, out.dint, out.dflt, out.frow, out.irow, out.smask, out.sdrawn,
-        out.ranks, out.spec_w, out.spec, out.weights, out.cvals,
+        plan.seed, ids, plan.kernel_params, plan.kill_weights, plan.fixed_x, plan.fixed_y,
+        out.dims, out.draw_int, out.draw_float, out.row_float, out.row_int, out.s_mask,
+        out.s_drawn, out.ranks, out.spectrum_w, out.spectrum, out.weights, out.critical_values,
     )  # fmt: skip
     if pool is None:
         process_range(*args, 0, ids.size, 1)

@@ -92,8 +92,8 @@ def _manifest(plan: Plan) -> dict:
         "seed": plan.seed,
         "config": plan.config.resolved(),
         # user data is part of the run: resuming on changed data is refused
-        "data_sha256": hashlib.sha256(plan.fx.tobytes() + plan.fy.tobytes()).hexdigest()
-        if plan.fx.size
+        "data_sha256": hashlib.sha256(plan.fixed_x.tobytes() + plan.fixed_y.tobytes()).hexdigest()
+        if plan.fixed_x.size
         else None,
     }
 
@@ -246,7 +246,5 @@ def draw_point(
     >>> mcland.inspect_point(W, X, Y).numeric_type  # doctest: +SKIP
     """
     plan = make_plan(config, None, seed)
-    dims, w, X, Y, *_ = _draw_point(
-        plan.seed, int(sample_id), plan.prm, plan.kill_w, plan.fx, plan.fy
-    )
+    dims, w, X, Y, *_ = _draw_point(plan.seed, int(sample_id), *plan.draw_inputs)
     return [W.copy() for W in split_layers(w, dims)], np.array(X), np.array(Y)

@@ -128,20 +128,44 @@ PARQUET_OPTIONS: dict[str, Any] = {
 
 @dataclass
 class BatchOutput:
-    """Preallocated kernel outputs for ``n`` points (see ``_kernels.batch.sample_batch``)."""
+    """Preallocated outputs of the batch kernel (``_kernels.batch.process_range``) for
+    ``n`` points, row t for the batch's t-th point; :func:`to_table` turns them into records.
+
+    Attributes
+    ----------
+    dims : ndarray (n, h_max + 1)
+        Architecture ``(d_0, ..., d_H)``, zero-padded.
+    draw_int, draw_float : ndarray (n, len(DRAW_INT_FIELDS)), (n, len(DRAW_FLOAT_FIELDS))
+        Facts of the draw, columns named by ``_kernels.params.DRAW_INT_FIELDS`` /
+        ``DRAW_FLOAT_FIELDS``.
+    row_float, row_int : ndarray (n, len(FLOAT_FIELDS)), (n, len(INT_FIELDS))
+        The analysis, columns named by ``_kernels.fields.FLOAT_FIELDS`` / ``INT_FIELDS``.
+    s_mask, s_drawn : ndarray of bool (n, dy_max)
+        ``S`` read off the point and ``S`` it was drawn with, as masks.
+    ranks : ndarray (n, h_max (h_max + 1) / 2)
+        Ranks of the partial products (column ``ranks``).
+    spectrum_w, spectrum : ndarray (n, n_max) or (n, 0)
+        Whitened and original Hessian spectra, NaN-padded (NaN rows: not computed); no
+        columns when not asked for.
+    weights : ndarray (n, n_max) or (n, 0)
+        The flat weights, when asked for.
+    critical_values : ndarray (n, 2**dy_max) or (n, 0)
+        The enumerated critical values, NaN-padded; no columns beyond
+        :data:`MAX_DY_CRITICAL_VALUES`.
+    """
 
     dims: np.ndarray
-    dint: np.ndarray
-    dflt: np.ndarray
-    frow: np.ndarray
-    irow: np.ndarray
-    smask: np.ndarray
-    sdrawn: np.ndarray
+    draw_int: np.ndarray
+    draw_float: np.ndarray
+    row_float: np.ndarray
+    row_int: np.ndarray
+    s_mask: np.ndarray
+    s_drawn: np.ndarray
     ranks: np.ndarray
-    spec_w: np.ndarray
-    spec: np.ndarray
+    spectrum_w: np.ndarray
+    spectrum: np.ndarray
     weights: np.ndarray
-    cvals: np.ndarray
+    critical_values: np.ndarray
 
     @classmethod
     def allocate(
@@ -156,17 +180,17 @@ class BatchOutput:
     ) -> BatchOutput:
         return cls(
             dims=np.zeros((n, h_max + 1), np.int64),
-            dint=np.zeros((n, len(p.DRAW_INT_FIELDS)), np.int64),
-            dflt=np.zeros((n, len(p.DRAW_FLOAT_FIELDS))),
-            frow=np.zeros((n, len(f.FLOAT_FIELDS))),
-            irow=np.zeros((n, len(f.INT_FIELDS)), np.int64),
-            smask=np.zeros((n, dy_max), np.bool_),
-            sdrawn=np.zeros((n, dy_max), np.bool_),
+            draw_int=np.zeros((n, len(p.DRAW_INT_FIELDS)), np.int64),
+            draw_float=np.zeros((n, len(p.DRAW_FLOAT_FIELDS))),
+            row_float=np.zeros((n, len(f.FLOAT_FIELDS))),
+            row_int=np.zeros((n, len(f.INT_FIELDS)), np.int64),
+            s_mask=np.zeros((n, dy_max), np.bool_),
+            s_drawn=np.zeros((n, dy_max), np.bool_),
             ranks=np.zeros((n, h_max * (h_max + 1) // 2), np.int64),
-            spec_w=np.full((n, n_max if spectrum else 0), np.nan),
-            spec=np.full((n, n_max if spectrum and original else 0), np.nan),
+            spectrum_w=np.full((n, n_max if spectrum else 0), np.nan),
+            spectrum=np.full((n, n_max if spectrum and original else 0), np.nan),
             weights=np.zeros((n, n_max if weights else 0)),
-            cvals=np.zeros((n, 1 << dy_max if dy_max <= MAX_DY_CRITICAL_VALUES else 0)),
+            critical_values=np.zeros((n, 1 << dy_max if dy_max <= MAX_DY_CRITICAL_VALUES else 0)),
         )
 
 
@@ -201,10 +225,11 @@ def _popcount(x: np.ndarray) -> np.ndarray:
 def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
     """Arrow table of the records of one batch, in :data:`SCHEMA`."""
     n = ids.size
-    di = {k: out.dint[:, i] for i, k in enumerate(p.DRAW_INT_FIELDS)}
-    dfl = {k: out.dflt[:, i] for i, k in enumerate(p.DRAW_FLOAT_FIELDS)}
-    fv = {k: out.frow[:, i] for i, k in enumerate(f.FLOAT_FIELDS)}
-    iv = {k: out.irow[:, i] for i, k in enumerate(f.INT_FIELDS)}
+    # the columns of the kernel's output rows, by field name
+    di = {k: out.draw_int[:, i] for i, k in enumerate(p.DRAW_INT_FIELDS)}
+    dfl = {k: out.draw_float[:, i] for i, k in enumerate(p.DRAW_FLOAT_FIELDS)}
+    fv = {k: out.row_float[:, i] for i, k in enumerate(f.FLOAT_FIELDS)}
+    iv = {k: out.row_int[:, i] for i, k in enumerate(f.INT_FIELDS)}
     H = di["H"]
     kill = di["kill_mask"]
     has_pair = iv["open_h1"] > 0
@@ -219,14 +244,14 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
         "N": pa.array(di["N"], pa.int32()),
         "recipe": pa.DictionaryArray.from_arrays(pa.array(di["recipe"], pa.int8()), RECIPE_DICT),
         "s_drawn": pa.array(di["s_drawn"], pa.int16()),
-        "S_drawn": _index_lists(out.sdrawn, SCHEMA.field("S_drawn").type),
+        "S_drawn": _index_lists(out.s_drawn, SCHEMA.field("S_drawn").type),
         "kill_mask": pa.array(kill, pa.int32()),
         "n_kill": pa.array(_popcount(kill), pa.int8()),
         "data_ok": pa.array(di["draw_status"] == p.STATUS_OK, pa.bool_()),
         **{k: pa.array(dfl[k], pa.float64()) for k in p.DRAW_FLOAT_FIELDS},
         "is_critical": pa.array(iv["is_critical"] == 1, pa.bool_()),
         "s": pa.array(iv["s"], pa.int16()),
-        "S": _index_lists(out.smask, SCHEMA.field("S").type),
+        "S": _index_lists(out.s_mask, SCHEMA.field("S").type),
         "theory_type": pa.DictionaryArray.from_arrays(
             pa.array(iv["theory_type"], pa.int8()), TYPE_DICT
         ),
@@ -247,13 +272,14 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
         cols[k] = pa.array(fv[k], pa.float64(), mask=np.isnan(fv[k]) if nullable else None)
     N = di["N"]
     lst = pa.list_(pa.float64())
-    for name, spec in (("spectrum_w", out.spec_w), ("spectrum", out.spec)):
+    for name, spec in (("spectrum_w", out.spectrum_w), ("spectrum", out.spectrum)):
         computed = ~np.isnan(spec[:, 0]) if spec.shape[1] else np.zeros(n, np.bool_)
         cols[name] = _ragged(spec, N, lst, computed) if computed.any() else pa.nulls(n, lst)
     cols["weights"] = _ragged(out.weights, N, lst) if out.weights.shape[1] else pa.nulls(n, lst)
-    n_cv = (~np.isnan(out.cvals)).sum(axis=1)
+    values = out.critical_values
+    n_values = (~np.isnan(values)).sum(axis=1)
     cols["critical_values"] = (
-        _ragged(np.nan_to_num(out.cvals), n_cv, lst) if out.cvals.shape[1] else pa.nulls(n, lst)
+        _ragged(np.nan_to_num(values), n_values, lst) if values.shape[1] else pa.nulls(n, lst)
     )
     return pa.Table.from_arrays([cols[fl.name] for fl in SCHEMA], schema=SCHEMA)
 
