@@ -165,24 +165,26 @@ def analyze_flat(
 ) -> tuple[np.ndarray, ...]:
     """Run the analysis kernel on one flat point (``flags``: bits of ``_kernels.fields``).
 
-    Returns ``(frow, irow, smask, ranks, spec_w, spec, esc)``: the kernel's output rows.
+    Returns ``(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)``: the
+    kernel's outputs (rows named by ``FLOAT_FIELDS`` / ``INT_FIELDS``, the mask of ``S``,
+    the partial products' ranks, the whitened and original spectra, the escape direction).
     """
     H = dims.size - 1
     N = int(np.sum(dims[1:] * dims[:-1]))
-    frow = np.empty(len(f.FLOAT_FIELDS))
-    irow = np.empty(len(f.INT_FIELDS), np.int64)
-    smask = np.zeros(problem.d_y, np.bool_)
+    row_float = np.empty(len(f.FLOAT_FIELDS))
+    row_int = np.empty(len(f.INT_FIELDS), np.int64)
+    s_mask = np.zeros(problem.d_y, np.bool_)
     ranks = np.zeros(H * (H + 1) // 2, np.int64)
-    spec_w = np.full(N, np.nan)
-    spec = np.full(N, np.nan)
-    esc = np.empty(N)
+    spectrum_w = np.full(N, np.nan)
+    spectrum = np.full(N, np.nan)
+    escape = np.empty(N)
     p = problem
     analyze(
         dims, w, p.Sxx, p.Syx, p.tr_syy, p.K, p.K_inv, p.lam, p.U, p.Vt,
-        tol.grad_rtol, tol.c_zero, tol.c_neg, flags, frow, irow, smask, ranks, spec_w, spec, esc,
-        np.empty(0),
+        tol.grad_rtol, tol.c_zero, tol.c_neg, flags, row_float, row_int, s_mask, ranks,
+        spectrum_w, spectrum, escape, np.empty(0),
     )  # fmt: skip
-    return frow, irow, smask, ranks, spec_w, spec, esc
+    return row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape
 
 
 def inspect_point(
@@ -216,28 +218,47 @@ def inspect_point(
     Raises
     ------
     MclandError
-        Shapes that do not chain or do not match the data, NaN/inf, or data violating the
-        assumptions of docs/theory.md §1.
+        Shapes that do not chain or do not match the data, NaN/inf, weights whose products
+        overflow, or data violating the assumptions of docs/theory.md §1.
     """
     tol = tolerances or Tolerances()
     prob = problem if problem is not None else Problem.from_data(X, Y)
     dims, w = _check_weights(weights, prob.d_x, prob.d_y)
-    with np.errstate(over="ignore"):
-        norms = [np.linalg.norm(W) for W in split_layers(w, dims)]
-        scale = float(np.prod(norms)) ** 2 * np.linalg.norm(prob.Sxx)
-        sq = float(np.linalg.norm(w)) ** 2
-    if not (np.isfinite(scale) and np.isfinite(sq)):
-        raise MclandError("the weights are too large: their products overflow float64")
+    _check_magnitude(dims, w, prob)
     try:
-        frow, irow, smask, ranks, spec_w, spec, esc = analyze_flat(dims, w, prob, tol)
+        outputs = analyze_flat(dims, w, prob, tol)
     except np.linalg.LinAlgError:
         raise MclandError(
             "the point's Hessian is not finite in float64: rescale the weights"
         ) from None
-    fv = dict(zip(f.FLOAT_FIELDS, frow.tolist(), strict=True))
-    iv = dict(zip(f.INT_FIELDS, irow.tolist(), strict=True))
+    return _report(dims, prob, *outputs)
+
+
+def _check_magnitude(dims: np.ndarray, w: np.ndarray, problem: Problem) -> None:
+    """MclandError unless the scale of the loss's terms and ``||w||^2`` are finite."""
+    with np.errstate(over="ignore"):
+        norms = [np.linalg.norm(W) for W in split_layers(w, dims)]
+        scale = float(np.prod(norms)) ** 2 * np.linalg.norm(problem.Sxx)
+        sq = float(np.linalg.norm(w)) ** 2
+    if not (np.isfinite(scale) and np.isfinite(sq)):
+        raise MclandError("the weights are too large: their products overflow float64")
+
+
+def _report(
+    dims: np.ndarray,
+    problem: Problem,
+    row_float: np.ndarray,
+    row_int: np.ndarray,
+    s_mask: np.ndarray,
+    ranks: np.ndarray,
+    spectrum_w: np.ndarray,
+    spectrum: np.ndarray,
+    escape: np.ndarray,
+) -> PointReport:
+    """The :class:`PointReport` of the kernel's outputs for one point (:func:`analyze_flat`)."""
+    fv = dict(zip(f.FLOAT_FIELDS, row_float.tolist(), strict=True))
+    iv = dict(zip(f.INT_FIELDS, row_int.tolist(), strict=True))
     H = dims.size - 1
-    open_pair = (iv["open_h1"], iv["open_h2"]) if iv["open_h1"] > 0 else None
     curv = fv["escape_curvature"]
     keys = [(a, b) for a in range(1, H + 1) for b in range(1, a + 1)]
     return PointReport(
@@ -245,7 +266,7 @@ def inspect_point(
         is_critical=bool(iv["is_critical"]),
         grad_norm=fv["grad_norm"],
         grad_rel=fv["grad_rel"],
-        S=tuple(int(i) + 1 for i in np.flatnonzero(smask)),
+        S=tuple(int(i) + 1 for i in np.flatnonzero(s_mask)),
         s_dev=fv["s_dev"],
         loss=fv["loss"],
         critical_value=fv["critical_value"],
@@ -264,13 +285,13 @@ def inspect_point(
         n_neg=iv["n_neg"],
         n_zero=iv["n_zero"],
         n_pos=iv["n_pos"],
-        open_pair=open_pair,
+        open_pair=(iv["open_h1"], iv["open_h2"]) if iv["open_h1"] > 0 else None,
         escape_curvature=None if np.isnan(curv) else curv,
-        escape_direction=None if np.isnan(curv) else split_layers(esc, dims),
+        escape_direction=None if np.isnan(curv) else split_layers(escape, dims),
         ranks=dict(zip(keys, (int(k) for k in ranks), strict=True)),
         r=int(dims.min()),
-        N=int(spec.size),
-        min_rel_gap=prob.min_rel_gap,
-        eigenvalues=spec,
-        eigenvalues_w=spec_w,
+        N=int(spectrum.size),
+        min_rel_gap=problem.min_rel_gap,
+        eigenvalues=spectrum,
+        eigenvalues_w=spectrum_w,
     )
