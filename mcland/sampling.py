@@ -24,6 +24,7 @@ from mcland.config import Config
 from mcland.errors import MclandError
 from mcland.pipeline import (
     Plan,
+    ThreadPool,
     compute_batches,
     compute_shard,
     load_kernels,
@@ -141,23 +142,17 @@ def run(
         Bad configuration or data, an output directory holding something else, an
         unreachable scheduler, shards that failed on the cluster.
     """
-    if scheduler is not None and workers is not None:
-        raise MclandError("give either --scheduler or --workers, not both")
-    if threads is not None and (scheduler is not None or workers is not None):
-        raise MclandError("--threads is for in-process runs; Dask workers run one shard per thread")
-    if workers is not None and workers < 1:
-        raise MclandError(f"workers must be >= 1, got {workers}")
+    _check_run_options(threads, scheduler, workers)
     plan = make_plan(config, n, seed)
     run_dir = rundir.check_out_path(out)
     manifest = _manifest(plan)
     on_dask = scheduler is not None or workers is not None
-    # a Dask client connects here, before anything is written
+    # entered below: a Dask client connects before anything is written
     cluster = distributed.client(scheduler, workers) if on_dask else thread_pool(threads)
     t_load = time.perf_counter()
     if not on_dask:  # compile (first run) or load the kernels before the clock starts
         load_kernels(plan)
     t0 = time.perf_counter()
-    computed = 0
     with cluster as executor:
         status = rundir.prepare(run_dir, manifest)
         _faults.checkpoint("manifest-written")
@@ -178,11 +173,37 @@ def run(
                     executor, plan, run_dir, manifest, status.pending, bar
                 )
             else:
-                for k in status.pending:
-                    computed += compute_shard(plan, run_dir, manifest, k, executor, bar.update)
+                computed = _run_shards(executor, plan, run_dir, manifest, status.pending, bar)
     _faults.checkpoint("all-shards")
     seconds = time.perf_counter() - t0
     return _summarise(run_dir, plan.n, computed, seconds, t0 - t_load)
+
+
+def _check_run_options(threads: int | None, scheduler: str | None, workers: int | None) -> None:
+    """MclandError for options of :func:`run` that do not go together."""
+    if scheduler is not None and workers is not None:
+        raise MclandError("give either --scheduler or --workers, not both")
+    if threads is not None and (scheduler is not None or workers is not None):
+        raise MclandError("--threads is for in-process runs; Dask workers run one shard per thread")
+    if workers is not None and workers < 1:
+        raise MclandError(f"workers must be >= 1, got {workers}")
+
+
+def _run_shards(
+    pool: ThreadPool | None,
+    plan: Plan,
+    run_dir: Path,
+    manifest: dict,
+    shards: list[int],
+    bar: tqdm,
+) -> int:
+    """Compute ``shards`` in this process, one after the other, each with all the threads of
+    ``pool``; returns the number of points computed (the in-process counterpart of
+    :func:`mcland.distributed.run_shards`)."""
+    computed = 0
+    for k in shards:
+        computed += compute_shard(plan, run_dir, manifest, k, pool, bar.update)
+    return computed
 
 
 def _summarise(
