@@ -22,7 +22,6 @@ from mcland.tolerances import C_NEG, C_ZERO, GAP_RTOL, GRAD_RTOL, SXX_RCOND
 # Strict types: no coercion of strings or booleans into numbers (TOML has real types);
 # integers are accepted where a float is expected.  Bounds keep every draw inside float64.
 PosInt = Annotated[int, Field(strict=True, ge=1, le=2**62)]
-NonNegInt = Annotated[int, Field(strict=True, ge=0, le=2**62)]
 Depth = Annotated[int, Field(strict=True, ge=2, le=64)]
 Width = Annotated[int, Field(strict=True, ge=1, le=4096)]
 Extra = Annotated[int, Field(strict=True, ge=0, le=4096)]

@@ -40,6 +40,13 @@ def test_check_mode_exit_status(capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_cli_module_docstring_names_every_command():
+    from mcland import cli
+
+    missing = [name for name in cli.cli.commands if f"``{name}``" not in cli.__doc__]
+    assert not missing, f"add {missing} to the docstring of mcland/cli.py"
+
+
 def test_every_column_has_a_description():
     for fl in storage.SCHEMA:
         assert fl.metadata and storage.description(fl.name).strip(), fl.name
