@@ -73,6 +73,14 @@ def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: boo
     ``has_spectra`` says whether the run's shards have the ``spectrum_w`` column.
     """
     sec = Section("spectra", "Hessian spectra")
+    _add_inertia(sec, df, out)
+    _add_spectral_density(sec, run_dir, df, out, has_spectra)
+    _add_escape(sec, df, out)
+    return sec
+
+
+def _add_inertia(sec: Section, df: pd.DataFrame, out: Path) -> None:
+    """Inertia (n_neg, n_zero) of the whitened Hessian by numeric type: figure and table."""
     inert, dropped = an.drop_null(df, ["n_neg", "n_zero", "N"])
     if dropped:
         sec.add(p(f"{dropped} points have no inertia (spectrum-free run, not audited); left out."))
@@ -105,6 +113,12 @@ def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: boo
             figure("inertia.png", "distributions of n_neg and n_zero by type"),
             table(summ),
         )
+
+
+def _add_spectral_density(
+    sec: Section, run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: bool
+) -> None:
+    """Densities of the normalised whitened spectra, or a note that none are stored."""
     panels = _spectral_panels(run_dir, df) if has_spectra else []
     if panels:
         figures.spectral_density(panels, out / "spectral_density.png")
@@ -125,6 +139,10 @@ def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: boo
                 "(and classify.spectrum_free = false) for spectral densities."
             )
         )
+
+
+def _add_escape(sec: Section, df: pd.DataFrame, out: Path) -> None:
+    """eig_min_w against the escape certificate's curvature of theory-strict saddles."""
     esc, dropped_e = an.drop_null(
         df[df["theory_type"].astype(str) == "strict_saddle"], ["escape_curvature", "eig_min_w"]
     )
@@ -145,7 +163,6 @@ def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: boo
             ),
             figure("escape.png", "eig_min_w vs escape curvature"),
         )
-    return sec
 
 
 def strata_section(df: pd.DataFrame, out: Path) -> Section:
