@@ -14,7 +14,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -175,7 +175,16 @@ def thread_pool(threads: int | None) -> Iterator[ThreadPool | None]:
 # ---------------------------------------------------------------------- batches
 
 
-def _start(plan: Plan, ids: np.ndarray, pool: ThreadPool | None) -> tuple:
+class _Started(NamedTuple):
+    """A batch being computed: its output buffers, its ids, the tasks computing it (none
+    when it was computed in the calling thread)."""
+
+    out: storage.BatchOutput
+    ids: np.ndarray
+    tasks: list[Future]
+
+
+def _start(plan: Plan, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
     """Allocate a batch's outputs and start computing it: in ``pool`` if given, else right
     here.
 
@@ -205,17 +214,17 @@ def _start(plan: Plan, ids: np.ndarray, pool: ThreadPool | None) -> tuple:
     )  # fmt: skip
     if pool is None:
         process_range(*args, 0, ids.size, 1)
-        return out, ids, []
+        return _Started(out, ids, [])
     k = min(ids.size, pool.tasks)
     tasks = [pool.submit(process_range, *args, j, ids.size, k) for j in range(k)]
-    return out, ids, tasks
+    return _Started(out, ids, tasks)
 
 
-def _finish(plan: Plan, started: tuple) -> pa.Table:
-    out, ids, tasks = started
-    for task in tasks:
-        task.result()
-    return storage.to_table(out, ids, plan.seed)
+def _finish(plan: Plan, started: _Started) -> pa.Table:
+    """Wait for the batch ``started`` and return its records."""
+    for task in started.tasks:
+        task.result()  # raises what the task raised
+    return storage.to_table(started.out, started.ids, plan.seed)
 
 
 def load_kernels(plan: Plan) -> None:
