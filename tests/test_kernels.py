@@ -8,7 +8,7 @@ import pytest
 
 from mcland._kernels import rng as krng
 from mcland._kernels.classify import _cholesky_bracket, _exceeds
-from mcland._kernels.dense import layer_offsets, prod, product_table
+from mcland._kernels.dense import as_matrix, layer_offsets, prod, product_table
 from mcland._kernels.draw import _orthogonal
 from mcland._kernels.fields import ABOVE, BAND, BELOW
 from mcland._kernels.hessian import frob_upper, gradient, hessian_into, loss, residual
@@ -165,6 +165,29 @@ def test_whitening_matches_naive(rng):
     np.testing.assert_allclose(Vt @ Vt.T, np.eye(5), atol=1e-12)
     M = Syx @ Kinv
     np.testing.assert_allclose(M, U @ np.diag(np.sqrt(lam)) @ Vt[:3], atol=1e-10 * np.abs(M).max())
+
+
+def test_as_matrix_is_a_c_contiguous_view_that_keeps_its_buffer():
+    """``_as_matrix`` (private Numba array internals, see the module docstring of
+    ``mcland._kernels.dense``): C layout, shares memory, holds a reference to its buffer."""
+    import gc
+
+    from numba import types
+
+    flat = np.arange(20.0)
+    M = as_matrix(flat, 3, 4, 2)
+    assert as_matrix.nopython_signatures[0].return_type == types.Array(types.float64, 2, "C")
+    np.testing.assert_array_equal(M, flat[3:11].reshape(4, 2))
+    assert np.shares_memory(M, flat) and M.flags.c_contiguous
+    M[0, 1] = -1.0
+    assert flat[4] == -1.0
+    Z = krng.normal_matrix(krng.stream(3, 1), 30, 40)  # a view of a buffer the kernel allocated
+    first = Z.copy()
+    del flat, M
+    gc.collect()
+    junk = [np.full(1200, 7.0) for _ in range(50)]  # would land in Z's memory were it freed
+    np.testing.assert_array_equal(Z, first)
+    assert junk
 
 
 def test_streams_are_deterministic_and_distinct():

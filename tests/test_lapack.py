@@ -1,10 +1,15 @@
-"""The bare in-place LAPACK calls (Numba's private bindings) against numpy.linalg."""
+"""The bare in-place LAPACK calls (SciPy's cython_lapack, by symbol name) against
+numpy.linalg and against Numba's own ``np.linalg`` routines, which call the same library."""
 
 from __future__ import annotations
 
+from importlib.metadata import requires, version
+
 import numpy as np
 import pytest
+from numba import njit
 
+from mcland._kernels import lapack
 from mcland._kernels.lapack import cholesky_destroy, eigvalsh_destroy
 
 
@@ -14,6 +19,19 @@ def _upper_only(A):
     T = A.copy()
     T[np.tril_indices(A.shape[0], -1)] = np.nan
     return T
+
+
+@njit
+def _numba_eigvalsh(A):
+    """Numba's ``eigvalsh``: a Fortran copy, then its C helper's workspace query and
+    ``dsyevd('N', 'L')`` on it, with the LAPACK of ``scipy.linalg.cython_lapack``.  ``A.T``
+    of a C array is that Fortran array, so its lower triangle is ``A``'s upper one."""
+    return np.linalg.eigvalsh(A.T)
+
+
+@njit
+def _workspace(N):
+    return lapack._dsyevd_workspace(N)
 
 
 @pytest.mark.parametrize("N", [1, 2, 5, 39, 130])
@@ -30,25 +48,44 @@ def test_eigvalsh_destroy_matches_numpy(rng, N):
     assert np.all(np.diff(ev[:N]) >= 0)
 
 
-def test_eigvalsh_destroy_is_bitwise_the_same_lapack_call_as_numba_eigvalsh(rng):
-    """Same driver (dsyevd, no vectors, lower triangle in Fortran order), same result bits:
-    the benchmark's floor and the pipeline decompose exactly what Numba's eigvalsh would."""
-    from numba import njit
-
-    @njit
-    def numba_eigvalsh(A):
-        return np.linalg.eigvalsh(A.T)
-
-    for N in (3, 40, 90):
-        B = rng.standard_normal((N, N))
+def test_eigvalsh_destroy_is_bitwise_numba_eigvalsh(rng):
+    """Same library, driver, triangle and workspace as the Numba helper the kernels used
+    up to 0.5.0 (``numba.np.linalg._LAPACK().numba_ez_xxxevd``, which ``np.linalg.eigvalsh``
+    calls): the same bits, so the records did not change.  The sizes straddle the point
+    where ``dsytrd`` switches to its blocked reduction (N > 32 here), where a workspace
+    other than the optimal one would change the bits."""
+    sizes = [*range(1, 41), 127, 128, 129, 200, *rng.integers(1, 201, 260)]
+    for N in sizes:
+        B = rng.standard_normal((N, N)) * 10.0 ** rng.uniform(-3, 3)
         A = (B + B.T) / 2
+        if rng.uniform() < 0.3:  # rank-deficient: clustered, exactly repeated eigenvalues
+            C = rng.standard_normal((N, max(1, N // 3)))
+            A = C @ C.T
         ev = np.empty(N)
-        eigvalsh_destroy(_upper_only(A), ev)
-        np.testing.assert_array_equal(ev, numba_eigvalsh(np.triu(A)))
+        assert eigvalsh_destroy(_upper_only(A), ev) == 0
+        np.testing.assert_array_equal(ev, _numba_eigvalsh(np.triu(A)), err_msg=f"N = {N}")
+
+
+@pytest.mark.parametrize("N", [1, 2, 33, 200])
+def test_workspace_query_returns_at_least_the_documented_minimum(N):
+    lwork, liwork = _workspace(N)
+    assert lwork >= (1 if N == 1 else 2 * N + 1)
+    assert liwork >= 1
 
 
 def test_eigvalsh_destroy_of_empty_matrix():
     assert eigvalsh_destroy(np.zeros((0, 0)), np.zeros(0)) == 0
+
+
+@pytest.mark.parametrize("N", [5, 40, 200])
+def test_eigvalsh_destroy_reports_failure_on_nan(N):
+    """A NaN off the diagonal makes ``dsyevd``'s QR iteration fail: ``info > 0`` comes back
+    and ``ev`` is NaN.  (Not every non-finite input is caught, see the docstring.)"""
+    A = np.eye(N)
+    A[0, N - 1] = np.nan
+    ev = np.full(N + 1, 7.0)
+    assert eigvalsh_destroy(A, ev) > 0
+    assert np.isnan(ev[:N]).all() and ev[N] == 7.0
 
 
 @pytest.mark.parametrize("N", [1, 3, 40])
@@ -58,3 +95,51 @@ def test_cholesky_destroy_decides_positive_definiteness(rng, N):
         lam = np.concatenate([[lam_min], rng.uniform(0.5, 2.0, N - 1)])
         A = (Q * lam) @ Q.T
         assert cholesky_destroy(_upper_only((A + A.T) / 2)) == (lam_min > 0)
+
+
+def test_cholesky_destroy_agrees_with_numpy(rng):
+    """``dpotrf`` success (``info == 0``) against ``np.linalg.cholesky`` raising, on
+    positive definite, indefinite and negative definite matrices of sizes 1..120, and the
+    factor itself: the lower triangle in Fortran order, i.e. ``L.T`` in the upper one."""
+    decided = {True: 0, False: 0}
+    for _ in range(150):
+        N = int(rng.integers(1, 121))
+        Q, _ = np.linalg.qr(rng.standard_normal((N, N)))
+        lam = rng.uniform(0.1, 2.0, N) * rng.choice([-1.0, 1.0], N, p=[0.02, 0.98])
+        A = (Q * lam) @ Q.T
+        A = (A + A.T) / 2
+        try:
+            L = np.linalg.cholesky(A)
+        except np.linalg.LinAlgError:
+            L = None
+        M = _upper_only(A)
+        ok = cholesky_destroy(M)
+        assert ok == (L is not None) == (lam.min() > 0), N
+        if ok:
+            np.testing.assert_allclose(np.triu(M), L.T, rtol=0, atol=1e-12 * abs(L).max())
+        decided[ok] += 1
+    assert min(decided.values()) > 20  # both outcomes were exercised
+
+
+def test_cholesky_destroy_of_empty_matrix():
+    assert cholesky_destroy(np.zeros((0, 0)))
+
+
+def test_a_different_lapack_signature_is_refused(monkeypatch):
+    """The stack slots are C ``int``; a SciPy whose LAPACK took other integers (ILP64)
+    must be refused at import, not called with the wrong argument widths."""
+    monkeypatch.setitem(lapack._SIGNATURES, "dpotrf", "void (char *, long *)")
+    with pytest.raises(ImportError, match="dpotrf"):
+        lapack._register("dpotrf")
+
+
+def test_numba_is_within_the_declared_bound():
+    """The kernels rely on Numba's caching and typing behaviour and on its private array
+    internals (``mcland._kernels.dense._as_matrix``), so ``pyproject.toml`` bounds
+    ``numba`` from above; the bound is raised once the whole suite passes on a new
+    release.  This catches an environment where Numba was upgraded past it afterwards."""
+    from packaging.requirements import Requirement
+
+    (numba_req,) = [r for r in map(Requirement, requires("mcland")) if r.name == "numba"]
+    assert any(s.operator == "<" for s in numba_req.specifier), numba_req
+    assert version("numba") in numba_req.specifier, (version("numba"), str(numba_req))

@@ -5,45 +5,225 @@ finiteness, copy the matrix into a freshly allocated Fortran-ordered array and o
 call LAPACK.  For a Hessian of order N ~ 200 that copy is a 350 kB allocation per point
 (``mmap``, page faults, and on ``munmap`` a TLB shoot-down that stalls the other threads)
 and costs about as much as everything else the sampler does for the point.  The routines
-here call the same LAPACK drivers (``dsyevd`` without vectors, ``dpotrf``) through Numba's
-own LAPACK bindings directly on the caller's buffer, which they overwrite.
+here call the same LAPACK drivers (``dsyevd`` without vectors, ``dpotrf``) directly on the
+caller's buffer, which they overwrite.
 
 Layout: the matrix is given as the C-ordered ``(N, N)`` array whose **upper** triangle
 holds it (:func:`.hessian.hessian_into`); read in Fortran order that is the lower
 triangle, which is what LAPACK is told to read (``uplo = 'L'``).  The other triangle is
 never read, so it may hold anything.
 
-Numba's bindings (``numba.np.linalg._LAPACK``) are not public API; they are the ones
-Numba's own ``eigvalsh`` and ``cholesky`` use, resolved by symbol name, so kernels that
-call them are cached like any other.  ``tests/test_lapack.py`` checks them against
-``numpy.linalg`` on every install.
+How LAPACK is reached, without Numba's private LAPACK bindings (``numba.np.linalg._LAPACK``,
+used up to 0.5.0): only SciPy's and llvmlite's public functions and Numba's extension API
+(``@intrinsic``, whose code generation uses ``numba.core.cgutils``). SciPy exports its
+LAPACK as C functions (``scipy.linalg.cython_lapack``, Fortran interface: every argument by
+pointer, integers C ``int``, checked against the capsule's signature at import). At import
+their addresses (``numba.extending.get_cython_function_address``) are registered under the
+symbol names ``mcland_dsyevd`` / ``mcland_dpotrf`` with ``llvmlite.binding.add_symbol``, and
+the intrinsics below declare and call these symbols *by name*, passing the scalar arguments
+through stack slots. Compiled code therefore holds no address, only the name, so the kernels
+are cached like any other (a ctypes function pointer would make Numba refuse to cache them);
+the symbols are resolved again in every process, which imports this module before it loads
+any kernel that calls them.
+
+This is the library Numba's own ``np.linalg.eigvalsh`` / ``cholesky`` call (its C helper
+resolves ``dsyevd`` / ``dpotrf`` from ``scipy.linalg.cython_lapack`` too), and
+:func:`eigvalsh_destroy` makes the same two calls as that helper: a workspace query, then
+``dsyevd`` with the optimal workspace. The workspace size matters for the bits: with the
+minimal ``lwork = 2N + 1``, which could be sized from ``N`` alone, ``dsytrd`` falls back to
+its unblocked reduction, and with SciPy's OpenBLAS the eigenvalues then differ in the last
+bits for every N > 32 tried (33..400), against none with the queried workspace.
+
+Timing (warm, one thread, same matrices), Numba's binding -> this route, per call:
+``dsyevd`` 0.17 -> 0.19 us for N = 2, 3.3 -> 3.3 us for N = 10, 40 -> 41 us for N = 40,
+941 -> 936 us for N = 200; ``dpotrf`` 80 -> 81 us for N = 200.  ``tests/test_lapack.py``
+checks bit-identity with Numba's ``eigvalsh`` and the results against ``numpy.linalg`` on
+every install.
 """
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
+import scipy.linalg.cython_lapack as _cython_lapack
+from llvmlite import binding as _llvm
+from llvmlite import ir
 from numba import types
-from numba.np.linalg import _LAPACK, ensure_lapack
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
 
 from mcland._jit import jit
 
-ensure_lapack()
-_syevd = _LAPACK().numba_ez_xxxevd(types.float64)
-_potrf = _LAPACK().numba_xxpotrf(types.float64)
-_KIND = ord("d")
-_NO_VECTORS = ord("N")
-_LOWER = ord("L")
+_D = "__pyx_t_5scipy_6linalg_13cython_lapack_d *"
+_SIGNATURES = {  # as SciPy's capsules spell them: Fortran interface, 32-bit ``int``
+    "dsyevd": f"void (char *, char *, int *, {_D}, int *, {_D}, {_D}, int *, int *, int *, int *)",
+    "dpotrf": f"void (char *, int *, {_D}, int *, int *)",
+}
+
+
+def _capsule_signature(name: str) -> str:
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    return get_name(_cython_lapack.__pyx_capi__[name]).decode()
+
+
+def _register(name: str) -> str:
+    """Make SciPy's ``name`` callable from compiled code as the symbol ``mcland_<name>``."""
+    found = _capsule_signature(name)
+    if found != _SIGNATURES[name]:  # e.g. an ILP64 SciPy: the int32 slots would be wrong
+        raise ImportError(f"scipy.linalg.cython_lapack.{name} has signature {found!r}")
+    symbol = f"mcland_{name}"
+    _llvm.add_symbol(symbol, get_cython_function_address("scipy.linalg.cython_lapack", name))
+    return symbol
+
+
+_DSYEVD = _register("dsyevd")
+_DPOTRF = _register("dpotrf")
+
+_I8 = ir.IntType(8)
+_I32 = ir.IntType(32)
+
+
+def _slot(builder, value):
+    """Pointer to a stack slot (in the calling kernel's frame) holding ``value``."""
+    return builder.bitcast(cgutils.alloca_once_value(builder, value), cgutils.voidptr_t)
+
+
+def _call(builder, symbol, args):
+    """``symbol(*args)``, a ``void`` function of pointers, declared by name."""
+    fnty = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t] * len(args))
+    builder.call(cgutils.get_or_insert_function(builder.module, fnty, symbol), args)
+
+
+def _int32(context, builder, value, ty):
+    return context.cast(builder, value, ty, types.int32)
+
+
+def _pointer(context, builder, value, ty):
+    return context.cast(builder, value, ty, types.voidptr)
+
+
+@intrinsic
+def _dsyevd_workspace(typingctx, n):
+    """``(lwork, liwork)``, the optimal workspace of ``dsyevd('N', 'L', n, ...)``, from
+    LAPACK's workspace query (``lwork = liwork = -1``); ``(-1, -1)`` if ``info != 0``."""
+    if not isinstance(n, types.Integer):
+        return None
+    sig = types.UniTuple(types.int32, 2)(n)
+
+    def codegen(context, builder, sig, args):
+        n = _int32(context, builder, args[0], sig.args[0])
+        work = cgutils.alloca_once_value(builder, ir.Constant(ir.DoubleType(), 0.0))
+        iwork = cgutils.alloca_once_value(builder, _I32(0))
+        info = cgutils.alloca_once_value(builder, _I32(0))
+        null = cgutils.voidptr_t(None)  # A and W are not referenced by a query
+        minus_one = _I32(-1)
+        _call(
+            builder,
+            _DSYEVD,
+            [
+                _slot(builder, _I8(ord("N"))),
+                _slot(builder, _I8(ord("L"))),
+                _slot(builder, n),
+                null,
+                _slot(builder, n),
+                null,
+                builder.bitcast(work, cgutils.voidptr_t),
+                _slot(builder, minus_one),
+                builder.bitcast(iwork, cgutils.voidptr_t),
+                _slot(builder, minus_one),
+                builder.bitcast(info, cgutils.voidptr_t),
+            ],
+        )
+        ok = builder.icmp_signed("==", builder.load(info), _I32(0))
+        lwork = builder.select(ok, builder.fptosi(builder.load(work), _I32), minus_one)
+        liwork = builder.select(ok, builder.load(iwork), minus_one)
+        return context.make_tuple(builder, sig.return_type, [lwork, liwork])
+
+    return sig, codegen
+
+
+@intrinsic
+def _dsyevd(typingctx, n, a, w, work, lwork, iwork, liwork):
+    """``dsyevd('N', 'L', n, a, n, w, work, lwork, iwork, liwork, info)``; returns ``info``.
+    ``a``, ``w``, ``work``, ``iwork`` are pointers (``array.ctypes``)."""
+    sig = types.int32(n, a, w, work, lwork, iwork, liwork)
+
+    def codegen(context, builder, sig, args):
+        n, a, w, work, lwork, iwork, liwork = (
+            (_int32 if isinstance(ty, types.Integer) else _pointer)(context, builder, v, ty)
+            for v, ty in zip(args, sig.args, strict=True)
+        )
+        info = cgutils.alloca_once_value(builder, _I32(0))
+        _call(
+            builder,
+            _DSYEVD,
+            [
+                _slot(builder, _I8(ord("N"))),
+                _slot(builder, _I8(ord("L"))),
+                _slot(builder, n),
+                a,
+                _slot(builder, n),
+                w,
+                work,
+                _slot(builder, lwork),
+                iwork,
+                _slot(builder, liwork),
+                builder.bitcast(info, cgutils.voidptr_t),
+            ],
+        )
+        return builder.load(info)
+
+    return sig, codegen
+
+
+@intrinsic
+def _dpotrf(typingctx, n, a):
+    """``dpotrf('L', n, a, n, info)``; returns ``info``.  ``a`` is a pointer (``array.ctypes``)."""
+    sig = types.int32(n, a)
+
+    def codegen(context, builder, sig, args):
+        n = _int32(context, builder, args[0], sig.args[0])
+        a = _pointer(context, builder, args[1], sig.args[1])
+        info = cgutils.alloca_once_value(builder, _I32(0))
+        _call(
+            builder,
+            _DPOTRF,
+            [
+                _slot(builder, _I8(ord("L"))),
+                _slot(builder, n),
+                a,
+                _slot(builder, n),
+                builder.bitcast(info, cgutils.voidptr_t),
+            ],
+        )
+        return builder.load(info)
+
+    return sig, codegen
 
 
 @jit
 def eigvalsh_destroy(HmT, ev):
     """Ascending eigenvalues of the symmetric matrix whose upper triangle ``HmT`` (N, N),
     C order, holds, into ``ev[:N]``; ``HmT`` is overwritten.  Returns LAPACK's ``info``
-    (0 on success; > 0 when ``dsyevd`` did not converge, then ``ev`` is NaN)."""
+    (0 on success; > 0 when ``dsyevd`` did not converge, then ``ev[:N]`` is NaN).
+
+    Non-finite entries are not checked for (Numba's ``eigvalsh`` checks, and raises): a NaN
+    off the diagonal makes ``dsyevd`` fail (``info > 0``), but one on the diagonal has been
+    seen to give ``info == 0`` and finite, meaningless eigenvalues; callers check
+    finiteness first where it can occur.  Allocates ``dsyevd``'s optimal workspace, which
+    its query returns (``(2 + nb) N`` doubles, ``nb = 32`` being ``dsytrd``'s block size in
+    SciPy's OpenBLAS; 54 kB for N = 200), as Numba's ``eigvalsh`` does."""
     N = HmT.shape[0]
     if N == 0:
         return 0
-    info = _syevd(_KIND, _NO_VECTORS, _LOWER, N, HmT.ctypes, N, ev.ctypes)
+    lwork, liwork = _dsyevd_workspace(N)
+    info = np.int32(-1)
+    if lwork > 0:
+        work = np.empty(lwork)
+        iwork = np.empty(liwork, np.int32)
+        info = _dsyevd(N, HmT.ctypes, ev.ctypes, work.ctypes, lwork, iwork.ctypes, liwork)
     if info != 0:
         ev[:N] = np.nan
     return info
@@ -53,8 +233,9 @@ def eigvalsh_destroy(HmT, ev):
 def cholesky_destroy(HmT):
     """Whether the Cholesky factorisation of the symmetric matrix whose upper triangle
     ``HmT`` (N, N), C order, holds succeeds, i.e. whether it is positive definite (up to the
-    factorisation's backward error); ``HmT`` is overwritten by the partial factor."""
+    factorisation's backward error); ``HmT`` is overwritten by the partial factor.  NaN
+    entries are not detected (OpenBLAS's ``dpotrf`` has been seen to succeed on them)."""
     N = HmT.shape[0]
     if N == 0:
         return True
-    return _potrf(_KIND, _LOWER, N, HmT.ctypes, N) == 0
+    return _dpotrf(N, HmT.ctypes) == 0
