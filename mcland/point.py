@@ -9,6 +9,7 @@ from itertools import pairwise
 import numpy as np
 
 from mcland._kernels import fields as f
+from mcland._kernels.bundles import PointOutput
 from mcland._kernels.classify import analyze
 from mcland.errors import MclandError
 from mcland.problem import Problem, as_matrix
@@ -176,12 +177,8 @@ def analyze_flat(
     spec_w = np.full(N, np.nan)
     spec = np.full(N, np.nan)
     esc = np.empty(N)
-    p = problem
-    analyze(
-        dims, w, p.Sxx, p.Syx, p.tr_syy, p.K, p.K_inv, p.lam, p.U, p.Vt,
-        tol.grad_rtol, tol.c_zero, tol.c_neg, flags, frow, irow, smask, ranks, spec_w, spec, esc,
-        np.empty(0),
-    )  # fmt: skip
+    out = PointOutput(frow, irow, smask, ranks, spec_w, spec, esc)
+    analyze(dims, w, problem.moments, tol.thresholds, flags, out, np.empty(0))
     return frow, irow, smask, ranks, spec_w, spec, esc
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -19,9 +20,10 @@ import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from mcland import _faults, rundir, runlog, storage
+from mcland import _compile, _faults, rundir, runlog, storage
 from mcland._kernels.batch import draw_point as _draw_point
 from mcland._kernels.batch import process_range
+from mcland._kernels.bundles import RangeOutput, Sampler
 from mcland.config import Config, config_from_dict, load_config
 from mcland.datasource import load_data
 from mcland.errors import MclandError
@@ -53,6 +55,11 @@ class Plan:
     @property
     def seed(self) -> int:
         return self.config.seed
+
+    @property
+    def sampler(self) -> Sampler:
+        """The kernels' bundle of this plan (:class:`mcland._kernels.bundles.Sampler`)."""
+        return Sampler(self.seed, self.prm, self.kill_w, self.fx, self.fy)
 
 
 def _as_config(config: Config | dict | str | Path) -> Config:
@@ -113,17 +120,32 @@ def _start(plan: Plan, ids: np.ndarray, pool: Executor | None) -> tuple:
         ids.size, plan.h_max, plan.dy_max, plan.n_max, o.spectrum, o.original_spectrum, o.weights
     )
     ids = np.ascontiguousarray(ids, dtype=np.int64)
-    args = (
-        plan.seed, ids, plan.prm, plan.kill_w, plan.fx, plan.fy,
-        out.dims, out.dint, out.dflt, out.frow, out.irow, out.smask, out.sdrawn,
-        out.ranks, out.spec_w, out.spec, out.weights, out.cvals,
-    )  # fmt: skip
+    args = (plan.sampler, ids, kernel_output(out))
     if pool is None:
         process_range(*args, 0, ids.size, 1)
         return out, ids, []
     k = min(ids.size, n_tasks(pool))
     tasks = [pool.submit(process_range, *args, j, ids.size, k) for j in range(k)]
     return out, ids, tasks
+
+
+def kernel_output(out: storage.BatchOutput) -> RangeOutput:
+    """The kernel's view of a batch's output buffers (the same arrays, named for
+    :func:`mcland._kernels.batch.process_range`)."""
+    return RangeOutput(
+        dims=out.dims, draw_int=out.dint, draw_float=out.dflt, row_float=out.frow,
+        row_int=out.irow, s_mask=out.smask, s_drawn=out.sdrawn, ranks=out.ranks,
+        spectrum_w=out.spec_w, spectrum=out.spec, weights=out.weights,
+        critical_values=out.cvals,
+    )  # fmt: skip
+
+
+def load_kernels(plan: Plan, progress: bool = False) -> float:
+    """Compile (first run, two processes side by side: :mod:`mcland._compile`) or load the
+    kernels ``plan`` needs; returns the seconds it took.  With ``progress``, a first-run
+    compilation is announced on stderr."""
+    notify = (lambda line: print(f"mcland: {line}", file=sys.stderr)) if progress else None
+    return _compile.prepare_sampler(plan.sampler, notify)
 
 
 def n_tasks(pool: Executor) -> int:
@@ -218,6 +240,7 @@ def sample(
         One row per point, columns as documented in docs/output-schema.md.
     """
     plan = make_plan(config, n, seed)
+    load_kernels(plan, progress)
     ids = np.arange(plan.n, dtype=np.int64)
     tables = []
     with _pool(threads) as pool, tqdm(total=plan.n, unit="pt", disable=not progress) as bar:
@@ -373,8 +396,9 @@ def run(
     else:
         cluster = _pool(threads)
     t_load = time.perf_counter()
-    if not distributed:  # compile (first run) or load the kernels before the clock starts
-        _start(plan, np.zeros(0, np.int64), None)
+    # compile (first run) or load the kernels before the clock starts; for a cluster too,
+    # whose workers then load them from a shared cache (docs/distributed.md)
+    load_kernels(plan, progress)
     t0 = time.perf_counter()
     computed = 0
     with cluster as executor:
@@ -463,7 +487,6 @@ def draw_point(
     >>> mcland.inspect_point(W, X, Y).numeric_type  # doctest: +SKIP
     """
     plan = make_plan(config, None, seed)
-    dims, w, X, Y, *_ = _draw_point(
-        plan.seed, int(sample_id), plan.prm, plan.kill_w, plan.fx, plan.fy
-    )
-    return [W.copy() for W in split_layers(w, dims)], np.array(X), np.array(Y)
+    point = _draw_point(plan.sampler, int(sample_id))
+    weights = [W.copy() for W in split_layers(point.w, point.dims)]
+    return weights, np.array(point.X), np.array(point.Y)

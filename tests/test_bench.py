@@ -39,7 +39,7 @@ def test_floor_decomposes_the_pipelines_hessians():
     np.testing.assert_array_equal(out, records["eig_min_w"])
     assert (sizes == records["N"]).all()
     assert (
-        point_hessian(plan.seed, 3, plan.prm, plan.kill_w, plan.fx, plan.fy).shape
+        point_hessian(plan.sampler, 3).shape
         == (records["N"][3],) * 2
     )
 

@@ -81,7 +81,7 @@ def _pipeline(plan: sampling.Plan, ids: np.ndarray, threads: int) -> None:
 
 
 def _hessians(plan: sampling.Plan, ids: np.ndarray) -> tuple[np.ndarray, ...]:
-    mats = [point_hessian(plan.seed, int(i), plan.prm, plan.kill_w, plan.fx, plan.fy) for i in ids]
+    mats = [point_hessian(plan.sampler, int(i)) for i in ids]
     sizes = np.array([m.shape[0] for m in mats], np.int64)
     offsets = np.zeros(sizes.size, np.int64)
     np.cumsum(sizes[:-1] ** 2, out=offsets[1:])
