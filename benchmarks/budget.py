@@ -30,6 +30,7 @@ from mcland import pipeline
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels.batch import _product_error, draw_point
+from mcland._kernels.bundles import Moments, PointOutput, Thresholds
 from mcland._kernels.classify import _theory, analyze, whitened_problem
 from mcland._kernels.dense import frob, layer_offsets, norm_products, prod, product_table
 from mcland._kernels.hessian import (
@@ -44,6 +45,7 @@ from mcland._kernels.hessian import (
 from mcland._kernels.lapack import eigvalsh_destroy
 from mcland._kernels.theory import partial_product_ranks, read_S
 from mcland.bench.measure import workload_config
+from mcland.tolerances import EPS
 
 STAGES = [
     "draw (architecture, data, whitening, critical point)",
@@ -61,72 +63,73 @@ REPS = 20  # repetitions per timed call
 
 
 @njit
-def _stage(which, reps, seed, sid, prm, kill_w, fx, fy):
-    dims, w, X, Y, inS, recipe, km, a, b, ok, pb = draw_point(seed, sid, prm, kill_w, fx, fy)
-    Sxx, Syx, tr_syy, mu, K, Kinv, lam, U, Vt = pb
+def _stage(which, reps, sampler, sid):
+    point = draw_point(sampler, sid)
+    dims, w, moments = point.dims, point.w, point.moments
+    params = sampler.params
     H = dims.size - 1
     off = layer_offsets(dims)
     N = off[H]
-    ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
+    w_white, Syx_white = whitened_problem(dims, w, moments.Syx, moments.K, moments.K_inv)
     eye = np.eye(dims[0])
-    buf, poff = product_table(ww, dims, off)
-    npr = norm_products(ww, dims, off)
-    P = prod(buf, poff, dims, H, 1)
-    R = residual(P, eye, Syx_w)
-    frow = np.empty(len(f.FLOAT_FIELDS))
-    irow = np.empty(len(f.INT_FIELDS), np.int64)
-    ranks = np.zeros(H * (H + 1) // 2, np.int64)
+    white = Moments(
+        eye, Syx_white, moments.tr_syy, np.ones(dims[0]), eye, eye, moments.lam, moments.U,
+        moments.Vt,
+    )  # fmt: skip
+    table, table_off = product_table(w_white, dims, off)
+    norms = norm_products(w_white, dims, off)
+    P = prod(table, table_off, dims, H, 1)
+    R = residual(P, eye, Syx_white)
     none = np.zeros(0)
-    smask = np.zeros(dims[H], np.bool_)
+    out = PointOutput(
+        np.empty(len(f.FLOAT_FIELDS)), np.empty(len(f.INT_FIELDS), np.int64),
+        np.zeros(dims[H], np.bool_), np.zeros(H * (H + 1) // 2, np.int64), none, none, none,
+    )  # fmt: skip
     work = np.empty(2 * N * N)
-    HmT = work[: N * N].reshape((N, N))
-    hessian_into(buf, poff, dims, off, eye, R, HmT)
-    HmT0 = HmT.copy()
+    hess = work[: N * N].reshape((N, N))
+    hessian_into(table, table_off, dims, off, eye, R, hess)
+    hess0 = hess.copy()
     ev = np.empty(N)
-    pn, perr = product_norms(buf, poff, dims)
-    Syx_n = frob(Syx_w)
+    pn, perr = product_norms(table, table_off, dims)
+    Syx_n = frob(Syx_white)
     floor = assembly_error(pn, perr, dims, frob(eye), Syx_n, frob(R))
-    floor += np.sqrt(N) * np.finfo(np.float64).eps * frob_upper(HmT0)
-    tol_zero = prm[p.P_C_ZERO] * floor  # the pipeline's tolerances, as in analyze
-    tol_neg = prm[p.P_C_NEG] * floor
-    r = dims.min()
+    floor += np.sqrt(N) * EPS * frob_upper(hess0)
+    tol_zero = params[p.P_C_ZERO] * floor  # the pipeline's tolerances, as in analyze
+    tol_neg = params[p.P_C_NEG] * floor
     s = 0
-    for i in range(inS.size):
-        s += inS[i]
+    for i in range(point.s_drawn.size):
+        s += point.s_drawn[i]
+    thresholds = Thresholds(params[p.P_GRAD_RTOL], params[p.P_C_ZERO], params[p.P_C_NEG])
     acc = 0.0
     for _ in range(reps):
         if which == 0:
-            acc += draw_point(seed, sid, prm, kill_w, fx, fy)[1][0]
+            acc += draw_point(sampler, sid).w[0]
         elif which == 1:
-            tb, po = product_table(ww, dims, off)
-            acc += norm_products(ww, dims, off)[0, 0] + tb[0]
+            tb, po = product_table(w_white, dims, off)
+            acc += norm_products(w_white, dims, off)[0, 0] + tb[0]
             Pw = prod(tb, po, dims, H, 1)
-            Rw = residual(Pw, eye, Syx_w)
-            acc += loss(Pw, eye, Syx_w, tr_syy) + gradient(tb, po, dims, off, Rw)[0]
-            acc += read_S(Pw, eye, U, lam)[1]
+            Rw = residual(Pw, eye, Syx_white)
+            acc += loss(Pw, eye, Syx_white, moments.tr_syy) + gradient(tb, po, dims, off, Rw)[0]
+            acc += read_S(Pw, eye, moments.U, moments.lam)[1]
         elif which == 2:
-            hessian_into(buf, poff, dims, off, eye, R, HmT)
+            hessian_into(table, table_off, dims, off, eye, R, hess)
         elif which == 3:
-            pn, perr = product_norms(buf, poff, dims)
-            acc += assembly_error(pn, perr, dims, frob(eye), Syx_n, frob(R)) + frob_upper(HmT0)
+            pn, perr = product_norms(table, table_off, dims)
+            acc += assembly_error(pn, perr, dims, frob(eye), Syx_n, frob(R)) + frob_upper(hess0)
         elif which == 4:
-            partial_product_ranks(buf, poff, dims, npr, ranks)
+            partial_product_ranks(table, table_off, dims, norms, out.ranks)
         elif which == 5:
             acc += _theory(
-                buf, poff, dims, eye, R, eye, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, none
+                table, table_off, dims, white, R, point.s_drawn, s, tol_zero, tol_neg, out
             )
         elif which == 6:
-            acc += _product_error(w, dims, inS, U, Syx, Kinv)
+            acc += _product_error(w, dims, point.s_drawn, moments.U, moments.Syx, moments.K_inv)
         elif which == 7:
-            HmT[:, :] = HmT0  # the copy is part of this stage's time; a few % of dsyevd's
-            eigvalsh_destroy(HmT, ev)
+            hess[:, :] = hess0  # the copy is part of this stage's time; a few % of dsyevd's
+            eigvalsh_destroy(hess, ev)
             acc += ev[0]
         else:
-            analyze(
-                dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt,
-                prm[p.P_GRAD_RTOL], prm[p.P_C_ZERO], prm[p.P_C_NEG], 0,
-                frow, irow, smask, ranks, none, none, none, work,
-            )  # fmt: skip
+            analyze(dims, w, moments, thresholds, 0, out, work)
     return acc
 
 
@@ -135,7 +138,7 @@ def budget(workload: str, points: int) -> dict[str, float]:
     plan = pipeline.make_plan(workload_config(workload))
     total = np.zeros(len(STAGES))
     for sid in range(points):
-        args = (plan.seed, sid, *plan.draw_inputs)
+        args = (plan.sampler, sid)
         for k in range(len(STAGES)):
             _stage(k, 1, *args)
             total[k] += (_best(k, REPS, args) - _best(k, 0, args)) / REPS

@@ -9,6 +9,7 @@ build on it; it imports neither.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,8 +22,9 @@ import pyarrow as pa
 import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded before any threadpool_limits
 from threadpoolctl import threadpool_limits
 
-from mcland import _faults, rundir, storage
+from mcland import _compile, _faults, rundir, storage
 from mcland._kernels.batch import process_range
+from mcland._kernels.bundles import RangeOutput, Sampler
 from mcland.config import Config, config_from_dict, load_config
 from mcland.datasource import load_data
 from mcland.errors import MclandError
@@ -64,10 +66,10 @@ class Plan:
     n_max: int
 
     @property
-    def draw_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """What drawing a point takes besides the seed and its id: ``(kernel_params,
-        kill_weights, fixed_x, fixed_y)``."""
-        return self.kernel_params, self.kill_weights, self.fixed_x, self.fixed_y
+    def sampler(self) -> Sampler:
+        """What drawing a point takes besides its id, as the kernels' bundle
+        (:class:`mcland._kernels.bundles.Sampler`)."""
+        return Sampler(self.seed, self.kernel_params, self.kill_weights, self.fixed_x, self.fixed_y)
 
     @property
     def n(self) -> int:
@@ -207,11 +209,9 @@ def _start(plan: Plan, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         output.weights,
     )
     ids = np.ascontiguousarray(ids, dtype=np.int64)
-    args = (
-        plan.seed, ids, plan.kernel_params, plan.kill_weights, plan.fixed_x, plan.fixed_y,
-        out.dims, out.draw_int, out.draw_float, out.row_float, out.row_int, out.s_mask,
-        out.s_drawn, out.ranks, out.spectrum_w, out.spectrum, out.weights, out.critical_values,
-    )  # fmt: skip
+    # the same arrays, named for the kernel (BatchOutput's fields carry the kernel's names)
+    view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
+    args = (plan.sampler, ids, view)
     if pool is None:
         process_range(*args, 0, ids.size, 1)
         return _Started(out, ids, [])
@@ -227,9 +227,12 @@ def _finish(plan: Plan, started: _Started) -> pa.Table:
     return storage.to_table(started.out, started.ids, plan.seed)
 
 
-def load_kernels(plan: Plan) -> None:
-    """Compile (first run of an installation) or load the kernels, by computing no points."""
-    _start(plan, np.zeros(0, np.int64), None)
+def load_kernels(plan: Plan, progress: bool = False) -> float:
+    """Compile (first run of an installation: two processes side by side, see
+    :mod:`mcland._compile`) or load the kernels ``plan`` needs; returns the seconds it took.
+    With ``progress``, a first-run compilation is announced on stderr."""
+    notify = (lambda line: print(f"mcland: {line}", file=sys.stderr)) if progress else None
+    return _compile.prepare_sampler(plan.sampler, notify)
 
 
 def compute(plan: Plan, ids: np.ndarray, pool: ThreadPool | None = None) -> pa.Table:

@@ -9,6 +9,7 @@ from itertools import pairwise
 import numpy as np
 
 from mcland._kernels import fields as f
+from mcland._kernels.bundles import PointOutput
 from mcland._kernels.classify import analyze
 from mcland.errors import MclandError
 from mcland.problem import Problem, as_matrix
@@ -178,12 +179,8 @@ def analyze_flat(
     spectrum_w = np.full(N, np.nan)
     spectrum = np.full(N, np.nan)
     escape = np.empty(N)
-    p = problem
-    analyze(
-        dims, w, p.Sxx, p.Syx, p.tr_syy, p.K, p.K_inv, p.lam, p.U, p.Vt,
-        tol.grad_rtol, tol.c_zero, tol.c_neg, flags, row_float, row_int, s_mask, ranks,
-        spectrum_w, spectrum, escape, np.empty(0),
-    )  # fmt: skip
+    out = PointOutput(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)
+    analyze(dims, w, problem.moments, tol.thresholds, flags, out, np.empty(0))
     return row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape
 
 

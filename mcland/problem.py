@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcland._kernels.bundles import Moments
 from mcland._kernels.whiten import critical_values_into, moments, smallest_relative_gap, whiten
 from mcland.errors import MclandError
 from mcland.tolerances import GAP_RTOL, SXX_RCOND
@@ -43,6 +44,8 @@ class Problem:
         ``Y X^T``.
     tr_syy : float
         ``tr(Y Y^T)``.
+    mu : ndarray (d_x,)
+        Eigenvalues of ``Sxx`` in increasing order.
     K, K_inv : ndarray (d_x, d_x)
         ``Sxx^{1/2}`` and its inverse.
     lam : ndarray (d_y,)
@@ -60,6 +63,7 @@ class Problem:
     Sxx: np.ndarray
     Syx: np.ndarray
     tr_syy: float
+    mu: np.ndarray
     K: np.ndarray
     K_inv: np.ndarray
     lam: np.ndarray
@@ -123,7 +127,15 @@ class Problem:
                 "Sigma = Syx Sxx^-1 Sxy must have distinct positive eigenvalues: smallest "
                 f"relative gap {gap:.3g} <= {gap_rtol:g} (eigenvalues {np.array2string(lam, precision=4)})"
             )
-        return cls(Sxx, Syx, float(tr_syy), K, K_inv, lam, U, Vt, gap, rcond)
+        return cls(Sxx, Syx, float(tr_syy), mu, K, K_inv, lam, U, Vt, gap, rcond)
+
+    @property
+    def moments(self) -> Moments:
+        """The kernels' bundle of this problem (:class:`mcland._kernels.bundles.Moments`)."""
+        return Moments(
+            self.Sxx, self.Syx, self.tr_syy, self.mu, self.K, self.K_inv, self.lam, self.U,
+            self.Vt,
+        )  # fmt: skip
 
     def critical_values(self, r: int) -> np.ndarray:
         """All critical values ``tr(Syy) - sum_{i in S} lam_i`` over ``|S| <= r``, ascending.

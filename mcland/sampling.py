@@ -60,6 +60,7 @@ def sample(
         One row per point, columns as documented in docs/output-schema.md.
     """
     plan = make_plan(config, n, seed)
+    load_kernels(plan, progress)
     ids = np.arange(plan.n, dtype=np.int64)
     tables = []
     with thread_pool(threads) as pool, tqdm(total=plan.n, unit="pt", disable=not progress) as bar:
@@ -150,8 +151,9 @@ def run(
     # entered below: a Dask client connects before anything is written
     cluster = distributed.client(scheduler, workers) if on_dask else thread_pool(threads)
     t_load = time.perf_counter()
-    if not on_dask:  # compile (first run) or load the kernels before the clock starts
-        load_kernels(plan)
+    # compile (first run) or load the kernels before the clock starts; on a cluster too,
+    # whose workers then load them from a shared cache (docs/distributed.md)
+    load_kernels(plan, progress)
     t0 = time.perf_counter()
     with cluster as executor:
         status = rundir.prepare(run_dir, manifest)
@@ -267,5 +269,6 @@ def draw_point(
     >>> mcland.inspect_point(W, X, Y).numeric_type  # doctest: +SKIP
     """
     plan = make_plan(config, None, seed)
-    dims, w, X, Y, *_ = _draw_point(plan.seed, int(sample_id), *plan.draw_inputs)
-    return [W.copy() for W in split_layers(w, dims)], np.array(X), np.array(Y)
+    point = _draw_point(plan.sampler, int(sample_id))
+    weights = [W.copy() for W in split_layers(point.w, point.dims)]
+    return weights, np.array(point.X), np.array(point.Y)

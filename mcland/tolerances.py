@@ -31,6 +31,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from mcland._kernels.bundles import Thresholds
+
+EPS = float(np.finfo(np.float64).eps)  # unit roundoff of float64 (2**-52), in every floor
 GRAD_RTOL = 1e-8  # critical: ||grad L|| <= GRAD_RTOL * g_scale
 C_ZERO = 1.0  # zero eigenvalue: >= -C_ZERO * floor
 C_NEG = 10.0  # negative eigenvalue: < -C_NEG * floor
@@ -55,6 +60,11 @@ class Tolerances:
     grad_rtol: float = GRAD_RTOL
     c_zero: float = C_ZERO
     c_neg: float = C_NEG
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The kernels' bundle of these factors (:class:`mcland._kernels.bundles.Thresholds`)."""
+        return Thresholds(float(self.grad_rtol), float(self.c_zero), float(self.c_neg))
 
     def __post_init__(self) -> None:
         if not (0.0 < self.grad_rtol < 1.0):

@@ -38,7 +38,7 @@ def test_floor_decomposes_the_pipelines_hessians():
     records = mcland.sample(cfg, n=40)
     np.testing.assert_array_equal(out, records["eig_min_w"])
     assert (sizes == records["N"]).all()
-    assert point_hessian(plan.seed, 3, *plan.draw_inputs).shape == (records["N"][3],) * 2
+    assert point_hessian(plan.sampler, 3).shape == (records["N"][3],) * 2
 
 
 def test_baseline_draws_critical_points_and_classifies_them_like_mcland():

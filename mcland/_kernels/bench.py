@@ -12,16 +12,16 @@ from mcland._kernels.lapack import eigvalsh_destroy
 
 
 @jit
-def point_hessian(seed, sample_id, prm, kill_w, fx, fy):
-    """The whitened Hessian (N, N) that the pipeline decomposes for point ``sample_id``, as
-    the pipeline holds it: its upper triangle, C order (see :func:`.hessian.hessian_into`)."""
-    dims, w, X, Y, inS, recipe, kill_mask, a, b, ok, pb = draw_point(
-        seed, sample_id, prm, kill_w, fx, fy
+def point_hessian(sampler, sample_id):
+    """The whitened Hessian (N, N) that the pipeline decomposes for point ``sample_id`` of
+    the run ``sampler`` (:class:`.bundles.Sampler`), as the pipeline holds it: its upper
+    triangle, C order (see :func:`.hessian.hessian_into`)."""
+    point = draw_point(sampler, sample_id)
+    moments = point.moments
+    w_white, Syx_white = whitened_problem(
+        point.dims, point.w, moments.Syx, moments.K, moments.K_inv
     )
-    K, Kinv, Syx = pb[4], pb[5], pb[1]
-    ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
-    eye = np.eye(dims[0])
-    return assemble_hessian(dims, ww, eye, Syx_w)
+    return assemble_hessian(point.dims, w_white, np.eye(point.dims[0]), Syx_white)
 
 
 @jit

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._jit import jit, jit_inline
 from mcland._kernels import fields as f
+from mcland._kernels.bundles import Moments
 from mcland._kernels.dense import (
     as_matrix,
+    bottleneck,
     frob,
     layer,
     layer_offsets,
@@ -53,8 +55,8 @@ from mcland._kernels.theory import (
     swap_curvature,
     write_direction,
 )
+from mcland.tolerances import EPS
 
-EPS = np.finfo(np.float64).eps
 TINY = np.finfo(np.float64).tiny
 S_DEV_MAX = 1e-3  # S is only trusted when every z_i is this close to 0 or 1
 
@@ -83,46 +85,47 @@ def _bracket(eig_min, tol_zero, tol_neg):
 
 
 @jit
-def _exceeds(HmT, tau, scratch):
-    """Whether every eigenvalue of the symmetric matrix with upper triangle ``HmT`` (N, N)
+def _exceeds(hess, tau, scratch):
+    """Whether every eigenvalue of the symmetric matrix with upper triangle ``hess`` (N, N)
     exceeds ``-tau``: a Cholesky factorisation of ``Hm + tau I`` succeeds exactly then (up
     to its backward error, ``O(sqrt(N) eps ||Hm||)`` in practice, inside the noise floor
     that ``tau`` is a multiple of).  A zero ``tau`` (only for an exactly zero Hessian, whose
     floor is 0) is raised to the smallest normal number, so that ``eig_min >= -tau`` is
     what is tested, as in :func:`_bracket`.  ``scratch`` (>= N * N entries) is overwritten."""
-    N = HmT.shape[0]
+    N = hess.shape[0]
     A = as_matrix(scratch, 0, N, N)
     shift = max(tau, TINY)
     for i in range(N):
-        A[i, i] = HmT[i, i] + shift
+        A[i, i] = hess[i, i] + shift
         for j in range(i + 1, N):
-            A[i, j] = HmT[i, j]
+            A[i, j] = hess[i, j]
     return cholesky_destroy(A)
 
 
 @jit
-def _cholesky_bracket(HmT, tol_zero, tol_neg, likely_below, scratch):
+def _cholesky_bracket(hess, tol_zero, tol_neg, likely_below, scratch):
     """:func:`_bracket` of the smallest eigenvalue from one or two factorisations, no
     eigenvalues; ``likely_below`` (the theory's guess) only chooses which test runs first."""
     if likely_below:
-        if not _exceeds(HmT, tol_neg, scratch):
+        if not _exceeds(hess, tol_neg, scratch):
             return f.BELOW
-        return f.ABOVE if _exceeds(HmT, tol_zero, scratch) else f.BAND
-    if _exceeds(HmT, tol_zero, scratch):
+        return f.ABOVE if _exceeds(hess, tol_zero, scratch) else f.BAND
+    if _exceeds(hess, tol_zero, scratch):
         return f.ABOVE
-    return f.BAND if _exceeds(HmT, tol_neg, scratch) else f.BELOW
+    return f.BAND if _exceeds(hess, tol_neg, scratch) else f.BELOW
 
 
 @jit
-def _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w):
-    """Eigenvalues of the whitened Hessian (upper triangle ``HmT``, **overwritten**):
-    extremes, inertia counts, and all of them into ``spec_w[:N]`` when it has room.  A
-    LAPACK failure leaves them NaN, which :func:`_bracket` reads as the ambiguous band."""
-    N = HmT.shape[0]
-    ev = spec_w[:N] if spec_w.size >= N else np.empty(N)
-    eigvalsh_destroy(HmT, ev)
-    frow[f.F_EIG_MIN_W] = ev[0]
-    frow[f.F_EIG_MAX_W] = ev[N - 1]
+def _spectral(hess, tol_zero, tol_neg, out):
+    """Eigenvalues of the whitened Hessian (upper triangle ``hess`` (N, N), **overwritten**):
+    extremes and inertia counts into ``out`` (:class:`.bundles.PointOutput`), and all of
+    them into ``out.spectrum_w[:N]`` when it has room.  A LAPACK failure leaves them NaN,
+    which :func:`_bracket` reads as the ambiguous band."""
+    N = hess.shape[0]
+    ev = out.spectrum_w[:N] if out.spectrum_w.size >= N else np.empty(N)
+    eigvalsh_destroy(hess, ev)
+    out.row_float[f.F_EIG_MIN_W] = ev[0]
+    out.row_float[f.F_EIG_MAX_W] = ev[N - 1]
     n_neg = 0
     n_zero = 0
     n_pos = 0
@@ -133,122 +136,143 @@ def _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w):
             n_zero += 1
         elif v > tol_zero:
             n_pos += 1
-    irow[f.I_N_NEG] = n_neg
-    irow[f.I_N_ZERO] = n_zero
-    irow[f.I_N_POS] = n_pos
+    out.row_int[f.I_N_NEG] = n_neg
+    out.row_int[f.I_N_ZERO] = n_zero
+    out.row_int[f.I_N_POS] = n_pos
     return ev[0]
 
 
-@jit
-def _theory(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, esc):
-    """Theory type of a critical point (docs/theory.md §3) with its escape certificate; the
-    certificate's direction goes to ``esc`` when it has room for all N parameters."""
+@jit_inline
+def _theory(table, table_off, dims, moments, R, s_in, s, tol_zero, tol_neg, out):
+    """Theory type of a critical point (docs/theory.md §3) with its escape certificate;
+    ``table``/``table_off`` its partial products (:func:`.dense.product_table`), ``R`` the
+    residual, ``s_in`` the S read off it (``s`` members).  The certificate's direction goes
+    to ``out.escape`` when it has room for all N parameters."""
     H = dims.size - 1
     off = layer_offsets(dims)
+    esc = out.escape
     want = esc.size >= off[H]
     top = True
     for i in range(s):
-        top = top and inS[i]
+        top = top and s_in[i]
+    r = bottleneck(dims)
     if s > r:
         return f.AMBIGUOUS
     if s == r and top:
         return f.GLOBAL_MINIMIZER
+    Sxx = moments.Sxx
     if not top:
-        c, p, y, vec = swap_curvature(buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, want)
-        frow[f.F_ESCAPE_CURVATURE] = c
+        c, p, y, vec = swap_curvature(
+            table, table_off, dims, Sxx, R, moments.K_inv, moments.U, moments.Vt, s_in, want
+        )
+        out.row_float[f.F_ESCAPE_CURVATURE] = c
         if want:
-            write_direction(dims, off, 1, H, p, y, vec, esc)
+            write_direction(dims, off, np.int64(1), H, p, y, vec, esc)  # not a literal 1
         return f.STRICT_SADDLE
     lowest = np.inf
     band = False
     for h1 in range(1, H):
         for h2 in range(h1 + 1, H + 1):
-            c, p, y, vec = pair_curvature(buf, poff, dims, Sxx, R, h1, h2, tol_zero, want)
+            c, p, y, vec = pair_curvature(table, table_off, dims, Sxx, R, h1, h2, tol_zero, want)
             lowest = min(lowest, c)
             if c < -tol_neg:
-                frow[f.F_PAIR_CURVATURE_MIN] = lowest
-                frow[f.F_ESCAPE_CURVATURE] = c
-                irow[f.I_OPEN_H1] = h1
-                irow[f.I_OPEN_H2] = h2
+                out.row_float[f.F_PAIR_CURVATURE_MIN] = lowest
+                out.row_float[f.F_ESCAPE_CURVATURE] = c
+                out.row_int[f.I_OPEN_H1] = h1
+                out.row_int[f.I_OPEN_H2] = h2
                 if want:
                     write_direction(dims, off, h1, h2, p, y, vec, esc)
                 return f.STRICT_SADDLE
             if c < -tol_zero:
                 band = True
-    frow[f.F_PAIR_CURVATURE_MIN] = lowest
+    out.row_float[f.F_PAIR_CURVATURE_MIN] = lowest
     return f.AMBIGUOUS if band else f.NON_STRICT_SADDLE
 
 
-@jit
-def _analyze_whitened(
-    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg, flags,
-    frow, irow, smask, ranks, spec_w, esc, work,
-):  # fmt: skip
-    """Everything but the original-coordinate spectrum, for the problem ``(w, Sxx, Syx)``;
-    ``work`` is scratch of at least ``2 N^2`` entries (see :func:`analyze`)."""
+@jit_inline
+def _first_order(table, table_off, dims, w, moments, thresholds, out):
+    """Loss, gradient, criticality, S and the critical values of the point ``w`` for the
+    data ``moments`` into ``out``; returns ``(loss, R, critical, s_in, s, s_dev)``,
+    ``R`` the residual and ``s_in`` the S read off the point."""
     H = dims.size - 1
     d_y = dims[H]
     off = layer_offsets(dims)
-    N = off[H]
-    r = dims[0]
-    for h in range(1, H + 1):
-        r = min(r, dims[h])
-    buf, poff = product_table(w, dims, off)
-    npr = norm_products(w, dims, off)
-    P = prod(buf, poff, dims, H, 1)
+    norms = norm_products(w, dims, off)
+    Sxx, Syx, tr_syy, lam = moments.Sxx, moments.Syx, moments.tr_syy, moments.lam
+    P = prod(table, table_off, dims, H, 1)
     R = residual(P, Sxx, Syx)
     Sxx_n = frob(Sxx)
     Syx_n = frob(Syx)
     dsum = 0.0
     for h in range(H + 1):
         dsum += dims[h]
-
-    frow[:] = np.nan
-    irow[:] = -1
-
-    # first order: loss, gradient, S and critical values
     L = loss(P, Sxx, Syx, tr_syy)
-    g = gradient(buf, poff, dims, off, R)
-    g_scale = gradient_scale(npr, dims, Sxx_n, Syx_n)
+    g = gradient(table, table_off, dims, off, R)
+    g_scale = gradient_scale(norms, dims, Sxx_n, Syx_n)
     g_norm = frob(g.reshape((1, g.size)))
     grad_rel = g_norm / g_scale if g_scale > 0.0 else (0.0 if g_norm == 0.0 else np.inf)
-    critical = grad_rel <= grad_rtol
-    inS, s_dev = read_S(P, K, U, lam)
+    critical = grad_rel <= thresholds.grad_rtol
+    s_in, s_dev = read_S(P, moments.K, moments.U, lam)
     s = 0
     cv = tr_syy
     for i in range(d_y):
-        smask[i] = inS[i]
-        if inS[i]:
+        out.s_mask[i] = s_in[i]
+        if s_in[i]:
             s += 1
             cv -= lam[i]
     l_star = tr_syy
-    for i in range(r):
+    for i in range(bottleneck(dims)):
         l_star -= lam[i]
-    loss_tol = 8.0 * EPS * dsum * (tr_syy + 2.0 * npr[H, 1] * Syx_n + npr[H, 1] ** 2 * Sxx_n)
-    frow[f.F_LOSS] = L
-    frow[f.F_CRITICAL_VALUE] = cv
-    frow[f.F_GLOBAL_MIN_VALUE] = l_star
-    frow[f.F_LOSS_ERR] = L - cv
-    frow[f.F_LOSS_TOL] = loss_tol
-    frow[f.F_GRAD_NORM] = g_norm
-    frow[f.F_GRAD_REL] = grad_rel
-    frow[f.F_S_DEV] = s_dev
-    irow[f.I_IS_CRITICAL] = 1 if critical else 0
-    irow[f.I_S] = s
+    row = out.row_float
+    row[f.F_LOSS] = L
+    row[f.F_CRITICAL_VALUE] = cv
+    row[f.F_GLOBAL_MIN_VALUE] = l_star
+    row[f.F_LOSS_ERR] = L - cv
+    row[f.F_LOSS_TOL] = (
+        8.0 * EPS * dsum * (tr_syy + 2.0 * norms[H, 1] * Syx_n + norms[H, 1] ** 2 * Sxx_n)
+    )
+    row[f.F_GRAD_NORM] = g_norm
+    row[f.F_GRAD_REL] = grad_rel
+    row[f.F_S_DEV] = s_dev
+    out.row_int[f.I_IS_CRITICAL] = 1 if critical else 0
+    out.row_int[f.I_S] = s
+    partial_product_ranks(table, table_off, dims, norms, out.ranks)
+    return L, R, critical, s_in, s, s_dev
+
+
+@jit_inline
+def _analyze_whitened(dims, w, moments, thresholds, flags, out, work):
+    """Everything but the original-coordinate spectrum, for the point ``w`` and the data
+    ``moments`` (whitened: ``Sxx = I``); ``work`` is scratch of at least ``2 N^2`` entries
+    (see :func:`analyze`)."""
+    H = dims.size - 1
+    off = layer_offsets(dims)
+    N = off[H]
+    table, table_off = product_table(w, dims, off)
+
+    out.row_float[:] = np.nan
+    out.row_int[:] = -1
+    L, R, critical, s_in, s, s_dev = _first_order(
+        table, table_off, dims, w, moments, thresholds, out
+    )
 
     # second order: the Hessian and its noise floor
-    HmT = as_matrix(work, 0, N, N)  # only its upper triangle is written and read
-    hessian_into(buf, poff, dims, off, Sxx, R, HmT)
-    h_norm = frob_upper(HmT)
-    pn, perr = product_norms(buf, poff, dims)
-    floor = assembly_error(pn, perr, dims, Sxx_n, Syx_n, frob(R)) + np.sqrt(N) * EPS * h_norm
-    tol_zero = c_zero * floor
-    tol_neg = c_neg * floor
-    frow[f.F_HESS_NORM_W] = h_norm
-    frow[f.F_NOISE_FLOOR] = floor
-    frow[f.F_TOL_ZERO] = tol_zero
-    frow[f.F_TOL_NEG] = tol_neg
-    partial_product_ranks(buf, poff, dims, npr, ranks)
+    Sxx_n = frob(moments.Sxx)
+    hess = as_matrix(work, 0, N, N)  # only its upper triangle is written and read
+    hessian_into(table, table_off, dims, off, moments.Sxx, R, hess)
+    h_norm = frob_upper(hess)
+    pn, perr = product_norms(table, table_off, dims)
+    floor = (
+        assembly_error(pn, perr, dims, Sxx_n, frob(moments.Syx), frob(R))
+        + np.sqrt(N) * EPS * h_norm
+    )
+    tol_zero = thresholds.c_zero * floor
+    tol_neg = thresholds.c_neg * floor
+    row = out.row_float
+    row[f.F_HESS_NORM_W] = h_norm
+    row[f.F_NOISE_FLOOR] = floor
+    row[f.F_TOL_ZERO] = tol_zero
+    row[f.F_TOL_NEG] = tol_neg
 
     # theory first (its verdict orders the Cholesky tests), then the numeric type
     if not critical:
@@ -256,26 +280,24 @@ def _analyze_whitened(
     elif s_dev > S_DEV_MAX:
         theory = f.AMBIGUOUS
     else:
-        theory = _theory(
-            buf, poff, dims, Sxx, R, Kinv, U, Vt, inS, s, r, tol_zero, tol_neg, frow, irow, esc
-        )
-    irow[f.I_THEORY_TYPE] = theory
-    at_global = abs(L - l_star) <= loss_tol
+        theory = _theory(table, table_off, dims, moments, R, s_in, s, tol_zero, tol_neg, out)
+    out.row_int[f.I_THEORY_TYPE] = theory
+    at_global = abs(L - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
     if not np.isfinite(h_norm):  # overflow: no LAPACK on non-finite input, type unknown
-        irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, f.BAND)
+        out.row_int[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, f.BAND)
         return
-    # Cholesky before the spectrum, which overwrites HmT
+    # Cholesky before the spectrum, which overwrites the Hessian
     if flags & f.CHOLESKY:
         likely = theory == f.STRICT_SADDLE and not at_global
-        bracket = _cholesky_bracket(HmT, tol_zero, tol_neg, likely, work[N * N :])
-        irow[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, bracket)
+        bracket = _cholesky_bracket(hess, tol_zero, tol_neg, likely, work[N * N :])
+        out.row_int[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, bracket)
     if flags & f.SPECTRUM:
-        eig_min = _spectral(HmT, tol_zero, tol_neg, frow, irow, spec_w)
+        eig_min = _spectral(hess, tol_zero, tol_neg, out)
         spectral = _numeric_type(critical, at_global, _bracket(eig_min, tol_zero, tol_neg))
         if flags & f.CHOLESKY:
-            irow[f.I_AUDIT_TYPE] = spectral
+            out.row_int[f.I_AUDIT_TYPE] = spectral
         else:
-            irow[f.I_NUMERIC_TYPE] = spectral
+            out.row_int[f.I_NUMERIC_TYPE] = spectral
 
 
 @jit
@@ -289,12 +311,10 @@ def whitened_problem(dims, w, Syx, K, Kinv):
 
 
 @jit
-def analyze(
-    dims, w, Sxx, Syx, tr_syy, K, Kinv, lam, U, Vt, grad_rtol, c_zero, c_neg, flags,
-    frow, irow, smask, ranks, spec_w, spec, esc, work,
-):  # fmt: skip
-    """Analyse the point ``w`` (flat layers, see :mod:`.dense`) for data moments ``Sxx``
-    (d_x, d_x), ``Syx`` (d_y, d_x), ``tr(Syy)``, with ``K, Kinv, lam, U, Vt`` from ``whiten``.
+def analyze(dims, w, moments, thresholds, flags, out, work):
+    """Analyse the point ``w`` (flat layers, see :mod:`.dense`) for the data ``moments``
+    (:class:`.bundles.Moments`), with the tolerance factors ``thresholds``
+    (:class:`.bundles.Thresholds`), into ``out`` (:class:`.bundles.PointOutput`).
 
     ``flags`` (bits of :mod:`.fields`) says what is computed besides the first-order
     facts, S, the theory type and its certificate: ``SPECTRUM`` the whitened Hessian's
@@ -304,20 +324,22 @@ def analyze(
     original-coordinate Hessian's eigenvalues (``eig_min``, ``eig_max``, ``hess_norm``).
     What is not computed stays NaN / -1.
 
-    Writes the scalar results into ``frow`` / ``irow`` (indices in :mod:`.fields`), S as a
-    boolean mask into ``smask[:d_y]``, the partial-product ranks into ``ranks[:H(H+1)/2]``,
-    the ascending eigenvalues into ``spec_w[:N]`` (whitened) and ``spec[:N]`` (original)
-    when those have room and were computed; if ``esc.size >= N`` and the point is a
-    theory-strict saddle, ``esc[:N]`` receives its escape direction (original coordinates,
+    Writes the scalar results into ``out.row_float`` / ``out.row_int`` (indices in
+    :mod:`.fields`), S as a boolean mask into ``out.s_mask[:d_y]``, the partial-product
+    ranks into ``out.ranks[:H(H+1)/2]``, the ascending eigenvalues into
+    ``out.spectrum_w[:N]`` (whitened) and ``out.spectrum[:N]`` (original) when those have
+    room and were computed; if ``out.escape.size >= N`` and the point is a theory-strict
+    saddle, ``out.escape[:N]`` receives its escape direction (original coordinates,
     layout of ``w``; zero otherwise), along which the curvature per squared whitened norm
     is ``escape_curvature``.  Classification, noise floor, ``n_neg/n_zero/n_pos`` and
     certificates refer to the whitened problem (module docstring).  ``work`` is scratch
     for the Hessian and a Cholesky factor, at least ``2 N^2`` entries (a smaller one,
     e.g. empty, is replaced by a fresh allocation): the batch loop hands every point the
     same buffer, which saves two large allocations per point.  Tolerances: the point
-    is critical when ``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue (or
-    certificate curvature) is zero above ``-c_zero * floor`` and negative below
-    ``-c_neg * floor``, ``floor`` being the whitened Hessian's rounding-error estimate.
+    is critical when ``||grad|| <= thresholds.grad_rtol * gradient_scale``; an eigenvalue
+    (or certificate curvature) is zero above ``-thresholds.c_zero * floor`` and negative
+    below ``-thresholds.c_neg * floor``, ``floor`` being the whitened Hessian's
+    rounding-error estimate.
     """
     H = dims.size - 1
     d_x = dims[0]
@@ -325,20 +347,22 @@ def analyze(
     N = off[H]
     if work.size < 2 * N * N:
         work = np.empty(2 * N * N)
-    ww, Syx_w = whitened_problem(dims, w, Syx, K, Kinv)
+    w_white, Syx_white = whitened_problem(dims, w, moments.Syx, moments.K, moments.K_inv)
     eye = np.eye(d_x)
+    white = Moments(
+        eye, Syx_white, moments.tr_syy, np.ones(d_x), eye, eye, moments.lam, moments.U,
+        moments.Vt,
+    )  # fmt: skip
+    esc = out.escape
     if esc.size >= N:
         esc[:N] = 0.0
-    _analyze_whitened(
-        dims, ww, eye, Syx_w, tr_syy, eye, eye, lam, U, Vt, grad_rtol, c_zero, c_neg,
-        flags, frow, irow, smask, ranks, spec_w, esc, work,
-    )  # fmt: skip
+    _analyze_whitened(dims, w_white, white, thresholds, flags, out, work)
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
-        esc[: off[1]] = matmul(esc[: off[1]].reshape((dims[1], d_x)), Kinv).ravel()
+        esc[: off[1]] = matmul(esc[: off[1]].reshape((dims[1], d_x)), moments.K_inv).ravel()
     if flags & f.ORIGINAL:
-        HmT = assemble_hessian(dims, w, Sxx, Syx)
-        frow[f.F_HESS_NORM] = frob_upper(HmT)
-        ev = spec[:N] if spec.size >= N else np.empty(N)
-        eigvalsh_destroy(HmT, ev)
-        frow[f.F_EIG_MIN] = ev[0]
-        frow[f.F_EIG_MAX] = ev[N - 1]
+        hess = assemble_hessian(dims, w, moments.Sxx, moments.Syx)
+        out.row_float[f.F_HESS_NORM] = frob_upper(hess)
+        ev = out.spectrum[:N] if out.spectrum.size >= N else np.empty(N)
+        eigvalsh_destroy(hess, ev)
+        out.row_float[f.F_EIG_MIN] = ev[0]
+        out.row_float[f.F_EIG_MAX] = ev[N - 1]

@@ -35,7 +35,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from mcland._jit import jit
+from mcland._jit import jit, jit_inline
 
 
 @intrinsic
@@ -73,7 +73,7 @@ def _as_matrix(typingctx, flat, rows, cols):
     return sig, codegen
 
 
-@jit
+@jit_inline  # tiny and called from many places, some with a literal start
 def as_matrix(flat, start, rows, cols):
     """``flat[start : start + rows * cols].reshape((rows, cols))``, a view (see
     :func:`_as_matrix`)."""
@@ -91,6 +91,15 @@ def layer_offsets(dims):
 
 
 @jit
+def bottleneck(dims):
+    """``r = min(d_0, ..., d_H)``, the bottleneck width (docs/theory.md §1)."""
+    r = dims[0]
+    for h in range(1, dims.size):
+        r = min(r, dims[h])
+    return r
+
+
+@jit_inline  # tiny, called with literal arguments: no specialisation per literal
 def layer(w, dims, off, h):
     """View of ``W_h`` (1-based h), shape ``(d_h, d_{h-1})``."""
     return as_matrix(w, off[h - 1], dims[h], dims[h - 1])
@@ -226,36 +235,36 @@ def inner(A, B):
 def product_table(w, dims, off):
     """All partial products ``W_{a:b}``, 1 <= b <= a+1 <= H+1, in one flat buffer.
 
-    Returns ``(buf, poff)``: ``W_{a:b}`` (shape ``(d_a, d_{b-1})``) starts at
-    ``poff[a, b]``; the empty products ``W_{b-1:b}`` are identities.  Use :func:`prod`.
+    Returns ``(table, table_off)``: ``W_{a:b}`` (shape ``(d_a, d_{b-1})``) starts at
+    ``table_off[a, b]``; the empty products ``W_{b-1:b}`` are identities.  Use :func:`prod`.
     """
     H = dims.size - 1
-    poff = np.full((H + 1, H + 2), -1, np.int64)
+    table_off = np.full((H + 1, H + 2), -1, np.int64)
     total = 0
     for b in range(1, H + 2):
         for a in range(b - 1, H + 1):
-            poff[a, b] = total
+            table_off[a, b] = total
             total += dims[a] * dims[b - 1]
-    buf = np.zeros(total)
+    table = np.zeros(total)
     for b in range(1, H + 2):
         n = dims[b - 1]
-        ident = as_matrix(buf, poff[b - 1, b], n, n)
+        ident = as_matrix(table, table_off[b - 1, b], n, n)
         for i in range(n):
             ident[i, i] = 1.0
         for a in range(b, H + 1):
             matmul_into(
                 layer(w, dims, off, a),
-                prod(buf, poff, dims, a - 1, b),
-                prod(buf, poff, dims, a, b),
+                prod(table, table_off, dims, a - 1, b),
+                prod(table, table_off, dims, a, b),
             )
-    return buf, poff
+    return table, table_off
 
 
-@jit
-def prod(buf, poff, dims, a, b):
+@jit_inline  # tiny, called with literal arguments: no specialisation per literal
+def prod(table, table_off, dims, a, b):
     """View of ``W_{a:b}`` inside a :func:`product_table` buffer."""
-    start = poff[a, b]
-    return as_matrix(buf, start, dims[a], dims[b - 1])
+    start = table_off[a, b]
+    return as_matrix(table, start, dims[a], dims[b - 1])
 
 
 @jit

@@ -11,29 +11,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._jit import jit, jit_inline
 from mcland._kernels import params as p
 from mcland._kernels import rng
-from mcland._kernels.dense import as_matrix, matmul, matmul_nt
+from mcland._kernels.dense import as_matrix, bottleneck, matmul, matmul_nt
 from mcland._kernels.whiten import problem, smallest_relative_gap
 
 MAX_DATA_TRIES = 20
 
 
 @jit
-def draw_dims(state, prm, fixed_dx, fixed_dy):
+def draw_dims(state, params, fixed_dx, fixed_dy):
     """Architecture ``(d_0, ..., d_H)``: H, d_y, d_x = d_y + extra and hidden widths uniform
     in their inclusive ranges; with user data d_x and d_y are the data's."""
-    H = rng.integer(state, int(prm[p.P_DEPTH_MIN]), int(prm[p.P_DEPTH_MAX]))
+    H = rng.integer(state, int(params[p.P_DEPTH_MIN]), int(params[p.P_DEPTH_MAX]))
     dims = np.empty(H + 1, np.int64)
-    if prm[p.P_FIXED_DATA] > 0.0:
+    if params[p.P_FIXED_DATA] > 0.0:
         dims[0] = fixed_dx
         dims[H] = fixed_dy
     else:
-        dims[H] = rng.integer(state, int(prm[p.P_DY_MIN]), int(prm[p.P_DY_MAX]))
-        dims[0] = dims[H] + rng.integer(state, int(prm[p.P_DXE_MIN]), int(prm[p.P_DXE_MAX]))
+        dims[H] = rng.integer(state, int(params[p.P_DY_MIN]), int(params[p.P_DY_MAX]))
+        dims[0] = dims[H] + rng.integer(state, int(params[p.P_DXE_MIN]), int(params[p.P_DXE_MAX]))
     for h in range(1, H):
-        dims[h] = rng.integer(state, int(prm[p.P_HID_MIN]), int(prm[p.P_HID_MAX]))
+        dims[h] = rng.integer(state, int(params[p.P_HID_MIN]), int(params[p.P_HID_MAX]))
     return dims
 
 
@@ -42,31 +42,32 @@ def _log_uniform(state, lo, hi):
     return np.exp(lo + (hi - lo) * rng.uniform(state))
 
 
-@jit
-def draw_data(state, prm, d_x, d_y):
+@jit_inline
+def draw_data(state, params, d_x, d_y):
     """Gaussian data ``X = a X0``, ``Y = b (T X0 + noise Z)`` (d_x, m) and (d_y, m), with
     log-uniform scale factors a, b; redrawn until it satisfies docs/theory.md §1.
 
-    Returns ``(X, Y, a, b, ok, pb)`` with ``pb`` the data's :func:`.whiten.problem` tuple.
+    Returns ``(X, Y, a, b, ok, moments)`` with ``moments`` the data's
+    :class:`.bundles.Moments` (:func:`.whiten.problem`).
     """
-    m = int(prm[p.P_M])
+    m = int(params[p.P_M])
     for _ in range(MAX_DATA_TRIES):
         X0 = rng.normal_matrix(state, d_x, m)
         T = rng.normal_matrix(state, d_y, d_x)
         Z = rng.normal_matrix(state, d_y, m)
-        a = _log_uniform(state, prm[p.P_LSX_MIN], prm[p.P_LSX_MAX])
-        b = _log_uniform(state, prm[p.P_LSY_MIN], prm[p.P_LSY_MAX])
-        Y = matmul(T, X0) + prm[p.P_NOISE] * Z
+        a = _log_uniform(state, params[p.P_LSX_MIN], params[p.P_LSX_MAX])
+        b = _log_uniform(state, params[p.P_LSY_MIN], params[p.P_LSY_MAX])
+        Y = matmul(T, X0) + params[p.P_NOISE] * Z
         X = a * X0
         Y = b * Y
-        pb = problem(X, Y)
-        mu, lam = pb[3], pb[6]
+        moments = problem(X, Y)
+        mu = moments.mu
         if (
-            mu[0] > prm[p.P_SXX_RCOND] * mu[mu.size - 1]
-            and smallest_relative_gap(lam) > prm[p.P_GAP_RTOL]
+            mu[0] > params[p.P_SXX_RCOND] * mu[mu.size - 1]
+            and smallest_relative_gap(moments.lam) > params[p.P_GAP_RTOL]
         ):
-            return X, Y, a, b, True, pb
-    return X, Y, a, b, False, pb
+            return X, Y, a, b, True, moments
+    return X, Y, a, b, False, moments
 
 
 @jit
@@ -121,58 +122,58 @@ def _free_block(state, rows, cols, low_rank):
 
 
 @jit
-def _choose_S(state, prm, d_y, r):
+def _choose_S(state, params, d_y, r):
     """Index set S as a boolean mask over eigen-indices (0-based), and the recipe used."""
-    weights = np.array([prm[p.P_W_GLOBAL], prm[p.P_W_TOP], prm[p.P_W_OTHER]])
+    weights = np.array([params[p.P_W_GLOBAL], params[p.P_W_TOP], params[p.P_W_OTHER]])
     recipe = rng.categorical(state, weights)
     if recipe == 2 and (d_y < 2 or weights[0] + weights[1] + weights[2] <= 0.0):
         recipe = 1
-    inS = np.zeros(d_y, np.bool_)
+    s_in = np.zeros(d_y, np.bool_)
     if recipe == 0:
-        inS[:r] = True
+        s_in[:r] = True
     elif recipe == 1:
-        inS[: rng.integer(state, 0, r - 1)] = True
+        s_in[: rng.integer(state, 0, r - 1)] = True
     else:
         s = rng.integer(state, 1, min(r, d_y - 1))
         perm = rng.permutation(state, d_y)
         top = True
         for k in range(s):
-            inS[perm[k]] = True
+            s_in[perm[k]] = True
             top = top and perm[k] < s
         if top:  # replace the weakest kept index by a dropped one
-            inS[s - 1] = False
-            inS[rng.integer(state, s, d_y - 1)] = True
-    return inS, recipe
+            s_in[s - 1] = False
+            s_in[rng.integer(state, s, d_y - 1)] = True
+    return s_in, recipe
 
 
-@jit
-def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
-    """Draw an exact critical point for architecture ``dims``.
+@jit_inline
+def construct(state, params, kill_weights, dims, moments):
+    """Draw an exact critical point for architecture ``dims`` and the data of ``moments``
+    (:class:`.bundles.Moments`).
 
-    Returns ``(w, inS, recipe, kill_mask)``: flat layers (see :mod:`.dense`), the drawn S
+    Returns ``(w, s_in, recipe, kill_mask)``: flat layers (see :mod:`.dense`), the drawn S
     as a mask, the recipe code, and a bit mask of the layers whose complement block E_h is
-    identically zero (bit h-1 for layer h).  ``kill_w[k-1]`` weighs drawing k kill layers.
+    identically zero (bit h-1 for layer h).  ``kill_weights[k-1]`` weighs drawing k kill layers.
     """
     H = dims.size - 1
     d_x = dims[0]
     d_y = dims[H]
-    r = d_x
-    for h in range(1, H + 1):
-        r = min(r, dims[h])
-    inS, recipe = _choose_S(state, prm, d_y, r)
-    s = 0
+    r = bottleneck(dims)
+    s_in, recipe = _choose_S(state, params, d_y, r)
+    s = np.int64(0)  # not a literal 0: it would compile _conditioned for it too
     for i in range(d_y):
-        if inS[i]:
+        if s_in[i]:
             s += 1
     order_out = np.empty(d_y, np.int64)  # [S, S^c] eigen-indices
     k = 0
     for want in (True, False):
         for i in range(d_y):
-            if inS[i] == want:
+            if s_in[i] == want:
                 order_out[k] = i
                 k += 1
     sc = d_y - s
-    sig = np.sqrt(lam)
+    sig = np.sqrt(moments.lam)
+    U, Vt = moments.U, moments.Vt
 
     # bases: G_0 = [V_S, V_Sc, V_0] (inverse = transpose), G_H = [U_S, U_Sc]
     g0_inv = np.empty((d_x, d_x))
@@ -184,7 +185,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
         gH[:, k] = U[:, order_out[k]]
 
     # signal chain: D_H ... D_1 = diag(sigma_S)
-    cond_sig = prm[p.P_SIGNAL_COND]
+    cond_sig = params[p.P_SIGNAL_COND]
     D = np.zeros((H + 1, max(s, 1), max(s, 1)))
     chain_inv = np.eye(s)
     for h in range(1, H):
@@ -204,7 +205,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
     rows_keep = np.ones(sc, np.bool_)  # rows of E_H allowed (the subset A)
     cols_keep = np.ones(c[0], np.bool_)  # columns of E_1 allowed
     if c.min() > 0:
-        n_kill = 1 + rng.categorical(state, kill_w[: min(H, kill_w.size)])
+        n_kill = 1 + rng.categorical(state, kill_weights[: min(H, kill_weights.size)])
         perm = rng.permutation(state, H)
         for t in range(n_kill):
             killed[perm[t] + 1] = True
@@ -216,7 +217,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
                 elif kk == 1:
                     in_a = False
                 else:
-                    in_a = rng.uniform(state) < prm[p.P_SPLIT]
+                    in_a = rng.uniform(state) < params[p.P_SPLIT]
                 rows_keep[i] = in_a
                 cols_keep[i] = not in_a
     E_off = np.zeros(H + 1, np.int64)
@@ -226,7 +227,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
     for h in range(1, H + 1):
         E = as_matrix(E_buf, E_off[h - 1], c[h], c[h - 1])
         if not killed[h]:
-            E[:, :] = _free_block(state, c[h], c[h - 1], prm[p.P_LOW_RANK])
+            E[:, :] = _free_block(state, c[h], c[h - 1], params[p.P_LOW_RANK])
         if h == H:
             for i in range(c[h]):
                 if not rows_keep[i]:
@@ -244,7 +245,7 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
     kill_mask = 0
     g_prev_inv = g0_inv
     pos = 0
-    cond_basis = prm[p.P_BASIS_COND]
+    cond_basis = params[p.P_BASIS_COND]
     for h in range(1, H + 1):
         E = as_matrix(E_buf, E_off[h - 1], c[h], c[h - 1])
         if E.size > 0 and np.all(E == 0.0):
@@ -259,8 +260,8 @@ def construct(state, prm, kill_w, dims, lam, U, Vt, Kinv):
             g_h_inv = gH
         Wh = matmul(matmul(g_h, mid), g_prev_inv)
         if h == 1:
-            Wh = matmul(Wh, Kinv)
+            Wh = matmul(Wh, moments.K_inv)
         w[pos : pos + Wh.size] = Wh.ravel()
         pos += Wh.size
         g_prev_inv = g_h_inv
-    return w, inS, recipe, kill_mask
+    return w, s_in, recipe, kill_mask

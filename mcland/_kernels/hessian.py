@@ -25,8 +25,7 @@ from mcland._kernels.dense import (
     prod,
     product_table,
 )
-
-EPS = np.finfo(np.float64).eps
+from mcland.tolerances import EPS
 
 
 @jit
@@ -46,13 +45,14 @@ def loss(P, Sxx, Syx, tr_syy):
 
 
 @jit
-def gradient(buf, poff, dims, off, R):
+def gradient(table, table_off, dims, off, R):
     """Flat gradient, layout of ``w``: ``dL/dW_h = 2 W_{H:h+1}^T R W_{h-1:1}^T``."""
     H = dims.size - 1
     g = np.empty(off[H])
     for h in range(1, H + 1):
         Gh = matmul_nt(
-            matmul_tn(prod(buf, poff, dims, H, h + 1), R), prod(buf, poff, dims, h - 1, 1)
+            matmul_tn(prod(table, table_off, dims, H, h + 1), R),
+            prod(table, table_off, dims, h - 1, 1),
         )
         cols = dims[h - 1]
         for i in range(dims[h]):
@@ -62,29 +62,29 @@ def gradient(buf, poff, dims, off, R):
 
 
 @jit
-def gradient_scale(npr, dims, Sxx_n, Syx_n):
+def gradient_scale(norms, dims, Sxx_n, Syx_n):
     """``sum_h 2 ||W_{H:h+1}|| ||W_{h-1:1}|| (||W_{H:1}|| ||Sxx|| + ||Syx||)`` with norm
     products as bounds: the size of the terms whose cancellation makes the gradient zero."""
     H = dims.size - 1
-    base = npr[H, 1] * Sxx_n + Syx_n
+    base = norms[H, 1] * Sxx_n + Syx_n
     s = 0.0
     for h in range(1, H + 1):
-        s += 2.0 * npr[H, h + 1] * npr[h - 1, 1] * base
+        s += 2.0 * norms[H, h + 1] * norms[h - 1, 1] * base
     return s
 
 
 @jit
-def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
+def hessian_into(table, table_off, dims, off, Sxx, R, hess):
     """Assemble the **upper triangle** (blocks ``(h, k)``, ``k >= h``) of the Hessian
-    (N, N) into the C-ordered ``HmT``, from the Kronecker structure of docs/theory.md §4; the
+    (N, N) into the C-ordered ``hess``, from the Kronecker structure of docs/theory.md §4; the
     strict lower triangle is not touched.
 
-    Read as a Fortran-ordered matrix, ``HmT.T`` holds the lower triangle that LAPACK's
+    Read as a Fortran-ordered matrix, ``hess.T`` holds the lower triangle that LAPACK's
     symmetric routines read (:mod:`.lapack`), so the full matrix is never formed.
     Gauss-Newton entries ``2 (P_h^T P_k)_{ac} (Q_h Sxx Q_k^T)_{be}`` for every block, and
     for h < k the second-order entries ``d^2 L / d(W_h)_{eb} d(W_k)_{ac} = 2 G_{ab} B_{ce}``
     with ``G = W_{H:k+1}^T R W_{h-1:1}^T`` and ``B = W_{k-1:h+1}``.  Every entry is written
-    once (both terms in one pass), so ``HmT`` needs no zeroing.  Row ``(a, b)`` of block
+    once (both terms in one pass), so ``hess`` needs no zeroing.  Row ``(a, b)`` of block
     ``(h, k)`` is one contiguous run of ``d_k d_{k-1}`` entries ``(c, e)``; its factors are
     first expanded to rows of that length (``alpha[a] = 2 PtP[a, c]``, ``beta[b] =
     QSQ[b, e]``, ``gamma[b] = 2 G[c, b]``, ``delta[a] = B[e, a]``), so the run is one flat,
@@ -97,7 +97,7 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     H = dims.size - 1
     N = off[H]
     d_x = dims[0]
-    flat = HmT.reshape(N * N)
+    flat = hess.reshape(N * N)
     rt_off = np.zeros(H + 2, np.int64)  # W_{H:k+1}^T R, (d_k, d_x), for every k
     for k in range(1, H + 1):
         rt_off[k + 1] = rt_off[k] + dims[k] * d_x
@@ -108,22 +108,26 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
     run = D * D * D  # room for d_h (or d_{h-1}) expanded rows of length d_k d_{k-1}
     tmp = np.empty(rt_off[H + 1] + 4 * sq + 4 * run)  # one allocation for all of them
     for k in range(2, H + 1):
-        matmul_tn_into(prod(buf, poff, dims, H, k + 1), R, as_matrix(tmp, rt_off[k], dims[k], d_x))
+        matmul_tn_into(
+            prod(table, table_off, dims, H, k + 1), R, as_matrix(tmp, rt_off[k], dims[k], d_x)
+        )
     base_tmp = rt_off[H + 1]
     ex = base_tmp + 4 * sq  # after QSh, PtP, QSQ, G: the expanded rows alpha, delta, beta, gamma
     for h in range(1, H + 1):
-        Ph = prod(buf, poff, dims, H, h + 1)
-        Qh = prod(buf, poff, dims, h - 1, 1)
+        Ph = prod(table, table_off, dims, H, h + 1)
+        Qh = prod(table, table_off, dims, h - 1, 1)
         dh, dh1 = dims[h], dims[h - 1]
         QSh = matmul_into(Qh, Sxx, as_matrix(tmp, base_tmp, dh1, d_x))
         oh = off[h - 1]
         for k in range(h, H + 1):
             dk, dk1 = dims[k], dims[k - 1]
             L = dk * dk1
-            Pk = prod(buf, poff, dims, H, k + 1)
+            Pk = prod(table, table_off, dims, H, k + 1)
             PtP = matmul_tn_into(Ph, Pk, as_matrix(tmp, base_tmp + sq, dh, dk))
             QSQ = matmul_nt_into(
-                QSh, prod(buf, poff, dims, k - 1, 1), as_matrix(tmp, base_tmp + 2 * sq, dh1, dk1)
+                QSh,
+                prod(table, table_off, dims, k - 1, 1),
+                as_matrix(tmp, base_tmp + 2 * sq, dh1, dk1),
             )
             ok = off[k - 1]
             alpha = as_matrix(tmp, ex, dh, L)
@@ -150,7 +154,7 @@ def hessian_into(buf, poff, dims, off, Sxx, R, HmT):
             # h < k: Gauss-Newton and second-order terms in one pass over the block
             PkR = as_matrix(tmp, rt_off[k], dk, d_x)
             G = matmul_nt_into(PkR, Qh, as_matrix(tmp, base_tmp + 3 * sq, dk, dh1))
-            B = prod(buf, poff, dims, k - 1, h + 1)  # (d_{k-1}, d_h)
+            B = prod(table, table_off, dims, k - 1, h + 1)  # (d_{k-1}, d_h)
             delta = as_matrix(tmp, ex + run, dh, L)
             gamma = as_matrix(tmp, ex + 3 * run, dh1, L)
             for a in range(dh):
@@ -180,42 +184,42 @@ def assemble_hessian(dims, w, Sxx, Syx):
     the data moments ``Sxx``, ``Syx``, from scratch."""
     H = dims.size - 1
     off = layer_offsets(dims)
-    buf, poff = product_table(w, dims, off)
-    R = residual(prod(buf, poff, dims, H, 1), Sxx, Syx)
-    HmT = np.zeros((off[H], off[H]))
-    hessian_into(buf, poff, dims, off, Sxx, R, HmT)
-    return HmT
+    table, table_off = product_table(w, dims, off)
+    R = residual(prod(table, table_off, dims, H, 1), Sxx, Syx)
+    hess = np.zeros((off[H], off[H]))
+    hessian_into(table, table_off, dims, off, Sxx, R, hess)
+    return hess
 
 
 @jit
-def frob_upper(HmT):
-    """Frobenius norm of the symmetric matrix whose upper triangle ``HmT`` holds (four
+def frob_upper(hess):
+    """Frobenius norm of the symmetric matrix whose upper triangle ``hess`` holds (four
     independent partial sums per row: a fixed summation order, four times the throughput)."""
-    N = HmT.shape[0]
+    N = hess.shape[0]
     diag = 0.0
     off_diag = 0.0
     for i in range(N):
-        diag += HmT[i, i] * HmT[i, i]
+        diag += hess[i, i] * hess[i, i]
         s0 = 0.0
         s1 = 0.0
         s2 = 0.0
         s3 = 0.0
         j = i + 1
         while j + 3 < N:
-            s0 += HmT[i, j] * HmT[i, j]
-            s1 += HmT[i, j + 1] * HmT[i, j + 1]
-            s2 += HmT[i, j + 2] * HmT[i, j + 2]
-            s3 += HmT[i, j + 3] * HmT[i, j + 3]
+            s0 += hess[i, j] * hess[i, j]
+            s1 += hess[i, j + 1] * hess[i, j + 1]
+            s2 += hess[i, j + 2] * hess[i, j + 2]
+            s3 += hess[i, j + 3] * hess[i, j + 3]
             j += 4
         while j < N:
-            s0 += HmT[i, j] * HmT[i, j]
+            s0 += hess[i, j] * hess[i, j]
             j += 1
         off_diag += (s0 + s1) + (s2 + s3)
     return np.sqrt(diag + 2.0 * off_diag)
 
 
 @jit
-def product_norms(buf, poff, dims):
+def product_norms(table, table_off, dims):
     """Norms of all partial products and estimates of their rounding errors.
 
     Returns ``(pn, perr)`` indexed ``[a, b]`` for ``W_{a:b}`` (0 <= a <= H, 1 <= b <= a+1):
@@ -230,7 +234,7 @@ def product_norms(buf, poff, dims):
     perr = np.zeros((H + 2, H + 2))
     for b in range(1, H + 2):
         for a in range(b - 1, H + 1):
-            pn[a, b] = frob(prod(buf, poff, dims, a, b))
+            pn[a, b] = frob(prod(table, table_off, dims, a, b))
     for b in range(1, H + 1):
         for a in range(b + 1, H + 1):
             e = 0.0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._jit import jit, jit_inline
 from mcland._kernels.dense import as_matrix
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -87,7 +87,7 @@ def uniform(state):
     return float(next_u64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@jit
+@jit_inline  # tiny, called with literal arguments: no specialisation per literal
 def integer(state, lo, hi):
     """Uniform integer in the closed range [lo, hi]."""
     return lo + int(uniform(state) * (hi - lo + 1))

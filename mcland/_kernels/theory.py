@@ -27,8 +27,7 @@ from mcland._kernels.dense import (
     rmatvec_into,
 )
 from mcland._kernels.lapack import eigvalsh_destroy
-
-EPS = np.finfo(np.float64).eps
+from mcland.tolerances import EPS
 
 
 @jit
@@ -41,18 +40,18 @@ def read_S(P, K, U, lam):
     """
     d_y = lam.size
     PK = matmul(P, K)
-    inS = np.zeros(d_y, np.bool_)
+    s_in = np.zeros(d_y, np.bool_)
     dev = 0.0
     for i in range(d_y):
         row = rmatvec(PK, np.ascontiguousarray(U[:, i]))
         z = np.sqrt(dot(row, row) / lam[i])
-        inS[i] = z > 0.5
+        s_in[i] = z > 0.5
         dev = max(dev, min(z, abs(1.0 - z)))
-    return inS, dev
+    return s_in, dev
 
 
 @jit
-def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y, want_vector):
+def subspace_curvature(table, table_off, dims, Sxx, R, h1, h2, p, y, want_vector):
     """Smallest Hessian Rayleigh quotient on ``{p q^T on layer h2} + {x y^T on layer h1}``,
     and its minimiser ``c = (q, x)`` (unit norm, so ``V = (p q^T, x y^T)`` has unit norm)
     if ``want_vector``, else an empty ``c``.  The value comes from the eigenvalues-only
@@ -70,11 +69,11 @@ def subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y, want_vector):
          [.^T,                                    2 (c^T Sxx c) T1^T T1                  ]]
     """
     H = dims.size - 1
-    a = matvec(prod(buf, poff, dims, H, h2 + 1), p)
-    c = rmatvec(prod(buf, poff, dims, h1 - 1, 1), y)
-    T2 = prod(buf, poff, dims, h2 - 1, 1)
-    T1 = prod(buf, poff, dims, H, h1 + 1)
-    B = prod(buf, poff, dims, h2 - 1, h1 + 1)
+    a = matvec(prod(table, table_off, dims, H, h2 + 1), p)
+    c = rmatvec(prod(table, table_off, dims, h1 - 1, 1), y)
+    T2 = prod(table, table_off, dims, h2 - 1, 1)
+    T1 = prod(table, table_off, dims, H, h1 + 1)
+    B = prod(table, table_off, dims, h2 - 1, h1 + 1)
     n2 = dims[h2 - 1]
     n1 = dims[h1]
     Sc = matvec(Sxx, c)
@@ -156,7 +155,7 @@ def top_singular_pair(G):
 
 
 @jit
-def pair_curvature(buf, poff, dims, Sxx, R, h1, h2, tol, want_vector):
+def pair_curvature(table, table_off, dims, Sxx, R, h1, h2, tol, want_vector):
     """Certificate of the layer pair (h1, h2): ``(curvature, p, y, c)``, curvature ``inf``
     when the pair provably cannot reach ``-tol`` (below); see :func:`subspace_curvature`
     for ``c`` (empty unless ``want_vector``) and :func:`write_direction`.
@@ -176,16 +175,19 @@ def pair_curvature(buf, poff, dims, Sxx, R, h1, h2, tol, want_vector):
     most pairs are of this kind (755 of 825 on the medium benchmark's first 300 points).
     """
     H = dims.size - 1
-    G = matmul_nt(matmul_tn(prod(buf, poff, dims, H, h2 + 1), R), prod(buf, poff, dims, h1 - 1, 1))
+    G = matmul_nt(
+        matmul_tn(prod(table, table_off, dims, H, h2 + 1), R),
+        prod(table, table_off, dims, h1 - 1, 1),
+    )
     p, y, sigma = top_singular_pair(G)
-    if 2.0 * sigma * frob(prod(buf, poff, dims, h2 - 1, h1 + 1)) <= tol:
+    if 2.0 * sigma * frob(prod(table, table_off, dims, h2 - 1, h1 + 1)) <= tol:
         return np.inf, p, y, np.zeros(dims[h2 - 1] + dims[h1])
-    val, c = subspace_curvature(buf, poff, dims, Sxx, R, h1, h2, p, y, want_vector)
+    val, c = subspace_curvature(table, table_off, dims, Sxx, R, h1, h2, p, y, want_vector)
     return val, p, y, c
 
 
 @jit
-def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS, want_vector):
+def swap_curvature(table, table_off, dims, Sxx, R, K_inv, U, Vt, s_in, want_vector):
     """Certificate for ``S != [s]``: rotate a kept ``u_j`` toward a dropped ``u_i``, i < j.
 
     In whitened coordinates ``V_H = u_i (W_H^T u_j)^T`` and ``V_1 = z v_i^T`` with
@@ -196,15 +198,15 @@ def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS, want_vector):
     top set.  Returns ``(curvature, p, y, c)`` like :func:`pair_curvature`.
     """
     H = dims.size - 1
-    d_y = inS.size
+    d_y = s_in.size
     i = -1
     for t in range(d_y):
-        if not inS[t]:
+        if not s_in[t]:
             i = t
             break
     j = -1
     for t in range(d_y - 1, -1, -1):
-        if inS[t]:
+        if s_in[t]:
             j = t
             break
     p = np.ascontiguousarray(U[:, max(i, 0)])
@@ -212,7 +214,9 @@ def swap_curvature(buf, poff, dims, Sxx, R, K_inv, U, Vt, inS, want_vector):
     y /= np.sqrt(dot(y, y))
     if i < 0 or j < 0 or j < i:
         return np.inf, p, y, np.zeros(dims[H - 1] + dims[1])
-    val, c = subspace_curvature(buf, poff, dims, Sxx, R, 1, H, p, y, want_vector)
+    # np.int64(1), not 1: a literal argument would compile a specialisation of its own
+    h1 = np.int64(1)
+    val, c = subspace_curvature(table, table_off, dims, Sxx, R, h1, H, p, y, want_vector)
     return val, p, y, c
 
 
@@ -265,7 +269,7 @@ def numerical_rank(M, cut):
 
 
 @jit
-def partial_product_ranks(buf, poff, dims, npr, out):
+def partial_product_ranks(table, table_off, dims, norms, out):
     """Numerical ranks of all ``W_{a:b}``, 1 <= b <= a <= H, written to ``out`` in the order
     ``W_{1:1}, W_{2:1}, W_{2:2}, W_{3:1}, ...`` (index ``a(a-1)/2 + b - 1``).
 
@@ -276,6 +280,6 @@ def partial_product_ranks(buf, poff, dims, npr, out):
     H = dims.size - 1
     for a in range(1, H + 1):
         for b in range(1, a + 1):
-            M = prod(buf, poff, dims, a, b)
-            cut = 10.0 * max(M.shape[0], M.shape[1]) * (a - b + 1) * EPS * npr[a, b]
+            M = prod(table, table_off, dims, a, b)
+            cut = 10.0 * max(M.shape[0], M.shape[1]) * (a - b + 1) * EPS * norms[a, b]
             out[a * (a - 1) // 2 + b - 1] = numerical_rank(M, cut)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._jit import jit, jit_inline
+from mcland._kernels.bundles import Moments
 from mcland._kernels.dense import matmul, matmul_nt
 
 
@@ -30,6 +31,7 @@ def whiten(Sxx, Syx):
     and whose remaining rows span the complement ``V_0``.  Assumes ``mu > 0``; callers check.
     """
     mu, Q = np.linalg.eigh(Sxx)
+    Q = np.ascontiguousarray(Q)  # LAPACK's Fortran order: one layout for every kernel
     n = mu.size
     Qs = np.empty_like(Q)
     Qi = np.empty_like(Q)
@@ -46,13 +48,13 @@ def whiten(Sxx, Syx):
     return mu, K, Kinv, lam, U, Vt
 
 
-@jit
+@jit_inline
 def problem(X, Y):
-    """Everything the kernels need about the data, computed once:
-    ``(Sxx, Syx, tr_syy, mu, K, Kinv, lam, U, Vt)`` (see :func:`moments`, :func:`whiten`)."""
+    """Everything the kernels need about the data X (d_x, m), Y (d_y, m), computed once:
+    a :class:`.bundles.Moments` (see :func:`moments`, :func:`whiten`)."""
     Sxx, Syx, tr_syy = moments(X, Y)
-    mu, K, Kinv, lam, U, Vt = whiten(Sxx, Syx)
-    return Sxx, Syx, tr_syy, mu, K, Kinv, lam, U, Vt
+    mu, K, K_inv, lam, U, Vt = whiten(Sxx, Syx)
+    return Moments(Sxx, Syx, tr_syy, mu, K, K_inv, lam, U, Vt)
 
 
 @jit

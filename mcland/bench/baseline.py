@@ -21,8 +21,7 @@ import numpy as np
 
 from mcland.bench import naive
 from mcland.config import Config
-
-EPS = np.finfo(np.float64).eps
+from mcland.tolerances import EPS
 
 
 def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:

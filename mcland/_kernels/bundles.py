@@ -1,0 +1,108 @@
+"""Named bundles passed into and between the kernels.
+
+Kernels take a few named tuples instead of long positional lists, so that a caller and a
+kernel agree by field name, not by position.  Numba types a ``collections.namedtuple``
+as a tuple whose fields are read by name (``moments.K_inv``) at no run-time cost, and
+kernels can build them (``Moments(...)``).  A bundle's field types are part of the
+kernel's signature, so callers pass exactly the documented dtypes and layouts (one
+compiled specialisation per kernel; see :mod:`mcland._compile`).
+
+Shapes below use ``n`` for points of a range, ``d_x``, ``d_y`` for the data widths and
+``N`` for the number of parameters of a point.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+Sampler = namedtuple("Sampler", ["seed", "params", "kill_weights", "fixed_x", "fixed_y"])
+"""What every draw needs besides the sample id.
+
+``seed`` (int64); ``params`` (P,) float64, the configuration laid out by
+:mod:`.params`; ``kill_weights`` (H_max,) float64, weights of drawing 1, 2, ... kill
+layers; ``fixed_x`` (d_x, m) and ``fixed_y`` (d_y, m) float64 C-ordered, the user's data
+when ``params[P_FIXED_DATA] > 0``, else (0, 0).
+"""
+
+Moments = namedtuple("Moments", ["Sxx", "Syx", "tr_syy", "mu", "K", "K_inv", "lam", "U", "Vt"])
+"""Everything the kernels need about the data (:func:`.whiten.problem`).
+
+``Sxx = X X^T`` (d_x, d_x), ``Syx = Y X^T`` (d_y, d_x), ``tr_syy = tr(Y Y^T)``; ``mu`` the
+ascending eigenvalues of Sxx (d_x,), ``K = Sxx^{1/2}`` and ``K_inv`` (d_x, d_x), ``lam``
+the decreasing eigenvalues of ``Sigma = Syx Sxx^{-1} Sxy`` (d_y,), ``U`` its eigenvectors
+(d_y, d_y) and ``Vt`` (d_x, d_x) (see :func:`.whiten.whiten`).
+"""
+
+DrawnPoint = namedtuple(
+    "DrawnPoint",
+    [
+        "dims",
+        "w",
+        "X",
+        "Y",
+        "s_drawn",
+        "recipe",
+        "kill_mask",
+        "scale_x",
+        "scale_y",
+        "data_ok",
+        "moments",
+    ],
+)
+"""One point as the sampler draws it (:func:`.batch.draw_point`).
+
+``dims`` (H+1,) int64 the widths ``d_0 .. d_H``; ``w`` (N,) the flat layers (see
+:mod:`.dense`); ``X`` (d_x, m), ``Y`` (d_y, m) the data; ``s_drawn`` (d_y,) bool, the
+index set S the point was built for; ``recipe`` the recipe code (:data:`.fields.RECIPE_NAMES`);
+``kill_mask`` bit h-1 set when layer h's complement block is zero; ``scale_x``,
+``scale_y`` the data's scale factors; ``data_ok`` whether the data passed the assumption
+checks; ``moments`` the data's :class:`Moments`.
+"""
+
+Thresholds = namedtuple("Thresholds", ["grad_rtol", "c_zero", "c_neg"])
+"""The classification's tolerance factors (float64): a point is critical when
+``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue is zero above
+``-c_zero * floor`` and negative below ``-c_neg * floor`` (docs/numerics.md)."""
+
+PointOutput = namedtuple(
+    "PointOutput",
+    ["row_float", "row_int", "s_mask", "ranks", "spectrum_w", "spectrum", "escape"],
+)
+"""Where :func:`.classify.analyze` writes one point's results.
+
+``row_float`` (len(FLOAT_FIELDS),) float64 and ``row_int`` (len(INT_FIELDS),) int64, the
+scalar results indexed by :mod:`.fields`; ``s_mask`` (>= d_y,) bool, the S read off the
+point; ``ranks`` (>= H(H+1)/2,) int64, the partial products' numerical ranks;
+``spectrum_w`` and ``spectrum`` (N,) or (0,) float64, the ascending eigenvalues of the
+whitened and original Hessians (written when they have room and were computed);
+``escape`` (N,) or (0,) float64, the escape direction of a theory-strict saddle.
+"""
+
+RangeOutput = namedtuple(
+    "RangeOutput",
+    [
+        "dims",
+        "draw_int",
+        "draw_float",
+        "row_float",
+        "row_int",
+        "s_mask",
+        "s_drawn",
+        "ranks",
+        "spectrum_w",
+        "spectrum",
+        "weights",
+        "critical_values",
+    ],
+)
+"""Where :func:`.batch.process_range` writes the records of ``n`` points (row t: point
+``ids[t]``); every field is C-ordered.
+
+``dims`` (n, H_max+1) int64, 0-padded; ``draw_int`` (n, len(DRAW_INT_FIELDS)) int64 and
+``draw_float`` (n, len(DRAW_FLOAT_FIELDS)) float64, the draw facts of :mod:`.params`;
+``row_float``, ``row_int``, ``s_mask``, ``ranks``, ``spectrum_w``, ``spectrum`` as in
+:class:`PointOutput`, one row per point (``s_mask`` (n, d_y_max); the spectra (n, N_max)
+or (n, 0)); ``s_drawn`` (n, d_y_max) bool; ``weights`` (n, N_max) or (n, 0) the flat
+layers; ``critical_values`` (n, 2**d_y_max) or (n, 0), the enumerated critical values,
+NaN-padded.
+"""

@@ -1,0 +1,140 @@
+"""First-run compilation (mcland._compile) and the kernels' cache (mcland._jit).
+
+These tests compile the sampler's kernels from an empty cache in child processes, twice
+(once in one process, once in two), so they take about a minute: that is what a user's
+first run costs, and it is what they guard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcland import _compile, _jit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs in a child with its own NUMBA_CACHE_DIR; prints what it compiled and loaded.
+_SAMPLE = """
+import hashlib, json
+from numba.core.registry import CPUDispatcher
+import mcland
+from mcland import _compile
+from mcland._kernels import batch, bundles, classify, dense, draw, hessian, rng, theory, whiten
+ready_before = _compile.is_ready()
+df = mcland.sample({cfg!r}, n=40, threads=1)
+kernels = {{}}
+for module in (batch, classify, dense, draw, hessian, rng, theory, whiten):
+    for name, obj in vars(module).items():
+        if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__:
+            kernels[module.__name__ + "." + name] = len(obj.signatures)
+def stats(d):
+    return [sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values())]
+print(json.dumps({{
+    "ready_before": ready_before,
+    "ready_after": _compile.is_ready(),
+    "signatures": kernels,
+    "analyze": stats(classify.analyze),
+    "process_range": stats(batch.process_range),
+    "records": hashlib.sha256(df.to_csv().encode()).hexdigest(),
+}}))
+"""
+
+CONFIG = {"n": 40, "seed": 7, "architecture": {"depth": [2, 4], "hidden": [1, 4]}}
+
+
+def _child(cache: Path, jobs: str | None = None) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    env.pop(_compile.JOBS_ENV, None)
+    if jobs is not None:
+        env[_compile.JOBS_ENV] = jobs
+    proc = subprocess.run(
+        [sys.executable, "-c", _SAMPLE.format(cfg=CONFIG)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """A first run compiled in one process (MCLAND_COMPILE_JOBS=1)."""
+    return _child(tmp_path_factory.mktemp("cache-serial"), jobs="1")
+
+
+@pytest.fixture(scope="module")
+def parallel_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache-parallel")
+
+
+@pytest.fixture(scope="module")
+def parallel(parallel_cache):
+    """A first run compiled in two processes (the default on more than one core)."""
+    return _child(parallel_cache)
+
+
+@pytest.mark.slow
+def test_every_kernel_compiles_once_for_the_sampler(serial):
+    # a second specialisation (a literal argument, another array layout) costs compile
+    # time, and two processes compiling different ones of one kernel at the same time
+    # could clash in Numba's cache index
+    assert serial["signatures"], "no kernel found"
+    twice = {name: n for name, n in serial["signatures"].items() if n > 1}
+    assert not twice
+    assert serial["signatures"]["mcland._kernels.batch.process_range"] == 1
+    assert not serial["ready_before"] and serial["ready_after"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _compile._parallel(), reason="one core: no second process to compile in")
+def test_the_child_compiles_analyze_with_the_samplers_signature(parallel, serial):
+    hits, misses = parallel["analyze"]
+    assert (hits, misses) == (1, 0)  # loaded what the child compiled, not compiled again
+    assert parallel["records"] == serial["records"]
+
+
+@pytest.mark.slow
+def test_a_shared_cache_spares_the_second_process_all_compiling(parallel, parallel_cache):
+    # what a cluster's workers do with NUMBA_CACHE_DIR on a shared filesystem
+    second = _child(parallel_cache)
+    assert second["ready_before"]
+    assert second["process_range"] == [1, 0]
+    assert second["analyze"] == [0, 0]  # linked into process_range, never looked up
+    assert second["records"] == parallel["records"]
+
+
+def test_analyze_signature_is_the_documented_one():
+    sig = _compile.analyze_signature()
+    moments = sig[2]
+    assert [str(t.layout) for t in moments.types if hasattr(t, "layout")] == [
+        "C", "C", "C", "C", "C", "C", "F", "F",
+    ]  # fmt: skip
+
+
+def test_a_stale_cache_is_emptied_wherever_numba_keeps_it(tmp_path):
+    code = "from mcland import _jit; print(_jit.CACHE_DIR)"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    run = lambda: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
+    cache = Path(run())
+    assert cache.is_relative_to(tmp_path)
+    assert (cache / _jit.STAMP).read_text() == _jit.fingerprint()
+    leftovers = [cache / "classify.analyze-1.py311.nbi", cache / _compile.READY]
+    for f in leftovers:
+        f.write_text("x")
+    assert run() == str(cache)
+    assert all(f.exists() for f in leftovers)  # same sources: kept
+    (cache / _jit.STAMP).write_text("built from other sources")
+    run()
+    assert not any(f.exists() for f in leftovers)
+    assert (cache / _jit.STAMP).read_text() == _jit.fingerprint()
