@@ -14,7 +14,7 @@ from mcland._kernels import params as p
 from mcland._kernels import rng
 from mcland._kernels.bundles import DrawnPoint, PointOutput, Thresholds
 from mcland._kernels.classify import analyze
-from mcland._kernels.dense import bottleneck, frob, layer, layer_offsets, matmul
+from mcland._kernels.dense import bottleneck, copy_into, frob, layer, layer_offsets, matmul
 from mcland._kernels.draw import construct, draw_data, draw_dims
 from mcland._kernels.whiten import critical_values_into, problem, smallest_relative_gap
 
@@ -66,7 +66,7 @@ def _store_draw(point, out, t):
     moments = point.moments
     N = layer_offsets(dims)[H]
     out.dims[t] = 0
-    out.dims[t, : H + 1] = dims
+    copy_into(dims, out.dims[t], 0)
     s = 0
     for i in range(point.s_drawn.size):
         out.s_drawn[t, i] = point.s_drawn[i]
@@ -92,7 +92,7 @@ def _store_draw(point, out, t):
         point.w, dims, point.s_drawn, moments.U, moments.Syx, moments.K_inv
     )
     if out.weights.shape[1] > 0:
-        out.weights[t, :N] = point.w
+        copy_into(point.w, out.weights[t], 0)
     out.critical_values[t] = np.nan
     if out.critical_values.shape[1] >= (1 << dims[H]):
         critical_values_into(moments.lam, moments.tr_syy, bottleneck(dims), out.critical_values[t])

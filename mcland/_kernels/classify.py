@@ -28,6 +28,7 @@ from mcland._kernels.bundles import Moments
 from mcland._kernels.dense import (
     as_matrix,
     bottleneck,
+    copy_into,
     frob,
     layer,
     layer_offsets,
@@ -306,7 +307,7 @@ def whitened_problem(dims, w, Syx, K, Kinv):
     and ``Syx K^{-1}``; there ``Sxx = I``."""
     off = layer_offsets(dims)
     ww = w.copy()
-    ww[: off[1]] = matmul(layer(w, dims, off, 1), K).ravel()
+    copy_into(matmul(layer(w, dims, off, 1), K), ww, 0)
     return ww, matmul(Syx, Kinv)
 
 
@@ -358,7 +359,7 @@ def analyze(dims, w, moments, thresholds, flags, out, work):
         esc[:N] = 0.0
     _analyze_whitened(dims, w_white, white, thresholds, flags, out, work)
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
-        esc[: off[1]] = matmul(esc[: off[1]].reshape((dims[1], d_x)), moments.K_inv).ravel()
+        copy_into(matmul(as_matrix(esc, 0, dims[1], d_x), moments.K_inv), esc, 0)
     if flags & f.ORIGINAL:
         hess = assemble_hessian(dims, w, moments.Sxx, moments.Syx)
         out.row_float[f.F_HESS_NORM] = frob_upper(hess)

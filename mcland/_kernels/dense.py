@@ -90,6 +90,25 @@ def layer_offsets(dims):
     return off
 
 
+@jit_inline
+def copy_into(src, dst, start):
+    """``dst[start : start + src.size] = src`` for a C-ordered ``src`` of any shape, element
+    by element: a slice assignment would compile NumPy's broadcasting checks and their error
+    message formatting (about 1.5 s of a first run) for a copy whose shapes always match."""
+    flat = src.ravel()
+    for i in range(flat.size):
+        dst[start + i] = flat[i]
+
+
+@jit_inline
+def copy_block(src, dst, row, col):
+    """``dst[row : row + m, col : col + n] = src`` for ``src`` of shape (m, n), element by
+    element (see :func:`copy_into`)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[row + i, col + j] = src[i, j]
+
+
 @jit
 def bottleneck(dims):
     """``r = min(d_0, ..., d_H)``, the bottleneck width (docs/theory.md §1)."""

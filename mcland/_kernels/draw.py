@@ -14,7 +14,7 @@ import numpy as np
 from mcland._jit import jit, jit_inline
 from mcland._kernels import params as p
 from mcland._kernels import rng
-from mcland._kernels.dense import as_matrix, bottleneck, matmul, matmul_nt
+from mcland._kernels.dense import as_matrix, bottleneck, copy_block, copy_into, matmul, matmul_nt
 from mcland._kernels.whiten import problem, smallest_relative_gap
 
 MAX_DATA_TRIES = 20
@@ -179,10 +179,12 @@ def construct(state, params, kill_weights, dims, moments):
     g0_inv = np.empty((d_x, d_x))
     for k in range(d_x):
         src = order_out[k] if k < d_y else k
-        g0_inv[k, :] = Vt[src, :]
+        for j in range(d_x):
+            g0_inv[k, j] = Vt[src, j]
     gH = np.empty((d_y, d_y))
     for k in range(d_y):
-        gH[:, k] = U[:, order_out[k]]
+        for i in range(d_y):
+            gH[i, k] = U[i, order_out[k]]
 
     # signal chain: D_H ... D_1 = diag(sigma_S)
     cond_sig = params[p.P_SIGNAL_COND]
@@ -191,7 +193,7 @@ def construct(state, params, kill_weights, dims, moments):
     for h in range(1, H):
         if s > 0:
             dh, dh_inv = _conditioned(state, s, cond_sig)
-            D[h, :s, :s] = dh
+            copy_block(dh, D[h], 0, 0)
             chain_inv = matmul(chain_inv, dh_inv)
     for i in range(s):
         for j in range(s):
@@ -227,7 +229,7 @@ def construct(state, params, kill_weights, dims, moments):
     for h in range(1, H + 1):
         E = as_matrix(E_buf, E_off[h - 1], c[h], c[h - 1])
         if not killed[h]:
-            E[:, :] = _free_block(state, c[h], c[h - 1], params[p.P_LOW_RANK])
+            copy_into(_free_block(state, c[h], c[h - 1], params[p.P_LOW_RANK]), E_buf, E_off[h - 1])
         if h == H:
             for i in range(c[h]):
                 if not rows_keep[i]:
@@ -251,8 +253,8 @@ def construct(state, params, kill_weights, dims, moments):
         if E.size > 0 and np.all(E == 0.0):
             kill_mask |= 1 << (h - 1)
         mid = np.zeros((dims[h], dims[h - 1]))
-        mid[:s, :s] = D[h, :s, :s]
-        mid[s:, s:] = E
+        copy_block(D[h, :s, :s], mid, 0, 0)
+        copy_block(E, mid, s, s)
         if h < H:
             g_h, g_h_inv = _conditioned(state, dims[h], cond_basis)
         else:
@@ -261,7 +263,7 @@ def construct(state, params, kill_weights, dims, moments):
         Wh = matmul(matmul(g_h, mid), g_prev_inv)
         if h == 1:
             Wh = matmul(Wh, moments.K_inv)
-        w[pos : pos + Wh.size] = Wh.ravel()
+        copy_into(Wh, w, pos)
         pos += Wh.size
         g_prev_inv = g_h_inv
     return w, s_in, recipe, kill_mask

@@ -85,5 +85,5 @@ def critical_values_into(lam, tr_syy, r, out):
         if size <= r:
             out[count] = val
             count += 1
-    out[:count] = np.sort(out[:count])
+    out[:count].sort()  # in place: no slice assignment (see dense.copy_into)
     return count

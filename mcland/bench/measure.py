@@ -155,17 +155,29 @@ COMPILE_RUNS = 3  # first runs timed for compile_s (the median is reported)
 QUICK_TOML = Path(__file__).resolve().parents[2] / "runs" / "quick.toml"  # in a source tree
 
 
-def first_run(config: Path, cache: Path, out: Path) -> float:
-    """Wall time of ``mcland sample CONFIG --n 100 --out OUT`` in a new process with the
-    Numba cache at ``cache`` (empty: a first run, compilation included)."""
+def first_run(
+    config: Path,
+    cache: Path,
+    out: Path,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+) -> float:
+    """Wall time of ``mcland sample CONFIG --n 100 --out OUT`` in a new process of the
+    interpreter ``python`` (another installation's, for comparisons) with the Numba cache at
+    ``cache`` (empty: a first run, compilation included) and ``env`` added to the
+    environment.  It runs in ``out``'s parent folder: started from a source tree, ``-c``
+    would import that tree's mcland instead of ``python``'s."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    python = os.path.abspath(python) if os.sep in python else python  # cwd changes below
     t0 = time.perf_counter()
     subprocess.run(
         [
-            *(sys.executable, "-c", "from mcland.cli import main; main()", "sample"),
+            *(python, "-c", "from mcland.cli import main; main()", "sample"),
             *(str(config), "--n", "100", "--out", str(out), "--no-progress"),
         ],
         capture_output=True,
-        env={**os.environ, "NUMBA_CACHE_DIR": str(cache)},
+        env={**os.environ, **(env or {}), "NUMBA_CACHE_DIR": str(cache)},
+        cwd=out.parent,
         check=True,
     )
     return time.perf_counter() - t0

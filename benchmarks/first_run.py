@@ -1,0 +1,58 @@
+"""First-run time of ``mcland sample runs/quick.toml --n 100`` for several installations
+or options, interleaved: the figure of docs/performance.md "First run".
+
+Each variant is ``LABEL=PYTHON`` (an interpreter whose environment has mcland installed,
+e.g. a checkout of an older version with its own venv), optionally ``LABEL=PYTHON:VAR=VALUE``
+for an environment variable (``MCLAND_COMPILE_JOBS=1``).  Round r runs every variant once,
+each with an empty ``NUMBA_CACHE_DIR``, in the order given; the median over rounds is
+reported, with every time.
+
+    python benchmarks/first_run.py v0.5.0=/tmp/v050/.venv/bin/python \\
+        serial=.venv/bin/python:MCLAND_COMPILE_JOBS=1 default=.venv/bin/python --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from mcland.bench.measure import QUICK_TOML, first_run
+
+
+def parse_variant(text: str) -> tuple[str, str, dict[str, str]]:
+    """``LABEL=PYTHON[:VAR=VALUE,...]`` -> (label, python, env)."""
+    label, _, rest = text.partition("=")
+    python, _, assignments = rest.partition(":")
+    env = dict(a.split("=", 1) for a in assignments.split(",") if a)
+    if not label or not python:
+        raise SystemExit(f"first_run.py: error: variant {text!r} is not LABEL=PYTHON[:VAR=VALUE]")
+    return label, python, env
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("variants", nargs="+", help="LABEL=PYTHON[:VAR=VALUE,...]")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    variants = [parse_variant(v) for v in a.variants]
+    times: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(a.rounds):
+            for label, python, env in variants:
+                where = Path(tmp) / f"{label}-{r}"
+                t = first_run(QUICK_TOML, where / "cache", where / "out", python, env)
+                times[label].append(t)
+                print(f"round {r + 1}: {label:12s} {t:6.1f} s", flush=True)
+    print("median wall time of a first run (empty Numba cache), s:")
+    for label, ts in times.items():
+        print(f"  {label:12s} {statistics.median(ts):6.1f}   ({', '.join(f'{t:.1f}' for t in ts)})")
+    if a.json:
+        Path(a.json).write_text(json.dumps(times, indent=1))
+
+
+if __name__ == "__main__":
+    main()
