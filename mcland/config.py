@@ -259,8 +259,10 @@ class Config(_Section):
             "spectrum_free": float(c.spectrum_free), "audit_fraction": c.audit_fraction,
             "original_spectrum": float(self.output.original_spectrum),
         }  # fmt: skip
-        prm = np.array([float(vals[k]) for k in p.PARAM_NAMES])
-        return prm, np.array(pt.kill_weights, dtype=np.float64)
+        if set(vals) != set(p.PARAM_NAMES):  # the layout's names are the one source
+            raise AssertionError(f"kernel parameters out of step: {set(vals) ^ set(p.PARAM_NAMES)}")
+        params = np.array([float(vals[k]) for k in p.PARAM_NAMES])
+        return params, np.array(pt.kill_weights, dtype=np.float64)
 
 
 def _keys(model: type[BaseModel], prefix: str = "") -> dict[str, frozenset[str]]:

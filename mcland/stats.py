@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mcland._kernels.fields import TYPE_NAMES
 from mcland.errors import MclandError
 from mcland.storage import SHARD_GLOB, load, read_manifest
 
-TYPES = ["global_minimizer", "strict_saddle", "non_strict_saddle", "not_critical", "ambiguous"]
-"""The type codes of ``theory_type`` / ``numeric_type``, in display order."""
+TYPES = list(TYPE_NAMES)
+"""The type codes of ``theory_type`` / ``numeric_type``, in display order (the kernels'
+codes, :data:`mcland._kernels.fields.TYPE_NAMES`)."""
 
 
 def run_columns(run_dir: str | Path) -> list[str]:

@@ -14,7 +14,15 @@ import numpy as np
 from mcland._jit import jit, jit_inline
 from mcland._kernels import params as p
 from mcland._kernels import rng
-from mcland._kernels.dense import as_matrix, bottleneck, copy_block, copy_into, matmul, matmul_nt
+from mcland._kernels.dense import (
+    as_matrix,
+    bottleneck,
+    copy_block,
+    copy_into,
+    layer_offsets,
+    matmul,
+    matmul_nt,
+)
 from mcland._kernels.whiten import problem, smallest_relative_gap
 
 MAX_DATA_TRIES = 20
@@ -147,59 +155,45 @@ def _choose_S(state, params, d_y, r):
 
 
 @jit_inline
-def construct(state, params, kill_weights, dims, moments):
-    """Draw an exact critical point for architecture ``dims`` and the data of ``moments``
-    (:class:`.bundles.Moments`).
-
-    Returns ``(w, s_in, recipe, kill_mask)``: flat layers (see :mod:`.dense`), the drawn S
-    as a mask, the recipe code, and a bit mask of the layers whose complement block E_h is
-    identically zero (bit h-1 for layer h).  ``kill_weights[k-1]`` weighs drawing k kill layers.
-    """
-    H = dims.size - 1
-    d_x = dims[0]
-    d_y = dims[H]
-    r = bottleneck(dims)
-    s_in, recipe = _choose_S(state, params, d_y, r)
-    s = np.int64(0)  # not a literal 0: it would compile _conditioned for it too
-    for i in range(d_y):
-        if s_in[i]:
-            s += 1
-    order_out = np.empty(d_y, np.int64)  # [S, S^c] eigen-indices
-    k = 0
-    for want in (True, False):
-        for i in range(d_y):
-            if s_in[i] == want:
-                order_out[k] = i
-                k += 1
-    sc = d_y - s
-    sig = np.sqrt(moments.lam)
-    U, Vt = moments.U, moments.Vt
-
-    # bases: G_0 = [V_S, V_Sc, V_0] (inverse = transpose), G_H = [U_S, U_Sc]
+def _bases(moments, order_out, d_x, d_y):
+    """The outer bases for S listed first in ``order_out`` ([S, S^c] eigen-indices):
+    ``G_0^{-1} = [V_S, V_Sc, V_0]^T`` (d_x, d_x) and ``G_H = [U_S, U_Sc]`` (d_y, d_y)."""
     g0_inv = np.empty((d_x, d_x))
     for k in range(d_x):
         src = order_out[k] if k < d_y else k
         for j in range(d_x):
-            g0_inv[k, j] = Vt[src, j]
+            g0_inv[k, j] = moments.Vt[src, j]
     gH = np.empty((d_y, d_y))
     for k in range(d_y):
         for i in range(d_y):
-            gH[i, k] = U[i, order_out[k]]
+            gH[i, k] = moments.U[i, order_out[k]]
+    return g0_inv, gH
 
-    # signal chain: D_H ... D_1 = diag(sigma_S)
-    cond_sig = params[p.P_SIGNAL_COND]
+
+@jit_inline
+def _signal_chain(state, params, H, s, sig_s):
+    """The signal blocks ``D_1 .. D_H`` (stacked, (H+1, s', s') with s' = max(s, 1)), random
+    and conditioned for h < H, with ``D_H ... D_1 = diag(sig_s)``."""
     D = np.zeros((H + 1, max(s, 1), max(s, 1)))
     chain_inv = np.eye(s)
     for h in range(1, H):
         if s > 0:
-            dh, dh_inv = _conditioned(state, s, cond_sig)
+            dh, dh_inv = _conditioned(state, s, params[p.P_SIGNAL_COND])
             copy_block(dh, D[h], 0, 0)
             chain_inv = matmul(chain_inv, dh_inv)
     for i in range(s):
         for j in range(s):
-            D[H, i, j] = sig[order_out[i]] * chain_inv[i, j]
+            D[H, i, j] = sig_s[i] * chain_inv[i, j]
+    return D
 
-    # complement chain: kill layers and the single-kill split of docs/theory.md §5
+
+@jit_inline
+def _complement_chain(state, params, kill_weights, dims, s):
+    """The complement blocks ``E_h`` (c_h, c_{h-1}), ``c_h = d_h - s``, concatenated
+    row-major in a flat buffer with offsets: kill layers and the single-kill split of
+    docs/theory.md §5.  Returns ``(E_buf, E_off, c)``."""
+    H = dims.size - 1
+    sc = dims[H] - s
     c = np.empty(H + 1, np.int64)
     for h in range(H + 1):
         c[h] = dims[h] - s
@@ -229,7 +223,8 @@ def construct(state, params, kill_weights, dims, moments):
     for h in range(1, H + 1):
         E = as_matrix(E_buf, E_off[h - 1], c[h], c[h - 1])
         if not killed[h]:
-            copy_into(_free_block(state, c[h], c[h - 1], params[p.P_LOW_RANK]), E_buf, E_off[h - 1])
+            block = _free_block(state, c[h], c[h - 1], params[p.P_LOW_RANK])
+            copy_into(block, E_buf, E_off[h - 1])
         if h == H:
             for i in range(c[h]):
                 if not rows_keep[i]:
@@ -238,16 +233,46 @@ def construct(state, params, kill_weights, dims, moments):
             for j in range(c[0]):
                 if not cols_keep[j]:
                     E[:, j] = 0.0
+    return E_buf, E_off, c
 
-    # assemble W'_h = G_h blockdiag(D_h, E_h) G_{h-1}^{-1}; W_1 = W'_1 K^{-1}
-    n_w = 0
-    for h in range(1, H + 1):
-        n_w += dims[h] * dims[h - 1]
-    w = np.empty(n_w)
+
+@jit_inline
+def construct(state, params, kill_weights, dims, moments):
+    """Draw an exact critical point for architecture ``dims`` and the data of ``moments``
+    (:class:`.bundles.Moments`).
+
+    Returns ``(w, s_in, recipe, kill_mask)``: flat layers (see :mod:`.dense`), the drawn S
+    as a mask, the recipe code, and a bit mask of the layers whose complement block E_h is
+    identically zero (bit h-1 for layer h).  ``kill_weights[k-1]`` weighs drawing k kill layers.
+    The layers are ``W'_h = G_h blockdiag(D_h, E_h) G_{h-1}^{-1}`` (``W_1 = W'_1 K^{-1}``)
+    with random conditioned hidden bases ``G_h`` (docs/theory.md §5).
+    """
+    H = dims.size - 1
+    d_x = dims[0]
+    d_y = dims[H]
+    s_in, recipe = _choose_S(state, params, d_y, bottleneck(dims))
+    s = np.int64(0)  # not a literal 0: it would compile _conditioned for it too
+    for i in range(d_y):
+        if s_in[i]:
+            s += 1
+    order_out = np.empty(d_y, np.int64)  # [S, S^c] eigen-indices
+    k = 0
+    for want in (True, False):
+        for i in range(d_y):
+            if s_in[i] == want:
+                order_out[k] = i
+                k += 1
+    g0_inv, gH = _bases(moments, order_out, d_x, d_y)
+    sig_s = np.empty(s)
+    for i in range(s):
+        sig_s[i] = np.sqrt(moments.lam[order_out[i]])
+    D = _signal_chain(state, params, H, s, sig_s)
+    E_buf, E_off, c = _complement_chain(state, params, kill_weights, dims, s)
+
+    w = np.empty(layer_offsets(dims)[H])
     kill_mask = 0
     g_prev_inv = g0_inv
     pos = 0
-    cond_basis = params[p.P_BASIS_COND]
     for h in range(1, H + 1):
         E = as_matrix(E_buf, E_off[h - 1], c[h], c[h - 1])
         if E.size > 0 and np.all(E == 0.0):
@@ -256,7 +281,7 @@ def construct(state, params, kill_weights, dims, moments):
         copy_block(D[h, :s, :s], mid, 0, 0)
         copy_block(E, mid, s, s)
         if h < H:
-            g_h, g_h_inv = _conditioned(state, dims[h], cond_basis)
+            g_h, g_h_inv = _conditioned(state, dims[h], params[p.P_BASIS_COND])
         else:
             g_h = gH
             g_h_inv = gH
