@@ -38,25 +38,25 @@ def _kernel_parts(weights, X):
     dims = np.array([weights[0].shape[1], *(W.shape[0] for W in weights)], np.int64)
     w = np.concatenate([W.ravel() for W in weights])
     off = layer_offsets(dims)
-    buf, poff = product_table(w, dims, off)
-    return dims, w, off, buf, poff
+    table, table_off = product_table(w, dims, off)
+    return dims, w, off, table, table_off
 
 
-def symmetric_from_upper(HmT):
-    """The symmetric matrix whose upper triangle ``HmT`` holds (the rest is ignored)."""
-    U = np.triu(HmT)
-    return U + np.triu(HmT, 1).T
+def symmetric_from_upper(hess):
+    """The symmetric matrix whose upper triangle ``hess`` holds (the rest is ignored)."""
+    U = np.triu(hess)
+    return U + np.triu(hess, 1).T
 
 
 @pytest.mark.parametrize("dims", SHAPES)
 def test_partial_products_match_naive(rng, dims):
     weights, X, _ = _point(rng, dims)
-    d, _, _, buf, poff = _kernel_parts(weights, X)
+    d, _, _, table, table_off = _kernel_parts(weights, X)
     H = len(dims) - 1
     for b in range(1, H + 2):
         for a in range(b - 1, H + 1):
             np.testing.assert_allclose(
-                prod(buf, poff, d, a, b),
+                prod(table, table_off, d, a, b),
                 naive.partial_product(weights, a, b),
                 rtol=1e-12,
                 atol=1e-12,
@@ -67,28 +67,28 @@ def test_partial_products_match_naive(rng, dims):
 @pytest.mark.parametrize("scale", [1e-2, 1.0, 1e2])
 def test_loss_gradient_hessian_match_naive(rng, dims, scale):
     weights, X, Y = _point(rng, dims, scale=scale)
-    d, _, off, buf, poff = _kernel_parts(weights, X)
+    d, _, off, table, table_off = _kernel_parts(weights, X)
     H = len(dims) - 1
     Sxx, Syx, tr_syy = moments(X, Y)
-    P = prod(buf, poff, d, H, 1)
+    P = prod(table, table_off, d, H, 1)
     R = residual(P, Sxx, Syx)
     np.testing.assert_allclose(loss(P, Sxx, Syx, tr_syy), naive.loss(weights, X, Y), rtol=1e-9)
-    g = gradient(buf, poff, d, off, R)
+    g = gradient(table, table_off, d, off, R)
     g_ref = naive.ravel_weights(naive.gradient(weights, X, Y))
     np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-12 * np.abs(g_ref).max())
     N = off[-1]
-    HmT = np.full((N, N), np.nan)
-    hessian_into(buf, poff, d, off, Sxx, R, HmT)
+    hess = np.full((N, N), np.nan)
+    hessian_into(table, table_off, d, off, Sxx, R, hess)
     block = np.repeat(np.arange(len(off) - 1), np.diff(off))  # layer of each parameter
     below = block[:, None] > block[None, :]
-    assert np.isnan(HmT[below]).all()  # blocks below the block diagonal are not written
-    assert np.isfinite(np.triu(HmT)).all()  # every upper entry is (scratch needs no zeroing)
-    Hm = symmetric_from_upper(HmT)
+    assert np.isnan(hess[below]).all()  # blocks below the block diagonal are not written
+    assert np.isfinite(np.triu(hess)).all()  # every upper entry is (scratch needs no zeroing)
+    Hm = symmetric_from_upper(hess)
     H_ref = naive.hessian(weights, X, Y)
     np.testing.assert_allclose(Hm, H_ref, rtol=1e-10, atol=1e-12 * np.abs(H_ref).max())
-    assert frob_upper(HmT) == pytest.approx(np.linalg.norm(H_ref), rel=1e-12)
+    assert frob_upper(hess) == pytest.approx(np.linalg.norm(H_ref), rel=1e-12)
     ev = np.empty(N)
-    assert eigvalsh_destroy(HmT, ev) == 0  # reads the upper triangle only: NaN below
+    assert eigvalsh_destroy(hess, ev) == 0  # reads the upper triangle only: NaN below
     np.testing.assert_allclose(ev, np.linalg.eigvalsh(H_ref), atol=1e-10 * np.abs(H_ref).max())
 
 
@@ -96,16 +96,16 @@ def test_loss_gradient_hessian_match_naive(rng, dims, scale):
 def test_gradient_and_hessian_against_finite_differences(rng, dims):
     """Central differences: error O(h^2) with h ~ eps^(1/3), so 1e-6 of the scale."""
     weights, X, Y = _point(rng, dims)
-    d, _, off, buf, poff = _kernel_parts(weights, X)
+    d, _, off, table, table_off = _kernel_parts(weights, X)
     H = len(dims) - 1
     Sxx, Syx, _ = moments(X, Y)
-    R = residual(prod(buf, poff, d, H, 1), Sxx, Syx)
-    g = gradient(buf, poff, d, off, R)
+    R = residual(prod(table, table_off, d, H, 1), Sxx, Syx)
+    g = gradient(table, table_off, d, off, R)
     g_fd = naive.ravel_weights(naive.gradient_fd(weights, X, Y))
     assert np.abs(g - g_fd).max() <= 1e-6 * np.abs(g_fd).max()
     N = off[-1]
     Hm = np.zeros((N, N))
-    hessian_into(buf, poff, d, off, Sxx, R, Hm)
+    hessian_into(table, table_off, d, off, Sxx, R, Hm)
     Hm = symmetric_from_upper(Hm)
     H_fd = naive.hessian_fd(weights, X, Y)
     assert np.abs(Hm - H_fd).max() <= 1e-6 * np.abs(H_fd).max()
@@ -126,11 +126,11 @@ def test_scalar_network_hessian_by_hand():
         ]
     )
     weights = [np.array([[w1]]), np.array([[w2]])]
-    d, _, off, buf, poff = _kernel_parts(weights, x)
+    d, _, off, table, table_off = _kernel_parts(weights, x)
     Sxx, Syx, _ = moments(x, y)
-    R = residual(prod(buf, poff, d, 2, 1), Sxx, Syx)
+    R = residual(prod(table, table_off, d, 2, 1), Sxx, Syx)
     Hm = np.zeros((2, 2))
-    hessian_into(buf, poff, d, off, Sxx, R, Hm)
+    hessian_into(table, table_off, d, off, Sxx, R, Hm)
     np.testing.assert_allclose(symmetric_from_upper(Hm), exact, rtol=1e-14)
     rep = inspect_point(weights, x, y)
     np.testing.assert_allclose(rep.eigenvalues, np.linalg.eigvalsh(exact), rtol=1e-12)
@@ -262,10 +262,10 @@ def test_pair_certificate_is_skipped_exactly_when_weyl_bound_allows(rng, dims):
     (the Gauss-Newton part is positive semidefinite: Weyl's inequality), on arbitrary,
     non-critical points, so that the bound does not rest on criticality."""
     weights, X, Y = _point(rng, dims)
-    d, _, _, buf, poff = _kernel_parts(weights, X)
+    d, _, _, table, table_off = _kernel_parts(weights, X)
     H = len(dims) - 1
     Sxx, Syx, _ = moments(X, Y)
-    R = residual(prod(buf, poff, d, H, 1), Sxx, Syx)
+    R = residual(prod(table, table_off, d, H, 1), Sxx, Syx)
     for h1 in range(1, H):
         for h2 in range(h1 + 1, H + 1):
             G = naive.partial_product(weights, H, h2 + 1).T @ R
@@ -273,13 +273,13 @@ def test_pair_certificate_is_skipped_exactly_when_weyl_bound_allows(rng, dims):
             B = naive.partial_product(weights, h2 - 1, h1 + 1)
             sigma = np.linalg.svd(G, compute_uv=False)[0]
             bound = 2.0 * sigma * np.linalg.norm(B)
-            c = pair_curvature(buf, poff, d, Sxx, R, h1, h2, -1.0, False)[0]
+            c = pair_curvature(table, table_off, d, Sxx, R, h1, h2, -1.0, False)[0]
             scale = np.linalg.norm(Sxx) * max(1.0, np.abs(G).max(), np.linalg.norm(B)) ** 2
             assert c >= -2.0 * sigma * np.linalg.norm(B, 2) - 1e-12 * scale
             assert (
-                pair_curvature(buf, poff, d, Sxx, R, h1, h2, bound * (1 + 1e-6), False)[0] == np.inf
+                pair_curvature(table, table_off, d, Sxx, R, h1, h2, bound * (1 + 1e-6), False)[0] == np.inf
             )
-            kept = pair_curvature(buf, poff, d, Sxx, R, h1, h2, bound * (1 - 1e-6), False)[0]
+            kept = pair_curvature(table, table_off, d, Sxx, R, h1, h2, bound * (1 - 1e-6), False)[0]
             assert kept == c
 
 

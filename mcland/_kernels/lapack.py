@@ -204,9 +204,9 @@ def _dpotrf(typingctx, n, a):
 
 
 @jit
-def eigvalsh_destroy(HmT, ev):
-    """Ascending eigenvalues of the symmetric matrix whose upper triangle ``HmT`` (N, N),
-    C order, holds, into ``ev[:N]``; ``HmT`` is overwritten.  Returns LAPACK's ``info``
+def eigvalsh_destroy(hess, ev):
+    """Ascending eigenvalues of the symmetric matrix whose upper triangle ``hess`` (N, N),
+    C order, holds, into ``ev[:N]``; ``hess`` is overwritten.  Returns LAPACK's ``info``
     (0 on success; > 0 when ``dsyevd`` did not converge, then ``ev[:N]`` is NaN).
 
     Non-finite entries are not checked for (Numba's ``eigvalsh`` checks, and raises): a NaN
@@ -215,7 +215,7 @@ def eigvalsh_destroy(HmT, ev):
     finiteness first where it can occur.  Allocates ``dsyevd``'s optimal workspace, which
     its query returns (``(2 + nb) N`` doubles, ``nb = 32`` being ``dsytrd``'s block size in
     SciPy's OpenBLAS; 54 kB for N = 200), as Numba's ``eigvalsh`` does."""
-    N = HmT.shape[0]
+    N = hess.shape[0]
     if N == 0:
         return 0
     lwork, liwork = _dsyevd_workspace(N)
@@ -223,19 +223,19 @@ def eigvalsh_destroy(HmT, ev):
     if lwork > 0:
         work = np.empty(lwork)
         iwork = np.empty(liwork, np.int32)
-        info = _dsyevd(N, HmT.ctypes, ev.ctypes, work.ctypes, lwork, iwork.ctypes, liwork)
+        info = _dsyevd(N, hess.ctypes, ev.ctypes, work.ctypes, lwork, iwork.ctypes, liwork)
     if info != 0:
         ev[:N] = np.nan
     return info
 
 
 @jit
-def cholesky_destroy(HmT):
+def cholesky_destroy(hess):
     """Whether the Cholesky factorisation of the symmetric matrix whose upper triangle
-    ``HmT`` (N, N), C order, holds succeeds, i.e. whether it is positive definite (up to the
-    factorisation's backward error); ``HmT`` is overwritten by the partial factor.  NaN
+    ``hess`` (N, N), C order, holds succeeds, i.e. whether it is positive definite (up to the
+    factorisation's backward error); ``hess`` is overwritten by the partial factor.  NaN
     entries are not detected (OpenBLAS's ``dpotrf`` has been seen to succeed on them)."""
-    N = HmT.shape[0]
+    N = hess.shape[0]
     if N == 0:
         return True
-    return _dpotrf(N, HmT.ctypes) == 0
+    return _dpotrf(N, hess.ctypes) == 0
