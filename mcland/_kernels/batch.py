@@ -105,7 +105,7 @@ def process_range(sampler, ids, out, start, stop, step):
     (:class:`.bundles.RangeOutput`): row t of every output is point ids[t].
 
     Compiled with ``nogil``: disjoint ranges run concurrently in threads (see
-    :func:`mcland.sampling.compute`).  Drawing and analysing a point are two kernels of
+    :func:`mcland.pipeline.compute`).  Drawing and analysing a point are two kernels of
     their own (:func:`draw_point`, :func:`.classify.analyze`), which :mod:`mcland._compile`
     compiles side by side in two processes on a first run.
     """
