@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class MclandError(ValueError):
     """Bad input (configuration, data, weights, paths): the message says what and where.
@@ -23,4 +25,4 @@ class Interrupted(Exception):
 
     def __init__(self, signum: int, message: str = "") -> None:
         self.signum = signum
-        super().__init__(message or f"stopped by signal {signum}")
+        super().__init__(message or f"stopped by {signal.Signals(signum).name}")

@@ -348,10 +348,18 @@ def prepare(run_dir: Path, manifest: dict[str, Any]) -> RunStatus:
             f"{run_dir} holds shard files outside the run's plan ({', '.join(st.strays)}); "
             "remove them"
         )
-    for name in st.leftovers:  # a shard or manifest being written when a run was killed
-        (run_dir / name).unlink(missing_ok=True)
+    remove_leftovers(run_dir, st.leftovers)  # of writes killed with their process
     st.leftovers = []
     return st
+
+
+def remove_leftovers(run_dir: Path, names: list[str] | None = None) -> None:
+    """Remove temporary files of writes whose process died (default: those :func:`scan`
+    finds).  Only for the lock's holder: a live attempt whose file is removed fails its
+    rename and is retried, so at worst work is repeated, never data lost."""
+    names = scan(run_dir).leftovers if names is None else names
+    for name in names:
+        (run_dir / name).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -205,6 +205,8 @@ def run(
                         computed = _run_shards(
                             executor, plan, run_dir, manifest, status.pending, bar, stop
                         )
+                if status.pending:  # temporary files of attempts that died (Dask workers)
+                    rundir.remove_leftovers(run_dir)
         except (Interrupted, StorageFull) as exc:
             raise _with_progress(exc, run_dir, manifest) from None
     _faults.checkpoint("all-shards")
