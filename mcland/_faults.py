@@ -7,7 +7,10 @@ across processes and resumes) and then
 
 * ``kill`` — the process sends itself SIGKILL (used to kill a Dask worker mid-task);
 * ``pause`` — the process sleeps, so a test can SIGKILL it from outside at exactly that
-  moment (for example between writing a shard's temporary file and renaming it).
+  moment (for example between writing a shard's temporary file and renaming it);
+  a signal that the process handles (SIGTERM, SIGINT) ends the pause, as it would end a
+  system call, so a test can also send those at exactly that moment;
+* ``enospc`` — ``OSError(ENOSPC)`` is raised there, as a full disk would raise it.
 
 The fault tests (``tests/test_faults.py``, ``tests/test_distributed.py``) use it to hit
 moments that a random timer would rarely reach.
@@ -15,6 +18,7 @@ moments that a random timer would rarely reach.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -53,4 +57,34 @@ def checkpoint(moment: str) -> None:
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "pause":
-        time.sleep(3600)  # the test kills the process now
+        _pause()  # the test kills or signals the process now
+    elif action == "enospc":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _pause() -> None:
+    """Sleep until a handled signal arrives (or an hour passes)."""
+    received: list[int] = []
+    handlers = {}
+
+    def note(signum: int, frame: object) -> None:
+        received.append(signum)
+        handler = handlers.get(signum)
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:  # die of it, as without the pause
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    try:
+        for s in (signal.SIGTERM, signal.SIGINT):
+            handlers[s] = signal.signal(s, note)
+    except ValueError:  # not the main thread: only SIGKILL ends the pause
+        pass
+    try:
+        deadline = time.monotonic() + 3600
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)

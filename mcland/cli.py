@@ -1,22 +1,29 @@
 """The ``mcland`` command line: ``sample``, ``status``, ``inspect``, ``bench`` and ``report``
 (every command of :data:`cli`; ``tests/test_docs.py`` keeps this list complete).
 
-Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2.
+Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2
+(:data:`EXIT_BAD_INPUT`; also a run directory locked by another writer).  Other statuses:
+3 a full disk or quota (:data:`EXIT_STORAGE_FULL`), 1 ``status --verify`` of a run that is
+not complete or does not verify (:data:`EXIT_NOT_VERIFIED`), 143 / 130 a run stopped by
+SIGTERM / SIGINT (128 + the signal's number, as shells report it).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
-from mcland.errors import MclandError
+from mcland.errors import Interrupted, MclandError, StorageFull
 
 EXIT_BAD_INPUT = 2
+EXIT_STORAGE_FULL = 3
+EXIT_NOT_VERIFIED = 1
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,6 +76,21 @@ def cli() -> None:
     default=None,
     help="Run the shards on a local Dask cluster of this many worker processes.",
 )
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On SIGTERM/SIGINT, finish the shard in progress if that takes at most this long, "
+    "else abandon it; then exit 143/130. Not part of the run.",
+)
+@click.option(
+    "--force-unlock",
+    is_flag=True,
+    help="Remove OUT's lock left by a process on another host that is known to be gone "
+    "(locks of dead processes on this host are recovered anyway).",
+)
 def sample(
     config: Path,
     out: str,
@@ -78,10 +100,15 @@ def sample(
     progress: bool,
     scheduler: str | None,
     workers: int | None,
+    grace: float,
+    force_unlock: bool,
 ) -> None:
     """Draw and classify critical points as configured in CONFIG (TOML) into OUT.
 
-    OUT is created, or resumed when it holds the same run.
+    OUT is created, or resumed when it holds the same run (bad or corrupt shards are
+    recomputed). One process writes OUT at a time (lock file OUT/.lock). Exit status:
+    0 done, 2 bad input or OUT locked by another writer, 3 disk or quota full, 143/130
+    stopped by SIGTERM/SIGINT (rerun to resume).
     """
     from mcland.sampling import run
 
@@ -94,6 +121,8 @@ def sample(
         progress=progress,
         scheduler=scheduler,
         workers=workers,
+        force_unlock=force_unlock,
+        grace=grace,
     )
     counts = summary.counts
     rate = f", {summary.computed / summary.seconds:,.0f} points/s" if summary.computed else ""
@@ -121,16 +150,55 @@ def sample(
 
 @cli.command()
 @click.argument("run_dir", metavar="DIR", type=click.Path(path_type=Path))
-def status(run_dir: Path) -> None:
-    """Progress of the run directory DIR: shards done, bad or missing; rows; complete."""
-    from mcland.rundir import scan
-    from mcland.runlog import describe_last
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Exit 0 only if the run is complete and every shard matches its checksum, else 1.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the facts as JSON (keys: docs/cli.md).",
+)
+def status(run_dir: Path, verify: bool, as_json: bool) -> None:
+    """Progress of the run directory DIR: shards done, bad or missing; rows; complete.
 
-    text = scan(run_dir).describe()
-    if (last := describe_last(run_dir)) is not None:  # the run log's last session
-        head, _, verdict = text.rpartition("\n")  # "complete ..." stays the last line
-        text = f"{head}\n{last}\n{verdict}"
-    click.echo(text)
+    Read-only. Every shard is read and checked against its SHA-256 checksum
+    (checksums/NAME.sha256); failing shards are named. Shards written before 0.6.0 have
+    no checksum and are reported as unverifiable.
+    """
+    from mcland.rundir import scan
+    from mcland.runlog import describe_last, read
+
+    st = scan(run_dir)
+    if as_json:
+        facts = st.to_dict()
+        entries = read(run_dir)
+        facts["last_session"] = entries[-1] if entries else None
+        click.echo(json.dumps(facts, indent=2))
+    else:
+        text = st.describe()
+        if (last := describe_last(run_dir)) is not None:  # the run log's last session
+            head, _, verdict = text.rpartition("\n")  # "complete ..." stays the last line
+            text = f"{head}\n{last}\n{verdict}"
+        if verify:
+            text += "\nverified   " + (
+                "yes"
+                if st.verified
+                else "no: "
+                + "; ".join(
+                    [
+                        *(f"{name} {why}" for name, why in st.to_dict()["bad"].items()),
+                        *([f"{len(st.missing)} shard(s) missing"] if st.missing else []),
+                        *([f"{len(st.unverifiable)} unverifiable"] if st.unverifiable else []),
+                        *([f"strays {', '.join(st.strays)}"] if st.strays else []),
+                    ]
+                )
+            )
+        click.echo(text)
+    if verify and not st.verified:
+        sys.exit(EXIT_NOT_VERIFIED)
 
 
 def _read_weights(path: Path) -> list[np.ndarray]:
@@ -235,14 +303,25 @@ def _one_line(msg: str) -> str:
     return " ".join(msg.split("\n")).strip()
 
 
+def _resume_command(args: list[str]) -> str:
+    return shlex.join(["mcland", *(a for a in args if a != "--force-unlock")])
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning every input error into one line and exit status 2."""
+    """Entry point: run the CLI, turning every input error into one line and exit status 2
+    (a full disk: 3; SIGTERM/SIGINT: 128 + signal)."""
     args = sys.argv[1:] if argv is None else argv
     if not args:  # bare `mcland`: the help, not an error
         click.echo(cli.get_help(click.Context(cli, info_name="mcland")))
         return
     try:
         cli.main(args=args, prog_name="mcland", standalone_mode=False)
+    except StorageFull as exc:
+        click.echo(f"mcland: error: {_one_line(str(exc))}: {_resume_command(args)}", err=True)
+        sys.exit(EXIT_STORAGE_FULL)
+    except Interrupted as exc:
+        click.echo(f"mcland: {_one_line(str(exc))}; resume with: {_resume_command(args)}", err=True)
+        sys.exit(128 + exc.signum)
     except MclandError as exc:
         click.echo(f"mcland: error: {_one_line(str(exc))}", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
     from tqdm import tqdm
 
+    from mcland._signals import Stop
+
 ATTEMPTS = 3  # submissions of a shard before the run gives up
 CONNECT_TIMEOUT = "30s"
 
@@ -102,8 +104,13 @@ def run_shards(
     manifest: dict[str, Any],
     shards: list[int],
     bar: tqdm,
+    stop: Stop | None = None,
 ) -> int:
     """Compute ``shards`` on the cluster of ``c``; returns the number of points computed.
+
+    ``stop`` (SIGTERM/SIGINT of the client) is checked whenever a task completes: the run
+    then stops, the remaining tasks are released, and shards being written by workers are
+    either renamed into place whole or not at all.
 
     Every shard a task reports as written is checked (:func:`mcland.rundir.check_shard`);
     failed or bad shards are submitted again, up to :data:`ATTEMPTS` times in all.
@@ -129,8 +136,10 @@ def run_shards(
                 rows = fut.result()
             except MclandError:
                 raise
-            except Exception as exc:  # a dead worker, a full disk, ...: try again
+            except Exception as exc:  # a dead worker, ...: try again
                 failures[k] = f"{type(exc).__name__}: {exc}"
+                if stop is not None:
+                    stop.between_shards()
                 continue
             why = rundir.check_shard(run_dir, manifest, k)
             if why is not None:
@@ -138,6 +147,8 @@ def run_shards(
                 continue
             computed += rows
             bar.update(rows)
+            if stop is not None:
+                stop.between_shards()
         todo = sorted(failures)
         if not todo:
             return computed

@@ -27,7 +27,7 @@ from mcland._kernels.batch import process_range
 from mcland._kernels.bundles import RangeOutput, Sampler
 from mcland.config import Config, config_from_dict, load_config
 from mcland.datasource import load_data
-from mcland.errors import MclandError
+from mcland.errors import MclandError, StorageFull
 from mcland.problem import Problem
 
 BATCH = 512  # points per table (the next one computes while one is written); results do not depend on it
@@ -274,15 +274,19 @@ def compute_table(
     ids: np.ndarray,
     pool: ThreadPool | None = None,
     on_batch: Callable[[int], object] | None = None,
+    check: Callable[[], object] | None = None,
 ) -> pa.Table:
     """The records of the points ``ids`` as one table, computed batch by batch
-    (:func:`compute_batches`); ``on_batch`` is called with each batch's size."""
+    (:func:`compute_batches`); ``on_batch`` is called with each batch's size, ``check``
+    after each batch (it raises to abandon the table, e.g. on SIGTERM)."""
     tables = []
     for table in compute_batches(plan, ids, pool):
         tables.append(table)
         if on_batch is not None:
             on_batch(table.num_rows)
         _faults.checkpoint("batch-computed")
+        if check is not None:
+            check()
     return pa.concat_tables(tables)
 
 
@@ -296,6 +300,7 @@ def compute_shard(
     k: int,
     pool: ThreadPool | None = None,
     on_batch: Callable[[int], object] | None = None,
+    check: Callable[[], object] | None = None,
 ) -> int:
     """Compute shard ``k`` of the run and write it atomically; returns its row count.
 
@@ -313,13 +318,24 @@ def compute_shard(
         Threads to compute with (see :func:`compute`).
     on_batch : callable, optional
         Called with the number of points after each computed batch (progress bars).
+    check : callable, optional
+        Called after each batch; it raises to abandon the shard (nothing is written).
+
+    Raises
+    ------
+    StorageFull
+        The disk or quota is full (``ENOSPC``, ``EDQUOT``); no temporary file is left.
+    MclandError
+        Any other failure to write the shard.
     """
     start, stop = rundir.shard_range(manifest, k)
-    table = compute_table(plan, np.arange(start, stop, dtype=np.int64), pool, on_batch)
+    table = compute_table(plan, np.arange(start, stop, dtype=np.int64), pool, on_batch, check)
     path = rundir.shard_path(run_dir, k)
     try:
         storage.write_shard(table, path, manifest)
     except OSError as exc:
+        if exc.errno in storage.FULL_ERRNOS:
+            raise StorageFull(f"no space left writing {path} ({exc.strerror})") from None
         raise MclandError(f"cannot write {path}: {exc.strerror}") from None
     _faults.checkpoint("shard-done")
     pa.default_memory_pool().release_unused()  # keep memory flat in the number of shards

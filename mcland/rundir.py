@@ -3,10 +3,15 @@
 A run directory holds ``run.json`` (the manifest), written before anything else, and the
 shards of its plan: shard ``k`` is the file ``part-{k:06d}.parquet`` holding the records
 of the contiguous sample ids ``k * shard_size <= sample_id < min((k + 1) * shard_size, n)``.
-Shards are written under a temporary name (``.tmp-PID-…``) and renamed, so a file with a
-shard's name is either absent or complete.
+Shards are written under a temporary name (``.tmp-PID-TOKEN-…``, unique per attempt) and
+renamed, so a file with a shard's name is either absent or complete.  Beside each shard,
+``checksums/NAME.sha256`` holds the SHA-256 of its bytes (``sha256sum`` format), written
+before the shard is renamed into place; it is not part of the manifest, so it does not
+change the run's identity.  ``.lock`` marks the directory as being written
+(:mod:`mcland.lock`).
 
-A shard is *done* when it is readable, has the schema of :data:`mcland.storage.SCHEMA`,
+A shard is *done* when its bytes match its checksum (runs of mcland 0.6.0 and later must
+have one; shards of earlier versions have none and are *unverifiable*), it is readable, has the schema of :data:`mcland.storage.SCHEMA`,
 carries this run's manifest in its metadata and holds exactly its plan's sample ids, in
 order.  Anything else is *bad* and is recomputed on resume.  :func:`scan` classifies every
 shard of a directory; ``mcland status DIR`` prints it.
@@ -14,9 +19,11 @@ shard of a directory; ``mcland status DIR`` prints it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +32,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mcland import storage
-from mcland.errors import MclandError
+from mcland import lock, storage
+from mcland.errors import MclandError, StorageFull
 
 FORMAT = 2  # version of the run-directory layout, stored in the manifest
-_MANIFEST_TMP_RE = re.compile(re.escape(storage.TMP_PREFIX) + r"\d+-" + re.escape(storage.MANIFEST))
+_MANIFEST_TMP_RE = re.compile(
+    re.escape(storage.TMP_PREFIX) + r"\d+-(?:[0-9a-f]+-)?" + re.escape(storage.MANIFEST)
+)
+CHECKSUMS_FROM = (0, 6, 0)  # runs of this mcland version and later have checksum files
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 _LISTED = 5  # shard names listed in a status line before "(+N more)"
 
@@ -66,11 +76,37 @@ def check_out_path(out: str | Path) -> Path:
     return Path(out)
 
 
+def has_checksums(manifest: dict[str, Any]) -> bool:
+    """Whether the run's shards must have checksum files (written by mcland >= 0.6.0)."""
+    nums = re.findall(r"\d+", str(manifest.get("mcland_version", "")))[:3]
+    return tuple(int(x) for x in nums) >= CHECKSUMS_FROM
+
+
 def check_shard(run_dir: Path, manifest: dict[str, Any], k: int) -> str | None:
     """None if shard ``k`` is done, else why not (``"missing"``, ``"unreadable"``, …)."""
+    return _check_shard(run_dir, manifest, k)[0]
+
+
+def _check_shard(run_dir: Path, manifest: dict[str, Any], k: int) -> tuple[str | None, bool]:
+    """(:func:`check_shard`'s answer, whether the shard's checksum was verified)."""
     path = shard_path(run_dir, k)
     if not path.exists():
-        return "missing"
+        return "missing", False
+    why = _check_content(path, manifest, k)  # reads every page: the more telling reason first
+    if why is not None:
+        return why, False
+    try:
+        checksum = storage.verify_checksum(path)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})", False
+    if checksum == "mismatch":
+        return f"corrupt: its bytes differ from checksums/{path.name}.sha256", False
+    if checksum == "absent" and has_checksums(manifest):
+        return f"no checksum file checksums/{path.name}.sha256", False
+    return None, checksum == "ok"
+
+
+def _check_content(path: Path, manifest: dict[str, Any], k: int) -> str | None:
     start, stop = shard_range(manifest, k)
     try:
         pf = pq.ParquetFile(path)
@@ -115,6 +151,8 @@ class RunStatus:
     missing: list[int] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # temporary files of killed writes
     strays: list[str] = field(default_factory=list)  # shard files outside the plan
+    unverifiable: list[int] = field(default_factory=list)  # done, no checksum (mcland 0.5.0)
+    writer: dict[str, Any] | None = None  # the lock's holder, if the directory is locked
 
     @property
     def pending(self) -> list[int]:
@@ -129,6 +167,33 @@ class RunStatus:
     def complete(self) -> bool:
         return not self.pending and not self.strays
 
+    @property
+    def verified(self) -> bool:
+        """Complete, and every shard's bytes match its checksum."""
+        return self.complete and not self.unverifiable
+
+    def to_dict(self) -> dict[str, Any]:
+        """The facts of :meth:`describe` for scripts (``mcland status --json``)."""
+        m = self.manifest
+        return {
+            "run_dir": str(self.run_dir),
+            "mcland_version": m.get("mcland_version"),
+            "seed": m.get("seed"),
+            "n": int(m["n"]),
+            "shard_size": int(m["shard_size"]),
+            "shards": int(m["shards"]),
+            "done": [storage.shard_name(k) for k in self.done],
+            "missing": [storage.shard_name(k) for k in self.missing],
+            "bad": {storage.shard_name(k): why for k, why in self.bad.items()},
+            "unverifiable": [storage.shard_name(k) for k in self.unverifiable],
+            "strays": list(self.strays),
+            "leftovers": list(self.leftovers),
+            "rows_done": self.rows_done,
+            "complete": self.complete,
+            "verified": self.verified,
+            "writer": self.writer,
+        }
+
     def describe(self) -> str:
         """Human-readable report, one item per line (``mcland status``)."""
         m = self.manifest
@@ -142,6 +207,18 @@ class RunStatus:
         if self.missing:
             lines.append(f"missing    {len(self.missing)}: {_names(self.missing)}")
         lines += [f"bad        {storage.shard_name(k)}: {why}" for k, why in self.bad.items()]
+        verified = len(self.done) - len(self.unverifiable)
+        lines.append(f"checksums  {verified} of {len(self.done)} done shards verified (SHA-256)")
+        if self.unverifiable:
+            lines.append(
+                f"unverifiable {len(self.unverifiable)} without checksum (written before 0.6.0): "
+                f"{_names(self.unverifiable)}"
+            )
+        if self.writer:
+            lines.append(
+                f"writer     {lock.describe_holder(self.writer)} holds {lock.LOCK_FILE} "
+                "(a run in progress, or a stale lock)"
+            )
         if self.strays:
             lines.append(f"strays     not in the plan (remove them): {', '.join(self.strays)}")
         if self.leftovers:
@@ -187,9 +264,11 @@ def scan(run_dir: str | Path, manifest: dict[str, Any] | None = None) -> RunStat
     _check_manifest(run_dir, manifest)
     st = RunStatus(run_dir, manifest)
     for k in range(int(manifest["shards"])):
-        why = check_shard(run_dir, manifest, k)
+        why, verified = _check_shard(run_dir, manifest, k)
         if why is None:
             st.done.append(k)
+            if not verified:
+                st.unverifiable.append(k)
         elif why == "missing":
             st.missing.append(k)
         else:
@@ -200,7 +279,21 @@ def scan(run_dir: str | Path, manifest: dict[str, Any] | None = None) -> RunStat
             st.strays.append(p.name)
         elif p.name.startswith(storage.TMP_PREFIX):
             st.leftovers.append(p.name)
+    sums = run_dir / storage.CHECKSUM_DIR
+    if sums.is_dir():
+        st.leftovers += [
+            f"{storage.CHECKSUM_DIR}/{p.name}"
+            for p in sorted(sums.iterdir())
+            if p.name.startswith(storage.TMP_PREFIX)
+        ]
+    st.writer = lock.read_holder(run_dir) if lock.lock_path(run_dir).exists() else None
     return st
+
+
+def progress(run_dir: Path, manifest: dict[str, Any]) -> tuple[int, int]:
+    """(shards, rows) present in ``run_dir`` by file name (no check: for messages)."""
+    ks = [k for k in range(int(manifest["shards"])) if shard_path(run_dir, k).exists()]
+    return len(ks), sum(b - a for a, b in (shard_range(manifest, k) for k in ks))
 
 
 def _write_new(run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -213,6 +306,8 @@ def _write_new(run_dir: Path, manifest: dict[str, Any]) -> None:
     except OSError as exc:
         if created:  # nothing half-written stays behind
             shutil.rmtree(run_dir, ignore_errors=True)
+        if exc.errno in storage.FULL_ERRNOS:
+            raise StorageFull(f"no space left writing {run_dir / storage.MANIFEST}") from None
         raise MclandError(f"cannot write to {run_dir}: {exc.strerror}") from None
 
 
@@ -230,7 +325,7 @@ def prepare(run_dir: Path, manifest: dict[str, Any]) -> RunStatus:
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise MclandError(f"{run_dir} exists and is not a directory")
-    entries = list(run_dir.iterdir()) if run_dir.is_dir() else []
+    entries = [p for p in run_dir.iterdir() if p.name != lock.LOCK_FILE] if run_dir.is_dir() else []
     if all(_MANIFEST_TMP_RE.fullmatch(p.name) for p in entries):
         # empty, or only a manifest whose write was interrupted: a fresh run
         for p in entries:
@@ -253,7 +348,31 @@ def prepare(run_dir: Path, manifest: dict[str, Any]) -> RunStatus:
             f"{run_dir} holds shard files outside the run's plan ({', '.join(st.strays)}); "
             "remove them"
         )
-    for name in st.leftovers:  # a shard or manifest being written when a run was killed
-        (run_dir / name).unlink(missing_ok=True)
+    remove_leftovers(run_dir, st.leftovers)  # of writes killed with their process
     st.leftovers = []
     return st
+
+
+def remove_leftovers(run_dir: Path, names: list[str] | None = None) -> None:
+    """Remove temporary files of writes whose process died (default: those :func:`scan`
+    finds).  Only for the lock's holder: a live attempt whose file is removed fails its
+    rename and is retried, so at worst work is repeated, never data lost."""
+    names = scan(run_dir).leftovers if names is None else names
+    for name in names:
+        (run_dir / name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def writing(
+    run_dir: Path, manifest: dict[str, Any], *, force_unlock: bool = False
+) -> Iterator[RunStatus]:
+    """Hold the run directory's lock (:mod:`mcland.lock`) and :func:`prepare` it: the one
+    way in for every command that writes a run directory.
+
+    Raises
+    ------
+    mcland.lock.Locked
+        Another process is writing ``run_dir``.
+    """
+    with lock.holding(run_dir, force_unlock=force_unlock):
+        yield prepare(run_dir, manifest)

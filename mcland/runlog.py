@@ -11,7 +11,7 @@ whether a resume matches (:func:`mcland.rundir.prepare`), shards never carry the
 a run directory without a log (written by mcland 0.5.0 or earlier) is an ordinary run.
 
 A line is written when the session ends, normally or by an exception (``completed`` is
-then false and ``error`` names it, e.g. ``KeyboardInterrupt``); rerunning a complete run
+then false and ``error`` names it, e.g. ``Interrupted: stopped by SIGTERM; …``); rerunning a complete run
 (nothing to compute) writes none, so it leaves the directory unchanged.  A process killed by
 SIGKILL, or a machine that loses power, leaves no line for its session.  Each line is
 appended with one ``write`` call on a file opened with ``O_APPEND``, then flushed to disk

@@ -7,6 +7,7 @@ The computing itself is :mod:`mcland.pipeline`'s.
 from __future__ import annotations
 
 import hashlib
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from mcland import _faults, distributed, rundir, runlog, storage
+from mcland import _faults, _signals, distributed, lock, rundir, runlog, storage
 from mcland._kernels.batch import draw_point as _draw_point
 from mcland._version import __version__
 from mcland.config import Config
-from mcland.errors import MclandError
+from mcland.errors import Interrupted, MclandError, StorageFull
 from mcland.pipeline import (
     Plan,
     ThreadPool,
@@ -110,6 +111,8 @@ def run(
     progress: bool = True,
     scheduler: str | None = None,
     workers: int | None = None,
+    force_unlock: bool = False,
+    grace: float = _signals.DEFAULT_GRACE,
 ) -> RunSummary:
     """Draw and classify points into the run directory ``out`` (see :mod:`mcland.rundir`).
 
@@ -131,6 +134,13 @@ def run(
         at the same path.  Needs ``mcland[dask]``.
     workers : int, optional
         Start a local Dask cluster of this many single-threaded worker processes instead.
+    force_unlock : bool
+        Remove the lock of ``out`` left by a process on another host that no longer runs
+        (:mod:`mcland.lock`); locks of dead processes on this host are recovered anyway.
+    grace : float
+        Seconds after SIGTERM/SIGINT within which the shard in progress may still be
+        finished; after them it is abandoned (when called from the main thread).  Not
+        part of the run's identity.
 
     Returns
     -------
@@ -142,40 +152,63 @@ def run(
     MclandError
         Bad configuration or data, an output directory holding something else, an
         unreachable scheduler, shards that failed on the cluster.
+    mcland.lock.Locked
+        Another process is writing ``out`` (a MclandError).
+    StorageFull
+        The disk or quota filled up (a MclandError); finished shards are kept, nothing
+        partial is left, and a rerun with space resumes.
+    Interrupted
+        SIGTERM or SIGINT stopped the run; finished shards are kept.
     """
     _check_run_options(threads, scheduler, workers)
+    if not grace >= 0:
+        raise MclandError(f"grace must be >= 0 seconds, got {grace}")
     plan = make_plan(config, n, seed)
     run_dir = rundir.check_out_path(out)
     manifest = _manifest(plan)
+    lock.check_free(run_dir, force_unlock=force_unlock)  # refuse early, before any work
     on_dask = scheduler is not None or workers is not None
-    # entered below: a Dask client connects before anything is written
-    cluster = distributed.client(scheduler, workers) if on_dask else thread_pool(threads)
-    t_load = time.perf_counter()
-    # compile (first run) or load the kernels before the clock starts; on a cluster too,
-    # whose workers then load them from a shared cache (docs/distributed.md)
-    load_kernels(plan, progress)
-    t0 = time.perf_counter()
-    with cluster as executor:
-        status = rundir.prepare(run_dir, manifest)
-        _faults.checkpoint("manifest-written")
-        # appends this session's line (wall time, hosts, points) to DIR/runlog.jsonl at the end
-        log = runlog.session(run_dir, status, executor, threads, workers, scheduler, t_load)
-        with (
-            log,
-            tqdm(
-                total=plan.n,
-                initial=status.rows_done,
-                unit="pt",
-                disable=not progress,
-                desc="sampling",
-            ) as bar,
-        ):
-            if on_dask:
-                computed = distributed.run_shards(
-                    executor, plan, run_dir, manifest, status.pending, bar
-                )
-            else:
-                computed = _run_shards(executor, plan, run_dir, manifest, status.pending, bar)
+    with _signals.catching(grace) as stop:
+        # entered below: a Dask client connects before anything is written
+        cluster = distributed.client(scheduler, workers) if on_dask else thread_pool(threads)
+        t_load = time.perf_counter()
+        # compile (first run) or load the kernels before the clock starts; on a cluster too,
+        # whose workers then load them from a shared cache (docs/distributed.md)
+        load_kernels(plan, progress)
+        try:
+            stop.between_shards()  # a signal while loading: nothing written
+            t0 = time.perf_counter()
+            # the lock is held from before the manifest is written until the session's
+            # run-log line is appended: one writer per run directory
+            with (
+                cluster as executor,
+                rundir.writing(run_dir, manifest, force_unlock=force_unlock) as status,
+            ):
+                _faults.checkpoint("manifest-written")
+                # appends this session's line (wall time, hosts, points) to DIR/runlog.jsonl
+                log = runlog.session(run_dir, status, executor, threads, workers, scheduler, t_load)
+                with (
+                    log,
+                    tqdm(
+                        total=plan.n,
+                        initial=status.rows_done,
+                        unit="pt",
+                        disable=not progress,
+                        desc="sampling",
+                    ) as bar,
+                ):
+                    if on_dask:
+                        computed = distributed.run_shards(
+                            executor, plan, run_dir, manifest, status.pending, bar, stop
+                        )
+                    else:
+                        computed = _run_shards(
+                            executor, plan, run_dir, manifest, status.pending, bar, stop
+                        )
+                if status.pending:  # temporary files of attempts that died (Dask workers)
+                    rundir.remove_leftovers(run_dir)
+        except (Interrupted, StorageFull) as exc:
+            raise _with_progress(exc, run_dir, manifest) from None
     _faults.checkpoint("all-shards")
     seconds = time.perf_counter() - t0
     return _summarise(run_dir, plan.n, computed, seconds, t0 - t_load)
@@ -198,14 +231,35 @@ def _run_shards(
     manifest: dict,
     shards: list[int],
     bar: tqdm,
+    stop: _signals.Stop | None = None,
 ) -> int:
     """Compute ``shards`` in this process, one after the other, each with all the threads of
     ``pool``; returns the number of points computed (the in-process counterpart of
-    :func:`mcland.distributed.run_shards`)."""
+    :func:`mcland.distributed.run_shards`).  ``stop`` is checked between shards and
+    batches (SIGTERM/SIGINT)."""
+    stop = _signals.Stop() if stop is None else stop
     computed = 0
     for k in shards:
-        computed += compute_shard(plan, run_dir, manifest, k, pool, bar.update)
+        stop.between_shards()
+        computed += compute_shard(
+            plan, run_dir, manifest, k, pool, bar.update, stop.between_batches
+        )
     return computed
+
+
+def _with_progress(
+    exc: Interrupted | StorageFull, run_dir: Path, manifest: dict
+) -> Interrupted | StorageFull:
+    """``exc`` with a message saying how far the run got."""
+    shards, rows = rundir.progress(run_dir, manifest) if run_dir.is_dir() else (0, 0)
+    got = (
+        f"{shards} of {manifest['shards']} shards ({rows} of {manifest['n']} points) "
+        f"complete in {run_dir}"
+    )
+    if isinstance(exc, StorageFull):
+        return StorageFull(f"{exc}; {got}; no partial file left; free space, then rerun to resume")
+    name = signal.Signals(exc.signum).name
+    return Interrupted(exc.signum, f"stopped by {name}; {got}; nothing partial written")
 
 
 def _summarise(

@@ -23,9 +23,19 @@ def assert_same_records(a: Path, b: Path) -> None:
 
 
 def assert_clean(run_dir: Path, n: int, shards: int) -> None:
-    """Exactly ``run.json``, the run log and the plan's shards; sample ids 0..n-1 once each."""
+    """Exactly ``run.json``, the run log, the plan's shards and their checksum files (no lock,
+    no temporary file); every checksum verifies; sample ids 0..n-1 once each."""
     names = sorted(p.name for p in Path(run_dir).iterdir())
-    expected = [storage.MANIFEST, runlog.LOG_FILE, *(storage.shard_name(k) for k in range(shards))]
+    expected = [
+        storage.MANIFEST,
+        runlog.LOG_FILE,
+        storage.CHECKSUM_DIR,
+        *(storage.shard_name(k) for k in range(shards)),
+    ]
     assert names == sorted(expected)
+    sums = sorted(p.name for p in (Path(run_dir) / storage.CHECKSUM_DIR).iterdir())
+    assert sums == [storage.shard_name(k) + storage.CHECKSUM_SUFFIX for k in range(shards)]
+    for k in range(shards):
+        assert storage.verify_checksum(Path(run_dir) / storage.shard_name(k)) == "ok"
     ids = records(run_dir).column("sample_id").to_pylist()
     assert ids == list(range(n))

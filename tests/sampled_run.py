@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import mcland
+from mcland import storage
 
 # Depths 2-4 so H = 2 and W = 0 points at H >= 3 occur; scaled data; three shards so
 # loading crosses files; spectra stored for the report's spectral densities.
@@ -35,7 +36,8 @@ def small_run(factory: pytest.TempPathFactory) -> Path:
 
 
 def tampered_copy(src: Path, dst: Path, edit: Callable[[pd.DataFrame], None]) -> Path:
-    """Copy the run ``src`` to ``dst`` and apply ``edit`` (in place) to its first shard."""
+    """Copy the run ``src`` to ``dst`` and apply ``edit`` (in place) to its first shard, whose
+    checksum file is rewritten to match (as if the run had written those records)."""
     shutil.copytree(src, dst)
     first = sorted(dst.glob("part-*.parquet"))[0]
     table = pq.read_table(first)
@@ -43,4 +45,6 @@ def tampered_copy(src: Path, dst: Path, edit: Callable[[pd.DataFrame], None]) ->
     edit(df)
     new = pa.Table.from_pandas(df, schema=table.schema, preserve_index=False)
     pq.write_table(new, first)
+    digest = storage.file_sha256(first)
+    storage.checksum_path(first).write_text(f"{digest}  {first.name}\n", encoding="ascii")
     return dst

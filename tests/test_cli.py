@@ -157,6 +157,7 @@ def test_sample_run_and_resume(capsys, tmp_path, tiny):
     assert first["sample_id"].tolist() == list(range(30))
     assert (first["seed"] == 3).all()
     assert sorted(p.name for p in out.iterdir()) == [
+        "checksums",
         "part-000000.parquet",
         "part-000001.parquet",
         "part-000002.parquet",

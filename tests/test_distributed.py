@@ -7,6 +7,7 @@ shards that are missing or bad.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from cli_helpers import assert_bad_input, cli, tree
 from run_helpers import assert_clean, assert_same_records
 
 import mcland
-from mcland import _faults, distributed, rundir
+from mcland import _faults, distributed, lock, rundir
 
 dd = pytest.importorskip("distributed")
 
@@ -81,16 +82,28 @@ def test_in_process_run_resumed_on_the_cluster(capsys, tmp_path, config, referen
     assert_same_records(out, reference)
 
 
-def test_dead_worker_has_its_shard_redone(tmp_path, config, reference, monkeypatch):
-    """The first shard task SIGKILLs its own worker process; the run still completes."""
+@pytest.mark.parametrize("moment", ["shard-task", "shard-tmp"])
+def test_dead_worker_has_its_shard_redone(tmp_path, config, reference, monkeypatch, moment):
+    """A worker SIGKILLs itself at the start of its first shard task, or between writing the
+    shard's temporary file and renaming it; the run still completes, and the dead attempt's
+    temporary file is removed at its end."""
     flag = tmp_path / "killed"
-    monkeypatch.setenv(_faults.ENV, f"kill:shard-task:1:{flag}")  # inherited by the workers
+    monkeypatch.setenv(_faults.ENV, f"kill:{moment}:1:{flag}")  # inherited by the workers
     out = tmp_path / "run"
     summary = mcland.run(config, out, workers=2, progress=False)
     assert flag.exists()  # a worker did die
     assert summary.computed == N
     assert_clean(out, N, SHARDS)
     assert_same_records(out, reference)
+
+
+def test_locked_directory_is_refused_before_starting_a_cluster(capsys, tmp_path, config):
+    out = tmp_path / "run"
+    with lock.holding(out):
+        before = tree(tmp_path)
+        code, stdout, err = cli(capsys, "sample", config, "--out", out, "--workers", "2")
+        assert_bad_input(code, stdout, err, "being written by", f"pid {os.getpid()}")
+        assert tree(tmp_path) == before
 
 
 def test_task_failures_are_retried_then_reported(tmp_path, config, scheduler, monkeypatch):
