@@ -277,7 +277,8 @@ def test_pair_certificate_is_skipped_exactly_when_weyl_bound_allows(rng, dims):
             scale = np.linalg.norm(Sxx) * max(1.0, np.abs(G).max(), np.linalg.norm(B)) ** 2
             assert c >= -2.0 * sigma * np.linalg.norm(B, 2) - 1e-12 * scale
             assert (
-                pair_curvature(table, table_off, d, Sxx, R, h1, h2, bound * (1 + 1e-6), False)[0] == np.inf
+                pair_curvature(table, table_off, d, Sxx, R, h1, h2, bound * (1 + 1e-6), False)[0]
+                == np.inf
             )
             kept = pair_curvature(table, table_off, d, Sxx, R, h1, h2, bound * (1 - 1e-6), False)[0]
             assert kept == c
