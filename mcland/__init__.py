@@ -1,7 +1,7 @@
 """mcland — Monte Carlo study of the loss landscape of deep linear networks.
 
 Public API: :func:`inspect_point` / :class:`PointReport` for one point,
-:func:`sample` for an in-memory run, :func:`run` to write a run directory, :func:`load`
+:func:`sample` for an in-memory run, :func:`classify` for given points in bulk, :func:`run` to write a run directory, :func:`load`
 to read one back (:func:`load_depth` for one depth with predicate pushdown),
 :func:`type_fractions` / :func:`wilson_interval` for type fractions with binomial
 intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from mcland import _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
 from mcland._version import __version__
+from mcland.classify import classify
 from mcland.config import Config, load_config
 from mcland.errors import MclandError
 from mcland.point import PointReport, inspect_point, rank_labels
@@ -28,6 +29,7 @@ __all__ = [
     "Problem",
     "Tolerances",
     "__version__",
+    "classify",
     "draw_point",
     "inspect_point",
     "load",

@@ -1,4 +1,5 @@
-"""The ``mcland`` command line: ``sample``, ``status``, ``inspect``, ``bench`` and ``report``
+"""The ``mcland`` command line: ``sample``, ``status``, ``inspect``, ``classify``, ``bench`` and
+``report``
 (every command of :data:`cli`; ``tests/test_docs.py`` keeps this list complete).
 
 Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2
@@ -256,6 +257,91 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     if report.escape_curvature is not None:
         lines.append(f"escape curv.   {report.escape_curvature:.6e}")
     click.echo("\n".join(lines))
+
+
+@cli.command(name="classify")
+@click.argument("points", type=click.Path(path_type=Path))
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The data: .npz with X (d_x, m) and Y (d_y, m), samples as columns.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write the records into (classify.parquet).",
+)
+@click.option(
+    "--refine",
+    is_flag=True,
+    help="Move each point with grad_rel > 1e-12 to a critical point nearby "
+    "(Levenberg-Marquardt on the gradient) and classify that one.",
+)
+@click.option(
+    "--key",
+    default=None,
+    metavar="COL",
+    help="Column of POINTS whose values become the row key (default: the row index; "
+    "'file' for a folder of .npz files).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker threads (default: all cores).",
+)
+def classify_points(
+    points: Path, data: Path, out: Path, refine: bool, key: str | None, threads: int | None
+) -> None:
+    """Classify the given points POINTS for DATA into OUT (docs/classify.md).
+
+    POINTS is a Parquet file or dataset with one point per row (dims plus W1..WH or a flat
+    w), or a folder of .npz files holding W1..WH. OUT is created; an OUT holding anything
+    but an earlier classify.parquet is refused.
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from mcland.classify import RECORD_FILE, classify_table
+    from mcland.datasource import load_npz_arrays
+    from mcland.lock import LOCK_FILE, holding
+    from mcland.storage import tmp_name
+
+    if out.exists() and not out.is_dir():
+        raise MclandError(f"{out} is not a directory")
+    ours = (RECORD_FILE, LOCK_FILE)  # a lock is for holding() to judge
+    if out.is_dir() and (other := sorted(p.name for p in out.iterdir() if p.name not in ours)):
+        raise MclandError(
+            f"{out} is not empty and holds more than {RECORD_FILE} ({', '.join(other[:3])}): "
+            "choose a new directory"
+        )
+    xy = load_npz_arrays(data, ("X", "Y"))
+    path = out / RECORD_FILE
+    tmp = out / tmp_name(RECORD_FILE)
+    with holding(out):  # one writer per directory, as for mcland sample (mcland/lock.py)
+        table = classify_table(points, xy["X"], xy["Y"], refine=refine, key=key, threads=threads)
+        try:
+            pq.write_table(table, tmp)
+            tmp.replace(path)
+        except OSError as exc:
+            raise MclandError(f"cannot write {path}: {exc.strerror}") from None
+        finally:
+            tmp.unlink(missing_ok=True)  # gone after the rename; a failed write's leftovers
+    df = table.select(["is_critical", "theory_type", "numeric_type"]).to_pandas()
+    n = len(df)
+    click.echo(f"wrote {n} records to {path} ({int(df.is_critical.sum())} critical)")
+    if refine:
+        conv = table.column("refine_converged").to_numpy(zero_copy_only=False)
+        click.echo(f"refined: {int(conv.sum())} of {n} at a critical point")
+    click.echo("\ncounts (rows: numeric type from the whitened Hessian, columns: theory type)")
+    counts = pd.crosstab(
+        df.numeric_type.astype(str), df.theory_type.astype(str), margins=True, margins_name="total"
+    )
+    click.echo(counts.to_string())
 
 
 @cli.command()

@@ -1,0 +1,552 @@
+"""``classify``: classify many given points (trained networks, a finder's output) of one data set.
+
+The points are analysed by the sampler's own kernel (:func:`mcland._kernels.classify.analyze`,
+driven by the nogil batch loop :func:`mcland._kernels.given.classify_range` in worker
+threads), so a given point gets exactly the record a drawn point would, in the columns of
+:data:`mcland.storage.SCHEMA` that apply to it (the drawn-only ones are null), plus:
+
+* ``row``: the input's index, or the values of a key column the user names;
+* ``nearest_critical_value``, ``nearest_critical_index``, ``nearest_critical_distance``:
+  the enumerated critical value closest to the loss, its index in the ascending list
+  ``critical_values`` and the distance in units of ``loss_tol`` (for every point, critical
+  or not: a non-critical point learns what it is near, and a large distance says it is near
+  none);
+* with ``refine=True`` (every point with ``grad_rel`` above :data:`REFINE_ABOVE` is moved,
+  including points critical within ``grad_rtol`` whose Hessian still carries the
+  perturbation): ``input_loss``, ``input_grad_rel`` of the point as given,
+  ``refine_distance`` (``||w_refined - w||``), ``refine_distance_rel`` (over ``||w||``),
+  ``refine_converged``; the record columns then describe the refined point.
+
+The refinement (:func:`refine_point`) moves a non-critical point to a critical point
+nearby with Levenberg-Marquardt (MINPACK, ``scipy.optimize.least_squares(method="lm")``) on
+the gradient as residual, with the Hessian as its exact Jacobian.  The critical sets are
+manifolds, so the Hessian is singular on them; the damped Gauss-Newton steps of LM stay
+well defined there and converge to a nearby point of the manifold (locally quadratically,
+as the gradient satisfies a local error bound around a smooth solution manifold), where a
+plain Newton step would not be defined.  The layout of POINTS files is in docs/classify.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+from threadpoolctl import threadpool_limits
+
+from mcland import storage
+from mcland._kernels import fields as f
+from mcland._kernels import params as p
+from mcland._kernels.bundles import RangeOutput
+from mcland._kernels.given import classify_range
+from mcland._kernels.hessian import assemble_hessian
+from mcland.errors import MclandError
+from mcland.pipeline import thread_pool
+from mcland.point import _check_magnitude, _check_weights, split_layers
+from mcland.problem import Problem
+from mcland.tolerances import Tolerances
+
+# columns of SCHEMA that describe how the sampler drew a point: null for a given point
+DRAWN_ONLY = (
+    "recipe",
+    "s_drawn",
+    "S_drawn",
+    "kill_mask",
+    "n_kill",
+    "scale_x",
+    "scale_y",
+    "product_err",
+)
+# columns of SCHEMA that identify a sampled record: not in a classify record
+NOT_APPLICABLE = ("sample_id", "seed")
+REFINE_ABOVE = 1e-12  # refine moves points with grad_rel above this (exact points reach ~1e-15)
+MAX_DY_NEAREST = 20  # beyond, the 2**d_y critical values are not enumerated for the nearest one
+_EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
+    ("nearest_critical_value", pa.float64(), "the enumerated critical value nearest to `loss` (null when `d_y > 20`)"),
+    ("nearest_critical_index", pa.int32(), "its index in the ascending list of critical values (0-based)"),
+    ("nearest_critical_distance", pa.float64(), "`|loss − nearest_critical_value| / loss_tol`: ≲ 1 at a critical value, large far from every one"),
+    ("input_loss", pa.float64(), "with `refine`: `L` of the point as given"),
+    ("input_grad_rel", pa.float64(), "with `refine`: `grad_rel` of the point as given"),
+    ("refine_distance", pa.float64(), "with `refine`: `‖w_refined − w‖` (flat weights; 0 for a point with `grad_rel ≤ 1e-12`, left as it is)"),
+    ("refine_distance_rel", pa.float64(), "with `refine`: `refine_distance / ‖w‖`"),
+    ("refine_converged", pa.bool_(), "with `refine`: the refined point is critical (`grad_rel ≤ grad_rtol`); the record columns describe it"),
+)  # fmt: skip
+RECORD_FILE = "classify.parquet"  # what `mcland classify` writes into its output directory
+_B = re.compile(r"b(\d+)")
+_W = re.compile(r"W(\d+)")
+_BIAS_WHY = (
+    "mcland classifies bias-free linear networks W_H ... W_1 x (the theory of "
+    "arXiv:2107.13289 has no biases); train with bias=False, or append a constant 1 row "
+    "to X to absorb the first layer's bias"
+)
+
+
+def record_schema(key_type: pa.DataType | None = None) -> pa.Schema:
+    """The columns of a classify record: ``row`` (of type ``key_type``), the sampler's
+    columns that apply (:data:`mcland.storage.SCHEMA` without ``sample_id`` and ``seed``;
+    the drawn-only ones nullable) and the columns of the module docstring."""
+    key_type = pa.int64() if key_type is None else key_type
+    fields = [pa.field("row", key_type, True, {"description": "the input's index, or its key"})]
+    for fl in storage.SCHEMA:
+        if fl.name in NOT_APPLICABLE:
+            continue
+        fields.append(fl.with_nullable(True) if fl.name in DRAWN_ONLY else fl)
+    for name, typ, desc in _EXTRA:
+        fields.append(pa.field(name, typ, True, {"description": desc}))
+    return pa.schema(fields)
+
+
+@dataclass
+class Points:
+    """Given points, checked against the data.
+
+    Attributes
+    ----------
+    dims : list of ndarray (H+1,) int64
+        Architecture of each point.
+    w : list of ndarray (N,) float64
+        Flat layers of each point (``W_1 ... W_H`` row-major, concatenated).
+    keys : pyarrow.Array
+        The ``row`` column: the index or the user's key.
+    source_sha256 : str or None
+        SHA-256 of the POINTS file (None for in-memory points and folders).
+    """
+
+    dims: list[np.ndarray]
+    w: list[np.ndarray]
+    keys: pa.Array
+    source_sha256: str | None = None
+
+
+# ---------------------------------------------------------------------- reading points
+
+
+def _matrices(flat: np.ndarray, dims: np.ndarray, where: str) -> list[np.ndarray]:
+    need = int(np.sum(dims[1:] * dims[:-1]))
+    if flat.size != need:
+        raise MclandError(f"{where}: {flat.size} weights but dims {dims.tolist()} need {need}")
+    return split_layers(flat, dims)
+
+
+def _dims_of(value: object, where: str) -> np.ndarray:
+    dims = np.asarray(value)
+    if dims.ndim != 1 or dims.size < 3 or dims.dtype.kind not in "iu" or np.any(dims < 1):
+        raise MclandError(
+            f"{where}: dims must be a list of H + 1 >= 3 positive integers, got {value!r}"
+        )
+    return dims.astype(np.int64)
+
+
+def _read_parquet(path: Path, key: str | None) -> tuple[list[list[np.ndarray]], pa.Array]:
+    try:
+        table = ds.dataset(str(path), format="parquet").to_table()
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        raise MclandError(
+            f"{path}: not a readable Parquet file or dataset ({str(exc).splitlines()[0]})"
+        ) from None
+    names = table.column_names
+    if biases := [c for c in names if _B.fullmatch(c)]:
+        raise MclandError(f"{path}: has bias columns ({', '.join(biases)}): {_BIAS_WHY}")
+    if "dims" not in names:
+        raise MclandError(
+            f"{path}: missing column dims (the architecture (d_0, ..., d_H) of each row)"
+        )
+    layers = sorted((int(m.group(1)), c) for c in names if (m := _W.fullmatch(c)))
+    if "w" in names:
+        cols = ["w"]
+    elif layers:
+        if [i for i, _ in layers] != list(range(1, len(layers) + 1)):
+            raise MclandError(f"{path}: layer columns must be W1..WH without gaps, found {names}")
+        cols = [c for _, c in layers]
+    else:
+        raise MclandError(f"{path}: no weight columns: need w (flat) or W1, W2, ... beside dims")
+    if table.num_rows == 0:
+        raise MclandError(f"{path}: no points (0 rows)")
+    dims_col = table.column("dims").to_pylist()
+    data = {c: table.column(c).to_pylist() for c in cols}
+    points = []
+    for i in range(table.num_rows):
+        where = f"{path}: row {i}"
+        if dims_col[i] is None:
+            raise MclandError(f"{where}: dims is null")
+        dims = _dims_of(dims_col[i], where)
+        H = dims.size - 1
+        values = [data[c][i] for c in cols]
+        if cols == ["w"]:
+            if values[0] is None:
+                raise MclandError(f"{where}: w is null")
+            flat = np.asarray(values[0], dtype=np.float64)
+        else:
+            if len(cols) < H or any(v is None for v in values[:H]):
+                raise MclandError(f"{where}: dims say H = {H} layers but W1..W{H} are not all set")
+            if any(v is not None and len(v) for v in values[H:]):
+                raise MclandError(f"{where}: dims say H = {H} layers but W{H + 1} is set")
+            flat = np.concatenate([np.asarray(v, dtype=np.float64) for v in values[:H]])
+            sizes = [len(v) for v in values[:H]]
+            for h, size in enumerate(sizes, start=1):
+                if size != dims[h] * dims[h - 1]:
+                    raise MclandError(
+                        f"{where}: W{h} has {size} entries but dims make it "
+                        f"{dims[h]} x {dims[h - 1]} = {dims[h] * dims[h - 1]}"
+                    )
+        points.append(_matrices(flat, dims, where))
+    if key is None:
+        keys = pa.array(np.arange(table.num_rows), pa.int64())
+    elif key not in names:
+        raise MclandError(f"{path}: no key column {key!r} (has: {', '.join(names)})")
+    else:
+        keys = table.column(key).combine_chunks()
+    return points, keys
+
+
+def _read_npz_folder(path: Path, key: str | None) -> tuple[list[list[np.ndarray]], pa.Array]:
+    from mcland.cli import _read_weights
+    from mcland.datasource import open_npz
+
+    files = sorted(path.glob("*.npz"))
+    points = []
+    for file in files:
+        with open_npz(file) as z:
+            if biases := [k for k in z.files if _B.fullmatch(k)]:
+                raise MclandError(f"{file}: has biases ({', '.join(biases)}): {_BIAS_WHY}")
+        points.append(_read_weights(file))
+    if key is None:
+        keys = pa.array(np.arange(len(files)), pa.int64())
+    elif key == "file":
+        keys = pa.array([x.name for x in files], pa.string())
+    else:
+        raise MclandError(f"--key {key!r}: a folder of .npz files has only the key 'file'")
+    return points, keys
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_points(
+    points: Sequence[Sequence[np.ndarray]] | str | Path, problem: Problem, key: str | None = None
+) -> Points:
+    """Read and check the points (see :func:`classify`) against the data of ``problem``.
+
+    Raises
+    ------
+    MclandError
+        Unreadable file, missing column, biases, shapes that do not chain or do not match
+        the data, NaN or infinite weights, products that overflow; the message names the
+        row or file.
+    """
+    sha = None
+    if isinstance(points, str | Path):
+        path = Path(points)
+        if not path.exists():
+            raise MclandError(f"{path}: no such file or directory")
+        if path.is_dir() and any(path.glob("*.npz")):
+            mats, keys = _read_npz_folder(path, key)
+        elif path.suffix == ".npz":
+            raise MclandError(f"{path}: one point: use `mcland inspect`, or a folder of .npz files")
+        else:
+            mats, keys = _read_parquet(path, key)
+            sha = _sha256(path) if path.is_file() else None
+        label = str(path)
+    else:
+        if key is not None:
+            raise MclandError("key names a column of a POINTS file; in-memory points have none")
+        if isinstance(points, np.ndarray) or not isinstance(points, Sequence):
+            raise MclandError("points must be a sequence of weight lists [W_1, ..., W_H] or a path")
+        mats = list(points)
+        keys = pa.array(np.arange(len(mats)), pa.int64())
+        label = "points"
+    if not mats:
+        raise MclandError(f"{label}: no points")
+    dims_list, w_list = [], []
+    for i, weights in enumerate(mats):
+        try:
+            dims, w = _check_weights(weights, problem.d_x, problem.d_y)
+            _check_magnitude(dims, w, problem)
+        except MclandError as exc:
+            raise MclandError(f"{label}: point {keys[i].as_py()!r}: {exc}") from None
+        dims_list.append(dims)
+        w_list.append(w)
+    return Points(dims_list, w_list, keys, sha)
+
+
+# ---------------------------------------------------------------------- analysis
+
+
+def analyze_points(
+    dims_list: list[np.ndarray],
+    w_list: list[np.ndarray],
+    problem: Problem,
+    tol: Tolerances,
+    threads: int | None = None,
+) -> storage.BatchOutput:
+    """The kernel's outputs for the given points (in :class:`mcland.storage.BatchOutput`,
+    with the draw facts that apply filled in), computed in ``threads`` worker threads."""
+    n = len(dims_list)
+    h_max = max(d.size for d in dims_list) - 1
+    n_max = max(w.size for w in w_list)
+    out = storage.BatchOutput.allocate(n, h_max, problem.d_y, n_max, True, False, True)
+    dims_flat = np.concatenate(dims_list)
+    dims_off = np.zeros(n + 1, np.int64)
+    np.cumsum([d.size for d in dims_list], out=dims_off[1:])
+    w_flat = np.concatenate(w_list)
+    w_off = np.zeros(n + 1, np.int64)
+    np.cumsum([w.size for w in w_list], out=w_off[1:])
+    view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
+    flags = np.int64(f.SPECTRUM)
+    args = (dims_flat, dims_off, w_flat, w_off, problem.moments, tol.thresholds, flags, view)
+    with threadpool_limits(limits=1), thread_pool(threads) as pool:
+        if pool is None:
+            classify_range(*args, 0, n, 1)
+        else:
+            k = min(n, pool.tasks)
+            for task in [pool.submit(classify_range, *args, j, n, k) for j in range(k)]:
+                task.result()
+    di = {name: i for i, name in enumerate(p.DRAW_INT_FIELDS)}
+    dfl = {name: i for i, name in enumerate(p.DRAW_FLOAT_FIELDS)}
+    values: dict[int, np.ndarray] = {}
+    for t, (dims, w) in enumerate(zip(dims_list, w_list, strict=True)):
+        H = dims.size - 1
+        out.dims[t, : H + 1] = dims
+        r = int(dims.min())
+        out.draw_int[t, [di["H"], di["d_x"], di["d_y"], di["r"], di["N"]]] = (
+            H, dims[0], dims[H], r, w.size,
+        )  # fmt: skip
+        out.draw_int[t, di["draw_status"]] = p.STATUS_OK
+        out.draw_float[t, dfl["min_rel_gap"]] = problem.min_rel_gap
+        out.draw_float[t, dfl["sxx_rcond"]] = problem.sxx_rcond
+        out.weights[t, : w.size] = w
+        if out.critical_values.shape[1]:
+            if r not in values:
+                values[r] = problem.critical_values(r)
+            out.critical_values[t] = np.nan
+            out.critical_values[t, : values[r].size] = values[r]
+    return out
+
+
+def _nearest(
+    out: storage.BatchOutput, dims_list: list[np.ndarray], problem: Problem
+) -> dict[str, pa.Array]:
+    n = len(dims_list)
+    value = np.full(n, np.nan)
+    index = np.full(n, -1, np.int64)
+    loss = out.row_float[:, f.F_LOSS]
+    if problem.d_y <= MAX_DY_NEAREST:
+        tables: dict[int, np.ndarray] = {}
+        for t, dims in enumerate(dims_list):
+            r = int(dims.min())
+            if r not in tables:
+                tables[r] = problem.critical_values(r)
+            cv = tables[r]
+            index[t] = int(np.argmin(np.abs(cv - loss[t])))
+            value[t] = cv[index[t]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dist = np.abs(loss - value) / out.row_float[:, f.F_LOSS_TOL]
+    missing = index < 0
+    return {
+        "nearest_critical_value": pa.array(value, pa.float64(), mask=missing),
+        "nearest_critical_index": pa.array(index, pa.int32(), mask=missing),
+        "nearest_critical_distance": pa.array(dist, pa.float64(), mask=missing),
+    }
+
+
+# ---------------------------------------------------------------------- refinement
+
+
+def gradient(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
+    """Flat gradient of ``L(w) = ||W_H ... W_1 X - Y||_F^2`` at the flat point ``w`` (N,):
+    ``dL/dW_h = 2 W_{H:h+1}^T (W_{H:1} Sxx - Syx) W_{h-1:1}^T``."""
+    mats = split_layers(w, dims)
+    H = len(mats)
+    pre = [np.eye(int(dims[0]))]
+    for W in mats:
+        pre.append(W @ pre[-1])
+    R = pre[H] @ problem.Sxx - problem.Syx
+    suf = [np.eye(int(dims[H]))] * (H + 1)
+    for h in range(H - 1, -1, -1):
+        suf[h] = suf[h + 1] @ mats[h]
+    return np.concatenate([(2.0 * suf[h + 1].T @ R @ pre[h].T).ravel() for h in range(H)])
+
+
+def hessian(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
+    """The (symmetric, N x N) Hessian of ``L`` at the flat point ``w``."""
+    upper = np.triu(assemble_hessian(dims, w, problem.Sxx, problem.Syx))
+    return upper + np.triu(upper, 1).T
+
+
+def refine_point(
+    dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int = 200
+) -> np.ndarray:
+    """A critical point near ``w``: Levenberg-Marquardt on the gradient (module docstring).
+
+    Parameters
+    ----------
+    dims : ndarray (H+1,) int64
+    w : ndarray (N,)
+        Flat layers of the starting point.
+    problem : Problem
+    max_steps : int
+        Budget of gradient evaluations.
+
+    Returns
+    -------
+    ndarray (N,)
+        The last iterate (the caller judges criticality by ``grad_rtol``); ``w`` itself when
+        the iteration fails or leaves the finite range.
+    """
+    from scipy.optimize import least_squares
+
+    with np.errstate(all="ignore"):
+        try:
+            res = least_squares(
+                lambda x: gradient(dims, x, problem),
+                w,
+                jac=lambda x: hessian(dims, x, problem),
+                method="lm",
+                xtol=1e-15,
+                ftol=1e-15,
+                gtol=1e-15,
+                max_nfev=max_steps,
+            )
+        except (ValueError, np.linalg.LinAlgError):
+            return w
+    x = np.asarray(res.x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        return w
+    try:
+        _check_magnitude(dims, x, problem)
+    except MclandError:
+        return w
+    return x
+
+
+# ---------------------------------------------------------------------- the public API
+
+
+def classify_table(
+    points: Sequence[Sequence[np.ndarray]] | str | Path,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    refine: bool = False,
+    key: str | None = None,
+    tolerances: Tolerances | None = None,
+    threads: int | None = None,
+) -> pa.Table:
+    """:func:`classify` as an Arrow table in :func:`record_schema` (the CLI writes it)."""
+    tol = tolerances or Tolerances()
+    problem = Problem.from_data(X, Y)
+    given = read_points(points, problem, key)
+    out = analyze_points(given.dims, given.w, problem, tol, threads)
+    extra: dict[str, pa.Array] = {}
+    n = len(given.w)
+    if refine:
+        input_loss = out.row_float[:, f.F_LOSS].copy()
+        input_grad = out.row_float[:, f.F_GRAD_REL].copy()
+        exact = input_grad <= REFINE_ABOVE
+        refined = [
+            w if exact[t] else refine_point(given.dims[t], w, problem)
+            for t, w in enumerate(given.w)
+        ]
+        moved = np.array([np.linalg.norm(a - b) for a, b in zip(refined, given.w, strict=True)])
+        scale = np.array([np.linalg.norm(w) for w in given.w])
+        if not exact.all():
+            out = analyze_points(given.dims, refined, problem, tol, threads)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(scale > 0, moved / scale, np.where(moved > 0, np.inf, 0.0))
+        extra = {
+            "input_loss": pa.array(input_loss, pa.float64()),
+            "input_grad_rel": pa.array(input_grad, pa.float64()),
+            "refine_distance": pa.array(moved, pa.float64()),
+            "refine_distance_rel": pa.array(rel, pa.float64()),
+            "refine_converged": pa.array(out.row_int[:, f.I_IS_CRITICAL] == 1, pa.bool_()),
+        }
+    records = storage.to_table(out, np.arange(n, dtype=np.int64), 0)
+    extra.update(_nearest(out, given.dims, problem))
+    schema = record_schema(given.keys.type)
+    cols = []
+    for fl in schema:
+        if fl.name == "row":
+            cols.append(given.keys)
+        elif fl.name in DRAWN_ONLY:
+            cols.append(pa.nulls(n, fl.type))
+        elif fl.name in extra:
+            cols.append(extra[fl.name])
+        elif fl.name in records.column_names:
+            cols.append(records.column(fl.name))
+        else:
+            cols.append(pa.nulls(n, fl.type))
+    meta = {"refine": refine, "n": n}
+    if given.source_sha256 is not None:
+        meta["points_sha256"] = given.source_sha256
+    table = pa.Table.from_arrays(cols, schema=schema)
+    return table.replace_schema_metadata({"mcland_classify": repr(meta)})
+
+
+def classify(
+    points: Sequence[Sequence[np.ndarray]] | str | Path,
+    X: np.ndarray,
+    Y: np.ndarray,
+    refine: bool = False,
+    key: str | None = None,
+    *,
+    tolerances: Tolerances | None = None,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Classify given points of the loss ``||W_H ... W_1 X - Y||_F^2``, in bulk.
+
+    Parameters
+    ----------
+    points : sequence of weight lists, or path
+        ``[[W_1, ..., W_H], ...]`` with ``W_h`` of shape ``(d_h, d_{h-1})`` (PyTorch's
+        ``nn.Linear(d_{h-1}, d_h, bias=False).weight`` orientation); architectures may
+        differ between points.  Or the path of a Parquet file or dataset with one point per
+        row, or of a folder of ``.npz`` files holding ``W1 ... WH`` (docs/classify.md).
+    X : ndarray (d_x, m)
+        Inputs, samples as columns (``inputs.T`` for PyTorch's samples-as-rows batches).
+    Y : ndarray (d_y, m)
+        Targets, samples as columns.
+    refine : bool
+        Move each point with ``grad_rel > 1e-12`` to a critical point nearby first (Levenberg-Marquardt
+        on the gradient, see :func:`refine_point`) and classify that one; the point as given
+        is described by ``input_loss``, ``input_grad_rel``, ``refine_distance``.
+    key : str, optional
+        Column of a POINTS Parquet file whose values go to ``row`` (``"file"`` for a folder
+        of ``.npz`` files: the file names); default: the point's index in the input.
+    tolerances : Tolerances, optional
+        Classification tolerances (:class:`mcland.Tolerances`).
+    threads : int, optional
+        Worker threads (default: all cores this process may use); results do not depend on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, in input order: ``row``, the record columns of ``sample`` that
+        apply (docs/output-schema.md; ``recipe``, ``s_drawn``, ``kill_mask`` ... null), the
+        nearest enumerated critical value (``nearest_critical_value``, ``_index``,
+        ``_distance``, in ``loss_tol`` units) and, with ``refine``, the input's figures.
+
+    Raises
+    ------
+    MclandError
+        Bad data (as :meth:`mcland.Problem.from_data`), an unreadable POINTS file, a
+        missing column, biases, shapes that do not chain or do not match the data, NaN.
+
+    Examples
+    --------
+    >>> W, X, Y = mcland.draw_point("runs/quick.toml", 17)  # doctest: +SKIP
+    >>> mcland.classify([W], X, Y)[["theory_type", "n_neg"]]  # doctest: +SKIP
+    """
+    return classify_table(
+        points, X, Y, refine=refine, key=key, tolerances=tolerances, threads=threads
+    ).to_pandas()
