@@ -6,6 +6,7 @@ Inert unless the environment variable ``MCLAND_TEST_FAULT`` is set to
 across processes and resumes) and then
 
 * ``kill`` — the process sends itself SIGKILL (used to kill a Dask worker mid-task);
+* ``term`` — the process sends itself SIGTERM (a pre-empted Dask worker);
 * ``pause`` — the process sleeps, so a test can SIGKILL it from outside at exactly that
   moment (for example between writing a shard's temporary file and renaming it);
   a signal that the process handles (SIGTERM, SIGINT) ends the pause, as it would end a
@@ -56,6 +57,8 @@ def checkpoint(moment: str) -> None:
     os.close(fd)
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "term":  # what a pre-empted node's processes receive first
+        os.kill(os.getpid(), signal.SIGTERM)
     elif action == "pause":
         _pause()  # the test kills or signals the process now
     elif action == "enospc":

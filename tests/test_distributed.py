@@ -82,13 +82,15 @@ def test_in_process_run_resumed_on_the_cluster(capsys, tmp_path, config, referen
     assert_same_records(out, reference)
 
 
-@pytest.mark.parametrize("moment", ["shard-task", "shard-tmp"])
-def test_dead_worker_has_its_shard_redone(tmp_path, config, reference, monkeypatch, moment):
+@pytest.mark.parametrize(
+    ("action", "moment"), [("kill", "shard-task"), ("kill", "shard-tmp"), ("term", "shard-tmp")]
+)
+def test_dead_worker_has_its_shard_redone(tmp_path, config, reference, monkeypatch, action, moment):
     """A worker SIGKILLs itself at the start of its first shard task, or between writing the
-    shard's temporary file and renaming it; the run still completes, and the dead attempt's
-    temporary file is removed at its end."""
+    shard's temporary file and renaming it, or receives SIGTERM (pre-emption) there; the run
+    still completes, and a dead attempt's temporary file is removed at its end."""
     flag = tmp_path / "killed"
-    monkeypatch.setenv(_faults.ENV, f"kill:{moment}:1:{flag}")  # inherited by the workers
+    monkeypatch.setenv(_faults.ENV, f"{action}:{moment}:1:{flag}")  # inherited by the workers
     out = tmp_path / "run"
     summary = mcland.run(config, out, workers=2, progress=False)
     assert flag.exists()  # a worker did die
