@@ -39,6 +39,7 @@ from mcland._kernels.batch import _product_error, draw_point, process_range
 from mcland._kernels.bundles import Moments, PointOutput, RangeOutput, Sampler, Thresholds
 from mcland._kernels.classify import analyze
 from mcland._kernels.rng import audit_uniform
+from mcland._kernels.theory import pair_curvature, swap_curvature
 from mcland._kernels.whiten import critical_values_into, smallest_relative_gap
 
 READY = "mcland-ready-sampler"
@@ -71,6 +72,21 @@ def analyze_signature() -> tuple:
     out = PointOutput(f8, i8, np.zeros(2, np.bool_), i8, f8, f8, f8)
     example = (i8, f8, moments, Thresholds(0.0, 0.0, 0.0), f.SPECTRUM, out, f8)
     return tuple(numba.typeof(a) for a in example)
+
+
+def _compile_certificates() -> None:
+    """Compile the theory's certificate kernels (``pair_curvature``, ``swap_curvature``)
+    with the types ``analyze`` calls them with, first thing in this process: the child
+    compiling ``analyze`` reaches them only after several seconds and then loads them from
+    the cache instead of compiling them itself (if it gets there first, both compile the
+    same code, which costs only time)."""
+    table, dims = numba.types.float64[::1], numba.types.int64[::1]
+    table_off = numba.types.int64[:, ::1]
+    c2, f2 = numba.types.float64[:, ::1], numba.types.float64[::1, :]
+    i8, f8, b1 = numba.types.int64, numba.types.float64, numba.types.boolean
+    pair_curvature.compile((table, table_off, dims, c2, c2, i8, i8, f8, b1))
+    s_in = numba.types.boolean[::1]
+    swap_curvature.compile((table, table_off, dims, c2, c2, c2, f2, f2, s_in, b1))
 
 
 def draw_point_signature(sampler: Sampler) -> tuple:
@@ -164,6 +180,7 @@ def prepare_sampler(sampler: Sampler, notify: Callable[[str], object] | None = N
             notify("compiling the kernels (first run of this installation, about half a minute)")
         child = _spawn_analyze() if _parallel() else None
         try:
+            _compile_certificates()
             _compile_draw_side(sampler)
             if child is not None:
                 child.wait(timeout=CHILD_TIMEOUT_S)
