@@ -1,7 +1,7 @@
 """mcland — Monte Carlo study of the loss landscape of deep linear networks.
 
 Public API: :func:`inspect_point` / :class:`PointReport` for one point,
-:func:`sample` for an in-memory run, :func:`classify` for given points in bulk, :func:`run` to write a run directory, :func:`load`
+:func:`sample` for an in-memory run, :func:`classify` for given points in bulk, :func:`escape` / :func:`gradient_flow` for gradient-flow dynamics, :func:`run` to write a run directory, :func:`load`
 to read one back (:func:`load_depth` for one depth with predicate pushdown),
 :func:`type_fractions` / :func:`wilson_interval` for type fractions with binomial
 intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
@@ -14,6 +14,7 @@ from mcland import _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
 from mcland._version import __version__
 from mcland.classify import classify
 from mcland.config import Config, load_config
+from mcland.dynamics import escape, gradient_flow
 from mcland.errors import MclandError
 from mcland.point import PointReport, inspect_point, rank_labels
 from mcland.problem import Problem
@@ -31,6 +32,8 @@ __all__ = [
     "__version__",
     "classify",
     "draw_point",
+    "escape",
+    "gradient_flow",
     "inspect_point",
     "load",
     "load_config",

@@ -106,3 +106,37 @@ or (n, 0)); ``s_drawn`` (n, d_y_max) bool; ``weights`` (n, N_max) or (n, 0) the 
 layers; ``critical_values`` (n, 2**d_y_max) or (n, 0), the enumerated critical values,
 NaN-padded.
 """
+
+FlowProblem = namedtuple("FlowProblem", ["dims", "Sxx", "Syx", "tr_syy"])
+"""The loss followed by :mod:`.flow`: ``dims`` (H+1,) int64, ``Sxx = X X^T`` (d_x, d_x),
+``Syx = Y X^T`` (d_y, d_x) float64 C-ordered, ``tr_syy = tr(Y Y^T)`` float64 (original,
+unwhitened coordinates)."""
+
+FlowControl = namedtuple(
+    "FlowControl",
+    [
+        "rtol",
+        "atol",
+        "h0",
+        "h_max",
+        "grow",
+        "shrink",
+        "grad_stop",
+        "settle_after_mark",
+        "loss_mark",
+        "loss_stop",
+        "max_evals",
+        "t_max",
+        "w_ref",
+    ],
+)
+"""How :func:`.flow.integrate` steps and stops; every field float64 except ``w_ref`` (N,)
+float64, the point the relative tolerance measures displacements from.
+
+``rtol``, ``atol`` the error tolerances; ``h0`` the first step, ``h_max`` the largest;
+``grow`` (> 1) and ``shrink`` (< 1) bound the step's change factor; ``grad_stop`` the
+gradient norm at which the run has settled (only after the loss crossed ``loss_mark`` when
+``settle_after_mark`` is nonzero); ``loss_mark`` the loss level whose first crossing time is
+recorded; ``loss_stop`` the loss at which to stop (``-inf``: never); ``max_evals`` the
+budget in gradient evaluations, ``t_max`` in flow time.
+"""

@@ -295,3 +295,17 @@ def theory_type_rank(weights, X, Y, tol=1e-9):
             if cond_a and cond_b:
                 return "strict_saddle"
     return "non_strict_saddle"
+
+
+def gd_euler(weights, X, Y, step, n_steps):
+    """Plain gradient descent ``W <- W - step * grad L(W)`` (explicit Euler on the gradient
+    flow with time step ``step``), in NumPy; returns the final weights and the loss before
+    every step and after the last, ``(n_steps + 1,)``."""
+    weights = [np.array(W, dtype=np.float64) for W in weights]
+    losses = np.empty(n_steps + 1)
+    for k in range(n_steps):
+        losses[k] = loss(weights, X, Y)
+        g = gradient(weights, X, Y)
+        weights = [W - step * G for W, G in zip(weights, g, strict=True)]
+    losses[n_steps] = loss(weights, X, Y)
+    return weights, losses

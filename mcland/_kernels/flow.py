@@ -1,0 +1,250 @@
+"""Gradient flow ``dW/dt = -grad L(W)`` on the original (unwhitened) square loss.
+
+Integrator: the embedded Runge-Kutta pair of Bogacki and Shampine, order 3 with an order-2
+error estimate, first-same-as-last (three gradient evaluations per accepted step; one
+gradient evaluation, which also yields the loss, is the cost unit and is counted).
+
+Error control (docs/dynamics.md): the local error estimate ``e = y_3 - y_2`` of a step is
+accepted when ``||e||_2 <= atol + rtol * max(||y_n - w_ref||, ||y_{n+1} - w_ref||)``.  The
+tolerance is norm-wise and *relative to the displacement from a reference point*
+``w_ref``: near a saddle ``W*`` (``w_ref = W*``) the displacement is tiny and the flow nearly
+linear in it, and a tolerance relative to ``||W||`` would allow errors larger than the
+perturbation being followed; with ``w_ref = 0`` it is the usual relative control.  Since the
+local error of every mode, stable ones included, is then a fraction ``rtol`` of the
+displacement, the control also keeps the step inside the stability region (a step that
+lets a stiff mode grow is rejected).  Step update ``h <- h * min(grow, max(shrink, 0.9
+err^(-1/3)))`` (no growth right after a rejection), ``h <= h_max``.
+
+Dense output: the loss along a step is the cubic Hermite interpolant of ``L(t_n)``,
+``L(t_{n+1})`` and their exact derivatives ``dL/dt = -||grad L||^2`` (free: no extra
+gradient).  It gives the loss at the recording times and the first time the loss crosses
+``loss_mark`` (bisection on the interpolant).
+
+Stopping, with a status (never an error): ``SETTLED`` when ``||grad L|| <= grad_stop``
+(only after the loss crossed ``loss_mark`` when ``settle_after_mark``), ``LOSS_REACHED``
+when ``L <= loss_stop``, ``BUDGET_EVALS`` / ``BUDGET_TIME`` when the gradient evaluations
+or the flow time run out, ``FAILED`` when the loss is not finite or the step underflows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._jit import jit
+from mcland._kernels.dense import layer_offsets, prod, product_table
+from mcland._kernels.hessian import gradient, loss, residual
+
+SETTLED = 0
+LOSS_REACHED = 1
+BUDGET_EVALS = 2
+BUDGET_TIME = 3
+FAILED = 4
+STATUS_NAMES = ("settled", "loss_reached", "budget_evals", "budget_time", "failed")
+
+# Bogacki-Shampine 3(2) coefficients
+_A21 = 0.5
+_A32 = 0.75
+_B1 = 2.0 / 9.0
+_B2 = 1.0 / 3.0
+_B3 = 4.0 / 9.0
+_E1 = -5.0 / 72.0  # y_3 - y_2: (2/9 - 7/24, 1/3 - 1/4, 4/9 - 1/3, -1/8)
+_E2 = 1.0 / 12.0
+_E3 = 1.0 / 9.0
+_E4 = -1.0 / 8.0
+_SAFETY = 0.9
+
+
+@jit
+def loss_and_gradient(problem, w, g):
+    """Loss at the flat point ``w`` (N,); its gradient is written into ``g`` (N,).
+
+    ``problem`` is a :class:`~.bundles.FlowProblem`.  One call is one gradient evaluation.
+    """
+    dims = problem.dims
+    H = dims.size - 1
+    off = layer_offsets(dims)
+    table, table_off = product_table(w, dims, off)
+    P = prod(table, table_off, dims, H, 1)
+    R = residual(P, problem.Sxx, problem.Syx)
+    g[:] = gradient(table, table_off, dims, off, R)
+    return loss(P, problem.Sxx, problem.Syx, problem.tr_syy)
+
+
+@jit
+def _norm(x):
+    s = 0.0
+    for i in range(x.size):
+        s += x[i] * x[i]
+    return np.sqrt(s)
+
+
+@jit
+def _dist(x, y):
+    s = 0.0
+    for i in range(x.size):
+        d = x[i] - y[i]
+        s += d * d
+    return np.sqrt(s)
+
+
+@jit
+def _hermite(L0, D0, L1, D1, h, theta):
+    """Cubic Hermite interpolant on a step of length ``h`` at ``theta`` in [0, 1]."""
+    t2 = theta * theta
+    t3 = t2 * theta
+    return (
+        (2.0 * t3 - 3.0 * t2 + 1.0) * L0
+        + (t3 - 2.0 * t2 + theta) * h * D0
+        + (-2.0 * t3 + 3.0 * t2) * L1
+        + (t3 - t2) * h * D1
+    )
+
+
+@jit
+def integrate(problem, control, w, t_record, loss_record):
+    """Follow gradient flow from ``w`` (N,), overwritten with the final weights.
+
+    Parameters
+    ----------
+    problem : FlowProblem
+        Architecture and data moments.
+    control : FlowControl
+        Tolerances, step bounds, stopping rules and budgets (float64 fields).
+    w : ndarray (N,)
+        Start point; on return the last accepted point.
+    t_record : ndarray (K,)
+        Ascending flow times at which the loss is recorded.
+    loss_record : ndarray (K,)
+        Output: the loss at ``t_record`` (dense output), NaN past the end of the run.
+
+    Returns
+    -------
+    out : ndarray (10,)
+        ``status, t_end, n_evals, n_accepted, n_rejected, loss_end, grad_end, t_mark,
+        loss_start, grad_start`` (``t_mark`` the first time ``L <= loss_mark``, NaN if
+        never).
+    """
+    N = w.size
+    K = t_record.size
+    for i in range(K):
+        loss_record[i] = np.nan
+    w_ref = control.w_ref
+    k1 = np.empty(N)
+    k2 = np.empty(N)
+    k3 = np.empty(N)
+    k4 = np.empty(N)
+    y = np.empty(N)
+    y_new = np.empty(N)
+    L = loss_and_gradient(problem, w, k1)
+    for i in range(N):
+        k1[i] = -k1[i]
+    evals = 1
+    g = _norm(k1)
+    out = np.full(10, np.nan)
+    out[8] = L
+    out[9] = g
+    t = 0.0
+    rec = 0
+    while rec < K and t_record[rec] <= 0.0:
+        loss_record[rec] = L
+        rec += 1
+    t_mark = np.nan
+    if control.loss_mark >= L:
+        t_mark = 0.0
+    h = min(control.h0, control.h_max)
+    accepted = 0
+    rejected = 0
+    last_rejected = False
+    status = -1
+    while True:
+        if not np.isfinite(L):
+            status = FAILED
+            break
+        if g <= control.grad_stop and (control.settle_after_mark == 0.0 or t_mark == t_mark):
+            status = SETTLED
+            break
+        if control.loss_stop >= L:
+            status = LOSS_REACHED
+            break
+        if evals + 3 > control.max_evals:
+            status = BUDGET_EVALS
+            break
+        if t >= control.t_max:
+            status = BUDGET_TIME
+            break
+        if t + h > control.t_max:
+            h = control.t_max - t
+        if h <= 1e-15 * max(t, control.h0):
+            status = FAILED
+            break
+        for i in range(N):
+            y[i] = w[i] + h * _A21 * k1[i]
+        loss_and_gradient(problem, y, k2)
+        for i in range(N):
+            k2[i] = -k2[i]
+            y[i] = w[i] + h * _A32 * k2[i]
+        loss_and_gradient(problem, y, k3)
+        for i in range(N):
+            k3[i] = -k3[i]
+            y_new[i] = w[i] + h * (_B1 * k1[i] + _B2 * k2[i] + _B3 * k3[i])
+        L_new = loss_and_gradient(problem, y_new, k4)
+        for i in range(N):
+            k4[i] = -k4[i]
+        evals += 3
+        e = 0.0
+        for i in range(N):
+            d = h * (_E1 * k1[i] + _E2 * k2[i] + _E3 * k3[i] + _E4 * k4[i])
+            e += d * d
+        e = np.sqrt(e)
+        scale = control.atol + control.rtol * max(_dist(w, w_ref), _dist(y_new, w_ref))
+        err = e / scale if scale > 0.0 else (0.0 if e == 0.0 else np.inf)
+        if not (err <= 1.0) or not np.isfinite(L_new):
+            rejected += 1
+            last_rejected = True
+            fac = control.shrink
+            if np.isfinite(err) and err > 0.0:
+                fac = max(control.shrink, _SAFETY * err ** (-1.0 / 3.0))
+            h *= min(fac, 0.9)
+            continue
+        # accepted: dense output of the loss over [t, t + h]
+        g_new = _norm(k4)
+        D0 = -g * g
+        D1 = -g_new * g_new
+        t_new = t + h
+        while rec < K and t_record[rec] <= t_new:
+            theta = (t_record[rec] - t) / h
+            loss_record[rec] = _hermite(L, D0, L_new, D1, h, theta)
+            rec += 1
+        if t_mark != t_mark and L_new <= control.loss_mark:
+            lo = 0.0
+            hi = 1.0
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if _hermite(L, D0, L_new, D1, h, mid) <= control.loss_mark:
+                    hi = mid
+                else:
+                    lo = mid
+            t_mark = t + hi * h
+        for i in range(N):
+            w[i] = y_new[i]
+            k1[i] = k4[i]
+        t = t_new
+        L = L_new
+        g = g_new
+        accepted += 1
+        fac = control.grow
+        if err > 0.0:
+            fac = min(control.grow, max(control.shrink, _SAFETY * err ** (-1.0 / 3.0)))
+        if last_rejected:
+            fac = min(fac, 1.0)
+        last_rejected = False
+        h = min(h * fac, control.h_max)
+    out[0] = status
+    out[1] = t
+    out[2] = evals
+    out[3] = accepted
+    out[4] = rejected
+    out[5] = L
+    out[6] = g
+    out[7] = t_mark
+    return out

@@ -1,0 +1,124 @@
+"""Gradient-flow kernel and the escape measurement (first part of issue 15)."""
+
+from __future__ import annotations
+
+import math
+
+import naive
+import numpy as np
+import pytest
+
+import mcland
+from mcland._kernels.flow import loss_and_gradient
+from mcland.dynamics import _flow_problem, escape, gradient_flow
+
+# depth-2 networks with small widths: strict saddles (and W* = 0) are common
+SADDLE_CONFIG = {
+    "n": 50,
+    "seed": 7,
+    "architecture": {"depth": [2, 2], "d_y": [2, 3], "d_x_extra": [0, 1], "hidden": [2, 3]},
+    "data": {"m": 20},
+}
+
+
+def _random_net(rng, dims, m=12):
+    W = [
+        rng.standard_normal((dims[h + 1], dims[h])) / math.sqrt(dims[h])
+        for h in range(len(dims) - 1)
+    ]
+    X = rng.standard_normal((dims[0], m))
+    Y = rng.standard_normal((dims[-1], m))
+    return W, X, Y
+
+
+@pytest.mark.parametrize("dims", [(2, 3, 2), (3, 2, 4, 2), (3, 4, 4, 4, 2)])
+def test_loss_and_gradient_match_numpy(rng, dims):
+    W, X, Y = _random_net(rng, dims)
+    problem = _flow_problem(np.array(dims), X, Y)
+    w = naive.ravel_weights(W)
+    g = np.empty_like(w)
+    L = loss_and_gradient(problem, w, g)
+    assert pytest.approx(naive.loss(W, X, Y), rel=1e-12) == L
+    np.testing.assert_allclose(
+        g, naive.ravel_weights(naive.gradient(W, X, Y)), rtol=1e-10, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("dims", [(2, 3, 2), (3, 2, 3, 2), (2, 3, 3, 3, 1)])
+def test_adaptive_flow_matches_small_step_gd(rng, dims):
+    """The time to reach a loss level: adaptive flow against explicit Euler with a step of
+    ``1e-3 / lambda_max`` (NumPy).  Euler's error in the time is O(step), about 1e-3
+    relative here; the stated tolerance is 1%."""
+    W, X, Y = _random_net(rng, dims)
+    lam_max = float(np.linalg.eigvalsh(naive.hessian(W, X, Y))[-1])
+    step = 1e-3 / lam_max
+    L0 = naive.loss(W, X, Y)
+    n = 20000
+    _, losses = naive.gd_euler(W, X, Y, step, n)
+    level = L0 - 0.5 * (L0 - losses[-1])  # half of the decrease over n steps
+    k = int(np.argmax(losses <= level))  # first step below the level, interpolated
+    t_gd = step * (k - 1 + (losses[k - 1] - level) / (losses[k - 1] - losses[k]))
+    res = gradient_flow(W, X, Y, t_max=n * step, loss_mark=level, rtol=1e-8)
+    assert res.status == "budget_time"
+    assert res.t_mark == pytest.approx(t_gd, rel=1e-2)
+    # the recorded loss (dense output) agrees with GD at a few times
+    times = step * np.array([n // 10, n // 3, n - 1])
+    res = gradient_flow(W, X, Y, t_max=n * step, t_record=times, rtol=1e-8)
+    np.testing.assert_allclose(res.loss_record, losses[[n // 10, n // 3, n - 1]], rtol=1e-2)
+
+
+def test_escape_time_follows_linearisation():
+    """At a depth-2 strict saddle, t_escape(delta) - t_escape(10 delta) tends to
+    ``ln(10) / |eig_min|``: the slope of t_escape against ln(1/delta) is 1/|eig_min| within
+    2% for delta <= 1e-4 (the corrections are O(delta))."""
+    df = mcland.sample(SADDLE_CONFIG)
+    sid = int(df.loc[df["theory_type"] == "strict_saddle", "sample_id"].iloc[0])
+    deltas = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
+    r = escape(SADDLE_CONFIG, sid, deltas, budget=3000)
+    assert (r["type"] == "strict_saddle").all()
+    assert r["status"].isin(["escaped", "escaped_budget"]).all()
+    slope = np.polyfit(np.log(1.0 / np.array(deltas)), r["t_escape"].to_numpy(), 1)[0]
+    assert slope * abs(r["eig_min"].iloc[0]) == pytest.approx(1.0, rel=0.02)
+    assert (r["gd_steps"] == r["t_escape"] / r["eta"]).all()
+    assert np.isfinite(r["t_linear"]).all()
+
+
+def test_global_minimizer_relaxes_back():
+    df = mcland.sample(SADDLE_CONFIG)
+    sid = int(df.loc[df["theory_type"] == "global_minimizer", "sample_id"].iloc[0])
+    r = escape(SADDLE_CONFIG, sid, [1e-2, 1e-6])
+    assert (r["status"] == "relaxed").all()
+    assert r["relaxed_back"].all() and r["reached_global"].all()
+    assert r["t_escape"].isna().all()
+
+
+def test_budget_is_a_status(rng):
+    W, X, Y = _random_net(rng, (2, 3, 2))
+    res = gradient_flow(W, X, Y, t_max=1e6, max_evals=40)
+    assert res.status == "budget_evals" and res.n_evals <= 40
+    res = gradient_flow(W, X, Y, t_max=1e-3)
+    assert res.status == "budget_time" and res.t_end == pytest.approx(1e-3)
+    df = mcland.sample(SADDLE_CONFIG)
+    sid = int(df.loc[df["theory_type"] == "strict_saddle", "sample_id"].iloc[0])
+    r = escape(SADDLE_CONFIG, sid, [1e-6], budget=10)
+    assert r["status"].iloc[0] == "budget" and math.isnan(r["t_escape"].iloc[0])
+
+
+def test_escape_is_bit_reproducible():
+    a = escape(SADDLE_CONFIG, 1, [1e-3, 1e-6], budget=2000)
+    b = escape(SADDLE_CONFIG, 1, [1e-3, 1e-6], budget=2000)
+    curves = ["t_curve", "loss_curve"]
+    assert a.drop(columns=curves).equals(b.drop(columns=curves))  # bit for bit, NaN == NaN
+    for col in curves:
+        assert np.array_equal(np.array(a[col].tolist()), np.array(b[col].tolist()), equal_nan=True)
+    c = escape(SADDLE_CONFIG, 1, [1e-3, 1e-6], budget=2000, seed=8)
+    assert not a["t_escape"].equals(c["t_escape"]) or not a["S"].equals(c["S"])
+
+
+def test_bad_arguments():
+    with pytest.raises(mcland.MclandError):
+        escape(SADDLE_CONFIG, 1, [])
+    with pytest.raises(mcland.MclandError):
+        escape(SADDLE_CONFIG, 1, [-1e-3])
+    with pytest.raises(mcland.MclandError):
+        escape(SADDLE_CONFIG, 1, [1e-3], f=1.5)
