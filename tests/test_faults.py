@@ -76,21 +76,7 @@ def sample_cmd(config: Path, out: Path) -> list[str]:
 
 def kill_at(config: Path, out: Path, moment: str, count: int, flag: Path) -> None:
     """Run ``mcland sample`` until it pauses at the ``count``-th ``moment``, then SIGKILL it."""
-    env = {**os.environ, _faults.ENV: f"pause:{moment}:{count}:{flag}"}
-    proc = subprocess.Popen(
-        [*sample_cmd(config, out), "--threads", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + WAIT_LIMIT
-    while not flag.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            _, err = proc.communicate()
-            pytest.fail(f"never reached {moment} #{count} (exit {proc.returncode}): {err}")
-        time.sleep(0.05)
+    proc = start_paused(config, out, moment, count, flag)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
