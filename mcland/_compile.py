@@ -129,7 +129,7 @@ def is_ready() -> bool:
     """Whether an earlier process compiled and cached ``process_range`` for these sources."""
     stamp = _ready_stamp()
     try:
-        return stamp is not None and stamp.read_text() == _jit.fingerprint()
+        return stamp is not None and stamp.read_text() == _jit.FINGERPRINT
     except OSError:
         return False
 
@@ -195,7 +195,7 @@ def prepare_sampler(sampler: Sampler, notify: Callable[[str], object] | None = N
     stamp = _ready_stamp()
     if stamp is not None and not is_ready():
         with contextlib.suppress(OSError):
-            stamp.write_text(_jit.fingerprint())
+            stamp.write_text(_jit.FINGERPRINT)
     return time.perf_counter() - t0
 
 

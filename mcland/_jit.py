@@ -66,6 +66,9 @@ def cache_dir() -> Path:
     return Path(njit(cache=True)(cache_probe).stats.cache_path)
 
 
+FINGERPRINT = fingerprint()  # of the sources this process compiles from, taken once
+
+
 def purge_stale_cache() -> Path | None:
     """Empty the kernels' cache directory when it was built from other sources; returns the
     directory (``None`` when it cannot be written, e.g. a read-only install without a
@@ -73,7 +76,7 @@ def purge_stale_cache() -> Path | None:
     try:
         cache = cache_dir()
         stamp = cache / STAMP
-        digest = fingerprint()
+        digest = FINGERPRINT
         if stamp.exists() and stamp.read_text() == digest:
             return cache
         for pattern in ("*.nbi", "*.nbc", "mcland-ready-*"):

@@ -60,11 +60,13 @@ def draw_point(sampler, sample_id):
 
 @jit_inline
 def _store_draw(point, out, t):
-    """Row ``t`` of the draw facts of ``out`` (:class:`.bundles.RangeOutput`) for ``point``."""
+    """Row ``t`` of the draw facts of ``out`` (:class:`.bundles.RangeOutput`) for ``point``;
+    returns the point's number of parameters N."""
     dims = point.dims
     H = dims.size - 1
     moments = point.moments
     N = layer_offsets(dims)[H]
+    r = bottleneck(dims)
     out.dims[t] = 0
     copy_into(dims, out.dims[t], 0)
     s = 0
@@ -76,7 +78,7 @@ def _store_draw(point, out, t):
     draw_int[p.D_H] = H
     draw_int[p.D_DX] = dims[0]
     draw_int[p.D_DY] = dims[H]
-    draw_int[p.D_R] = bottleneck(dims)
+    draw_int[p.D_R] = r
     draw_int[p.D_N] = N
     draw_int[p.D_RECIPE] = point.recipe
     draw_int[p.D_S_DRAWN] = s
@@ -95,7 +97,8 @@ def _store_draw(point, out, t):
         copy_into(point.w, out.weights[t], 0)
     out.critical_values[t] = np.nan
     if out.critical_values.shape[1] >= (1 << dims[H]):
-        critical_values_into(moments.lam, moments.tr_syy, bottleneck(dims), out.critical_values[t])
+        critical_values_into(moments.lam, moments.tr_syy, r, out.critical_values[t])
+    return N
 
 
 @jit
@@ -120,8 +123,7 @@ def process_range(sampler, ids, out, start, stop, step):
     thresholds = Thresholds(params[p.P_GRAD_RTOL], params[p.P_C_ZERO], params[p.P_C_NEG])
     for t in range(start, stop, step):
         point = draw_point(sampler, ids[t])
-        _store_draw(point, out, t)
-        N = layer_offsets(point.dims)[point.dims.size - 1]
+        N = _store_draw(point, out, t)
         if work.size < 2 * N * N:
             work = np.empty(2 * N * N)
         point_flags = flags

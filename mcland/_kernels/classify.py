@@ -191,10 +191,11 @@ def _theory(table, table_off, dims, moments, R, s_in, s, tol_zero, tol_neg, out)
 
 
 @jit_inline
-def _first_order(table, table_off, dims, w, moments, thresholds, out):
+def _first_order(table, table_off, dims, w, moments, Sxx_n, Syx_n, thresholds, out):
     """Loss, gradient, criticality, S and the critical values of the point ``w`` for the
-    data ``moments`` into ``out``; returns ``(loss, R, critical, s_in, s, s_dev)``,
-    ``R`` the residual and ``s_in`` the S read off the point."""
+    data ``moments`` (``Sxx_n``, ``Syx_n`` the Frobenius norms of its Sxx, Syx) into
+    ``out``; returns ``(loss, R, critical, s_in, s, s_dev)``, ``R`` the residual and
+    ``s_in`` the S read off the point."""
     H = dims.size - 1
     d_y = dims[H]
     off = layer_offsets(dims)
@@ -202,8 +203,6 @@ def _first_order(table, table_off, dims, w, moments, thresholds, out):
     Sxx, Syx, tr_syy, lam = moments.Sxx, moments.Syx, moments.tr_syy, moments.lam
     P = prod(table, table_off, dims, H, 1)
     R = residual(P, Sxx, Syx)
-    Sxx_n = frob(Sxx)
-    Syx_n = frob(Syx)
     dsum = 0.0
     for h in range(H + 1):
         dsum += dims[h]
@@ -253,20 +252,18 @@ def _analyze_whitened(dims, w, moments, thresholds, flags, out, work):
 
     out.row_float[:] = np.nan
     out.row_int[:] = -1
+    Sxx_n = frob(moments.Sxx)
+    Syx_n = frob(moments.Syx)
     L, R, critical, s_in, s, s_dev = _first_order(
-        table, table_off, dims, w, moments, thresholds, out
+        table, table_off, dims, w, moments, Sxx_n, Syx_n, thresholds, out
     )
 
     # second order: the Hessian and its noise floor
-    Sxx_n = frob(moments.Sxx)
     hess = as_matrix(work, 0, N, N)  # only its upper triangle is written and read
     hessian_into(table, table_off, dims, off, moments.Sxx, R, hess)
     h_norm = frob_upper(hess)
     pn, perr = product_norms(table, table_off, dims)
-    floor = (
-        assembly_error(pn, perr, dims, Sxx_n, frob(moments.Syx), frob(R))
-        + np.sqrt(N) * EPS * h_norm
-    )
+    floor = assembly_error(pn, perr, dims, Sxx_n, Syx_n, frob(R)) + np.sqrt(N) * EPS * h_norm
     tol_zero = thresholds.c_zero * floor
     tol_neg = thresholds.c_neg * floor
     row = out.row_float
