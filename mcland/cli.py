@@ -345,6 +345,44 @@ def classify_points(
 
 
 @cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New or empty directory: points.parquet, data.npz, npz/point-NNNNNN.npz.",
+)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Extra points per depth (random S, half badly scaled), beyond one point per "
+    "index set at depth 2.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed (default: the config's)."
+)
+def groundtruth(config: Path, out: Path, n: int, seed: int | None) -> None:
+    """Export labelled exact critical points with exact inertia for CONFIG (docs/groundtruth.md).
+
+    CONFIG must use fixed autoencoder data with exact moments (Y = X integer, X X^T
+    diagonal), as runs/autoencoder.toml.
+    """
+    from mcland.groundtruth import export, summary
+
+    df = export(config, out, n, seed)
+    wrong = int((~df["cutoff_agrees"]).sum())
+    click.echo(
+        f"wrote {len(df)} points to {out} ({df['critical_value_index'][df['H'] == 2].nunique()} "
+        f"critical values at depth 2; {wrong} points whose eigenvalue cutoff {1e-5:g} "
+        "miscounts the exact inertia)"
+    )
+    click.echo(summary(df))
+
+
+@cli.command()
 @click.option(
     "--json",
     "json_path",

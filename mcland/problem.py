@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcland._kernels.bundles import Moments
-from mcland._kernels.whiten import critical_values_into, moments, smallest_relative_gap, whiten
+from mcland._kernels.whiten import (
+    critical_values_into,
+    moments,
+    n_critical_values,
+    smallest_relative_gap,
+    whiten,
+)
 from mcland.errors import MclandError
 from mcland.tolerances import GAP_RTOL, SXX_RCOND
 
@@ -141,8 +147,9 @@ class Problem:
         """All critical values ``tr(Syy) - sum_{i in S} lam_i`` over ``|S| <= r``, ascending.
 
         There are ``sum_{k<=r} C(d_y, k)`` index sets; distinct eigenvalues make the values
-        distinct except for accidental coincidences.
+        distinct except for accidental coincidences.  Only the index sets of size at most
+        ``r`` are enumerated (:func:`mcland._kernels.whiten.critical_values_into`).
         """
-        out = np.empty(1 << self.d_y)
+        out = np.empty(n_critical_values(self.d_y, r))
         count = critical_values_into(self.lam, self.tr_syy, min(r, self.d_y), out)
         return out[:count]

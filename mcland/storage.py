@@ -34,7 +34,9 @@ from mcland._kernels import params as p
 from mcland.errors import MclandError
 
 MANIFEST = "run.json"
-MAX_DY_CRITICAL_VALUES = 12  # beyond, the 2**d_y critical values are not stored
+# A record stores its critical values when there are at most MAX_CRITICAL_VALUES of them
+# (sum_{k<=r} C(d_y, k) <= 2**12): always when d_y <= 12, and e.g. the 2517 of d_y = 16, r = 4.
+MAX_CRITICAL_VALUES = 1 << 12
 # Shard naming, for storage and the run-directory contract (mcland.rundir) alike: shard k is
 # the file SHARD_FILE.format(k=k); the pattern is also recorded in every manifest.
 SHARD_FILE = "part-{k:06d}.parquet"
@@ -82,7 +84,7 @@ _COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("loss", pa.float64(), False, "`L(W)`"),
     ("critical_value", pa.float64(), False, "`tr(Syy) − Σ_{i∈S} λ_i`"),
     ("global_min_value", pa.float64(), False, "`L* = tr(Syy) − Σ_{i≤r} λ_i`"),
-    ("critical_values", _LIST_F64, True, "all critical values of the architecture on this data, `tr(Syy) − Σ_{i∈S} λ_i` over `|S| ≤ r`, ascending (`Σ_{k≤r} C(d_y, k)` values; null when `d_y > 12`)"),
+    ("critical_values", _LIST_F64, True, "all critical values of the architecture on this data, `tr(Syy) − Σ_{i∈S} λ_i` over `|S| ≤ r`, ascending (`Σ_{k≤r} C(d_y, k)` values, one per index set `S`, `|S| ≤ r`; the `j`-th value is the `j`-th smallest, ties in any order: docs/theory.md §2 says how to find its `S`; null when there are more than 4096 values, which needs `d_y > 12`)"),
     ("loss_err", pa.float64(), False, "`L − critical_value`"),
     ("loss_tol", pa.float64(), False, "the loss tolerance (docs/numerics.md, global value)"),
     ("theory_type", _TYPE, False, "type from the theory: `global_minimizer`, `strict_saddle`, `non_strict_saddle`, `not_critical`, `ambiguous`"),
@@ -157,9 +159,9 @@ class BatchOutput:
         columns when not asked for.
     weights : ndarray (n, n_max) or (n, 0)
         The flat weights, when asked for.
-    critical_values : ndarray (n, 2**dy_max) or (n, 0)
-        The enumerated critical values, NaN-padded; no columns beyond
-        :data:`MAX_DY_CRITICAL_VALUES`.
+    critical_values : ndarray (n, min(2**dy_max, MAX_CRITICAL_VALUES))
+        The enumerated critical values, NaN-padded; a row whose architecture has more
+        values than columns (:data:`MAX_CRITICAL_VALUES`) is left NaN (stored null).
     """
 
     dims: np.ndarray
@@ -198,7 +200,7 @@ class BatchOutput:
             spectrum_w=np.full((n, n_max if spectrum else 0), np.nan),
             spectrum=np.full((n, n_max if spectrum and original else 0), np.nan),
             weights=np.zeros((n, n_max if weights else 0)),
-            critical_values=np.zeros((n, 1 << dy_max if dy_max <= MAX_DY_CRITICAL_VALUES else 0)),
+            critical_values=np.zeros((n, min(1 << min(dy_max, 62), MAX_CRITICAL_VALUES))),
         )
 
 

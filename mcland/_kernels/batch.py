@@ -16,7 +16,12 @@ from mcland._kernels.bundles import DrawnPoint, PointOutput, Thresholds
 from mcland._kernels.classify import analyze
 from mcland._kernels.dense import bottleneck, copy_into, frob, layer, layer_offsets, matmul
 from mcland._kernels.draw import construct, draw_data, draw_dims
-from mcland._kernels.whiten import critical_values_into, problem, smallest_relative_gap
+from mcland._kernels.whiten import (
+    critical_values_into,
+    n_critical_values,
+    problem,
+    smallest_relative_gap,
+)
 
 
 @jit
@@ -96,7 +101,7 @@ def _store_draw(point, out, t):
     if out.weights.shape[1] > 0:
         copy_into(point.w, out.weights[t], 0)
     out.critical_values[t] = np.nan
-    if out.critical_values.shape[1] >= (1 << dims[H]):
+    if out.critical_values.shape[1] >= n_critical_values(dims[H], r):
         critical_values_into(moments.lam, moments.tr_syy, r, out.critical_values[t])
     return N
 

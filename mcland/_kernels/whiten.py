@@ -69,21 +69,52 @@ def smallest_relative_gap(lam):
 
 
 @jit
+def n_critical_values(d_y, r):
+    """``sum_{k<=r} C(d_y, k)``: the number of index sets ``S`` with ``|S| <= r``
+    (saturated at ``2**62``, far beyond any array the callers allocate)."""
+    cap = 1 << 62
+    total = 0
+    c = 1  # C(d_y, k)
+    for k in range(min(r, d_y) + 1):
+        total += c
+        if total >= cap or c > cap // max(d_y, 1):
+            return cap
+        c = c * (d_y - k) // (k + 1)
+    return total
+
+
+@jit
 def critical_values_into(lam, tr_syy, r, out):
     """All critical values ``tr(Syy) - sum_{i in S} lam_i``, ``|S| <= r`` (docs/theory.md §2),
-    ascending, into ``out[:count]``; returns ``count = sum_{k<=r} C(d_y, k)``.  ``out``
-    needs ``2**d_y`` entries."""
+    ascending, into ``out[:count]``; returns ``count = sum_{k<=r} C(d_y, k)``
+    (:func:`n_critical_values`), the entries ``out`` needs.
+
+    Only the index sets of size at most ``r`` are visited: by size ``k = 0 .. r``, each size
+    in lexicographic order of the sorted indices.  Each value subtracts its ``lam_i`` in
+    increasing ``i``, so every value, hence the sorted array, does not depend on the order
+    of the visit (bit for bit the array of the former walk over all ``2**d_y`` masks).
+    """
     d_y = lam.size
-    count = 0
-    for mask in range(1 << d_y):
-        size = 0
-        val = tr_syy
-        for i in range(d_y):
-            if (mask >> i) & 1:
-                size += 1
-                val -= lam[i]
-        if size <= r:
+    r = min(r, d_y)
+    idx = np.empty(max(r, 1), np.int64)
+    out[0] = tr_syy
+    count = 1
+    for k in range(1, r + 1):
+        for j in range(k):
+            idx[j] = j
+        while True:
+            val = tr_syy
+            for j in range(k):
+                val -= lam[idx[j]]
             out[count] = val
             count += 1
+            j = k - 1
+            while j >= 0 and idx[j] == d_y - k + j:
+                j -= 1
+            if j < 0:
+                break
+            idx[j] += 1
+            for m in range(j + 1, k):
+                idx[m] = idx[m - 1] + 1
     out[:count].sort()  # in place: no slice assignment (see dense.copy_into)
     return count
