@@ -1,5 +1,5 @@
-"""The ``mcland`` command line: ``sample``, ``status``, ``inspect``, ``classify``, ``bench`` and
-``report``
+"""The ``mcland`` command line: ``sample``, ``status``, ``inspect``, ``classify``,
+``groundtruth``, ``bench`` and ``report``
 (every command of :data:`cli`; ``tests/test_docs.py`` keeps this list complete).
 
 Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2
