@@ -32,6 +32,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -326,7 +327,8 @@ def analyze_points(
         out.draw_float[t, dfl["min_rel_gap"]] = problem.min_rel_gap
         out.draw_float[t, dfl["sxx_rcond"]] = problem.sxx_rcond
         out.weights[t, : w.size] = w
-        if out.critical_values.shape[1]:
+        width = out.critical_values.shape[1]  # rows with more values than width stay null
+        if width and sum(comb(problem.d_y, k) for k in range(min(r, problem.d_y) + 1)) <= width:
             if r not in values:
                 values[r] = problem.critical_values(r)
             out.critical_values[t] = np.nan
