@@ -254,7 +254,7 @@ def plan(st: Setting, n: int, seed: int) -> list[tuple[int, tuple[int, ...], str
     value of the ``d - w - d`` autoencoder once); then ``n`` more per depth in the
     configuration: ``S`` is the top set ``{1..r}`` (a global minimizer) for a quarter of
     them, a top set ``{1..s}``, ``s < r``, for another quarter, otherwise uniform over all
-    index sets; every second point is badly scaled; at ``H >= 3`` the ``dead`` variant for
+    index sets; every second point of each kind is badly scaled; at ``H >= 3`` the ``dead`` variant for
     half of the points with ``|S| < w``.
     """
     rng = np.random.default_rng([seed, 0])
@@ -271,7 +271,8 @@ def plan(st: Setting, n: int, seed: int) -> list[tuple[int, tuple[int, ...], str
             else:
                 S = sets[int(rng.integers(len(sets)))]
             dead = H >= 3 and len(S) < st.width and bool(rng.integers(2))
-            out.append((H, S, "dead" if dead else "frame", t % 2 == 1))
+            bad = (t + t // 4) % 2 == 1  # every second point, each kind of S alike
+            out.append((H, S, "dead" if dead else "frame", bad))
     return out
 
 
