@@ -327,11 +327,11 @@ def analyze_points(
         out.draw_float[t, dfl["min_rel_gap"]] = problem.min_rel_gap
         out.draw_float[t, dfl["sxx_rcond"]] = problem.sxx_rcond
         out.weights[t, : w.size] = w
-        width = out.critical_values.shape[1]  # rows with more values than width stay null
+        out.critical_values[t] = np.nan  # null unless the architecture's values fit the width
+        width = out.critical_values.shape[1]
         if width and sum(comb(problem.d_y, k) for k in range(min(r, problem.d_y) + 1)) <= width:
             if r not in values:
                 values[r] = problem.critical_values(r)
-            out.critical_values[t] = np.nan
             out.critical_values[t, : values[r].size] = values[r]
     return out
 

@@ -288,8 +288,11 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
     cols["weights"] = _ragged(out.weights, N, lst) if out.weights.shape[1] else pa.nulls(n, lst)
     values = out.critical_values
     n_values = (~np.isnan(values)).sum(axis=1)
+    stored = None if n_values.all() else n_values > 0  # a row left NaN (too many values): null
     cols["critical_values"] = (
-        _ragged(np.nan_to_num(values), n_values, lst) if values.shape[1] else pa.nulls(n, lst)
+        _ragged(np.nan_to_num(values), n_values, lst, stored)
+        if values.shape[1]
+        else pa.nulls(n, lst)
     )
     return pa.Table.from_arrays([cols[fl.name] for fl in SCHEMA], schema=SCHEMA)
 

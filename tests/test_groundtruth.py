@@ -202,3 +202,17 @@ def test_finder_benchmark_quick():
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "gradnorm" in proc.stdout and "newton_mr" in proc.stdout
+
+
+def test_classify_leaves_too_many_values_null():
+    """16-5-16: 6885 critical values (> 4096) are not stored, and classify does not fail;
+    16-4-16: the 2517 are."""
+    X = gt.autoencoder_data().astype(float)
+    st = gt.setting(X, X, (2,), 5)
+    A5 = gt.construct(st, 2, (0, 1, 2), "frame", np.random.default_rng(1))
+    st4 = gt.setting(X, X, (2,), 4)
+    A4 = gt.construct(st4, 2, (0, 1, 2), "frame", np.random.default_rng(1))
+    rec = mcland.classify([[a.astype(float) for a in A5], [a.astype(float) for a in A4]], X, X)
+    assert rec["is_critical"].all()
+    assert rec["critical_values"].iloc[0] is None
+    assert len(rec["critical_values"].iloc[1]) == 2517
