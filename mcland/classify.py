@@ -268,7 +268,10 @@ def read_points(
         label = "points"
     if not mats:
         raise MclandError(f"{label}: no points")
-    dims_list, w_list = [], []
+    checked = _check_fast(mats, problem)
+    if checked is not None:
+        return Points(*checked, keys, sha)
+    dims_list, w_list = [], []  # the point-by-point checks, whose messages name the point
     for i, weights in enumerate(mats):
         try:
             dims, w = _check_weights(weights, problem.d_x, problem.d_y)
@@ -278,6 +281,40 @@ def read_points(
         dims_list.append(dims)
         w_list.append(w)
     return Points(dims_list, w_list, keys, sha)
+
+
+def _check_fast(mats: list, problem: Problem) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The checks of :func:`mcland.point._check_weights` and ``_check_magnitude`` on all
+    points at once, for float64 matrices (what POINTS files give): ``(dims, w)`` lists if
+    every point passes, None otherwise (the caller then checks point by point, and its
+    message names the first bad one)."""
+    dims_list, w_list = [], []
+    for weights in mats:
+        if isinstance(weights, np.ndarray) or len(weights) < 2:
+            return None
+        for W in weights:
+            if not (isinstance(W, np.ndarray) and W.ndim == 2 and W.dtype == np.float64 and W.size):
+                return None
+        dims = np.array([weights[0].shape[1], *(W.shape[0] for W in weights)], np.int64)
+        if any(weights[h].shape[1] != dims[h] for h in range(1, len(weights))):
+            return None
+        if dims[0] != problem.d_x or dims[-1] != problem.d_y:
+            return None
+        dims_list.append(dims)
+        w_list.append(np.concatenate([W.ravel() for W in weights]))
+    flat = np.concatenate(w_list)
+    if not np.all(np.isfinite(flat)):
+        return None
+    sizes = np.concatenate([d[1:] * d[:-1] for d in dims_list])  # entries of every layer
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(np.add.reduceat(flat * flat, starts))
+        layer_starts = np.concatenate([[0], np.cumsum([d.size - 1 for d in dims_list])[:-1]])
+        scale = np.multiply.reduceat(norms, layer_starts) ** 2 * np.linalg.norm(problem.Sxx)
+        sq = np.add.reduceat(norms * norms, layer_starts)
+    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(sq))):
+        return None
+    return dims_list, w_list
 
 
 # ---------------------------------------------------------------------- analysis

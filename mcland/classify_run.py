@@ -22,7 +22,7 @@ from mcland import _signals, runner
 from mcland.classify import Points, classify_table, read_points
 from mcland.config import Output
 from mcland.errors import MclandError
-from mcland.pipeline import ThreadPool
+from mcland.pipeline import BATCH, ThreadPool
 from mcland.point import split_layers
 from mcland.problem import Problem
 from mcland.tolerances import Tolerances
@@ -66,6 +66,7 @@ class ClassifyJob:
     tolerances: Tolerances
 
     kind = "classify"
+    batch = BATCH
 
     @property
     def n(self) -> int:

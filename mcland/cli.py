@@ -1,5 +1,5 @@
-"""The ``mcland`` command line: ``sample``, ``status``, ``inspect``, ``classify``, ``bench`` and
-``report``
+"""The ``mcland`` command line: ``sample``, ``dynamics``, ``status``, ``inspect``, ``classify``,
+``bench`` and ``report``
 (every command of :data:`cli`; ``tests/test_docs.py`` keeps this list complete).
 
 Bad input of any kind ends with one line ``mcland: error: ...`` on stderr and exit status 2
@@ -165,6 +165,73 @@ def sample(
         )
         if len(odd):
             click.echo(odd.to_string(index=False))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run directory to write (or resume).",
+)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of points (overrides the config).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed (overrides the config)."
+)
+@run_options
+def dynamics(
+    config: Path,
+    out: str,
+    n: int | None,
+    seed: int | None,
+    threads: int | None,
+    progress: bool,
+    scheduler: str | None,
+    workers: int | None,
+    grace: float,
+    force_unlock: bool,
+) -> None:
+    """Follow gradient flow from the critical points drawn as configured in CONFIG (TOML,
+    with a [dynamics] section) into the run directory OUT (docs/dynamics.md).
+
+    One record per (point, delta) or (point, eps). OUT is created or resumed as for
+    sample; exit statuses as for sample.
+    """
+    import pandas as pd
+
+    from mcland.dynamics_run import run
+    from mcland.storage import load
+
+    done = run(
+        config,
+        out,
+        n=n,
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+        force_unlock=force_unlock,
+        grace=grace,
+    )
+    df = load(done.run_dir, columns=["sample_id", "theory_type", "status"])
+    click.echo(
+        f"wrote {df.sample_id.nunique()} points ({len(df)} records) to {done.run_dir} "
+        f"({done.computed} points computed in {done.seconds:.1f} s)"
+    )
+    click.echo("\nrecords by status (rows) and the point's theory type (columns)")
+    click.echo(
+        pd.crosstab(df.status.astype(str), df.theory_type.astype(str), margins=True,
+                    margins_name="total").to_string()
+    )  # fmt: skip
 
 
 @cli.command()

@@ -48,6 +48,7 @@ class Job(Protocol):
     """
 
     kind: str  # "sample", "classify", "dynamics": the run directory's kind (mcland.kinds)
+    batch: int  # ids per batch (a table; the next one computes while one is written)
 
     @property
     def n(self) -> int:
@@ -103,6 +104,7 @@ class Plan:
         return Sampler(self.seed, self.kernel_params, self.kill_weights, self.fixed_x, self.fixed_y)
 
     kind = "sample"
+    batch = BATCH
 
     @property
     def n(self) -> int:
@@ -307,13 +309,13 @@ def compute(job: Job, ids: np.ndarray, pool: ThreadPool | None = None) -> pa.Tab
 def compute_batches(
     job: Job, ids: np.ndarray, pool: ThreadPool | None = None
 ) -> Iterator[pa.Table]:
-    """Tables of consecutive batches of :data:`BATCH` ids of ``ids``, as :func:`compute`
+    """Tables of consecutive batches of ``job.batch`` ids of ``ids``, as :func:`compute`
     gives them, with the work pipelined: while the caller converts, writes or otherwise
     consumes batch k, the pool's threads already compute batch k + 1, so they never wait
     for the single-threaded Arrow/Parquet work."""
     with threadpool_limits(limits=1):
         pending = None
-        for batch in _batches(ids):
+        for batch in _batches(ids, job.batch):
             started = job.start(batch, pool)
             if pending is not None:
                 yield job.finish(pending)
@@ -322,9 +324,9 @@ def compute_batches(
             yield job.finish(pending)
 
 
-def _batches(ids: np.ndarray) -> Iterator[np.ndarray]:
-    for i in range(0, ids.size, BATCH):
-        yield ids[i : i + BATCH]
+def _batches(ids: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for i in range(0, ids.size, size):
+        yield ids[i : i + size]
 
 
 def compute_table(
@@ -334,14 +336,15 @@ def compute_table(
     on_batch: Callable[[int], object] | None = None,
     check: Callable[[], object] | None = None,
 ) -> pa.Table:
-    """The records of the points ``ids`` as one table, computed batch by batch
-    (:func:`compute_batches`); ``on_batch`` is called with each batch's size, ``check``
+    """The records of the ids ``ids`` as one table, computed batch by batch
+    (:func:`compute_batches`); ``on_batch`` is called with each batch's number of ids, ``check``
     after each batch (it raises to abandon the table, e.g. on SIGTERM)."""
     tables = []
-    for table in compute_batches(job, ids, pool):
+    sizes = (batch.size for batch in _batches(ids, job.batch))
+    for size, table in zip(sizes, compute_batches(job, ids, pool), strict=True):
         tables.append(table)
         if on_batch is not None:
-            on_batch(table.num_rows)
+            on_batch(size)
         _faults.checkpoint("batch-computed")
         if check is not None:
             check()

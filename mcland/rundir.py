@@ -182,6 +182,7 @@ class RunStatus:
         m = self.manifest
         return {
             "run_dir": str(self.run_dir),
+            "kind": kinds.kind_of(m),
             "mcland_version": m.get("mcland_version"),
             "seed": m.get("seed"),
             "n": int(m["n"]),
@@ -204,10 +205,11 @@ class RunStatus:
         m = self.manifest
         n, shards = int(m["n"]), int(m["shards"])
         lines = [
-            f"run        {self.run_dir}  (mcland {m.get('mcland_version')}, seed {m.get('seed')}, "
-            f"n {n}, {shards} shards of {m['shard_size']})",
+            f"run        {self.run_dir}  ({kinds.kind_of(m)}, mcland {m.get('mcland_version')}, "
+            + (f"seed {m['seed']}, " if m.get("seed") is not None else "")
+            + f"n {n}, {shards} shards of {m['shard_size']})",
             f"shards     {len(self.done)} of {shards} done",
-            f"rows       {self.rows_done} of {n} ({100.0 * self.rows_done / n:.1f}%)",
+            f"points     {self.rows_done} of {n} ({100.0 * self.rows_done / n:.1f}%)",
         ]
         if self.missing:
             lines.append(f"missing    {len(self.missing)}: {_names(self.missing)}")
@@ -234,7 +236,7 @@ class RunStatus:
         lines.append(
             "complete   yes"
             if self.complete
-            else "complete   no (rerun the same `mcland sample … --out DIR` to finish)"
+            else f"complete   no (rerun the same `mcland {kinds.kind_of(m)} … --out DIR` to finish)"
         )
         return "\n".join(lines)
 

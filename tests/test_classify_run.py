@@ -105,3 +105,16 @@ def test_dask_workers_give_the_same_records(given, capsys, tmp_path):
     code, stdout, err = cli(capsys, *_args(root, out, "--workers", "2", "--shard-size", "8"))
     assert code == 0, err
     _same(out, expected)
+
+
+def test_bulk_checks_agree_with_the_point_by_point_ones(given):
+    """Float64 arrays take the vectorised checks, nested lists the point-by-point ones: the
+    same records, and the same refusals (naming the point) for overflow and NaN."""
+    _, points, X, Y, expected = given
+    as_lists = [[W.tolist() for W in p] for p in points]
+    pd.testing.assert_frame_equal(mcland.classify(as_lists, X, Y, threads=1), expected)
+    for bad_value, fragment in [(1e200, "too large"), (np.nan, "NaN")]:
+        bad = [[W.copy() for W in p] for p in points]
+        bad[4][0][0, 0] = bad_value
+        with pytest.raises(mcland.MclandError, match=f"point 4: .*{fragment}"):
+            mcland.classify(bad, X, Y, threads=1)
