@@ -294,8 +294,23 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     default=None,
     help="Worker threads (default: all cores).",
 )
+@click.option(
+    "--stability-rel",
+    "stability_rel",
+    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+    default=4 * 2.0**-52,
+    show_default="4 * 2**-52",
+    help="Relative perturbation of weights and data for the stability columns "
+    "(docs/certify.md); e.g. 1e-8 for training endpoints.",
+)
 def classify_points(
-    points: Path, data: Path, out: Path, refine: bool, key: str | None, threads: int | None
+    points: Path,
+    data: Path,
+    out: Path,
+    refine: bool,
+    key: str | None,
+    threads: int | None,
+    stability_rel: float,
 ) -> None:
     """Classify the given points POINTS for DATA into OUT (docs/classify.md).
 
@@ -323,7 +338,8 @@ def classify_points(
     path = out / RECORD_FILE
     tmp = out / tmp_name(RECORD_FILE)
     with holding(out):  # one writer per directory, as for mcland sample (mcland/lock.py)
-        table = classify_table(points, xy["X"], xy["Y"], refine=refine, key=key, threads=threads)
+        table = classify_table(points, xy["X"], xy["Y"], refine=refine, key=key, threads=threads,
+                               stability_rel=stability_rel)  # fmt: skip
         try:
             pq.write_table(table, tmp)
             tmp.replace(path)
