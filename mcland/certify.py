@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -61,6 +62,13 @@ from mcland.tolerances import EPS, GRAD_RTOL
 DEFAULT_REL = 4 * 2.0**-52  # default perturbation: a few eps, the rounding of the stored floats
 EXACT_MAX_N = 120  # exact PSD proof (Bareiss, O(N^3) big integers) only up to this N
 CANDIDATES = 4  # eigenvectors tried as negative directions (of the plain and balanced Hessian)
+# a PSD verdict is weak when float64's smallest eigenvalue is below -WEAK_PSD * floor: the
+# sampler's minimizers and non-strict saddles stay above -0.34 floor (docs/numerics.md)
+WEAK_PSD = 0.5
+# ... or when the floor is not small against the Hessian itself (then no eigenvalue is
+# resolved): sampler's PSD points have floor / ||Hess_w||_F <= 1.5e-13, LM endpoints on tiny
+# layers 0.57 ... 49 (docs/certify.md)
+PSD_VACUOUS = 1e-3
 NEAR_EXACT = 1e-12  # grad_rel up to this is rounding (exact points reach ~1e-15): no distance
 CRITICAL_TYPES = ("global_minimizer", "strict_saddle", "non_strict_saddle")
 
@@ -228,6 +236,35 @@ def exact_point(dims: np.ndarray, w: np.ndarray, Sxx: Dyadic, Syx: Dyadic) -> Ex
     return ExactPoint(grad, Dyadic(Hm, e_h))
 
 
+def layer_balance(dims: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Power-of-two layer scales ``k`` (H,) with ``sum k = 0`` that bring the layers'
+    Frobenius norms together: ``W'_h = 2**-k_h W_h`` has norm within a factor 2 of the
+    geometric mean of the nonzero norms (a zero layer takes up the remainder of the sum).
+    ``W -> W'`` is a symmetry of ``L`` (the product is unchanged), exact in floats; zeros
+    when it would not be (overflow or underflow)."""
+    dims = np.asarray(dims, np.int64)
+    mats = split_layers(np.asarray(w, np.float64), dims)
+    norms = np.array([np.linalg.norm(W) for W in mats])
+    H = norms.size
+    k = np.zeros(H, np.int64)
+    nz = norms > 0
+    if nz.sum() < 1 or (nz.all() and H < 2):
+        return k
+    logs = np.log2(norms[nz])
+    target = logs.mean() if nz.all() else 0.0
+    k[nz] = np.round(logs - target).astype(np.int64)
+    rest = -int(k.sum())
+    if nz.all():
+        k[int(np.argmax(norms))] += rest  # rounding left sum(k) != 0: one layer takes it
+    else:
+        k[int(np.flatnonzero(~nz)[0])] += rest
+    for W, kh in zip(mats, k.tolist(), strict=True):
+        Wb = np.ldexp(W, -kh)
+        if not (np.all(np.isfinite(Wb)) and np.array_equal(np.ldexp(Wb, kh), W)):
+            return np.zeros(H, np.int64)
+    return k
+
+
 def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
     """A power-of-two diagonal ``D = 2**-k`` equilibrating the exact Hessian (``k`` (N,)
     integers) and ``D H D`` rounded to floats (N, N)."""
@@ -245,18 +282,17 @@ def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
     return k, B
 
 
-def _quad(hess: Dyadic, v: np.ndarray) -> tuple[int, float, float]:
-    """Exact ``q = v^T H v`` for the float vector ``v``: (sign of q, float q, float q/||v||^2)."""
+def _quad(hess: Dyadic, v: np.ndarray, exact: bool = False) -> tuple[int, object, object]:
+    """Exact ``q = v^T H v`` for the float vector ``v``: (sign of q, q, q/||v||^2), the
+    last two as floats, or as Fractions with ``exact``."""
     vd = Dyadic.of(v)
     qi = _dot_int(vd.M, hess.M.dot(vd.M))
     e = hess.e + 2 * vd.e
     vv = _dot_int(vd.M, vd.M)
     sign = (qi > 0) - (qi < 0)
-    q = _ldexp(qi, e)
-    from fractions import Fraction
-
-    ray = float(Fraction(qi, vv) * Fraction(2) ** hess.e) if (qi and vv) else 0.0  # 2**(2 e_v) cancels
-    return sign, q, ray
+    q = Fraction(qi) * Fraction(2) ** e
+    ray = Fraction(qi, vv) * Fraction(2) ** hess.e if vv else Fraction(0)  # 2**(2 e_v) cancels
+    return (sign, q, ray) if exact else (sign, float(q), float(ray))
 
 
 def psd_rank(hess: Dyadic) -> tuple[bool, int]:
@@ -321,6 +357,8 @@ class Certificate:
         Rank of the exact Hessian when proven PSD; -1 otherwise.
     direction : ndarray (N,) or None
         The certificate direction ``v`` (floats) of a strict point.
+    curvature_original : float
+        Its Rayleigh quotient in the coordinates of ``w`` (not balanced); NaN otherwise.
     """
 
     exact_type: str | None
@@ -330,6 +368,7 @@ class Certificate:
     hess_norm: float
     exact_rank: int
     direction: np.ndarray | None = None
+    curvature_original: float = math.nan
 
 
 def g_scale(norms: np.ndarray, sxx_n: float, syx_n: float) -> float:
@@ -348,8 +387,15 @@ def exact_certificate(
     at_global: bool,
     grad_rtol: float = GRAD_RTOL,
     max_n: int = EXACT_MAX_N,
+    balance: bool = True,
 ) -> Certificate:
     """The certified type of the float point ``w`` (N,) (module docstring).
+
+    The curvature is evaluated at the *balanced* point ``W'_h = 2**-k_h W_h``
+    (:func:`layer_balance`): ``L(W') = L(W)`` as functions (``sum k_h = 0``), the Hessians
+    are congruent (same inertia, hence same type) and relative perturbations correspond,
+    but the balanced Hessian is not dominated by its largest layers, so its eigenvectors
+    make better certificates and its curvature is comparable to a perturbation bound.
 
     Parameters
     ----------
@@ -366,11 +412,25 @@ def exact_certificate(
     grad_rtol : float
     max_n : int
         Largest ``N`` for the exact PSD test.
+    balance : bool
+        Work at the balanced point (default); ``exact_curvature`` and ``hess_norm`` then
+        refer to balanced coordinates, ``direction`` to those of ``w``.
     """
-    ex = exact_point(dims, w, *moments)
-    g2 = _dot_int(ex.grad.M, ex.grad.M)
-    g_norm = math.sqrt(_ldexp(g2, 2 * ex.grad.e)) if g2 else 0.0
-    norms = np.array([np.linalg.norm(W) for W in split_layers(w, np.asarray(dims))])
+    dims = np.asarray(dims, np.int64)
+    k_bal = layer_balance(dims, w) if balance else np.zeros(dims.size - 1, np.int64)
+    sizes = dims[1:] * dims[:-1]
+    per = np.repeat(k_bal, sizes)
+    wb = np.ldexp(w, -per)  # exact (layer_balance checks it)
+    ex = exact_point(dims, wb, *moments)
+    # the gradient at w is D^{-1} times the gradient at wb (L(D w') = L(w'))
+    g_sq = 0.0
+    start = 0
+    for h, size in enumerate(sizes.tolist()):
+        part = ex.grad.M[start : start + size]
+        start += size
+        g_sq += _ldexp(_dot_int(part, part), 2 * (ex.grad.e - int(k_bal[h])))
+    g_norm = math.sqrt(g_sq)
+    norms = np.array([np.linalg.norm(W) for W in split_layers(w, dims)])
     scale = g_scale(norms, np.linalg.norm(problem.Sxx), np.linalg.norm(problem.Syx))
     grad_rel = g_norm / scale if scale > 0 else (0.0 if g_norm == 0 else math.inf)
     Hf = ex.hess.to_float()
@@ -388,11 +448,15 @@ def exact_certificate(
         ev, U = np.linalg.eigh(A)
         for i in range(min(CANDIDATES, ev.size)):
             v = np.ldexp(U[:, i], -shift)  # exact: D u, D a power of two
-            sign, _, ray = _quad(ex.hess, v)
+            sign, q, ray = _quad(ex.hess, v, exact=True)
             if sign < 0 and (best is None or ray < best[0]):
-                best = (ray, v)
+                best = (ray, v, q)
     if best is not None:
-        return Certificate("strict_saddle", "exact", grad_rel, best[0], h_norm, -1, best[1])
+        best = (float(best[0]), best[1], best[2])
+        v = np.ldexp(best[1], per)  # the direction in the coordinates of w
+        vd = Dyadic.of(v)
+        ray_w = best[2] / Fraction(_dot_int(vd.M, vd.M)) / Fraction(2) ** (2 * vd.e)
+        return Certificate("strict_saddle", "exact", grad_rel, best[0], h_norm, -1, v, float(ray_w))
     if ex.hess.M.shape[0] <= max_n:
         psd, rank = psd_rank(ex.hess)
         if psd:
@@ -443,6 +507,7 @@ def perturbation_bounds(
     y_norm: float,
     rel: float,
     dist: float = 0.0,
+    data_rel: float | None = None,
 ) -> tuple[float, float, float]:
     """Bounds ``(beta, dgrad, dloss)`` on the change of the Hessian's eigenvalues
     (spectral norm of its change), of the gradient (Frobenius) and of the loss when every
@@ -469,13 +534,17 @@ def perturbation_bounds(
     rel : float
         Componentwise relative perturbation of weights and data.
     dist : float
-        Extra normwise move of every layer (the distance to the critical set).
+        Extra normwise move of every layer (the distance to the critical set, or a
+        normwise perturbation).
+    data_rel : float, optional
+        Relative perturbation of the data (default ``rel``).
     """
     n = np.asarray(norms, dtype=np.float64)
     H = n.size
     eps_l = rel * n + dist
     n2 = n + eps_l
-    c2 = 2.0 * rel + rel * rel  # |d(X X^T)| <= c2 |X| |X|^T
+    dr = rel if data_rel is None else data_rel
+    c2 = 2.0 * dr + dr * dr  # |d(X X^T)| <= c2 |X| |X|^T
     sxx, syx = sxx_2, x_norm * y_norm  # ||A Sxx||_F <= ||A||_F ||Sxx||_2
     sxx2, syx2 = sxx + c2 * x_norm**2, syx * (1 + c2)  # || |X| |X|^T ||_2 <= ||X||_F^2
     P, P2n = float(np.prod(n)), float(np.prod(n2))
@@ -553,6 +622,8 @@ COLUMNS = (
     "stability_bound",
     "stability_rel",
     "stability_method",
+    "normwise_stability",
+    "normwise_possible_types",
 )
 
 
@@ -578,12 +649,14 @@ def certify_rows(
     * float64 undecided: numeric type ``ambiguous``, or theory and numeric types disagree;
     * a strict verdict the bound does not prove stable (the exact Rayleigh quotient is a
       sharper gap than the float64 eigenvalue minus its floor);
-    * a PSD verdict whose float64 evidence leaves room for a negative eigenvalue larger
-      than the perturbation bound: ``max(1, ||Sxx||_2) (tol_zero + floor) > beta`` (the
-      float64 bracket maps to original coordinates by Ostrowski's theorem).  Otherwise a
-      negative eigenvalue hidden in the floor is at most ``beta`` and the answer is the
-      same either way: PSD up to a perturbation (``unstable``, ``strict_saddle``
-      possible).
+    * a PSD verdict on weak evidence (``eig_min_w < -WEAK_PSD * floor``, or a vacuous
+      floor: ``floor > PSD_VACUOUS * ||Hess_w||_F``, no eigenvalue resolved) that leaves room
+      for a negative eigenvalue larger than the perturbation bound:
+      ``max(1, ||Sxx||_2) (tol_zero + floor) > beta`` (the float64 bracket maps to
+      original coordinates by Ostrowski's theorem).  Otherwise a negative eigenvalue
+      hidden in the floor is at most ``beta`` and the answer is the same either way: PSD
+      up to a perturbation (``unstable``, ``strict_saddle`` possible).  The weak-evidence
+      triage is empirical, not a proof (docs/certify.md).
 
     Returns the :data:`COLUMNS` as lists (None where not applicable), in row order.
     """
@@ -609,9 +682,13 @@ def certify_rows(
         at_global = abs(row[f.F_LOSS] - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
         decided = numeric != "ambiguous" and numeric == theory
         verdict = numeric if decided else None
-        gap = ostrowski * max(abs(eig) - floor, 0.0) if numeric == "strict_saddle" else 0.0
         mats = split_layers(w, np.asarray(dims))
         norms = np.array([np.linalg.norm(W) for W in mats])
+        # curvature and its bound in balanced coordinates w' = D^{-1} w (layer_balance):
+        # same type, same relative perturbations, Hessian D H D (Ostrowski: sigma(D)^2)
+        c = np.ldexp(1.0, layer_balance(dims, w))
+        c_min2, c_max2 = float(c.min()) ** 2, float(c.max()) ** 2
+        gap = ostrowski * c_min2 * max(abs(eig) - floor, 0.0) if numeric == "strict_saddle" else 0.0
         P = mats[0]
         for W in mats[1:]:
             P = W @ P
@@ -625,7 +702,14 @@ def certify_rows(
         else:
             d = _distance_estimate(row, spectrum_w[t] if spectrum_w is not None else None, mu0)
             method = "weyl_bound+estimated_distance" if d > 0 else "weyl_bound"
-        beta, dgrad, dloss = perturbation_bounds(norms, r_norm, sxx_2, x_norm, y_norm, rel, d)
+        _, dgrad, dloss = perturbation_bounds(norms, r_norm, sxx_2, x_norm, y_norm, rel, d)
+        # normwise: every layer moves by rel * ||w|| (zero and tiny layers too), original coords
+        w_norm = float(np.linalg.norm(w))
+        beta_n, dgrad_n, _ = perturbation_bounds(
+            norms, r_norm, sxx_2, x_norm, y_norm, 0.0, d + rel * w_norm, data_rel=rel
+        )
+        gap_n = ostrowski * max(abs(eig) - floor, 0.0) if numeric == "strict_saddle" else 0.0
+        beta = perturbation_bounds(norms / c, r_norm, sxx_2, x_norm, y_norm, rel, d / c.min())[0]
         grad_norm = row[f.F_GRAD_NORM]
         grad_limit = grad_rtol * grad_norm / row[f.F_GRAD_REL] if row[f.F_GRAD_REL] > 0 else np.inf
         # the criticality test runs in whitened coordinates: dgrad mapped by ||K^{-1}||
@@ -646,11 +730,13 @@ def certify_rows(
         st = stability(verdict, gap, *args) if verdict else None
         if not decided or everything:
             need = True
-        elif verdict == "strict_saddle":  # a sharper gap may prove it stable
-            need = st.stability != "stable"
+        elif verdict == "strict_saddle":  # a sharper gap may prove the curvature stable
+            need = not beta < gap
         else:  # PSD up to the floor: a negative eigenvalue of size <= `hidden` may hide in it
-            hidden = max(1.0, sxx_2) * (row[f.F_TOL_ZERO] + floor)  # Ostrowski, original coords
-            need = hidden > beta  # only then can the exact type be a *stable* strict saddle
+            hidden = max(1.0, sxx_2) * c_max2 * (row[f.F_TOL_ZERO] + floor)  # Ostrowski
+            # only then can the exact type be a *stable* strict saddle; and only weak evidence
+            vacuous = floor > PSD_VACUOUS * row[f.F_HESS_NORM_W]
+            need = hidden > beta and (vacuous or eig < -WEAK_PSD * floor)
         if need:
             if moments is None:
                 moments = exact_moments(X, Y)
@@ -662,15 +748,19 @@ def certify_rows(
             cols["exact_hess_norm"][t] = cert.hess_norm
             verdict = cert.exact_type
             if cert.exact_type == "strict_saddle" and np.isfinite(cert.exact_curvature):
-                gap = -cert.exact_curvature
+                gap, gap_n = -cert.exact_curvature, -cert.curvature_original
             elif cert.exact_type == "strict_saddle":
-                gap = 0.0  # proven strict by inertia, no curvature figure
+                gap = gap_n = 0.0  # proven strict by inertia, no curvature figure
             st = stability(verdict, gap, *args) if verdict in CRITICAL_TYPES else None
         else:
             cols["exact_type"][t] = verdict
             cols["decided_by"][t] = "float64"
         if st is None:
             st = Stability("undecided", (), math.nan, beta, dgrad)
+        args_n = (grad_norm, grad_limit, frozenset(psd), beta_n, dgrad_n * max(1.0, mu0**-0.5))
+        st_n = stability(verdict, gap_n, *args_n) if verdict in CRITICAL_TYPES else None
+        cols["normwise_stability"][t] = st_n.stability if st_n else "undecided"
+        cols["normwise_possible_types"][t] = list(st_n.possible_types) if st_n else []
         cols["stability"][t] = st.stability
         cols["possible_types"][t] = list(st.possible_types)
         cols["stability_scale"][t] = st.scale

@@ -88,6 +88,8 @@ _EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
     ("stability_bound", pa.float64(), "bound on how far any Hessian eigenvalue can move under the perturbation (Weyl; original coordinates)"),
     ("stability_rel", pa.float64(), "the relative perturbation size the stability refers to"),
     ("stability_method", pa.string(), "`weyl_bound` (a proof), `weyl_bound+refine_distance` (the refinement's distance added, a proof for that distance), `weyl_bound+estimated_distance` (plus a first-order estimate `‖grad‖/σ₊` of the distance to the critical set: not a proof)"),
+    ("normwise_stability", pa.string(), "the same question for a *normwise* perturbation: every layer moves by `stability_rel · ‖w‖` in Frobenius norm (tiny and zero layers too: the reading \"within rounding of the weights\"), data as before; original coordinates"),
+    ("normwise_possible_types", pa.list_(pa.string()), "the other types that normwise perturbation may reach"),
 )  # fmt: skip
 RECORD_FILE = "classify.parquet"  # what `mcland classify` writes into its output directory
 _B = re.compile(r"b(\d+)")

@@ -9,6 +9,8 @@ of the exact evaluation.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy.optimize import least_squares
 
@@ -160,7 +162,19 @@ def constructed() -> list[tuple[str, list[np.ndarray], np.ndarray, np.ndarray]]:
     for t2, t3 in ((1e-13, 1e-20), (1e-20, 1e-35), (1e-13, 1e-13)):
         pts.append((f"kill23_{t2:.0e}_{t3:.0e}", *kill23(t2, t3)))
     pts.append(("cancelling", *cancelling()))
+    W, X, Y = unbalanced_strict()
+    pts.append(("unbalanced_strict", W, X, Y))
     return pts
+
+
+def unbalanced_strict() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Point 71 of ``runs/quick.toml`` (a strict saddle, H = 4, ``eig_min_w = -30.5``)
+    rescaled to layer norms 4e1, 3e-11, 4e-6 (the last compensates: 4.5e14): the same point up to
+    the rescaling symmetry, so a strict saddle, on wildly unbalanced layers."""
+    from mcland import draw_point
+
+    W, X, Y = draw_point(Path(__file__).resolve().parent.parent / "runs" / "quick.toml", 71)
+    return unbalanced(W), X, Y
 
 
 if __name__ == "__main__":  # pragma: no cover - the docs' table
@@ -186,9 +200,15 @@ if __name__ == "__main__":  # pragma: no cover - the docs' table
         )
         cols = ["numeric_type", "theory_type", "decided_by", "exact_type", "stability"]
         table = collections.Counter(
-            (*[str(r[k]) for k in cols], ",".join(r["possible_types"])) for _, r in df.iterrows()
+            (
+                *[str(r[k]) for k in cols],
+                ",".join(r["possible_types"]),
+                r["normwise_stability"],
+                ",".join(r["normwise_possible_types"]),
+            )
+            for _, r in df.iterrows()
         )
-        print("count |", " | ".join([*cols, "possible_types"]))
+        print("count |", " | ".join([*cols, "possible_types", "normwise", "normwise_possible"]))
         for k, v in sorted(table.items()):
             print(v, "|", " | ".join(k))
     # the exact answer on every point (what classify skips on float64-decided rows)
@@ -197,7 +217,14 @@ if __name__ == "__main__":  # pragma: no cover - the docs' table
     dt = time.perf_counter() - t0
     print(f"\ncertify_point on all {n}: {dt:.2f} s ({1e3 * dt / n:.1f} ms per point)")
     table = collections.Counter(
-        (r["numeric_type"], r["decided_by"], str(r["exact_type"]), r["stability"]) for r in full
+        (
+            r["numeric_type"],
+            r["decided_by"],
+            str(r["exact_type"]),
+            r["stability"],
+            r["normwise_stability"],
+        )
+        for r in full
     )
     for k, v in sorted(table.items()):
         print(v, "|", " | ".join(k))
@@ -229,6 +256,8 @@ if __name__ == "__main__":  # pragma: no cover - the docs' table
                     "possible_types",
                     "stability_scale",
                     "stability_bound",
+                    "normwise_stability",
+                    "normwise_possible_types",
                 )
             },
         )

@@ -10,7 +10,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from certify_fixture import cancelling, exact_global, kill23, lm_points, unbalanced
+from certify_fixture import (
+    cancelling,
+    exact_global,
+    kill23,
+    lm_points,
+    unbalanced,
+    unbalanced_strict,
+)
 
 import mcland
 from mcland.classify import gradient, hessian
@@ -154,15 +161,43 @@ def test_tiny_strict_saddle_is_certified_by_exact():
     assert ref < 0  # the certificate, checked independently in Fractions
 
 
-def test_within_rounding_of_non_strict_is_unstable():
-    """Norms 1e-20, 1e-35: exactly strict, but a perturbation of a few eps may make it
-    non-strict: both readings are reported."""
+def test_tiny_layers_strict_componentwise_but_non_strict_normwise():
+    """Norms 1e-20, 1e-35 on a W_2 = W_3 = 0 configuration: float64 reads non-strict; the
+    floats are exactly strict and stay so under any few-eps *relative* perturbation (tiny
+    layers stay tiny), but a normwise perturbation of the weights (which may zero the tiny
+    layers) may make it non-strict: both readings of the issue are reported."""
     weights, X, Y = kill23(1e-20, 1e-35)
     r = mcland.certify_point(weights, X, Y)
     assert r["numeric_type"] == "non_strict_saddle"
-    assert r["exact_type"] == "strict_saddle" and r["stability"] == "unstable"
-    assert "non_strict_saddle" in r["possible_types"]
-    assert r["stability_scale"] < r["stability_bound"]
+    assert (r["exact_type"], r["stability"]) == ("strict_saddle", "stable")
+    assert r["stability_scale"] > r["stability_bound"]
+    assert r["normwise_stability"] == "unstable"
+    assert "non_strict_saddle" in r["normwise_possible_types"]
+
+
+def test_unbalanced_strict_saddle_is_certified_and_stable():
+    """A sampler strict saddle rescaled to layer norms 4e1, 3e-11, 4e-6, 4.5e14: float64
+    misreads it (the floor scales with the largest layers); exactly strict, and stable in
+    balanced coordinates (a symmetry of L: same type, same relative perturbations)."""
+    weights, X, Y = unbalanced_strict()
+    r = mcland.certify_point(weights, X, Y)
+    assert r["theory_type"] == "strict_saddle" and r["numeric_type"] != "strict_saddle"
+    assert (r["exact_type"], r["decided_by"], r["stability"]) == (
+        "strict_saddle",
+        "exact",
+        "stable",
+    )
+    dims, w = _flat(weights)
+    k = cert.layer_balance(dims, w)
+    assert k.sum() == 0
+    per = np.repeat(k, dims[1:] * dims[:-1])
+    assert np.array_equal(np.ldexp(np.ldexp(w, -per), per), w)  # exact rescaling
+    wb = np.ldexp(w, -per)
+    nb = [np.linalg.norm(W) for W in _split(wb, weights)]
+    assert max(nb) / min(nb) < 2.0 ** (len(nb) + 1)  # balanced (the rounding of k)
+    problem, mom = Problem.from_data(X, Y), cert.exact_moments(X, Y)
+    plain = cert.exact_certificate(dims, w, problem, mom, False, balance=False)
+    assert plain.exact_type == "strict_saddle"  # same type without balancing
 
 
 @pytest.mark.parametrize(
