@@ -236,33 +236,63 @@ def exact_point(dims: np.ndarray, w: np.ndarray, Sxx: Dyadic, Syx: Dyadic) -> Ex
     return ExactPoint(grad, Dyadic(Hm, e_h))
 
 
+def _layer_figures(dims: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per layer of ``m`` points of one architecture (flat weights ``W`` (m, N)):
+    Frobenius norms, largest and smallest nonzero absolute entries (each (m, H)), and
+    the end-to-end products ``W_{H:1}`` (m, d_H, d_0)."""
+    dims = [int(d) for d in dims]
+    H = len(dims) - 1
+    m = W.shape[0]
+    norms, big, small = np.empty((m, H)), np.empty((m, H)), np.empty((m, H))
+    start = 0
+    P = None
+    for h in range(1, H + 1):
+        size = dims[h] * dims[h - 1]
+        L = W[:, start : start + size].reshape(m, dims[h], dims[h - 1])
+        start += size
+        A = np.abs(L).reshape(m, -1)
+        norms[:, h - 1] = np.sqrt((A * A).sum(axis=1))
+        big[:, h - 1] = A.max(axis=1)
+        small[:, h - 1] = np.where(A > 0, A, np.inf).min(axis=1)
+        P = L if P is None else np.matmul(L, P)
+    return norms, big, small, P
+
+
+def balance_rows(norms: np.ndarray, big: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """:func:`layer_balance` for ``m`` points at once, from :func:`_layer_figures`:
+    ``k`` (m, H) int64."""
+    m, H = norms.shape
+    nz = norms > 0
+    with np.errstate(divide="ignore"):
+        logs = np.where(nz, np.log2(np.where(nz, norms, 1.0)), 0.0)
+    all_nz = nz.all(axis=1)
+    count = np.maximum(nz.sum(axis=1), 1)
+    target = np.where(all_nz, logs.sum(axis=1) / count, 0.0)
+    k = np.where(nz, np.round(logs - target[:, None]), 0.0).astype(np.int64)
+    rest = -k.sum(axis=1)
+    # rounding left sum(k) != 0: the largest layer takes it up; else the first zero layer
+    col = np.where(all_nz, np.argmax(norms, axis=1), np.argmin(nz, axis=1))
+    k[np.arange(m), col] += rest
+    if H < 2:
+        k[:] = 0
+    # exact in floats: no overflow of the largest entry, no subnormal smallest entry
+    scale = np.ldexp(1.0, -k)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.all(big * scale < 2.0**1023, axis=1) & np.all(
+            (small == np.inf) | (small * scale >= 2.0**-1022), axis=1
+        )
+    k[~ok] = 0
+    return k
+
+
 def layer_balance(dims: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Power-of-two layer scales ``k`` (H,) with ``sum k = 0`` that bring the layers'
     Frobenius norms together: ``W'_h = 2**-k_h W_h`` has norm within a factor 2 of the
     geometric mean of the nonzero norms (a zero layer takes up the remainder of the sum).
     ``W -> W'`` is a symmetry of ``L`` (the product is unchanged), exact in floats; zeros
     when it would not be (overflow or underflow)."""
-    dims = np.asarray(dims, np.int64)
-    mats = split_layers(np.asarray(w, np.float64), dims)
-    norms = np.array([np.linalg.norm(W) for W in mats])
-    H = norms.size
-    k = np.zeros(H, np.int64)
-    nz = norms > 0
-    if nz.sum() < 1 or (nz.all() and H < 2):
-        return k
-    logs = np.log2(norms[nz])
-    target = logs.mean() if nz.all() else 0.0
-    k[nz] = np.round(logs - target).astype(np.int64)
-    rest = -int(k.sum())
-    if nz.all():
-        k[int(np.argmax(norms))] += rest  # rounding left sum(k) != 0: one layer takes it
-    else:
-        k[int(np.flatnonzero(~nz)[0])] += rest
-    for W, kh in zip(mats, k.tolist(), strict=True):
-        Wb = np.ldexp(W, -kh)
-        if not (np.all(np.isfinite(Wb)) and np.array_equal(np.ldexp(Wb, kh), W)):
-            return np.zeros(H, np.int64)
-    return k
+    norms, big, small, _ = _layer_figures(dims, np.asarray(w, np.float64)[None, :])
+    return balance_rows(norms, big, small)[0]
 
 
 def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
@@ -388,6 +418,7 @@ def exact_certificate(
     grad_rtol: float = GRAD_RTOL,
     max_n: int = EXACT_MAX_N,
     balance: bool = True,
+    k_bal: np.ndarray | None = None,
 ) -> Certificate:
     """The certified type of the float point ``w`` (N,) (module docstring).
 
@@ -415,9 +446,14 @@ def exact_certificate(
     balance : bool
         Work at the balanced point (default); ``exact_curvature`` and ``hess_norm`` then
         refer to balanced coordinates, ``direction`` to those of ``w``.
+    k_bal : ndarray (H,) int, optional
+        The balancing exponents (default :func:`layer_balance`).
     """
     dims = np.asarray(dims, np.int64)
-    k_bal = layer_balance(dims, w) if balance else np.zeros(dims.size - 1, np.int64)
+    if not balance:
+        k_bal = np.zeros(dims.size - 1, np.int64)
+    elif k_bal is None:
+        k_bal = layer_balance(dims, w)
     sizes = dims[1:] * dims[:-1]
     per = np.repeat(k_bal, sizes)
     wb = np.ldexp(w, -per)  # exact (layer_balance checks it)
@@ -466,10 +502,6 @@ def exact_certificate(
 
 
 # ---------------------------------------------------------------- stability bound
-
-
-def _drop(a: np.ndarray, *idx: int) -> float:
-    return float(np.prod(np.delete(a, list(idx))))
 
 
 @dataclass
@@ -539,24 +571,56 @@ def perturbation_bounds(
     data_rel : float, optional
         Relative perturbation of the data (default ``rel``).
     """
+    b, g, dl = bounds_rows(
+        np.asarray(norms, np.float64)[None, :], np.array([r_norm]), sxx_2, x_norm, y_norm, rel,
+        np.array([dist]), data_rel,
+    )  # fmt: skip
+    return float(b[0]), float(g[0]), float(dl[0])
+
+
+def _others(n: np.ndarray, skip: tuple[int, ...]) -> np.ndarray:
+    """Row-wise product of the columns of ``n`` (m, H) other than ``skip``."""
+    out = np.ones(n.shape[0])
+    for j in range(n.shape[1]):
+        if j not in skip:
+            out = out * n[:, j]
+    return out
+
+
+def bounds_rows(
+    norms: np.ndarray,
+    r_norm: np.ndarray,
+    sxx_2: float,
+    x_norm: float,
+    y_norm: float,
+    rel: float,
+    dist: np.ndarray,
+    data_rel: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`perturbation_bounds` for ``m`` points of one depth at once: ``norms``
+    (m, H), ``r_norm`` and ``dist`` (m,); returns ``(beta, dgrad, dloss)``, each (m,)."""
     n = np.asarray(norms, dtype=np.float64)
-    H = n.size
-    eps_l = rel * n + dist
-    n2 = n + eps_l
+    H = n.shape[1]
+    n2 = n + (rel * n + dist[:, None])
     dr = rel if data_rel is None else data_rel
     c2 = 2.0 * dr + dr * dr  # |d(X X^T)| <= c2 |X| |X|^T
     sxx, syx = sxx_2, x_norm * y_norm  # ||A Sxx||_F <= ||A||_F ||Sxx||_2
     sxx2, syx2 = sxx + c2 * x_norm**2, syx * (1 + c2)  # || |X| |X|^T ||_2 <= ||X||_F^2
-    P, P2n = float(np.prod(n)), float(np.prod(n2))
+    P, P2n = _others(n, ()), _others(n2, ())
     dR = P2n * sxx2 - P * sxx + (syx2 - syx)
-    a = np.array([_drop(n, h) for h in range(H)])
-    a2 = np.array([_drop(n2, h) for h in range(H)])
-    B = np.array([[_drop(n, h, k) if h != k else 0.0 for k in range(H)] for h in range(H)])
-    B2 = np.array([[_drop(n2, h, k) if h != k else 0.0 for k in range(H)] for h in range(H)])
-    p1, p1b = float(np.linalg.norm(a)), float(np.linalg.norm(a2))
-    p2, p2b = float(np.linalg.norm(B)) / 2, float(np.linalg.norm(B2)) / 2
+    a = np.stack([_others(n, (h,)) for h in range(H)], axis=1)
+    a2 = np.stack([_others(n2, (h,)) for h in range(H)], axis=1)
+    B = np.zeros(n.shape[0])
+    B2 = np.zeros(n.shape[0])
+    for h in range(H):
+        for k in range(h + 1, H):
+            B += 2.0 * _others(n, (h, k)) ** 2  # ||B||_F^2 counts (h, k) and (k, h)
+            B2 += 2.0 * _others(n2, (h, k)) ** 2
+    p1, p1b = np.sqrt((a * a).sum(axis=1)), np.sqrt((a2 * a2).sum(axis=1))
+    p2, p2b = np.sqrt(B) / 2, np.sqrt(B2) / 2
     beta = 2.0 * (p1b**2 * sxx2 - p1**2 * sxx) + 4.0 * ((p2b - p2) * (r_norm + dR) + p2 * dR)
-    dgrad = 2.0 * float(np.linalg.norm(a2 * (r_norm + dR) - a * r_norm))
+    diff = a2 * (r_norm + dR)[:, None] - a * r_norm[:, None]
+    dgrad = 2.0 * np.sqrt((diff * diff).sum(axis=1))
     dloss = y_norm**2 * c2 + 2.0 * (P2n * syx2 - P * syx) + (P2n**2 * sxx2 - P**2 * sxx)
     inflate = 1.0 + 8.0 * (H + 4) * EPS  # the bound's own float evaluation, rounded up
     return beta * inflate, dgrad * inflate, dloss * inflate
@@ -671,45 +735,75 @@ def certify_rows(
     names = f.TYPE_NAMES
     values: dict[int, np.ndarray] = {}
     sxx_2 = float(problem.mu[-1])
-    for t in range(n):
+    crit = [t for t in range(n) if row_int[t, f.I_IS_CRITICAL] == 1]
+    # per architecture, vectorised: layer norms, balancing, residual norms, the bounds
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for t in crit:
+        groups.setdefault(tuple(int(d) for d in dims_list[t]), []).append(t)
+    # per architecture: layer norms, balancing, residual norms (vectorised)
+    norms_of: dict[int, np.ndarray] = {}
+    k_of: dict[int, np.ndarray] = {}
+    r_of: dict[int, float] = {}
+    wn_of: dict[int, float] = {}
+    for key, idx in groups.items():
+        Wm = np.stack([w_list[t] for t in idx])
+        norms, big, small, P = _layer_figures(np.array(key), Wm)
+        k = balance_rows(norms, big, small)
+        R = np.matmul(P, problem.Sxx) - problem.Syx
+        r_err = 4.0 * EPS * max(key) * (norms.prod(axis=1) * x_norm**2 + x_norm * y_norm)
+        r_norm = np.sqrt((R * R).sum(axis=(1, 2))) + r_err
+        w_norm = np.sqrt((Wm * Wm).sum(axis=1))
+        for i, t in enumerate(idx):
+            norms_of[t], k_of[t], r_of[t], wn_of[t] = norms[i], k[i], r_norm[i], w_norm[i]
+    # per depth: the bounds (vectorised)
+    by_depth: dict[int, list[int]] = {}
+    for t in crit:
+        by_depth.setdefault(len(dims_list[t]) - 1, []).append(t)
+    fig: dict[int, tuple] = {}
+    for idx in by_depth.values():
+        norms = np.stack([norms_of[t] for t in idx])
+        k = np.stack([k_of[t] for t in idx])
+        c = np.ldexp(1.0, k)
+        r_norm = np.array([r_of[t] for t in idx])
+        w_norm = np.array([wn_of[t] for t in idx])
+        d = np.empty(len(idx))
+        method = []
+        for i, t in enumerate(idx):
+            row = row_float[t]
+            if dist is not None and np.isfinite(dist[t]):
+                d[i] = float(dist[t])
+                method.append("weyl_bound+refine_distance")
+            elif row[f.F_GRAD_REL] <= NEAR_EXACT:
+                d[i] = 0.0  # critical to rounding: the distance is of the order of rel itself
+                method.append("weyl_bound")
+            else:
+                spec = spectrum_w[t] if spectrum_w is not None else None
+                d[i] = _distance_estimate(row, spec, mu0)
+                method.append("weyl_bound+estimated_distance" if d[i] > 0 else "weyl_bound")
+        _, dgrad, dloss = bounds_rows(norms, r_norm, sxx_2, x_norm, y_norm, rel, d)
+        # balanced coordinates w' = D^{-1} w: distances grow by at most 1 / min c
+        beta = bounds_rows(norms / c, r_norm, sxx_2, x_norm, y_norm, rel, d / c.min(axis=1))[0]
+        # normwise: every layer moves by rel * ||w|| (zero and tiny layers too), original coords
+        beta_n, dgrad_n, _ = bounds_rows(
+            norms, r_norm, sxx_2, x_norm, y_norm, 0.0, d + rel * w_norm, data_rel=rel
+        )
+        for i, t in enumerate(idx):
+            fig[t] = (k[i], c[i].min() ** 2, c[i].max() ** 2, method[i], beta[i], dgrad[i],
+                      dloss[i], beta_n[i], dgrad_n[i])  # fmt: skip
+    for t in crit:
         row, ri = row_float[t], row_int[t]
-        if ri[f.I_IS_CRITICAL] != 1:
-            continue
         dims, w = dims_list[t], w_list[t]
+        k_bal, c_min2, c_max2, method, beta, dgrad, dloss, beta_n, dgrad_n = fig[t]
         numeric, theory = names[ri[f.I_NUMERIC_TYPE]], names[ri[f.I_THEORY_TYPE]]
         floor = row[f.F_NOISE_FLOOR]
         eig = row[f.F_EIG_MIN_W]
         at_global = abs(row[f.F_LOSS] - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
         decided = numeric != "ambiguous" and numeric == theory
         verdict = numeric if decided else None
-        mats = split_layers(w, np.asarray(dims))
-        norms = np.array([np.linalg.norm(W) for W in mats])
         # curvature and its bound in balanced coordinates w' = D^{-1} w (layer_balance):
         # same type, same relative perturbations, Hessian D H D (Ostrowski: sigma(D)^2)
-        c = np.ldexp(1.0, layer_balance(dims, w))
-        c_min2, c_max2 = float(c.min()) ** 2, float(c.max()) ** 2
         gap = ostrowski * c_min2 * max(abs(eig) - floor, 0.0) if numeric == "strict_saddle" else 0.0
-        P = mats[0]
-        for W in mats[1:]:
-            P = W @ P
-        r_err = 4.0 * EPS * int(max(dims)) * (np.prod(norms) * x_norm**2 + x_norm * y_norm)
-        r_norm = float(np.linalg.norm(P @ problem.Sxx - problem.Syx)) + r_err
-        method = "weyl_bound"
-        if dist is not None and np.isfinite(dist[t]):
-            d, method = float(dist[t]), "weyl_bound+refine_distance"
-        elif row[f.F_GRAD_REL] <= NEAR_EXACT:
-            d = 0.0  # critical to rounding: the distance is of the order of rel itself
-        else:
-            d = _distance_estimate(row, spectrum_w[t] if spectrum_w is not None else None, mu0)
-            method = "weyl_bound+estimated_distance" if d > 0 else "weyl_bound"
-        _, dgrad, dloss = perturbation_bounds(norms, r_norm, sxx_2, x_norm, y_norm, rel, d)
-        # normwise: every layer moves by rel * ||w|| (zero and tiny layers too), original coords
-        w_norm = float(np.linalg.norm(w))
-        beta_n, dgrad_n, _ = perturbation_bounds(
-            norms, r_norm, sxx_2, x_norm, y_norm, 0.0, d + rel * w_norm, data_rel=rel
-        )
         gap_n = ostrowski * max(abs(eig) - floor, 0.0) if numeric == "strict_saddle" else 0.0
-        beta = perturbation_bounds(norms / c, r_norm, sxx_2, x_norm, y_norm, rel, d / c.min())[0]
         grad_norm = row[f.F_GRAD_NORM]
         grad_limit = grad_rtol * grad_norm / row[f.F_GRAD_REL] if row[f.F_GRAD_REL] > 0 else np.inf
         # the criticality test runs in whitened coordinates: dgrad mapped by ||K^{-1}||
@@ -740,7 +834,9 @@ def certify_rows(
         if need:
             if moments is None:
                 moments = exact_moments(X, Y)
-            cert = exact_certificate(dims, w, problem, moments, bool(at_global), grad_rtol)
+            cert = exact_certificate(
+                dims, w, problem, moments, bool(at_global), grad_rtol, k_bal=k_bal
+            )
             cols["exact_type"][t] = cert.exact_type
             cols["decided_by"][t] = cert.decided_by
             cols["exact_curvature"][t] = cert.exact_curvature
