@@ -215,6 +215,20 @@ def test_exact_psd_points_are_not_called_strict(make, expect, rank):
     assert (c.exact_type, c.decided_by, c.exact_rank) == (expect, "exact_inertia", rank)
 
 
+def test_exact_rank_of_a_global_minimizer():
+    """H = 2, X = I_6, Y = diag(12..7), W_2 W_1 = top-3 projection scaled: exactly critical
+    global minimizer whose Hessian's kernel is the GL(3) symmetry: rank N - r^2 = 36 - 9."""
+    d, r = 6, 3
+    X, Y = np.eye(d), np.diag(np.arange(2 * d, d, -1).astype(float))
+    W1 = np.zeros((r, d))
+    W1[:, :r] = np.eye(r)
+    W2 = np.zeros((d, r))
+    W2[:r, :] = np.diag(np.arange(2 * d, 2 * d - r, -1).astype(float))
+    dims, w = _flat([W1, W2])
+    c = cert.exact_certificate(dims, w, Problem.from_data(X, Y), cert.exact_moments(X, Y), True)
+    assert (c.exact_type, c.decided_by, c.exact_rank) == ("global_minimizer", "exact_inertia", 27)
+
+
 def test_zero_point_is_stable_and_psd():
     """W = 0 (H = 3): Hessian exactly 0, and a relative perturbation keeps it 0."""
     rng = np.random.default_rng(1)
