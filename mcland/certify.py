@@ -9,8 +9,11 @@ float is one), in the original coordinates (whitening is not exact):
 
 * the exact gradient decides criticality (``||grad||_F <= grad_rtol * g_scale``, the
   criterion of :mod:`mcland.tolerances`, on the exact norm);
+* the curvature is evaluated at the *balanced* point (:func:`layer_balance`: layers
+  rescaled by powers of two to comparable norms, a symmetry of ``L``: same type, congruent
+  Hessian, same relative perturbations);
 * a negative direction is looked for along the eigenvectors of the exact Hessian rounded to
-  floats after a power-of-two diagonal balancing (a congruence: same inertia); each
+  floats, plain and after a power-of-two diagonal balancing (a congruence); each
   candidate ``v`` (itself a vector of floats, so exact rationals) is checked by the exact
   sign of ``v^T (Hessian) v``: a negative value *proves* the point strict
   (``decided_by = "exact"``);
@@ -38,12 +41,13 @@ otherwise ``strict_saddle`` is possible.  A bound can only show stability; an ``
 answer says the bound cannot exclude the listed types, not that a flip was observed.  The
 distance to the critical set is the refinement distance when known, else the first-order
 estimate ``||grad|| / sigma_+`` (``sigma_+`` the smallest eigenvalue above ``tol_zero``),
-which is an estimate, not a bound (``stability_method`` says which).
+which is an estimate, not a bound (``stability_method`` says which).  The same question is
+answered for a *normwise* perturbation (every layer moves by ``rel ||w||``, tiny and zero
+layers too: "within rounding of the weights").
 
-:func:`certify_table` is what :func:`mcland.classify` calls: the bound for every critical
-row (a few norm products), the exact evaluation only for the rows that need it (float64
-undecided: ``ambiguous``, or the theory and numeric types disagree; or a strict verdict the
-bound calls unstable).
+:func:`certify_rows` is what :func:`mcland.classify` calls: the bound for every critical
+row (norm products, vectorised per depth), the exact evaluation only for the rows that
+need it (see there); :func:`certify_point` answers both questions for one point.
 """
 
 from __future__ import annotations
