@@ -106,8 +106,7 @@ class Dyadic:
         M = np.zeros((n, n), dtype=object)
         for i in range(n):
             M[i, i] = 1
-        M[M == 0] = 0
-        return Dyadic(_ints(M), 0)
+        return Dyadic(M, 0)
 
     def __matmul__(self, other: Dyadic) -> Dyadic:
         return Dyadic(_ints(self.M.dot(other.M)), self.e + other.e)

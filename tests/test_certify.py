@@ -338,6 +338,19 @@ def test_classify_runs_exact_only_where_needed(monkeypatch):
         mcland.classify(pts[:1], X, Y, stability_rel=-1.0)
 
 
+def test_certify_columns_do_not_depend_on_threads_or_order():
+    pts, X, Y = lm_points(30)
+    cols = ["decided_by", "exact_type", "exact_curvature", "stability", "stability_bound"]
+    a = mcland.classify(pts, X, Y, threads=1)[cols]
+    b = mcland.classify(pts, X, Y, threads=2)[cols]
+    c = mcland.classify(pts[::-1], X, Y, threads=2)[cols].iloc[::-1].reset_index(drop=True)
+    for other in (b, c):
+        for col in cols:
+            assert a[col].tolist() == other[col].tolist() or np.array_equal(
+                a[col], other[col], equal_nan=True
+            )
+
+
 def test_drawn_points_keep_their_verdicts():
     """The sampler's own exact points: the float64 record is untouched, strict saddles are
     stable, and a certified type other than the record's is only ever the unstable
