@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from mcland import _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
 from mcland._version import __version__
+from mcland.certify import certify_point
 from mcland.classify import classify
 from mcland.config import Config, load_config
 from mcland.dynamics import escape, gradient_flow
@@ -30,6 +31,7 @@ __all__ = [
     "Problem",
     "Tolerances",
     "__version__",
+    "certify_point",
     "classify",
     "draw_point",
     "escape",

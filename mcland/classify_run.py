@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from mcland import _signals, runner
+from mcland.certify import DEFAULT_REL
 from mcland.classify import Points, classify_table, read_points
 from mcland.config import Output
 from mcland.errors import MclandError
@@ -56,6 +57,8 @@ class ClassifyJob:
     key : str or None
         The POINTS column the ``row`` keys come from.
     tolerances : Tolerances
+    stability_rel : float
+        The perturbation size of the stability columns (:mod:`mcland.certify`).
     """
 
     given: Points
@@ -64,6 +67,7 @@ class ClassifyJob:
     refine: bool
     key: str | None
     tolerances: Tolerances
+    stability_rel: float = DEFAULT_REL
 
     kind = "classify"
     batch = BATCH
@@ -88,6 +92,7 @@ class ClassifyJob:
             "key": self.key,
             "key_type": key_type,
             "tolerances": asdict(self.tolerances),
+            "stability_rel": self.stability_rel,
         }
 
     def load_kernels(self, progress: bool = False) -> float:
@@ -104,6 +109,7 @@ class ClassifyJob:
             refine=self.refine,
             tolerances=self.tolerances,
             threads=1 if pool is None else pool.threads,
+            stability_rel=self.stability_rel,
         )
         keys = self.given.keys.take(pa.array(ids, pa.int64()))
         return table.set_column(
@@ -125,13 +131,17 @@ def make_job(
     refine: bool = False,
     key: str | None = None,
     tolerances: Tolerances | None = None,
+    stability_rel: float | None = None,
 ) -> ClassifyJob:
     """Check the data and read the points (:func:`mcland.classify.read_points`)."""
+    rel = DEFAULT_REL if stability_rel is None else float(stability_rel)
+    if not (np.isfinite(rel) and 0.0 <= rel < 1.0):
+        raise MclandError(f"stability_rel must be in [0, 1), got {stability_rel}")
     X = np.ascontiguousarray(X, np.float64)
     Y = np.ascontiguousarray(Y, np.float64)
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
-    return ClassifyJob(given, X, Y, refine, key, tolerances or Tolerances())
+    return ClassifyJob(given, X, Y, refine, key, tolerances or Tolerances(), rel)
 
 
 def run(
@@ -143,6 +153,7 @@ def run(
     refine: bool = False,
     key: str | None = None,
     tolerances: Tolerances | None = None,
+    stability_rel: float | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
     threads: int | None = None,
     progress: bool = True,
@@ -155,8 +166,8 @@ def run(
 
     Parameters
     ----------
-    points, X, Y, refine, key, tolerances
-        As for :func:`mcland.classify`.
+    points, X, Y, refine, key, tolerances, stability_rel
+        As for :func:`mcland.classify` (``stability_rel`` None: its default).
     out : path
         Run directory: created, or resumed when it holds the same run (same points, data
         and options; a POINTS file changed since is refused).
@@ -172,7 +183,9 @@ def run(
     """
     if shard_size < 1:
         raise MclandError(f"shard_size must be >= 1, got {shard_size}")
-    job = make_job(points, X, Y, refine=refine, key=key, tolerances=tolerances)
+    job = make_job(
+        points, X, Y, refine=refine, key=key, tolerances=tolerances, stability_rel=stability_rel
+    )
     return runner.run_job(
         job,
         out,

@@ -379,6 +379,15 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     default=None,
     help="Points per shard (default: as for sample runs).",
 )
+@click.option(
+    "--stability-rel",
+    "stability_rel",
+    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+    default=None,
+    help="Relative perturbation of weights and data for the stability columns "
+    "(docs/certify.md); e.g. 1e-8 for training endpoints.  [default: 4 * 2**-52, "
+    "mcland.certify.DEFAULT_REL]",
+)
 @run_options
 def classify_points(
     points: Path,
@@ -387,6 +396,7 @@ def classify_points(
     refine: bool,
     key: str | None,
     shard_size: int | None,
+    stability_rel: float | None,
     threads: int | None,
     progress: bool,
     scheduler: str | None,
@@ -414,6 +424,7 @@ def classify_points(
         out,
         refine=refine,
         key=key,
+        stability_rel=stability_rel,
         shard_size=classify_run.DEFAULT_SHARD_SIZE if shard_size is None else shard_size,
         threads=threads,
         progress=progress,

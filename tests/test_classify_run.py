@@ -118,3 +118,13 @@ def test_bulk_checks_agree_with_the_point_by_point_ones(given):
         bad[4][0][0, 0] = bad_value
         with pytest.raises(mcland.MclandError, match=f"point 4: .*{fragment}"):
             mcland.classify(bad, X, Y, threads=1)
+
+
+def test_options_are_part_of_the_run(given, capsys, tmp_path):
+    root = given[0]
+    out = tmp_path / "run"
+    code, _, err = cli(capsys, *_args(root, out, "--shard-size", "10"))
+    assert code == 0, err
+    for extra, key in [(("--stability-rel", "1e-8"), "stability_rel"), (("--refine",), "refine")]:
+        code, _, err = cli(capsys, *_args(root, out, "--shard-size", "10", *extra))
+        assert code == 2 and f"differs in: {key})" in err, err
