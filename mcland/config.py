@@ -219,7 +219,7 @@ class Dynamics(_Section):
     experiment: Literal["escape", "small_init"] = Field(
         "escape",
         description="`escape`: perturb the sampled critical point and time the escape; "
-        "`small_init`: train the point's architecture on its data from `W_h(0) = eps G_h`",
+        "`small_init`: train the point's architecture on its data from `W_h(0) = eps a G_h`",
     )
     deltas: list[RelSize] = Field(
         default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8],

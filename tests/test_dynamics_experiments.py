@@ -258,3 +258,25 @@ def test_recorded_weights_match_small_step_gd(rng, dims):
     stop = gradient_flow(W, X, Y, t_max=t, rtol=1e-8)
     w_stop = naive.ravel_weights(stop.weights)
     assert np.linalg.norm(res.w_record[0] - w_stop) <= 1e-5 * np.linalg.norm(w_stop)
+
+
+def test_small_init_flow_matches_small_step_gd():
+    """A small-initialisation run through the depth-2 staircase (eps = 1e-3): the times at
+    which the loss crosses the middle of each drop agree with explicit Euler GD with a step
+    of ``1e-3 / lambda_max`` (``lambda_max`` at the global minimum, bounded by ``4 m s_1``)
+    within 1%."""
+    dims, X, Y, m, s = _whitened_depth2()
+    rng = np.random.default_rng(1)
+    W0 = [1e-3 * rng.standard_normal((3, 3)) / math.sqrt(3) for _ in range(2)]
+    step = 1e-3 / (4 * m * s[0])
+    n = 100_000
+    _, losses = naive.gd_euler(W0, X, Y, step, n)
+    problem = mcland.Problem.from_data(X, Y)
+    values = problem.critical_values(3)[::-1]  # descending: S = {}, {1}, {1,2}, {1,2,3}
+    assert losses[-1] < values[-2]  # GD went down the whole staircase
+    for hi, lo in zip(values[[0, 4, 6]], values[[4, 6, 7]], strict=True):
+        level = 0.5 * (hi + lo)
+        k = int(np.argmax(losses <= level))
+        t_gd = step * (k - 1 + (losses[k - 1] - level) / (losses[k - 1] - losses[k]))
+        res = gradient_flow(W0, X, Y, t_max=n * step, loss_mark=level, rtol=1e-8)
+        assert res.t_mark == pytest.approx(t_gd, rel=1e-2), level
