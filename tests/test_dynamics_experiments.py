@@ -148,12 +148,13 @@ def _whitened_depth2(m=40, s=(3.0, 1.5, 0.75)):
     return np.array([3, 3, 3]), X, T @ X, m, np.array(s)
 
 
-def test_small_init_visits_the_staircase_in_order():
+@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock"])
+def test_small_init_visits_the_staircase_in_order(integrator):
     """Depth 2, whitened data, ``eps = 1e-6``: plateaus at ``S = {}, {1}, {1, 2}``, then the
     global minimum ``{1, 2, 3}``; each plateau's loss is the enumerated critical value of its
     S within ``1e-3 lambda_r``."""
     dims, X, Y, _, _ = _whitened_depth2()
-    settings = Dynamics(experiment="small_init", eps=[1e-6])
+    settings = Dynamics(experiment="small_init", eps=[1e-6], integrator=integrator)
     (row,) = _records(dims, np.zeros(27), X, Y, settings, seed=0, sample_id=0)
     assert row["status"] == "global" and row["reached_global"]
     assert row["visited_S"] == [[], [1], [1, 2], [1, 2, 3]]
