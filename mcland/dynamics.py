@@ -251,16 +251,18 @@ def _analyze(dims: np.ndarray, w: np.ndarray, problem: Problem, tol: Tolerances)
     return _report(dims, problem, *outputs), float(outputs[0][fields.F_LOSS_TOL])
 
 
-def _make_point(
-    dims: np.ndarray, w_star: np.ndarray, X: np.ndarray, Y: np.ndarray, problem: Problem,
-    tol: Tolerances,
-) -> _Point:  # fmt: skip
+def _make_point(dims: np.ndarray, w_star: np.ndarray, problem: Problem, tol: Tolerances) -> _Point:
     H = dims.size - 1
     report, loss_tol = _analyze(dims, w_star, problem, tol)
     a = float((np.linalg.norm(problem.Syx) / np.linalg.norm(problem.Sxx)) ** (1.0 / H))
     eta_data = 1.0 / (2.0 * H * float(problem.mu[-1]) * a ** (2 * (H - 1)))
+    # the loss followed is that of the problem's moments (the sampler's own for a drawn point)
+    flow = FlowProblem(
+        np.ascontiguousarray(dims, np.int64), np.ascontiguousarray(problem.Sxx, np.float64),
+        np.ascontiguousarray(problem.Syx, np.float64), float(problem.tr_syy),
+    )  # fmt: skip
     return _Point(
-        dims, w_star, problem, _flow_problem(dims, X, Y), tol, report, loss_tol,
+        dims, w_star, problem, flow, tol, report, loss_tol,
         problem.critical_values(report.r), a, eta_data,
     )  # fmt: skip
 
@@ -283,9 +285,7 @@ def _end_columns(pt: _Point, res: FlowResult, eta: float, t_curve: np.ndarray) -
         "loss_end": res.loss_end,
         "grad_end": res.grad_end,
         "settled_value": end.critical_value,
-        "settled_index": int(np.argmin(np.abs(pt.values - res.loss_end)))
-        if math.isfinite(res.loss_end)
-        else -1,
+        "settled_index": int(np.argmin(np.abs(pt.values - end.critical_value))),
         "settled_S": list(end.S),
         "settled_type": end.numeric_type,
         "reached_global": bool(abs(end.critical_value - end.global_min_value) <= same),
@@ -478,8 +478,8 @@ def _records(
 ) -> list[dict]:  # fmt: skip
     """The rows of :func:`point_records` for a given point (tests call it on chosen points)."""
     problem = problem if problem is not None else Problem.from_data(X, Y)
-    pt = _make_point(dims, np.ascontiguousarray(w_star, np.float64), X, Y, problem,
-                     tolerances or Tolerances())  # fmt: skip
+    w_star = np.ascontiguousarray(w_star, np.float64)
+    pt = _make_point(dims, w_star, problem, tolerances or Tolerances())
     if settings.experiment == "escape":
         rows = _escape_rows(pt, settings, seed, sample_id)
     else:
