@@ -371,13 +371,16 @@ def _plateau_records(pt: _Point, res: FlowResult, settings: Dynamics, scale: flo
     """The plateaus of a run whose weights were recorded on a log grid (:mod:`mcland.plateaus`)."""
     t, W = res.t_record, res.w_record
     grad = np.full(t.size, np.nan)
+    loss = np.full(t.size, np.nan)
     g = np.empty(W.shape[1])
     for k in range(t.size):
         if np.isfinite(W[k, 0]):
-            loss_and_gradient(pt.flow, W[k].copy(), g)
+            loss[k] = loss_and_gradient(pt.flow, W[k].copy(), g)
             grad[k] = float(np.linalg.norm(g))
-    runs = plateau_runs(t, t * grad * grad, settings.plateau_threshold * scale,
-                        settings.plateau_min_ratio)  # fmt: skip
+    runs = plateau_runs(
+        t, t * grad * grad, loss, res.loss_end, settings.plateau_threshold * scale,
+        settings.plateau_min_ratio,
+    )  # fmt: skip
     out = []
     for a, b in runs:
         k = a + int(np.argmin(grad[a : b + 1]))
