@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from cli_helpers import cli
 from test_report import PNG_MAGIC, tables
+from test_report_browser import open_in_chromium, problems
 
 import mcland
 from mcland import classify_run, dynamics_run
@@ -241,3 +242,12 @@ def test_cli_report_on_a_dynamics_run(runs, tmp_path, capsys):
     assert code == 0, err
     assert (tmp_path / "r" / REPORT_FILE).exists()
     assert "Sequences of visited index sets S" in (tmp_path / "r" / REPORT_FILE).read_text()
+
+
+@pytest.mark.parametrize("name", ["refine", "escape", "small_init"])
+def test_kinds_open_cleanly_in_chromium(reports, name, tmp_path):
+    verdict, console = open_in_chromium(reports[name], tmp_path)
+    assert problems(verdict, console) == []
+    srcs = re.findall(r'<img src="([^"]+)"', reports[name].read_text(encoding="utf-8"))
+    assert [i["src"] for i in verdict["images"]] == srcs and len(srcs) >= 3
+    assert len(verdict["links"]) >= len(SECTIONS[name])  # the table of contents at least
