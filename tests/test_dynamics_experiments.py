@@ -200,16 +200,20 @@ def test_small_init_plateaus_last_like_log_one_over_eps():
 
 
 def test_small_init_uses_the_points_own_stream():
+    """``W(0) = eps a G``, ``G`` drawn from ``SeedSequence([seed, sample_id, 16])`` with
+    ``N(0, 1/d_{h-1})`` entries, on the data of the drawn point."""
     plan = make_plan(CONFIG)
     settings = Dynamics(experiment="small_init", eps=[1e-3])
-    a = point_records(plan, settings, 2)
-    b = point_records(make_plan(CONFIG, seed=4), settings, 2)
-    assert a[0]["init_norm"] != b[0]["init_norm"]
-    again = point_records(plan, settings, 2)
-    schema = record_schema("small_init")
-    assert _ipc_bytes(pa.Table.from_pylist(a, schema=schema)) == _ipc_bytes(
-        pa.Table.from_pylist(again, schema=schema)
-    )
+    (row,) = point_records(plan, settings, 2)
+    weights, X, Y = mcland.draw_point(CONFIG, 2)
+    dims = [weights[0].shape[1]] + [W.shape[0] for W in weights]
+    H = len(weights)
+    rng = np.random.default_rng(np.random.SeedSequence([CONFIG["seed"], 2, 16]))
+    G = [rng.standard_normal((dims[h + 1], dims[h])) / math.sqrt(dims[h]) for h in range(H)]
+    a = (np.linalg.norm(Y @ X.T) / np.linalg.norm(X @ X.T)) ** (1.0 / H)
+    W0 = [1e-3 * a * Gh for Gh in G]
+    assert row["init_norm"] == pytest.approx(np.linalg.norm(naive.ravel_weights(W0)), rel=1e-12)
+    assert row["loss_start"] == pytest.approx(naive.loss(W0, X, Y), rel=1e-12)
 
 
 # ---------------------------------------------------------------------- plateau criterion
