@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import cli
+from sampled_run import tampered_copy
 from test_report import PNG_MAGIC, tables
 from test_report_browser import open_in_chromium, problems
 
@@ -251,3 +252,29 @@ def test_kinds_open_cleanly_in_chromium(reports, name, tmp_path):
     srcs = re.findall(r'<img src="([^"]+)"', reports[name].read_text(encoding="utf-8"))
     assert [i["src"] for i in verdict["images"]] == srcs and len(srcs) >= 3
     assert len(verdict["links"]) >= len(SECTIONS[name])  # the table of contents at least
+
+
+def _degenerate(df: pd.DataFrame) -> None:
+    """In place: every run hit the budget at once (no escape, plateau or recorded loss)."""
+    df["status"] = "budget"
+    nan = [np.full(len(c), np.nan) for c in df["loss_curve"]]
+    df["loss_curve"] = pd.Series(nan, index=df.index, dtype=object)
+    for col in ("t_escape", "gd_steps", "t_linear"):
+        if col in df:
+            df[col] = np.nan
+    if "plateaus" in df:
+        df["plateaus"] = pd.Series([[] for _ in range(len(df))], index=df.index, dtype=object)
+        df["n_plateaus"] = 0
+
+
+@pytest.mark.parametrize("name", ["escape", "small_init"])
+def test_dynamics_report_of_runs_that_all_hit_the_budget(runs, name, tmp_path):
+    run = tampered_copy(runs[name], tmp_path / "run", _degenerate)
+    df = mcland.load(run)
+    assert (df.status == "budget").all() and df.loss_curve.map(lambda c: np.isnan(c).all()).all()
+    text = build_report(run, tmp_path / "report").read_text(encoding="utf-8")
+    assert f"{len(df)} runs from {df.sample_id.nunique()} points; {len(df)} hit a budget" in text
+    if name == "escape":
+        assert "∞ (budget)" in text and "No strict saddle with an escape time." in text
+    else:
+        assert "No plateau was detected in any run." in text

@@ -51,7 +51,9 @@ def loss_curves(panels: list[CurvePanel], path: Path) -> None:
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, panel in zip(axes, panels, strict=False):
         cmap = colormaps["viridis"]
-        finite = np.concatenate([c[2][np.isfinite(c[2])] for c in panel.curves] or [[0.0]])
+        finite = np.concatenate([c[2][np.isfinite(c[2])] for c in panel.curves] + [[]])
+        if not finite.size:  # no recorded loss (a run that failed at once)
+            finite = np.asarray(panel.values, float)[:1] if len(panel.values) else np.zeros(1)
         lo, hi = float(finite.min()), float(finite.max())
         pad = 0.06 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
         lo, hi = lo - pad, hi + pad
@@ -200,32 +202,36 @@ def plateau_values(pl: pd.DataFrame, path: Path) -> None:
 
 
 def plateau_durations(pl: pd.DataFrame, path: Path) -> None:
-    """Plateau durations (plain-GD steps) against eps, log-log, by position in the run.
+    """Plateau durations (plain-GD steps) against eps, log-log, by position in the run;
+    one panel per depth H (the expected laws differ: ``ln(1/eps)`` at H = 2,
+    ``eps^-(H-2)`` at H >= 3).
 
     Parameters
     ----------
     pl : DataFrame
-        One row per plateau: ``eps``, ``duration`` (in units of eta, positive),
+        One row per plateau: ``H``, ``eps``, ``duration`` (in units of eta, positive),
         ``position`` (1 = first).
     path : Path
         PNG to write.
     """
-    fig = Figure(figsize=(7.2, 5.0), layout="constrained")
-    ax = fig.subplots()
+    depths = sorted(pl["H"].unique())
+    fig = Figure(figsize=(5.0 * len(depths) + 1.0, 4.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(depths), sharey=True))
     cmap = colormaps["tab10"]
-    for k, g in pl.groupby("position", sort=True):
-        color = cmap((k - 1) % 10)
-        ax.scatter(g["eps"], g["duration"], s=10, alpha=0.35, color=color)
-        med = g.groupby("eps")["duration"].median()
-        ax.plot(
-            med.index, med.to_numpy(), marker="o", color=color, lw=1.6, label=f"plateau {k}: median"
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("eps (initialisation scale)")
-    ax.set_ylabel("plateau duration (t_end − t_start) / eta")
-    ax.set_title("plateau durations against the initialisation scale")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    for ax, H in zip(axes, depths, strict=True):
+        for k, g in pl[pl["H"] == H].groupby("position", sort=True):
+            color = cmap((k - 1) % 10)
+            ax.scatter(g["eps"], g["duration"], s=10, alpha=0.35, color=color)
+            med = g.groupby("eps")["duration"].median()
+            ax.plot(med.index, med.to_numpy(), marker="o", color=color, lw=1.6,
+                    label=f"plateau {k}: median ({len(g)})")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(pl["eps"].max() * 3, pl["eps"].min() / 3)  # decreasing eps to the right
+        ax.set_xlabel("eps (initialisation scale)")
+        ax.set_title(f"depth H = {H}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("plateau duration (t_end − t_start) / eta")
+    fig.suptitle("plateau durations against the initialisation scale")
     _save(fig, path)

@@ -83,7 +83,11 @@ def times_section(df: pd.DataFrame, out: Path) -> Section:
         return sec
     drawn = tidy[np.isfinite(tidy["median"])].copy()
     drawn["hi"] = np.where(np.isfinite(drawn["hi"]), drawn["hi"], drawn["median"])
-    dynamics_figures.escape_times(runs, drawn, out / "escape_times.png")
+    if len(runs):
+        dynamics_figures.escape_times(runs, drawn, out / "escape_times.png")
+        plot = figure("escape_times.png", "escape time against delta")
+    else:
+        plot = p("No saddle's run escaped within the budget: no figure.")
     shown = tidy.assign(
         median=tidy["median"].map(_steps),
         interval=[
@@ -100,7 +104,7 @@ def times_section(df: pd.DataFrame, out: Path) -> Section:
             "(order statistics; the range for 5 runs or fewer). Runs that hit the budget "
             "before escaping count as +∞ (a medians table entry of ∞ means half or more did)."
         ),
-        figure("escape_times.png", "escape time against delta"),
+        plot,
         table(shown, scroll=False, floatfmt="{:.0e}"),
     )
     return sec

@@ -128,14 +128,18 @@ def metadata_section(
     rows = [
         ("run directory", str(run_dir)),
         ("mcland version (run)", manifest.get("mcland_version")),
-        ("seed", manifest.get("seed")),
+        ("seed", "none" if manifest.get("seed") is None else manifest.get("seed")),
         ("points planned (n)", manifest.get("n")),
         ("points present", n_rows),
         ("shards present / planned", f"{len(files)} / {manifest.get('shards')}"),
         ("shard size", manifest.get("shard_size")),
         ("bytes on disk (shards)", f"{size:,}"),
         *extra,
-        ("data source", manifest.get("config", {}).get("data", {}).get("source")),
+        (
+            "data source",
+            manifest.get("config", {}).get("data", {}).get("source")
+            or "given with the points (mcland classify --data)",
+        ),
         ("user data SHA-256", manifest.get("data_sha256") or "none (Gaussian data per point)"),
         ("Parquet writer", metas[0].created_by if metas else "—"),
         ("columns per shard", metas[0].num_columns if metas else "—"),

@@ -26,17 +26,25 @@ def sections(df: pd.DataFrame, out: Path) -> list[Section]:
 
 
 def plateau_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per plateau of every run: its run's ``sample_id``, ``eps``, ``eta``, its
+    """One row per plateau of every run: its run's ``sample_id``, ``H``, ``eps``, ``eta``, its
     ``position`` in the run (1 = first), the plateau's fields (docs/dynamics.md) and
     ``duration = (t_end − t_start) / eta``."""
     rows = []
-    for rec in df[["sample_id", "eps", "eta", "plateaus"]].itertuples(index=False):
+    for rec in df[["sample_id", "H", "eps", "eta", "plateaus"]].itertuples(index=False):
         for k, pl in enumerate([] if rec.plateaus is None else rec.plateaus, start=1):
             rows.append(
-                {"sample_id": rec.sample_id, "eps": rec.eps, "eta": rec.eta, "position": k, **pl}
+                {
+                    "sample_id": rec.sample_id,
+                    "H": rec.H,
+                    "eps": rec.eps,
+                    "eta": rec.eta,
+                    "position": k,
+                    **pl,
+                }
             )
     cols = [
         "sample_id",
+        "H",
         "eps",
         "eta",
         "position",
@@ -154,10 +162,11 @@ def durations_section(pl: pd.DataFrame, out: Path) -> Section:
         return sec
     dynamics_figures.plateau_durations(pl, out / "plateau_durations.png")
     rows = []
-    for (k, eps), g in pl.groupby(["position", "eps"], sort=True):
+    for (H, k, eps), g in pl.groupby(["H", "position", "eps"], sort=True):
         med, lo, hi = median_interval(g["duration"].to_numpy())
         rows.append(
             {
+                "H": H,
                 "plateau": k,
                 "eps": f"{eps:.0e}",
                 "count": len(g),
