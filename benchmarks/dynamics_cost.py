@@ -1,11 +1,12 @@
 """Cost per point of the dynamics experiments (``mcland.dynamics.point_records``).
 
 Usage: python benchmarks/dynamics_cost.py [--points 30] [--depths 2 3 4]
+       [--integrator explicit|rosenbrock]
 
 For each depth H, a configuration of small networks (``depth = [H, H]``, ``d_y`` 2-3,
 ``d_x_extra`` 0-1, hidden widths 2-4, ``m = 20``, seed 11) and each experiment at the
-default ``[dynamics]`` settings: ``point_records`` for sample ids ``0 .. points-1``, one
-thread, compiled and warmed on point 0 first.  Reported per line: seconds per point
+default ``[dynamics]`` settings but ``integrator``: ``point_records`` for sample ids
+``0 .. points-1``, one thread, compiled and warmed on point 0 first.  Reported per line: seconds per point
 (median, mean, max, ``time.perf_counter``), gradient evaluations per point (median) and
 the statuses of the rows per delta / eps.
 """
@@ -27,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--depths", type=int, nargs="+", default=[2, 3, 4])
+    ap.add_argument("--integrator", choices=["explicit", "rosenbrock"], default="explicit")
     args = ap.parse_args()
     for H in args.depths:
         cfg = {
@@ -37,7 +39,7 @@ def main() -> None:
         }
         plan = make_plan(cfg)
         for experiment, key in (("escape", "delta"), ("small_init", "eps")):
-            settings = Dynamics(experiment=experiment)
+            settings = Dynamics(experiment=experiment, integrator=args.integrator)
             point_records(plan, settings, 0)  # compile and warm
             seconds, evals = [], []
             statuses: dict[float, Counter] = {}
