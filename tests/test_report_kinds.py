@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from cli_helpers import cli
 from sampled_run import tampered_copy
-from test_report import PNG_MAGIC, tables
+from test_report import PNG_MAGIC, metadata, tables
 from test_report_browser import open_in_chromium, problems
 
 import mcland
@@ -178,6 +178,10 @@ def test_escape_status_counts_match_the_records(reports, runs):
             assert int(counts[st][t]) == want.loc[st, t], (st, t)
     assert int(counts["total"]["total"]) == len(df)
     assert '<tr class="flag"><td class="l">budget</td>' in text  # budget rows highlighted
+    meta = metadata(text)
+    assert (meta["experiment"], meta["integrator"]) == ("escape", "explicit")
+    assert int(meta["points present"]) == df.sample_id.nunique() == ESCAPE["n"]
+    assert int(meta["records present (one per point and delta)"]) == len(df)
 
 
 def test_escape_medians_match_the_records(reports, runs):

@@ -55,6 +55,7 @@ def sections(run_dir: Path, df: pd.DataFrame, manifest: dict[str, Any], out: Pat
     size = "delta" if experiment == "escape" else "eps"
     extra = (
         ("experiment", experiment),
+        ("integrator", manifest["config"]["dynamics"].get("integrator", "explicit")),
         (f"records present (one per point and {size})", len(df)),
     )
     secs.append(metadata_section(run_dir, manifest, points, extra))
