@@ -132,12 +132,13 @@ def run_job(
                 ):
                     run = distributed.run_shards if on_dask else run_shards
                     computed = run(executor, job, run_dir, man, status.pending, bar, stop)
+                    t_done = time.perf_counter()  # within the session the run log times
                 if status.pending:  # temporary files of attempts that died (Dask workers)
                     rundir.remove_leftovers(run_dir)
         except (Interrupted, StorageFull) as exc:
             raise _with_progress(exc, run_dir, man) from None
     _faults.checkpoint("all-shards")
-    return Outcome(run_dir, computed, time.perf_counter() - t0, t0 - t_load)
+    return Outcome(run_dir, computed, t_done - t0, t0 - t_load)
 
 
 def run_shards(
