@@ -47,6 +47,7 @@ from mcland._kernels import params as p
 from mcland._kernels.bundles import RangeOutput
 from mcland._kernels.given import classify_range
 from mcland._kernels.hessian import assemble_hessian
+from mcland.certify import DEFAULT_REL, certify_rows
 from mcland.errors import MclandError
 from mcland.pipeline import thread_pool
 from mcland.point import _check_magnitude, _check_weights, split_layers
@@ -77,8 +78,21 @@ _EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
     ("refine_distance", pa.float64(), "with `refine`: `‖w_refined − w‖` (flat weights; 0 for a point with `grad_rel ≤ 1e-12`, left as it is)"),
     ("refine_distance_rel", pa.float64(), "with `refine`: `refine_distance / ‖w‖`"),
     ("refine_converged", pa.bool_(), "with `refine`: the refined point is critical (`grad_rel ≤ grad_rtol`); the record columns describe it"),
+    ("decided_by", pa.string(), "how `exact_type` was decided (docs/certify.md): `float64` (the numeric and theory types agree outside the ambiguous band), `exact` (exact sign of `vᵀ∇²L v` along a float direction, in integer arithmetic on the stored floats), `exact_inertia` (exact PSD test of the rational Hessian), `undecided`; null for non-critical points"),
+    ("exact_type", pa.string(), "the type of the stored floats themselves, certified as `decided_by` says (null: undecided or not critical); PSD points are read as `global_minimizer` or `non_strict_saddle` by their loss"),
+    ("exact_curvature", pa.float64(), "for `decided_by = exact` strict points: the exact Rayleigh quotient `vᵀ∇²L v / ‖v‖² < 0` of the certificate (original coordinates; bounds the smallest eigenvalue from above)"),
+    ("exact_grad_rel", pa.float64(), "for rows evaluated exactly: `grad_rel` from the exact gradient (original coordinates)"),
+    ("exact_hess_norm", pa.float64(), "for rows evaluated exactly: `‖∇²L‖_F` of the exact Hessian (original coordinates), rounded once"),
+    ("stability", pa.string(), "can a componentwise relative perturbation of weights and data of size `stability_rel` (plus the distance to the critical set) change the type? `stable` (proven by the bound), `unstable` (the bound cannot exclude `possible_types`), `undecided`"),
+    ("possible_types", pa.list_(pa.string()), "the other types the perturbation may reach (empty when stable)"),
+    ("stability_scale", pa.float64(), "the curvature that decided the verdict: a lower bound on `|λ_min|` of a strict point (original coordinates), 0 for a PSD verdict"),
+    ("stability_bound", pa.float64(), "bound on how far any Hessian eigenvalue can move under the perturbation (Weyl; original coordinates)"),
+    ("stability_rel", pa.float64(), "the relative perturbation size the stability refers to"),
+    ("stability_method", pa.string(), "`weyl_bound` (a proof), `weyl_bound+refine_distance` (the refinement's distance added, a proof for that distance), `weyl_bound+estimated_distance` (plus a first-order estimate `‖grad‖/σ₊` of the distance to the critical set: not a proof)"),
+    ("normwise_stability", pa.string(), "the same question for a *normwise* perturbation: every layer moves by `stability_rel · ‖w‖` in Frobenius norm (tiny and zero layers too: the reading \"within rounding of the weights\"), data as before; original coordinates"),
+    ("normwise_possible_types", pa.list_(pa.string()), "the other types that normwise perturbation may reach"),
 )  # fmt: skip
-RECORD_FILE = "classify.parquet"  # what `mcland classify` writes into its output directory
+
 _B = re.compile(r"b(\d+)")
 _W = re.compile(r"W(\d+)")
 _BIAS_WHY = (
@@ -269,7 +283,10 @@ def read_points(
         label = "points"
     if not mats:
         raise MclandError(f"{label}: no points")
-    dims_list, w_list = [], []
+    checked = _check_fast(mats, problem)
+    if checked is not None:
+        return Points(*checked, keys, sha)
+    dims_list, w_list = [], []  # the point-by-point checks, whose messages name the point
     for i, weights in enumerate(mats):
         try:
             dims, w = _check_weights(weights, problem.d_x, problem.d_y)
@@ -279,6 +296,40 @@ def read_points(
         dims_list.append(dims)
         w_list.append(w)
     return Points(dims_list, w_list, keys, sha)
+
+
+def _check_fast(mats: list, problem: Problem) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The checks of :func:`mcland.point._check_weights` and ``_check_magnitude`` on all
+    points at once, for float64 matrices (what POINTS files give): ``(dims, w)`` lists if
+    every point passes, None otherwise (the caller then checks point by point, and its
+    message names the first bad one)."""
+    dims_list, w_list = [], []
+    for weights in mats:
+        if isinstance(weights, np.ndarray) or len(weights) < 2:
+            return None
+        for W in weights:
+            if not (isinstance(W, np.ndarray) and W.ndim == 2 and W.dtype == np.float64 and W.size):
+                return None
+        dims = np.array([weights[0].shape[1], *(W.shape[0] for W in weights)], np.int64)
+        if any(weights[h].shape[1] != dims[h] for h in range(1, len(weights))):
+            return None
+        if dims[0] != problem.d_x or dims[-1] != problem.d_y:
+            return None
+        dims_list.append(dims)
+        w_list.append(np.concatenate([W.ravel() for W in weights]))
+    flat = np.concatenate(w_list)
+    if not np.all(np.isfinite(flat)):
+        return None
+    sizes = np.concatenate([d[1:] * d[:-1] for d in dims_list])  # entries of every layer
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(np.add.reduceat(flat * flat, starts))
+        layer_starts = np.concatenate([[0], np.cumsum([d.size - 1 for d in dims_list])[:-1]])
+        scale = np.multiply.reduceat(norms, layer_starts) ** 2 * np.linalg.norm(problem.Sxx)
+        sq = np.add.reduceat(norms * norms, layer_starts)
+    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(sq))):
+        return None
+    return dims_list, w_list
 
 
 # ---------------------------------------------------------------------- analysis
@@ -444,14 +495,18 @@ def classify_table(
     key: str | None = None,
     tolerances: Tolerances | None = None,
     threads: int | None = None,
+    stability_rel: float = DEFAULT_REL,
 ) -> pa.Table:
     """:func:`classify` as an Arrow table in :func:`record_schema` (the CLI writes it)."""
     tol = tolerances or Tolerances()
+    if not (np.isfinite(stability_rel) and 0.0 <= stability_rel < 1.0):
+        raise MclandError(f"stability_rel must be in [0, 1), got {stability_rel}")
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
     out = analyze_points(given.dims, given.w, problem, tol, threads)
     extra: dict[str, pa.Array] = {}
     n = len(given.w)
+    classified, moved = given.w, None
     if refine:
         input_loss = out.row_float[:, f.F_LOSS].copy()
         input_grad = out.row_float[:, f.F_GRAD_REL].copy()
@@ -473,6 +528,15 @@ def classify_table(
             "refine_distance_rel": pa.array(rel, pa.float64()),
             "refine_converged": pa.array(out.row_int[:, f.I_IS_CRITICAL] == 1, pa.bool_()),
         }
+        classified = refined
+    cert = certify_rows(
+        given.dims, classified, np.asarray(X, np.float64), np.asarray(Y, np.float64), problem,
+        out.row_float, out.row_int, out.spectrum_w if out.spectrum_w.shape[1] else None,
+        stability_rel, moved, tol.grad_rtol,
+    )  # fmt: skip
+    for name, typ, _ in _EXTRA:
+        if name in cert:
+            extra[name] = pa.array(cert[name], typ)
     records = storage.to_table(out, np.arange(n, dtype=np.int64), 0)
     extra.update(_nearest(out, given.dims, problem))
     schema = record_schema(given.keys.type)
@@ -488,7 +552,7 @@ def classify_table(
             cols.append(records.column(fl.name))
         else:
             cols.append(pa.nulls(n, fl.type))
-    meta = {"refine": refine, "n": n}
+    meta = {"refine": refine, "n": n, "stability_rel": stability_rel}
     if given.source_sha256 is not None:
         meta["points_sha256"] = given.source_sha256
     table = pa.Table.from_arrays(cols, schema=schema)
@@ -504,6 +568,7 @@ def classify(
     *,
     tolerances: Tolerances | None = None,
     threads: int | None = None,
+    stability_rel: float = DEFAULT_REL,
 ) -> pd.DataFrame:
     """Classify given points of the loss ``||W_H ... W_1 X - Y||_F^2``, in bulk.
 
@@ -529,6 +594,10 @@ def classify(
         Classification tolerances (:class:`mcland.Tolerances`).
     threads : int, optional
         Worker threads (default: all cores this process may use); results do not depend on it.
+    stability_rel : float
+        Componentwise relative perturbation of weights and data for the ``stability``
+        columns (default ``4 * 2**-52``, the rounding of the stored floats; e.g. ``1e-8``
+        for training endpoints), see docs/certify.md.
 
     Returns
     -------
@@ -536,7 +605,12 @@ def classify(
         One row per point, in input order: ``row``, the record columns of ``sample`` that
         apply (docs/output-schema.md; ``recipe``, ``s_drawn``, ``kill_mask`` ... null), the
         nearest enumerated critical value (``nearest_critical_value``, ``_index``,
-        ``_distance``, in ``loss_tol`` units) and, with ``refine``, the input's figures.
+        ``_distance``, in ``loss_tol`` units), with ``refine`` the input's figures, and
+        the two answers of docs/certify.md for critical points: the certified type of the
+        floats as given (``exact_type``, ``decided_by``; the exact evaluation runs only on
+        rows float64 leaves undecided or whose strict verdict the bound cannot prove
+        stable) and its stability (``stability``, ``possible_types``, ``stability_scale``,
+        ``stability_bound``, ``stability_method``).
 
     Raises
     ------
@@ -550,5 +624,6 @@ def classify(
     >>> mcland.classify([W], X, Y)[["theory_type", "n_neg"]]  # doctest: +SKIP
     """
     return classify_table(
-        points, X, Y, refine=refine, key=key, tolerances=tolerances, threads=threads
-    ).to_pandas()
+        points, X, Y, refine=refine, key=key, tolerances=tolerances, threads=threads,
+        stability_rel=stability_rel,
+    ).to_pandas()  # fmt: skip

@@ -1,4 +1,4 @@
-"""The ``mcland`` command line: ``sample``, ``status``, ``inspect``, ``classify``,
+"""The ``mcland`` command line: ``sample``, ``dynamics``, ``status``, ``inspect``, ``classify``,
 ``groundtruth``, ``bench`` and ``report``
 (every command of :data:`cli`; ``tests/test_docs.py`` keeps this list complete).
 
@@ -15,16 +15,73 @@ import json
 import re
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from mcland.errors import Interrupted, MclandError, StorageFull
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
 EXIT_BAD_INPUT = 2
 EXIT_STORAGE_FULL = 3
 EXIT_NOT_VERIFIED = 1
+
+
+def run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every command writing a run directory shares (``sample``, ``classify``,
+    ``dynamics``): threads, progress, Dask, the grace period and the lock override."""
+    for option in reversed(_RUN_OPTIONS):
+        command = option(command)
+    return command
+
+
+_RUN_OPTIONS = [
+    click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Worker threads (default: all cores).",
+    ),
+    click.option(
+        "--progress/--no-progress",
+        default=True,
+        show_default=True,
+        help="Show a progress bar on stderr.",
+    ),
+    click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Run the shards on the Dask cluster at ADDRESS (tcp://host:8786); OUT must be "
+        "shared with its workers. Needs mcland[dask].",
+    ),
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Run the shards on a local Dask cluster of this many worker processes.",
+    ),
+    click.option(
+        "--grace",
+        type=click.FloatRange(min=0),
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="On SIGTERM/SIGINT, finish the shard in progress if that takes at most this long, "
+        "else abandon it; then exit 143/130. Not part of the run.",
+    ),
+    click.option(
+        "--force-unlock",
+        is_flag=True,
+        help="Remove OUT's lock left by a process on another host that is known to be gone "
+        "(locks of dead processes on this host are recovered anyway).",
+    ),
+]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,46 +109,7 @@ def cli() -> None:
 @click.option(
     "--seed", type=click.IntRange(min=0), default=None, help="Seed (overrides the config)."
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker threads (default: all cores).",
-)
-@click.option(
-    "--progress/--no-progress",
-    default=True,
-    show_default=True,
-    help="Show a progress bar on stderr.",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="ADDRESS",
-    help="Run the shards on the Dask cluster at ADDRESS (tcp://host:8786); OUT must be "
-    "shared with its workers. Needs mcland[dask].",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Run the shards on a local Dask cluster of this many worker processes.",
-)
-@click.option(
-    "--grace",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="On SIGTERM/SIGINT, finish the shard in progress if that takes at most this long, "
-    "else abandon it; then exit 143/130. Not part of the run.",
-)
-@click.option(
-    "--force-unlock",
-    is_flag=True,
-    help="Remove OUT's lock left by a process on another host that is known to be gone "
-    "(locks of dead processes on this host are recovered anyway).",
-)
+@run_options
 def sample(
     config: Path,
     out: str,
@@ -147,6 +165,73 @@ def sample(
         )
         if len(odd):
             click.echo(odd.to_string(index=False))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run directory to write (or resume).",
+)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of points (overrides the config).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed (overrides the config)."
+)
+@run_options
+def dynamics(
+    config: Path,
+    out: str,
+    n: int | None,
+    seed: int | None,
+    threads: int | None,
+    progress: bool,
+    scheduler: str | None,
+    workers: int | None,
+    grace: float,
+    force_unlock: bool,
+) -> None:
+    """Follow gradient flow from the critical points drawn as configured in CONFIG (TOML,
+    with a [dynamics] section) into the run directory OUT (docs/dynamics.md).
+
+    One record per (point, delta) or (point, eps). OUT is created or resumed as for
+    sample; exit statuses as for sample.
+    """
+    import pandas as pd
+
+    from mcland.dynamics_run import run
+    from mcland.storage import load
+
+    done = run(
+        config,
+        out,
+        n=n,
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+        force_unlock=force_unlock,
+        grace=grace,
+    )
+    df = load(done.run_dir, columns=["sample_id", "theory_type", "status"])
+    click.echo(
+        f"wrote {df.sample_id.nunique()} points ({len(df)} records) to {done.run_dir} "
+        f"({done.computed} points computed in {done.seconds:.1f} s)"
+    )
+    click.echo("\nrecords by status (rows) and the point's theory type (columns)")
+    click.echo(
+        pd.crosstab(df.status.astype(str), df.theory_type.astype(str), margins=True,
+                    margins_name="total").to_string()
+    )  # fmt: skip
 
 
 @cli.command()
@@ -272,8 +357,8 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     "--out",
     "out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory to write the records into (classify.parquet).",
+    type=click.Path(file_okay=False),
+    help="Run directory to write (or resume).",
 )
 @click.option(
     "--refine",
@@ -289,54 +374,81 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     "'file' for a folder of .npz files).",
 )
 @click.option(
-    "--threads",
+    "--shard-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker threads (default: all cores).",
+    help="Points per shard (default: as for sample runs).",
 )
+@click.option(
+    "--stability-rel",
+    "stability_rel",
+    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+    default=None,
+    help="Relative perturbation of weights and data for the stability columns "
+    "(docs/certify.md); e.g. 1e-8 for training endpoints.  [default: 4 * 2**-52, "
+    "mcland.certify.DEFAULT_REL]",
+)
+@run_options
 def classify_points(
-    points: Path, data: Path, out: Path, refine: bool, key: str | None, threads: int | None
+    points: Path,
+    data: Path,
+    out: str,
+    refine: bool,
+    key: str | None,
+    shard_size: int | None,
+    stability_rel: float | None,
+    threads: int | None,
+    progress: bool,
+    scheduler: str | None,
+    workers: int | None,
+    grace: float,
+    force_unlock: bool,
 ) -> None:
-    """Classify the given points POINTS for DATA into OUT (docs/classify.md).
+    """Classify the given points POINTS for DATA into the run directory OUT
+    (docs/classify.md).
 
     POINTS is a Parquet file or dataset with one point per row (dims plus W1..WH or a flat
-    w), or a folder of .npz files holding W1..WH. OUT is created; an OUT holding anything
-    but an earlier classify.parquet is refused.
+    w), or a folder of .npz files holding W1..WH. OUT is created, or resumed when it holds
+    the same run (same points, data and options); read it with mcland.load(OUT). Exit
+    statuses as for sample.
     """
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    from mcland.classify import RECORD_FILE, classify_table
+    from mcland import classify_run
     from mcland.datasource import load_npz_arrays
-    from mcland.lock import LOCK_FILE, holding
-    from mcland.storage import tmp_name
+    from mcland.storage import load
 
-    if out.exists() and not out.is_dir():
-        raise MclandError(f"{out} is not a directory")
-    ours = (RECORD_FILE, LOCK_FILE)  # a lock is for holding() to judge
-    if out.is_dir() and (other := sorted(p.name for p in out.iterdir() if p.name not in ours)):
-        raise MclandError(
-            f"{out} is not empty and holds more than {RECORD_FILE} ({', '.join(other[:3])}): "
-            "choose a new directory"
-        )
     xy = load_npz_arrays(data, ("X", "Y"))
-    path = out / RECORD_FILE
-    tmp = out / tmp_name(RECORD_FILE)
-    with holding(out):  # one writer per directory, as for mcland sample (mcland/lock.py)
-        table = classify_table(points, xy["X"], xy["Y"], refine=refine, key=key, threads=threads)
-        try:
-            pq.write_table(table, tmp)
-            tmp.replace(path)
-        except OSError as exc:
-            raise MclandError(f"cannot write {path}: {exc.strerror}") from None
-        finally:
-            tmp.unlink(missing_ok=True)  # gone after the rename; a failed write's leftovers
-    df = table.select(["is_critical", "theory_type", "numeric_type"]).to_pandas()
+    done = classify_run.run(
+        points,
+        xy["X"],
+        xy["Y"],
+        out,
+        refine=refine,
+        key=key,
+        stability_rel=stability_rel,
+        shard_size=classify_run.DEFAULT_SHARD_SIZE if shard_size is None else shard_size,
+        threads=threads,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+        force_unlock=force_unlock,
+        grace=grace,
+    )
+    cols = ["is_critical", "theory_type", "numeric_type"]
+    df = load(done.run_dir, columns=cols + (["refine_converged"] if refine else []))
     n = len(df)
-    click.echo(f"wrote {n} records to {path} ({int(df.is_critical.sum())} critical)")
+    click.echo(
+        f"wrote {n} records to {done.run_dir} ({done.computed} computed in "
+        f"{done.seconds:.1f} s; {int(df.is_critical.sum())} critical)"
+    )
     if refine:
-        conv = table.column("refine_converged").to_numpy(zero_copy_only=False)
-        click.echo(f"refined: {int(conv.sum())} of {n} at a critical point")
+        click.echo(f"refined: {int(df.refine_converged.sum())} of {n} at a critical point")
+    _echo_counts(df)
+
+
+def _echo_counts(df: pd.DataFrame) -> None:
+    """The numeric x theory type counts of the records ``df``."""
+    import pandas as pd
+
     click.echo("\ncounts (rows: numeric type from the whitened Hessian, columns: theory type)")
     counts = pd.crosstab(
         df.numeric_type.astype(str), df.theory_type.astype(str), margins=True, margins_name="total"

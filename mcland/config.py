@@ -208,6 +208,72 @@ class Output(_Section):
     shard_size: PosInt = Field(5000, description="points per Parquet file (shard)")
 
 
+# Relative sizes of a perturbation or an initialisation: positive, at most 1.
+RelSize = Annotated[float, Field(strict=True, gt=0.0, le=1.0)]
+
+
+class Dynamics(_Section):
+    """Gradient-flow experiments at each point (``mcland dynamics``; docs/dynamics.md).
+    Optional: a sampling configuration without it is unchanged."""
+
+    experiment: Literal["escape", "small_init"] = Field(
+        "escape",
+        description="`escape`: perturb the sampled critical point and time the escape; "
+        "`small_init`: train the point's architecture on its data from `W_h(0) = eps a G_h`",
+    )
+    deltas: list[RelSize] = Field(
+        default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8],
+        min_length=1,
+        max_length=64,
+        description="escape: perturbation sizes, relative to `‖W*‖_F` (at `W* = 0` to the "
+        "norm of a balanced network with the data's gain); one row per delta",
+    )
+    eps: list[RelSize] = Field(
+        default=[1e-2, 1e-4, 1e-6, 1e-8],
+        min_length=1,
+        max_length=64,
+        description="small_init: initialisation scales, relative to the per-layer scale of a "
+        "balanced network with the data's gain; one row per eps",
+    )
+    escape_fraction: Tol = Field(
+        0.5,
+        description="`f`: escape when `L ≤ L(W*) − f (L(W*) − c_next)`; small_init: `t_global` "
+        "when `L ≤ L_min + f (c_above − L_min)`",
+    )
+    max_evals: Annotated[int, Field(strict=True, ge=10, le=10**9)] = Field(
+        200_000, description="budget in gradient evaluations per run (one row)"
+    )
+    t_max_steps: Annotated[float, Field(strict=True, gt=0.0, le=1e15)] = Field(
+        1e9, description="budget in flow time, in units of the time unit `eta` (docs/dynamics.md)"
+    )
+    n_record: Annotated[int, Field(strict=True, ge=2, le=4096)] = Field(
+        64, description="`K`: the loss is stored at `K` log-spaced times (`t_curve`, `loss_curve`)"
+    )
+    integrator: Literal["explicit", "rosenbrock"] = Field(
+        "explicit",
+        description="`explicit`: Bogacki–Shampine 3(2); `rosenbrock`: linearly implicit ROS2 "
+        "with the exact Hessian, for slow escapes next to stiff directions (docs/dynamics.md)",
+    )
+    rtol: Tol = Field(1e-6, description="relative local error tolerance of the integrator")
+    grad_tol: Tol = Field(
+        1e-4,
+        description="a run has settled when `‖∇L‖ ≤ grad_tol · w_scale / eta` (after the "
+        "escape level, or the `t_global` level, was crossed)",
+    )
+    plateau_threshold: Tol = Field(
+        0.05,
+        description="small_init: on a plateau `−dL/d ln t = t ‖∇L‖² ≤ plateau_threshold · λ_r` "
+        "(`λ_r` the smallest loss drop of the staircase)",
+    )
+    plateau_min_ratio: Annotated[float, Field(strict=True, gt=1.0, le=1e6)] = Field(
+        1.1,
+        description="small_init: a plateau lasts at least `t_end / t_start ≥ plateau_min_ratio`",
+    )
+    plateau_points: Annotated[int, Field(strict=True, ge=16, le=100_000)] = Field(
+        400, description="small_init: log-spaced times at which plateaus are looked for"
+    )
+
+
 class Config(_Section):
     """A complete run configuration (all sections optional, with defaults)."""
 
@@ -220,6 +286,11 @@ class Config(_Section):
     points: Points = Field(Points(), description="how critical points are drawn")
     classify: Classify = Field(Classify(), description="tolerances and data checks")
     output: Output = Field(Output(), description="what is stored, and shard size")
+    dynamics: Dynamics = Field(
+        Dynamics(),
+        description="gradient-flow experiments (`mcland dynamics`); left out of the resolved "
+        "configuration when not given",
+    )
     _base_dir: str = PrivateAttr(".")  # directory that relative data paths refer to
 
     @property
@@ -238,7 +309,15 @@ class Config(_Section):
 
     def resolved(self) -> dict[str, Any]:
         """The full configuration with every default filled in (JSON-serialisable)."""
-        return self.model_dump(mode="json")
+        if "dynamics" in self.model_fields_set:
+            return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude={"dynamics"})
+
+    @property
+    def has_dynamics(self) -> bool:
+        """Whether the configuration has a ``[dynamics]`` section (else ``dynamics`` holds
+        the defaults)."""
+        return "dynamics" in self.model_fields_set
 
     def kernel_params(self, fixed_data: bool) -> tuple[np.ndarray, np.ndarray]:
         """The flat parameter vector of :mod:`mcland._kernels.params` and the kill weights."""

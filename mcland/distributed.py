@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mcland import _faults, rundir, storage
 from mcland._version import __version__
 from mcland.errors import MclandError
-from mcland.pipeline import Plan, compute_shard
+from mcland.pipeline import Job, compute_shard
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -84,7 +84,7 @@ def client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
         yield c
 
 
-def shard_task(plan: Plan, run_dir: str, manifest: dict[str, Any], k: int) -> int:
+def shard_task(job: Job, run_dir: str, manifest: dict[str, Any], k: int) -> int:
     """Worker side: compute shard ``k`` and write it into ``run_dir``; returns its row count."""
     _faults.checkpoint("shard-task")
     if manifest["mcland_version"] != __version__:
@@ -94,12 +94,12 @@ def shard_task(plan: Plan, run_dir: str, manifest: dict[str, Any], k: int) -> in
     directory = Path(run_dir)
     if not (directory / storage.MANIFEST).is_file():
         raise MclandError(f"worker cannot see {directory / storage.MANIFEST}: is {run_dir} shared?")
-    return compute_shard(plan, directory, manifest, k)
+    return compute_shard(job, directory, manifest, k)
 
 
 def run_shards(
     c: Client,
-    plan: Plan,
+    job: Job,
     run_dir: Path,
     manifest: dict[str, Any],
     shards: list[int],
@@ -123,12 +123,12 @@ def run_shards(
     """
     dd = _dask()
     path = str(run_dir.resolve())
-    plan_ref = c.scatter(plan, broadcast=True, hash=False)
+    job_ref = c.scatter(job, broadcast=True, hash=False)
     computed = 0
     todo = list(shards)
     failures: dict[int, str] = {}
     for _ in range(ATTEMPTS):
-        futures = {c.submit(shard_task, plan_ref, path, manifest, k, pure=False): k for k in todo}
+        futures = {c.submit(shard_task, job_ref, path, manifest, k, pure=False): k for k in todo}
         failures = {}
         for fut in dd.as_completed(futures, loop=c.loop):
             k = futures[fut]

@@ -1,13 +1,17 @@
-"""The computing pipeline: a validated :class:`Plan`, batches of points computed by the
-kernel in worker threads, their records as Arrow tables, shards written to a run directory.
+"""The computing pipeline: a :class:`Job` (what to compute for a range of ids), batches
+computed in worker threads, their records as Arrow tables, shards written to a run directory.
 
-:mod:`mcland.sampling` (the public :func:`~mcland.sampling.sample` and
-:func:`~mcland.sampling.run`) and :mod:`mcland.distributed` (a shard per Dask task) both
-build on it; it imports neither.
+Every kind of run is a job: :class:`Plan` (``sample``: draw and classify points),
+:class:`mcland.classify_run.ClassifyJob` (given points) and
+:class:`mcland.dynamics_run.DynamicsJob` (gradient flow from drawn points).
+:mod:`mcland.runner` (run directories), :mod:`mcland.sampling` (the public
+:func:`~mcland.sampling.sample` and :func:`~mcland.sampling.run`) and
+:mod:`mcland.distributed` (a shard per Dask task) build on it; it imports none of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -15,7 +19,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -35,9 +39,37 @@ BATCH = 512  # points per table (the next one computes while one is written); re
 TASKS_PER_THREAD = 2
 
 
+class Job(Protocol):
+    """What the pipeline computes: records for ids ``0 <= id < n``, each id's from its own
+    random stream or input row, so that any split into batches, threads, shards or Dask
+    tasks gives the same records.
+
+    A job is pickled to Dask workers, so it holds data, not open resources.
+    """
+
+    kind: str  # "sample", "classify", "dynamics": the run directory's kind (mcland.kinds)
+    batch: int  # ids per batch (a table; the next one computes while one is written)
+
+    @property
+    def n(self) -> int:
+        """Number of ids."""
+
+    def manifest(self) -> dict:
+        """The run's identity beyond the shard plan (JSON-able); resuming needs it equal."""
+
+    def load_kernels(self, progress: bool = False) -> float:
+        """Compile or load the kernels the job needs; returns the seconds it took."""
+
+    def start(self, ids: np.ndarray, pool: ThreadPool | None) -> Any:
+        """Start computing the records of ``ids`` (in ``pool`` if given)."""
+
+    def finish(self, started: Any) -> pa.Table:
+        """Wait for what :meth:`start` started and return the records, in id order."""
+
+
 @dataclass(frozen=True)
 class Plan:
-    """Everything a batch needs besides the sample ids.
+    """A ``sample`` job: everything a batch of drawn points needs besides the sample ids.
 
     Attributes
     ----------
@@ -71,6 +103,9 @@ class Plan:
         (:class:`mcland._kernels.bundles.Sampler`)."""
         return Sampler(self.seed, self.kernel_params, self.kill_weights, self.fixed_x, self.fixed_y)
 
+    kind = "sample"
+    batch = BATCH
+
     @property
     def n(self) -> int:
         return self.config.n
@@ -78,6 +113,34 @@ class Plan:
     @property
     def seed(self) -> int:
         return self.config.seed
+
+    def manifest(self) -> dict:
+        """The configuration, seed and (for user data) the data's SHA-256."""
+        return {
+            "seed": self.seed,
+            "config": self.config.resolved(),
+            # user data is part of the run: resuming on changed data is refused
+            "data_sha256": hashlib.sha256(
+                self.fixed_x.tobytes() + self.fixed_y.tobytes()
+            ).hexdigest()
+            if self.fixed_x.size
+            else None,
+        }
+
+    def load_kernels(self, progress: bool = False) -> float:
+        """Compile (first run of an installation: two processes side by side, see
+        :mod:`mcland._compile`) or load the sampler's kernels; returns the seconds it took.
+        With ``progress``, a first-run compilation is announced on stderr."""
+        notify = (lambda line: print(f"mcland: {line}", file=sys.stderr)) if progress else None
+        return _compile.prepare_sampler(self.sampler, notify)
+
+    def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
+        """:func:`_start`."""
+        return _start(self, ids, pool)
+
+    def finish(self, started: _Started) -> pa.Table:
+        """:func:`_finish`."""
+        return _finish(self, started)
 
 
 def _as_config(config: Config | dict | str | Path) -> Config:
@@ -227,63 +290,61 @@ def _finish(plan: Plan, started: _Started) -> pa.Table:
     return storage.to_table(started.out, started.ids, plan.seed)
 
 
-def load_kernels(plan: Plan, progress: bool = False) -> float:
-    """Compile (first run of an installation: two processes side by side, see
-    :mod:`mcland._compile`) or load the kernels ``plan`` needs; returns the seconds it took.
-    With ``progress``, a first-run compilation is announced on stderr."""
-    notify = (lambda line: print(f"mcland: {line}", file=sys.stderr)) if progress else None
-    return _compile.prepare_sampler(plan.sampler, notify)
+def load_kernels(job: Job, progress: bool = False) -> float:
+    """``job.load_kernels(progress)``: compile or load the kernels; returns the seconds."""
+    return job.load_kernels(progress)
 
 
-def compute(plan: Plan, ids: np.ndarray, pool: ThreadPool | None = None) -> pa.Table:
-    """Records of the points ``ids`` (any order, any size) as an Arrow table.
+def compute(job: Job, ids: np.ndarray, pool: ThreadPool | None = None) -> pa.Table:
+    """Records of the ids ``ids`` (any order, any size) as an Arrow table.
 
-    With ``pool``, interleaved subsets of the points run concurrently in its threads
-    (:func:`_start`); every point is computed from its own stream, so the table is the same
-    with or without a pool.
+    With ``pool``, interleaved subsets of the ids run concurrently in its threads
+    (:func:`_start`); every id is computed from its own stream or input, so the table is
+    the same with or without a pool.
     """
     with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
-        return _finish(plan, _start(plan, ids, pool))
+        return job.finish(job.start(ids, pool))
 
 
 def compute_batches(
-    plan: Plan, ids: np.ndarray, pool: ThreadPool | None = None
+    job: Job, ids: np.ndarray, pool: ThreadPool | None = None
 ) -> Iterator[pa.Table]:
-    """Tables of consecutive batches of :data:`BATCH` points of ``ids``, as :func:`compute`
+    """Tables of consecutive batches of ``job.batch`` ids of ``ids``, as :func:`compute`
     gives them, with the work pipelined: while the caller converts, writes or otherwise
     consumes batch k, the pool's threads already compute batch k + 1, so they never wait
     for the single-threaded Arrow/Parquet work."""
     with threadpool_limits(limits=1):
         pending = None
-        for batch in _batches(ids):
-            started = _start(plan, batch, pool)
+        for batch in _batches(ids, job.batch):
+            started = job.start(batch, pool)
             if pending is not None:
-                yield _finish(plan, pending)
+                yield job.finish(pending)
             pending = started
         if pending is not None:
-            yield _finish(plan, pending)
+            yield job.finish(pending)
 
 
-def _batches(ids: np.ndarray) -> Iterator[np.ndarray]:
-    for i in range(0, ids.size, BATCH):
-        yield ids[i : i + BATCH]
+def _batches(ids: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for i in range(0, ids.size, size):
+        yield ids[i : i + size]
 
 
 def compute_table(
-    plan: Plan,
+    job: Job,
     ids: np.ndarray,
     pool: ThreadPool | None = None,
     on_batch: Callable[[int], object] | None = None,
     check: Callable[[], object] | None = None,
 ) -> pa.Table:
-    """The records of the points ``ids`` as one table, computed batch by batch
-    (:func:`compute_batches`); ``on_batch`` is called with each batch's size, ``check``
+    """The records of the ids ``ids`` as one table, computed batch by batch
+    (:func:`compute_batches`); ``on_batch`` is called with each batch's number of ids, ``check``
     after each batch (it raises to abandon the table, e.g. on SIGTERM)."""
     tables = []
-    for table in compute_batches(plan, ids, pool):
+    sizes = (batch.size for batch in _batches(ids, job.batch))
+    for size, table in zip(sizes, compute_batches(job, ids, pool), strict=True):
         tables.append(table)
         if on_batch is not None:
-            on_batch(table.num_rows)
+            on_batch(size)
         _faults.checkpoint("batch-computed")
         if check is not None:
             check()
@@ -294,7 +355,7 @@ def compute_table(
 
 
 def compute_shard(
-    plan: Plan,
+    job: Job,
     run_dir: Path,
     manifest: dict,
     k: int,
@@ -306,8 +367,8 @@ def compute_shard(
 
     Parameters
     ----------
-    plan : Plan
-        The run's plan (:func:`make_plan`).
+    job : Job
+        The run's job (for ``sample``: :func:`make_plan`).
     run_dir : Path
         The run directory (already holding ``manifest``).
     manifest : dict
@@ -329,7 +390,7 @@ def compute_shard(
         Any other failure to write the shard.
     """
     start, stop = rundir.shard_range(manifest, k)
-    table = compute_table(plan, np.arange(start, stop, dtype=np.int64), pool, on_batch, check)
+    table = compute_table(job, np.arange(start, stop, dtype=np.int64), pool, on_batch, check)
     path = rundir.shard_path(run_dir, k)
     try:
         storage.write_shard(table, path, manifest)

@@ -11,9 +11,10 @@ change the run's identity.  ``.lock`` marks the directory as being written
 (:mod:`mcland.lock`).
 
 A shard is *done* when its bytes match its checksum (runs of mcland 0.6.0 and later must
-have one; shards of earlier versions have none and are *unverifiable*), it is readable, has the schema of :data:`mcland.storage.SCHEMA`,
+have one; shards of earlier versions have none and are *unverifiable*), it is readable, has its kind's schema,
 carries this run's manifest in its metadata and holds exactly its plan's sample ids, in
-order.  Anything else is *bad* and is recomputed on resume.  :func:`scan` classifies every
+order (a dynamics shard: each id once per delta or eps; see :mod:`mcland.kinds` for the
+schema and key of each kind of run).  Anything else is *bad* and is recomputed on resume.  :func:`scan` classifies every
 shard of a directory; ``mcland status DIR`` prints it.
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mcland import lock, storage
+from mcland import kinds, lock, storage
 from mcland.errors import MclandError, StorageFull
 
 FORMAT = 2  # version of the run-directory layout, stored in the manifest
@@ -114,7 +115,7 @@ def _check_content(path: Path, manifest: dict[str, Any], k: int) -> str | None:
         table = pf.read()  # every page decoded: the whole file is readable
     except (OSError, pa.ArrowException) as exc:
         return f"unreadable ({type(exc).__name__})"
-    if not schema.remove_metadata().equals(storage.SCHEMA):
+    if not schema.remove_metadata().equals(kinds.shard_schema(manifest)):
         return "schema differs from this mcland version's"
     meta = (schema.metadata or {}).get(b"mcland")
     try:
@@ -123,11 +124,15 @@ def _check_content(path: Path, manifest: dict[str, Any], k: int) -> str | None:
         same_run = False
     if not same_run:
         return "written by another run (its metadata differs from run.json)"
-    if table.num_rows != stop - start:
-        return f"has {table.num_rows} rows, expected {stop - start}"
-    ids = table.column("sample_id").to_numpy()
-    if not np.array_equal(ids, np.arange(start, stop)):
-        return f"does not hold exactly the sample ids {start}..{stop - 1} in order"
+    rows = (stop - start) * kinds.rows_per_id(manifest)
+    if table.num_rows != rows:
+        return f"has {table.num_rows} rows, expected {rows}"
+    expected = kinds.shard_ids(manifest, start, stop)
+    if expected is not None:
+        column, ids = expected
+        if not np.array_equal(table.column(column).to_numpy(), ids):
+            what = "sample ids" if column == "sample_id" else f"{column} values"
+            return f"does not hold exactly the {what} {start}..{stop - 1} in order"
     return None
 
 
@@ -177,6 +182,7 @@ class RunStatus:
         m = self.manifest
         return {
             "run_dir": str(self.run_dir),
+            "kind": kinds.kind_of(m),
             "mcland_version": m.get("mcland_version"),
             "seed": m.get("seed"),
             "n": int(m["n"]),
@@ -199,10 +205,11 @@ class RunStatus:
         m = self.manifest
         n, shards = int(m["n"]), int(m["shards"])
         lines = [
-            f"run        {self.run_dir}  (mcland {m.get('mcland_version')}, seed {m.get('seed')}, "
-            f"n {n}, {shards} shards of {m['shard_size']})",
+            f"run        {self.run_dir}  ({kinds.kind_of(m)}, mcland {m.get('mcland_version')}, "
+            + (f"seed {m['seed']}, " if m.get("seed") is not None else "")
+            + f"n {n}, {shards} shards of {m['shard_size']})",
             f"shards     {len(self.done)} of {shards} done",
-            f"rows       {self.rows_done} of {n} ({100.0 * self.rows_done / n:.1f}%)",
+            f"points     {self.rows_done} of {n} ({100.0 * self.rows_done / n:.1f}%)",
         ]
         if self.missing:
             lines.append(f"missing    {len(self.missing)}: {_names(self.missing)}")
@@ -229,7 +236,7 @@ class RunStatus:
         lines.append(
             "complete   yes"
             if self.complete
-            else "complete   no (rerun the same `mcland sample … --out DIR` to finish)"
+            else f"complete   no (rerun the same `mcland {kinds.kind_of(m)} … --out DIR` to finish)"
         )
         return "\n".join(lines)
 

@@ -6,9 +6,6 @@ The computing itself is :mod:`mcland.pipeline`'s.
 
 from __future__ import annotations
 
-import hashlib
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,20 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from mcland import _faults, _signals, distributed, lock, rundir, runlog, storage
+from mcland import _signals, runner, storage
 from mcland._kernels.batch import draw_point as _draw_point
-from mcland._version import __version__
 from mcland.config import Config
-from mcland.errors import Interrupted, MclandError, StorageFull
-from mcland.pipeline import (
-    Plan,
-    ThreadPool,
-    compute_batches,
-    compute_shard,
-    load_kernels,
-    make_plan,
-    thread_pool,
-)
+from mcland.pipeline import compute_batches, load_kernels, make_plan, thread_pool
 from mcland.point import split_layers
 
 
@@ -86,19 +73,6 @@ class RunSummary:
     audited: int = 0
     audit_disagreements: pd.DataFrame | None = None
     kernel_seconds: float = 0.0  # compiling (first run) or loading the kernels, not in seconds
-
-
-def _manifest(plan: Plan) -> dict:
-    return {
-        **rundir.plan_fields(plan.n, plan.config.output.shard_size),
-        "mcland_version": __version__,
-        "seed": plan.seed,
-        "config": plan.config.resolved(),
-        # user data is part of the run: resuming on changed data is refused
-        "data_sha256": hashlib.sha256(plan.fixed_x.tobytes() + plan.fixed_y.tobytes()).hexdigest()
-        if plan.fixed_x.size
-        else None,
-    }
 
 
 def run(
@@ -160,106 +134,19 @@ def run(
     Interrupted
         SIGTERM or SIGINT stopped the run; finished shards are kept.
     """
-    _check_run_options(threads, scheduler, workers)
-    if not grace >= 0:
-        raise MclandError(f"grace must be >= 0 seconds, got {grace}")
     plan = make_plan(config, n, seed)
-    run_dir = rundir.check_out_path(out)
-    manifest = _manifest(plan)
-    lock.check_free(run_dir, force_unlock=force_unlock)  # refuse early, before any work
-    on_dask = scheduler is not None or workers is not None
-    with _signals.catching(grace) as stop:
-        # entered below: a Dask client connects before anything is written
-        cluster = distributed.client(scheduler, workers) if on_dask else thread_pool(threads)
-        t_load = time.perf_counter()
-        # compile (first run) or load the kernels before the clock starts; on a cluster too,
-        # whose workers then load them from a shared cache (docs/distributed.md)
-        load_kernels(plan, progress)
-        try:
-            stop.between_shards()  # a signal while loading: nothing written
-            t0 = time.perf_counter()
-            # the lock is held from before the manifest is written until the session's
-            # run-log line is appended: one writer per run directory
-            with (
-                cluster as executor,
-                rundir.writing(run_dir, manifest, force_unlock=force_unlock) as status,
-            ):
-                _faults.checkpoint("manifest-written")
-                # appends this session's line (wall time, hosts, points) to DIR/runlog.jsonl
-                log = runlog.session(run_dir, status, executor, threads, workers, scheduler, t_load)
-                with (
-                    log,
-                    tqdm(
-                        total=plan.n,
-                        initial=status.rows_done,
-                        unit="pt",
-                        disable=not progress,
-                        desc="sampling",
-                    ) as bar,
-                ):
-                    if on_dask:
-                        computed = distributed.run_shards(
-                            executor, plan, run_dir, manifest, status.pending, bar, stop
-                        )
-                    else:
-                        computed = _run_shards(
-                            executor, plan, run_dir, manifest, status.pending, bar, stop
-                        )
-                if status.pending:  # temporary files of attempts that died (Dask workers)
-                    rundir.remove_leftovers(run_dir)
-        except (Interrupted, StorageFull) as exc:
-            raise _with_progress(exc, run_dir, manifest) from None
-    _faults.checkpoint("all-shards")
-    seconds = time.perf_counter() - t0
-    return _summarise(run_dir, plan.n, computed, seconds, t0 - t_load)
-
-
-def _check_run_options(threads: int | None, scheduler: str | None, workers: int | None) -> None:
-    """MclandError for options of :func:`run` that do not go together."""
-    if scheduler is not None and workers is not None:
-        raise MclandError("give either --scheduler or --workers, not both")
-    if threads is not None and (scheduler is not None or workers is not None):
-        raise MclandError("--threads is for in-process runs; Dask workers run one shard per thread")
-    if workers is not None and workers < 1:
-        raise MclandError(f"workers must be >= 1, got {workers}")
-
-
-def _run_shards(
-    pool: ThreadPool | None,
-    plan: Plan,
-    run_dir: Path,
-    manifest: dict,
-    shards: list[int],
-    bar: tqdm,
-    stop: _signals.Stop | None = None,
-) -> int:
-    """Compute ``shards`` in this process, one after the other, each with all the threads of
-    ``pool``; returns the number of points computed (the in-process counterpart of
-    :func:`mcland.distributed.run_shards`).  ``stop`` is checked between shards and
-    batches (SIGTERM/SIGINT)."""
-    stop = _signals.Stop() if stop is None else stop
-    computed = 0
-    for k in shards:
-        stop.between_shards()
-        computed += compute_shard(
-            plan, run_dir, manifest, k, pool, bar.update, stop.between_batches
-        )
-    return computed
-
-
-def _with_progress(
-    exc: Interrupted | StorageFull, run_dir: Path, manifest: dict
-) -> Interrupted | StorageFull:
-    """``exc`` with a message saying how far the run got."""
-    shards, rows = rundir.progress(run_dir, manifest) if run_dir.is_dir() else (0, 0)
-    got = (
-        f"{shards} of {manifest['shards']} shards ({rows} of {manifest['n']} points) "
-        f"complete in {run_dir}"
+    done = runner.run_job(
+        plan,
+        out,
+        plan.config.output.shard_size,
+        threads=threads,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+        force_unlock=force_unlock,
+        grace=grace,
     )
-    if isinstance(exc, StorageFull):
-        return StorageFull(f"{exc}; {got}; no partial file left; free space, then rerun to resume")
-    name = signal.Signals(exc.signum).name
-    return Interrupted(exc.signum, f"stopped by {name}; {got}; nothing partial written")
+    return _summarise(done.run_dir, plan.n, done.computed, done.seconds, done.kernel_seconds)
 
 
 def _summarise(

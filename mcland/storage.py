@@ -403,12 +403,15 @@ def load(
     filters: Any = None,
     verify: str = "error",
 ) -> pd.DataFrame:
-    """Load the records of a run directory as a DataFrame, sorted by ``sample_id``.
+    """Load the records of a run directory as a DataFrame, sorted by ``sample_id`` (a
+    stable sort: a dynamics run's rows of one point stay in delta or eps order; a classify
+    run's rows are in input order).
 
     Parameters
     ----------
     run_dir : path
-        Directory written by ``mcland sample`` / :func:`mcland.run`.
+        Directory written by ``mcland sample``, ``classify`` or ``dynamics`` (their schemas:
+        :mod:`mcland.kinds`).
     columns : list of str, optional
         Subset of columns to read (column pushdown).
     filters : optional
@@ -422,10 +425,10 @@ def load(
     Returns
     -------
     pandas.DataFrame
-        One row per point; type columns are categoricals; list columns hold NumPy arrays.
+        One row per record; type columns are categoricals; list columns hold NumPy arrays.
     """
     run_dir = Path(run_dir)
-    read_manifest(run_dir)
+    manifest = read_manifest(run_dir)
     files = sorted(run_dir.glob(SHARD_GLOB))
     if verify not in ("error", "skip", "off"):
         raise MclandError(f"verify must be 'error', 'skip' or 'off', got {verify!r}")
@@ -440,9 +443,12 @@ def load(
         for x in bad:
             warnings.warn(f"{x}: fails its checksum check, left out", RuntimeWarning, stacklevel=2)
         files = [x for x in files if x not in bad]
+    from mcland.kinds import shard_schema
+
+    schema = shard_schema(manifest)
     if not files:
-        return SCHEMA.empty_table().to_pandas()
-    dataset = ds.dataset([str(x) for x in files], format="parquet", schema=SCHEMA)
+        return schema.empty_table().to_pandas()
+    dataset = ds.dataset([str(x) for x in files], format="parquet", schema=schema)
     expr = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
     table = dataset.to_table(columns=columns, filter=expr)
     if "sample_id" in table.column_names:

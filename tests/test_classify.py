@@ -219,9 +219,11 @@ def test_cli_end_to_end(sampled, tmp_path, capsys):
     code, stdout, err = cli(capsys, *args, "--out", out, "--key", "name", "--threads", "1")
     assert code == 0, err
     assert "wrote 10 records" in stdout and "counts" in stdout
-    table = pq.read_table(out / "classify.parquet")
-    assert table.column("row").to_pylist() == [f"net-{i:03d}" for i in range(10)]
-    code, stdout, err = cli(capsys, *args, "--out", out, "--refine")  # rewrites its own file
+    table = mcland.load(out)
+    assert table["row"].tolist() == [f"net-{i:03d}" for i in range(10)]
+    code, stdout, err = cli(capsys, *args, "--out", out, "--key", "name", "--refine")
+    assert code == 2 and "differs in: refine)" in err  # another run: refused
+    code, stdout, err = cli(capsys, *args, "--out", tmp_path / "refined", "--refine")
     assert code == 0 and "refined: 10 of 10" in stdout
     # a second writer: the directory's lock names the live holder (here: this process)
     holder = {"host": socket.gethostname(), "pid": os.getpid(), "start": "t0", "token": "x"}
@@ -230,8 +232,18 @@ def test_cli_end_to_end(sampled, tmp_path, capsys):
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         refused(capsys, tmp_path, *args, "--out", out, fragments=("being written by",))
     (out / ".lock").unlink()
-    (out / "other.txt").write_text("x")
-    refused(capsys, tmp_path, *args, "--out", out, fragments=("not empty",))
+    code, stdout, err = cli(capsys, *args, "--out", out, "--key", "name")  # complete: resumes
+    assert code == 0 and "(0 computed" in stdout, err
+    # POINTS changed since the run: its resume is refused, nothing written
+    _parquet_layers(points[1:11], tmp_path / "points.parquet", key="name")
+    before = sorted(p.name for p in out.iterdir())
+    refused(capsys, tmp_path, *args, "--out", out, "--key", "name",
+            fragments=("differs in: points_sha256",))  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "other.txt").write_text("x")
+    refused(capsys, tmp_path, *args, "--out", other, fragments=("not empty",))
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"W1": [[1.0]]}), bad)
     new = tmp_path / "new"

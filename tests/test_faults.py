@@ -30,7 +30,7 @@ from cli_helpers import cli, refused, tree
 from run_helpers import assert_clean, assert_same_records
 
 import mcland
-from mcland import _faults, lock, pipeline, rundir, runlog, sampling, storage
+from mcland import _faults, lock, pipeline, rundir, runlog, runner, storage
 from mcland.cli import EXIT_NOT_VERIFIED, EXIT_STORAGE_FULL
 
 N, SHARD, SHARDS = 60, 20, 3
@@ -372,7 +372,7 @@ def test_sigterm_at_a_random_moment(tmp_path, config, reference):
 def test_racing_attempts_at_one_shard_leave_one_valid_shard(tmp_path, config, reference):
     out = tmp_path / "run"
     plan = pipeline.make_plan(config)
-    manifest = sampling._manifest(plan)
+    manifest = runner.manifest(plan, plan.config.output.shard_size)
     with rundir.writing(out, manifest) as st:
         assert st.missing == [0, 1, 2]
         # a temporary file of an attempt still writing shard 1 (another worker)

@@ -24,7 +24,7 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_threads_and_chunking_do_not_change_records(monkeypatch):
     ref = mcland.sample(CFG, threads=1)
     _same(ref, mcland.sample(CFG, threads=2))
-    monkeypatch.setattr(pipeline, "BATCH", 37)
+    monkeypatch.setattr(pipeline.Plan, "batch", 37)
     monkeypatch.setattr(pipeline, "TASKS_PER_THREAD", 3)
     _same(ref, mcland.sample(CFG, threads=2))
 

@@ -142,7 +142,7 @@ def test_status_reports_progress(capsys, tmp_path, reference):
     out = _copy(reference, tmp_path)
     code, stdout, err = cli(capsys, "status", out)
     assert (code, err) == (0, "")
-    assert "shards     3 of 3 done" in stdout and "rows       120 of 120 (100.0%)" in stdout
+    assert "shards     3 of 3 done" in stdout and "points     120 of 120 (100.0%)" in stdout
     assert "complete   yes" in stdout
 
     (out / "part-000001.parquet").unlink()
@@ -152,9 +152,11 @@ def test_status_reports_progress(capsys, tmp_path, reference):
     code, stdout, err = cli(capsys, "status", out)
     assert (code, err) == (0, "")
     lines = stdout.splitlines()
-    assert lines[0].startswith(f"run        {out}  (mcland {mcland.__version__}, seed 11, n 120")
+    assert lines[0].startswith(
+        f"run        {out}  (sample, mcland {mcland.__version__}, seed 11, n 120"
+    )
     assert "shards     1 of 3 done" in lines
-    assert "rows       40 of 120 (33.3%)" in lines
+    assert "points     40 of 120 (33.3%)" in lines
     assert "missing    1: part-000001.parquet" in lines
     assert any(x.startswith("bad        part-000002.parquet: unreadable") for x in lines)
     assert any(x.startswith("leftovers  1 temporary file") for x in lines)
@@ -244,7 +246,7 @@ def test_threads_shard_and_batch_sizes_do_not_change_records(tmp_path, reference
     mcland.run({**CFG, "output": {"shard_size": 17}}, b, threads=2, progress=False)
     assert len(list(b.glob("part-*"))) == 8
     assert_same_records(b, reference)
-    monkeypatch.setattr(pipeline, "BATCH", 7)
+    monkeypatch.setattr(pipeline.Plan, "batch", 7)
     monkeypatch.setattr(pipeline, "TASKS_PER_THREAD", 5)
     c = tmp_path / "batches"
     mcland.run({**CFG, "output": {"shard_size": 50}}, c, threads=2, progress=False)
@@ -255,7 +257,7 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
     """Interrupt after every 1st, 2nd, ... batch; resume each time; the same records."""
     out = tmp_path / "run"
     cfg = {**CFG, "output": {"shard_size": 20}}
-    monkeypatch.setattr(pipeline, "BATCH", 8)  # 3 batches per shard
+    monkeypatch.setattr(pipeline.Plan, "batch", 8)  # 3 batches per shard
     real = pipeline._finish
     interruptions = 0
     for stop_after in (1, 2, 5, 3, 1):

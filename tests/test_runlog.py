@@ -11,7 +11,7 @@ from cli_helpers import cli
 from sampled_run import SMALL_RUN_CONFIG
 
 import mcland
-from mcland import runlog, sampling, storage
+from mcland import runlog, runner, storage
 from mcland.report.sections import wall_time
 
 N, SHARD = 40, 20
@@ -37,7 +37,7 @@ def test_a_run_writes_one_line(tmp_path):
     assert entry["start"].endswith("Z") and entry["end"] >= entry["start"]
     # the session spans loading the kernels and computing; it closes a few statements before
     # run() stops its own clock, and the log keeps milliseconds: 10 ms of slack
-    assert entry["wall_seconds"] > 0 and summary.seconds <= entry["wall_seconds"] + 0.01
+    assert entry["wall_seconds"] > 0 and summary.seconds <= entry["wall_seconds"]
     manifest = storage.read_manifest(out)  # the log is not part of the run's identity
     assert not {"wall_seconds", "host", "pid", "start"} & set(manifest)
 
@@ -62,17 +62,17 @@ def test_a_resume_appends_a_line_and_a_finished_rerun_none(tmp_path):
 
 def test_an_interrupted_session_is_logged_as_not_completed(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    real = sampling.compute_shard
+    real = runner.compute_shard
 
     def interrupted(plan, run_dir, manifest, k, *args, **kwargs):
         if k == 1:
             raise KeyboardInterrupt
         return real(plan, run_dir, manifest, k, *args, **kwargs)
 
-    monkeypatch.setattr(sampling, "compute_shard", interrupted)
+    monkeypatch.setattr(runner, "compute_shard", interrupted)
     with pytest.raises(KeyboardInterrupt):
         mcland.run(CFG, out, threads=1, progress=False)
-    monkeypatch.setattr(sampling, "compute_shard", real)
+    monkeypatch.setattr(runner, "compute_shard", real)
     mcland.run(CFG, out, threads=1, progress=False)
     first, second = lines(out)
     assert (first["completed"], first["error"], first["points"]) == (

@@ -102,6 +102,27 @@ def _hermite(L0, D0, L1, D1, h, theta):
 
 @jit
 def integrate(problem, control, w, t_record, loss_record):
+    """Follow gradient flow from ``w`` (N,), overwritten with the final weights:
+    :func:`integrate_dense` without recording the weights."""
+    return integrate_dense(problem, control, w, t_record, loss_record, np.empty((0, w.size)))
+
+
+@jit
+def _hermite_weights(w, k1, y_new, k4, h, theta, out):
+    """Cubic Hermite interpolant of the weights on an accepted step: ``w`` at its start,
+    ``y_new`` at its end, velocities ``k1``, ``k4`` (``-grad L``); into ``out`` (N,)."""
+    t2 = theta * theta
+    t3 = t2 * theta
+    a0 = 2.0 * t3 - 3.0 * t2 + 1.0
+    b0 = (t3 - 2.0 * t2 + theta) * h
+    a1 = -2.0 * t3 + 3.0 * t2
+    b1 = (t3 - t2) * h
+    for i in range(w.size):
+        out[i] = a0 * w[i] + b0 * k1[i] + a1 * y_new[i] + b1 * k4[i]
+
+
+@jit
+def integrate_dense(problem, control, w, t_record, loss_record, w_record):
     """Follow gradient flow from ``w`` (N,), overwritten with the final weights.
 
     Parameters
@@ -116,6 +137,10 @@ def integrate(problem, control, w, t_record, loss_record):
         Ascending flow times at which the loss is recorded.
     loss_record : ndarray (K,)
         Output: the loss at ``t_record`` (dense output), NaN past the end of the run.
+    w_record : ndarray (K, N) or (0, N)
+        Output when it has K rows: the weights at ``t_record`` (cubic Hermite dense output
+        with the exact velocities at both ends of the step, third order like the
+        integrator), NaN past the end of the run.
 
     Returns
     -------
@@ -126,8 +151,11 @@ def integrate(problem, control, w, t_record, loss_record):
     """
     N = w.size
     K = t_record.size
+    dense_w = w_record.shape[0] > 0
     for i in range(K):
         loss_record[i] = np.nan
+    if dense_w:
+        w_record[:, :] = np.nan
     w_ref = control.w_ref
     k1 = np.empty(N)
     k2 = np.empty(N)
@@ -147,6 +175,8 @@ def integrate(problem, control, w, t_record, loss_record):
     rec = 0
     while rec < K and t_record[rec] <= 0.0:
         loss_record[rec] = L
+        if dense_w:
+            w_record[rec, :] = w
         rec += 1
     t_mark = np.nan
     if control.loss_mark >= L:
@@ -214,6 +244,8 @@ def integrate(problem, control, w, t_record, loss_record):
         while rec < K and t_record[rec] <= t_new:
             theta = (t_record[rec] - t) / h
             loss_record[rec] = _hermite(L, D0, L_new, D1, h, theta)
+            if dense_w:
+                _hermite_weights(w, k1, y_new, k4, h, theta, w_record[rec])
             rec += 1
         if t_mark != t_mark and L_new <= control.loss_mark:
             lo = 0.0

@@ -101,8 +101,16 @@ def _sessions_table(run_dir: Path) -> str:
     return p(f"Sessions in {runlog.LOG_FILE} {shown}".rstrip() + ":") + table(pd.DataFrame(rows))
 
 
-def metadata_section(run_dir: Path, manifest: dict[str, Any], n_rows: int) -> Section:
-    """Seed, versions, sizes, Parquet metadata, wall time and hosts, the configuration."""
+def metadata_section(
+    run_dir: Path,
+    manifest: dict[str, Any],
+    n_rows: int,
+    extra: tuple[tuple[str, object], ...] = (),
+) -> Section:
+    """Seed, versions, sizes, Parquet metadata, wall time and hosts, the configuration.
+
+    ``n_rows`` counts the points present (a dynamics run's points, not its records);
+    ``extra`` rows (item, value) of the run's kind go after the sizes."""
     sec = Section("metadata", "Run metadata")
     files = sorted(run_dir.glob(SHARD_GLOB))
     metas = [pq.read_metadata(f) for f in files]
@@ -120,13 +128,18 @@ def metadata_section(run_dir: Path, manifest: dict[str, Any], n_rows: int) -> Se
     rows = [
         ("run directory", str(run_dir)),
         ("mcland version (run)", manifest.get("mcland_version")),
-        ("seed", manifest.get("seed")),
+        ("seed", "none" if manifest.get("seed") is None else manifest.get("seed")),
         ("points planned (n)", manifest.get("n")),
         ("points present", n_rows),
         ("shards present / planned", f"{len(files)} / {manifest.get('shards')}"),
         ("shard size", manifest.get("shard_size")),
         ("bytes on disk (shards)", f"{size:,}"),
-        ("data source", manifest.get("config", {}).get("data", {}).get("source")),
+        *extra,
+        (
+            "data source",
+            manifest.get("config", {}).get("data", {}).get("source")
+            or "given with the points (mcland classify --data)",
+        ),
         ("user data SHA-256", manifest.get("data_sha256") or "none (Gaussian data per point)"),
         ("Parquet writer", metas[0].created_by if metas else "—"),
         ("columns per shard", metas[0].num_columns if metas else "—"),

@@ -1,0 +1,188 @@
+"""``mcland dynamics``: gradient-flow experiments from drawn critical points, in memory
+(:func:`dynamics`) or into run directories (:func:`run`) with the machinery of
+``mcland sample`` (:mod:`mcland.runner`: shards, manifest, resume, lock, run log, Dask).
+
+The ids of a dynamics run are the sample ids of its configuration: point ``k`` is drawn
+exactly as ``mcland sample`` draws it, and its records are the point's sample record
+(:data:`mcland.storage.SCHEMA`) followed by the experiment's columns
+(:func:`mcland.dynamics.record_schema`), one record per delta (``escape``) or eps
+(``small_init``), in the order of the ``[dynamics]`` section's list.  The experiments
+themselves are :func:`mcland.dynamics.point_records`; docs/dynamics.md describes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from mcland import _signals, runner, storage
+from mcland.config import Config, Dynamics
+from mcland.dynamics import point_records, record_schema
+from mcland.pipeline import Plan, ThreadPool, compute_batches, make_plan, thread_pool
+
+# points per batch: a point's flows cost ~1e3-1e5 gradient evaluations, so small batches
+# keep progress and SIGTERM checks frequent; results do not depend on it
+BATCH = 8
+
+
+def run_schema(experiment: str) -> pa.Schema:
+    """The records of a dynamics run: :data:`mcland.storage.SCHEMA`, then the experiment's
+    columns (:func:`mcland.dynamics.record_schema`) but its ``sample_id``."""
+    extra = [f for f in record_schema(experiment) if f.name != "sample_id"]
+    return pa.schema([*storage.SCHEMA, *extra])
+
+
+def rows_per_point(section: dict[str, Any]) -> int:
+    """Records per point of a resolved ``[dynamics]`` section: its deltas or its eps."""
+    return len(section["deltas"] if section["experiment"] == "escape" else section["eps"])
+
+
+class _Started(NamedTuple):
+    """A batch being computed: the sample part and one future (or result) per point."""
+
+    sample: Any
+    flows: list[Future | list[dict]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DynamicsJob:
+    """A ``dynamics`` job (:class:`mcland.pipeline.Job`): the sampling plan, whose
+    configuration carries the ``[dynamics]`` section (defaults filled in)."""
+
+    plan: Plan
+
+    kind = "dynamics"
+    batch = BATCH
+
+    @property
+    def settings(self) -> Dynamics:
+        return self.plan.config.dynamics
+
+    @property
+    def n(self) -> int:
+        return self.plan.n
+
+    def manifest(self) -> dict:
+        """As a sample run's (the configuration holds the ``[dynamics]`` section)."""
+        return self.plan.manifest()
+
+    def load_kernels(self, progress: bool = False) -> float:
+        """The sampler's kernels (:meth:`mcland.pipeline.Plan.load_kernels`); the flow's
+        compile on the first point."""
+        return self.plan.load_kernels(progress)
+
+    def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
+        """Start the points' sample records and their flows (one task per point)."""
+        sample = self.plan.start(ids, pool)
+        if pool is None:
+            flows = [point_records(self.plan, self.settings, int(i)) for i in ids]
+        else:
+            flows = [pool.submit(point_records, self.plan, self.settings, int(i)) for i in ids]
+        return _Started(sample, flows)
+
+    def finish(self, started: _Started) -> pa.Table:
+        """Each point's sample record, repeated once per flow record, then the flows'."""
+        sample = self.plan.finish(started.sample)
+        rows = [r for f in started.flows for r in (f.result() if isinstance(f, Future) else f)]
+        schema = record_schema(self.settings.experiment)
+        flows = pa.Table.from_pylist(rows, schema=schema)
+        per = len(rows) // max(sample.num_rows, 1)
+        repeated = sample.take(pa.array(np.repeat(np.arange(sample.num_rows), per)))
+        if not np.array_equal(
+            repeated.column("sample_id").to_numpy(), flows.column("sample_id").to_numpy()
+        ):
+            raise AssertionError("flow records out of step with their points")  # a bug
+        cols = [*repeated.columns, *(flows.column(f.name) for f in schema if f.name != "sample_id")]
+        return pa.Table.from_arrays(cols, schema=run_schema(self.settings.experiment))
+
+
+def make_job(
+    config: Config | dict | str | Path, n: int | None = None, seed: int | None = None
+) -> DynamicsJob:
+    """Validate the configuration and the data (:func:`mcland.pipeline.make_plan`); a
+    configuration without ``[dynamics]`` gets the section's defaults."""
+    plan = make_plan(config, n, seed)
+    if not plan.config.has_dynamics:  # the defaults, written into the manifest
+        config = plan.config.model_copy(update={"dynamics": Dynamics()})
+        plan = dataclasses.replace(plan, config=config)
+    return DynamicsJob(plan)
+
+
+def dynamics(
+    config: Config | dict | str | Path,
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run the configuration's dynamics experiment on ``n`` drawn points, in memory.
+
+    Parameters
+    ----------
+    config : Config, dict or path to a TOML file
+        A sampling configuration with a ``[dynamics]`` section (docs/configuration.md;
+        without one, the section's defaults: the escape experiment).
+    n, seed : int, optional
+        Override the configuration's ``n`` and ``seed``.
+    threads : int, optional
+        Worker threads (default: all cores).  Results do not depend on it.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (point, delta) or (point, eps): the point's sample record
+        (docs/output-schema.md) and the experiment's columns (docs/dynamics.md).
+    """
+    job = make_job(config, n, seed)
+    job.load_kernels(progress)
+    ids = np.arange(job.n, dtype=np.int64)
+    per = rows_per_point(job.settings.model_dump(mode="json"))
+    tables = []
+    with thread_pool(threads) as pool, tqdm(total=job.n, unit="pt", disable=not progress) as bar:
+        for table in compute_batches(job, ids, pool):
+            tables.append(table)
+            bar.update(table.num_rows // per)
+    return pa.concat_tables(tables).to_pandas()
+
+
+def run(
+    config: Config | dict | str | Path,
+    out: str | Path,
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    force_unlock: bool = False,
+    grace: float = _signals.DEFAULT_GRACE,
+) -> runner.Outcome:
+    """Run the configuration's dynamics experiment into the run directory ``out``.
+
+    Parameters are those of :func:`mcland.run`; shards hold ``output.shard_size`` points
+    each (all their records).  Read the records with :func:`mcland.load`.
+    """
+    job = make_job(config, n, seed)
+    return runner.run_job(
+        job,
+        out,
+        job.plan.config.output.shard_size,
+        threads=threads,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+        force_unlock=force_unlock,
+        grace=grace,
+        desc="dynamics",
+    )

@@ -1,0 +1,414 @@
+"""Tests of mcland.certify: exact evaluation on the stored floats, the exact PSD test, the
+perturbation bound behind the stability answer, and the classify integration
+(docs/certify.md).  References: ``fractions.Fraction`` for signs and exact values, the
+float64 NumPy formulas (mcland.classify.gradient / hessian) for values."""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from certify_fixture import (
+    cancelling,
+    exact_global,
+    kill23,
+    lm_points,
+    unbalanced,
+    unbalanced_strict,
+)
+
+import mcland
+from mcland.classify import gradient, hessian
+from mcland.problem import Problem
+
+cert = sys.modules["mcland.certify"]  # the module (mcland.certify_point is the function)
+
+
+def _flat(weights):
+    dims = np.array([weights[0].shape[1]] + [W.shape[0] for W in weights], np.int64)
+    return dims, np.concatenate([W.ravel() for W in weights])
+
+
+def _frac(a):
+    return [[Fraction(float(x)) for x in row] for row in np.atleast_2d(a)]
+
+
+def _mm(A, B):
+    return [
+        [sum((A[i][k] * B[k][j] for k in range(len(B))), Fraction(0)) for j in range(len(B[0]))]
+        for i in range(len(A))
+    ]
+
+
+def _quad_reference(weights, V, X, Y) -> Fraction:
+    """``v^T Hess v`` in Fractions, independently of the block formulas: twice the t^2
+    coefficient of ``L(W + t V) = ||P(t) X - Y||^2``, ``P(t)`` multiplied out as a
+    polynomial in ``t`` truncated at degree 2."""
+    Xf, Yf = _frac(X), _frac(Y)
+    poly = None  # [c0, c1, c2], each a matrix
+    for W, Vh in zip(weights, V, strict=True):
+        Wf, Vf = _frac(W), _frac(Vh)
+        if poly is None:
+            zero = [[Fraction(0)] * len(Wf[0]) for _ in Wf]
+            poly = [Wf, Vf, zero]
+            continue
+        c0 = _mm(Wf, poly[0])
+        c1 = [
+            [a + b for a, b in zip(r1, r2, strict=True)]
+            for r1, r2 in zip(_mm(Wf, poly[1]), _mm(Vf, poly[0]), strict=True)
+        ]
+        c2 = [
+            [a + b for a, b in zip(r1, r2, strict=True)]
+            for r1, r2 in zip(_mm(Wf, poly[2]), _mm(Vf, poly[1]), strict=True)
+        ]
+        poly = [c0, c1, c2]
+    A0 = _mm(poly[0], Xf)
+    A1 = _mm(poly[1], Xf)
+    A2 = _mm(poly[2], Xf)
+    # L(t) = sum (A0 - Y + t A1 + t^2 A2)^2: t^2 coefficient = sum A1^2 + 2 (A0 - Y) A2
+    c = Fraction(0)
+    for i in range(len(A0)):
+        for j in range(len(A0[0])):
+            c += A1[i][j] ** 2 + 2 * (A0[i][j] - Yf[i][j]) * A2[i][j]
+    return 2 * c
+
+
+def _split(v, weights):
+    out, k = [], 0
+    for W in weights:
+        out.append(v[k : k + W.size].reshape(W.shape))
+        k += W.size
+    return out
+
+
+def _points():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((3, 6))
+    Y = rng.standard_normal((2, 6))
+    plain = [rng.standard_normal((2, 3)), rng.standard_normal((3, 2)), rng.standard_normal((2, 3))]
+    return [
+        (plain, X, Y),
+        (unbalanced(plain, (4e1, 3e-11, 1.0)), X, Y),
+        (kill23(1e-13, 1e-20)[0], *kill23(0, 0)[1:]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_exact_gradient_and_hessian_match_float64(case):
+    weights, X, Y = _points()[case]
+    dims, w = _flat(weights)
+    problem = Problem.from_data(X, Y)
+    ex = cert.exact_point(dims, w, *cert.exact_moments(X, Y))
+    Hf, Hn = ex.hess.to_float(), hessian(dims, w, problem)
+    assert np.allclose(Hf, Hf.T, rtol=0, atol=0)
+    scale = np.abs(Hn).max()
+    assert np.abs(Hf - Hn).max() <= 1e-12 * scale
+    gn = gradient(dims, w, problem)
+    assert (
+        np.abs(ex.grad.to_float() - gn).max()
+        <= 1e-12 * max(np.abs(gn).max(), 1e-300) + 1e-14 * scale
+    )
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_exact_quadratic_form_equals_fraction_reference(case):
+    weights, X, Y = _points()[case]
+    dims, w = _flat(weights)
+    ex = cert.exact_point(dims, w, *cert.exact_moments(X, Y))
+    rng = np.random.default_rng(case)
+    for v in [rng.standard_normal(w.size), np.linalg.eigh(ex.hess.to_float())[1][:, 0]]:
+        sign, q, _ = cert._quad(ex.hess, v)
+        ref = _quad_reference(weights, _split(v, weights), X, Y)
+        assert sign == (ref > 0) - (ref < 0)
+        assert q == pytest.approx(float(ref), rel=1e-15, abs=0)
+
+
+def test_psd_rank_against_eigenvalues():
+    rng = np.random.default_rng(3)
+    for n, k in ((5, 5), (6, 3), (7, 1), (4, 0)):
+        B = rng.integers(-9, 10, size=(n, k))
+        A = cert.Dyadic(np.array((B @ B.T).tolist(), dtype=object), 0)  # PSD, rank k
+        assert cert.psd_rank(A) == (True, int(np.linalg.matrix_rank(B @ B.T)))
+        D = np.diag([-1] + [1] * (k - 1)) if k else None
+        if k:
+            A = cert.Dyadic(np.array((B @ D @ B.T).tolist(), dtype=object), 0)
+            assert cert.psd_rank(A)[0] == (
+                np.linalg.eigvalsh((B @ D @ B.T).astype(float))[0] >= -1e-9
+            )
+    for M in (
+        [[0, 1], [1, 0]],
+        [[1, 2], [2, 1]],
+        [[0, 0], [0, -3]],
+        [[1, 1, 0], [1, 1, 0], [0, 0, 0]],
+    ):
+        expect = bool(np.linalg.eigvalsh(np.array(M, float))[0] >= -1e-12)
+        assert cert.psd_rank(cert.Dyadic(np.array(M, dtype=object), 0))[0] == expect
+
+
+def test_tiny_strict_saddle_is_certified_by_exact():
+    """W_2, W_3 of norms 1e-13, 1e-20 on a W_2 = W_3 = 0 configuration: float64 cannot
+    decide (ambiguous); exactly a strict saddle, robust to a few-eps perturbation."""
+    weights, X, Y = kill23(1e-13, 1e-20)
+    r = mcland.certify_point(weights, X, Y)
+    assert r["numeric_type"] == "ambiguous"
+    assert (r["exact_type"], r["decided_by"]) == ("strict_saddle", "exact")
+    assert r["exact_curvature"] < 0 and r["stability"] == "stable"
+    dims, w = _flat(weights)
+    c = cert.exact_certificate(dims, w, Problem.from_data(X, Y), cert.exact_moments(X, Y), False)
+    ref = _quad_reference(weights, _split(c.direction, weights), X, Y)
+    assert ref < 0  # the certificate, checked independently in Fractions
+
+
+def test_tiny_layers_strict_componentwise_but_non_strict_normwise():
+    """Norms 1e-20, 1e-35 on a W_2 = W_3 = 0 configuration: float64 reads non-strict; the
+    floats are exactly strict and stay so under any few-eps *relative* perturbation (tiny
+    layers stay tiny), but a normwise perturbation of the weights (which may zero the tiny
+    layers) may make it non-strict: both readings of the issue are reported."""
+    weights, X, Y = kill23(1e-20, 1e-35)
+    r = mcland.certify_point(weights, X, Y)
+    assert r["numeric_type"] == "non_strict_saddle"
+    assert (r["exact_type"], r["stability"]) == ("strict_saddle", "stable")
+    assert r["stability_scale"] > r["stability_bound"]
+    assert r["normwise_stability"] == "unstable"
+    assert "non_strict_saddle" in r["normwise_possible_types"]
+
+
+def test_unbalanced_strict_saddle_is_certified_and_stable():
+    """A sampler strict saddle rescaled to layer norms 4e1, 3e-11, 4e-6, 4.5e14: float64
+    misreads it (the floor scales with the largest layers); exactly strict, and stable in
+    balanced coordinates (a symmetry of L: same type, same relative perturbations)."""
+    weights, X, Y = unbalanced_strict()
+    r = mcland.certify_point(weights, X, Y)
+    assert r["theory_type"] == "strict_saddle" and r["numeric_type"] != "strict_saddle"
+    assert (r["exact_type"], r["decided_by"], r["stability"]) == (
+        "strict_saddle",
+        "exact",
+        "stable",
+    )
+    dims, w = _flat(weights)
+    k = cert.layer_balance(dims, w)
+    assert k.sum() == 0
+    per = np.repeat(k, dims[1:] * dims[:-1])
+    assert np.array_equal(np.ldexp(np.ldexp(w, -per), per), w)  # exact rescaling
+    wb = np.ldexp(w, -per)
+    nb = [np.linalg.norm(W) for W in _split(wb, weights)]
+    assert max(nb) / min(nb) < 2.0 ** (len(nb) + 1)  # balanced (the rounding of k)
+    problem, mom = Problem.from_data(X, Y), cert.exact_moments(X, Y)
+    plain = cert.exact_certificate(dims, w, problem, mom, False, balance=False)
+    assert plain.exact_type == "strict_saddle"  # same type without balancing
+
+
+@pytest.mark.parametrize(
+    ("make", "expect", "rank"),
+    [(lambda: kill23(0.0, 0.0), "non_strict_saddle", 0), (exact_global, "global_minimizer", 3)],
+)
+def test_exact_psd_points_are_not_called_strict(make, expect, rank):
+    weights, X, Y = make()
+    dims, w = _flat(weights)
+    problem = Problem.from_data(X, Y)
+    assert np.all(gradient(dims, w, problem) == 0)  # exactly critical
+    c = cert.exact_certificate(
+        dims, w, problem, cert.exact_moments(X, Y), expect == "global_minimizer"
+    )
+    assert (c.exact_type, c.decided_by, c.exact_rank) == (expect, "exact_inertia", rank)
+
+
+def test_exact_rank_of_a_global_minimizer():
+    """H = 2, X = I_6, Y = diag(12..7), W_2 W_1 = top-3 projection scaled: exactly critical
+    global minimizer whose Hessian's kernel is the GL(3) symmetry: rank N - r^2 = 36 - 9."""
+    d, r = 6, 3
+    X, Y = np.eye(d), np.diag(np.arange(2 * d, d, -1).astype(float))
+    W1 = np.zeros((r, d))
+    W1[:, :r] = np.eye(r)
+    W2 = np.zeros((d, r))
+    W2[:r, :] = np.diag(np.arange(2 * d, 2 * d - r, -1).astype(float))
+    dims, w = _flat([W1, W2])
+    c = cert.exact_certificate(dims, w, Problem.from_data(X, Y), cert.exact_moments(X, Y), True)
+    assert (c.exact_type, c.decided_by, c.exact_rank) == ("global_minimizer", "exact_inertia", 27)
+
+
+def test_zero_point_is_stable_and_psd():
+    """W = 0 (H = 3): Hessian exactly 0, and a relative perturbation keeps it 0."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
+    r = mcland.certify_point([np.zeros((2, 2))] * 3, X, Y)
+    assert (r["exact_type"], r["decided_by"], r["stability"]) == (
+        "non_strict_saddle",
+        "exact_inertia",
+        "stable",
+    )
+    assert r["stability_bound"] == 0.0
+
+
+def test_stability_flips_above_the_curvature_gap_only():
+    weights, X, Y = cancelling()
+    r = mcland.certify_point(weights, X, Y)
+    gap = r["stability_scale"]
+    assert r["exact_type"] == "strict_saddle" and gap > 1
+    # find the rel at which the bound reaches the gap, then step either side
+    lo, hi = 1e-16, 1.0
+    for _ in range(60):
+        mid = np.sqrt(lo * hi)
+        below = mcland.certify_point(weights, X, Y, rel=mid)["stability_bound"] < gap
+        lo, hi = (mid, hi) if below else (lo, mid)
+    small = mcland.certify_point(weights, X, Y, rel=lo / 2)
+    large = mcland.certify_point(weights, X, Y, rel=hi * 2)
+    # (beyond rel ~ 1e-9 the gradient bound already allows `not_critical`: a separate flip)
+    assert not {"non_strict_saddle", "global_minimizer"} & set(small["possible_types"])
+    assert large["stability"] == "unstable" and "non_strict_saddle" in large["possible_types"]
+    assert mcland.certify_point(weights, X, Y)["possible_types"] == []  # default rel: stable
+    assert small["stability_bound"] < gap <= large["stability_bound"]
+
+
+def _perturb(a, rel, rng):
+    return a * (1 + rel * rng.uniform(-1, 1, a.shape))
+
+
+@pytest.mark.parametrize("rel", [1e-6, 1e-10])
+def test_bound_holds_for_random_perturbations(rel):
+    """The Weyl bound is an upper bound: exact change of the Hessian (spectral norm) and
+    of the gradient under random componentwise perturbations of weights and data."""
+    pts, Xl, Yl = lm_points(6)
+    cases = [(p, Xl, Yl) for p in pts] + _points() + [cancelling()]
+    rng = np.random.default_rng(5)
+    for weights, X, Y in cases:
+        dims, w = _flat(weights)
+        problem = Problem.from_data(X, Y)
+        norms = np.array([np.linalg.norm(W) for W in weights])
+        P = weights[0]
+        for W in weights[1:]:
+            P = W @ P
+        r_norm = np.linalg.norm(P @ problem.Sxx - problem.Syx) * (1 + 1e-12) + 1e-300
+        beta, dgrad, _ = cert.perturbation_bounds(
+            norms,
+            r_norm,
+            np.linalg.eigvalsh(problem.Sxx)[-1],
+            np.linalg.norm(X),
+            np.linalg.norm(Y),
+            rel,
+        )
+        ex0 = cert.exact_point(dims, w, *cert.exact_moments(X, Y))
+        for _ in range(3):
+            Xp, Yp = _perturb(X, rel, rng), _perturb(Y, rel, rng)
+            wp = _perturb(w, rel, rng)
+            ex1 = cert.exact_point(dims, wp, *cert.exact_moments(Xp, Yp))
+            dH = (ex1.hess - ex0.hess).to_float()
+            dg = (ex1.grad - ex0.grad).to_float()
+            assert np.linalg.norm(dH, 2) <= beta
+            assert np.linalg.norm(dg) <= dgrad
+
+
+def test_robust_float64_non_strict_is_exactly_strict_and_stable():
+    """LM endpoints on which the float64 floor is looser than the Hessian itself: float64
+    reads non-strict, the exact form finds a negative direction larger than any few-eps
+    perturbation can move (issue 14 item 3)."""
+    pts, X, Y = lm_points(120)
+    df = mcland.classify(pts, X, Y, threads=1)
+    robust = df[(df.numeric_type == "non_strict_saddle") & (df.stability == "stable")]
+    assert len(robust) >= 1
+    for t in robust.index[:2]:
+        assert robust.loc[t, "exact_type"] == "strict_saddle"
+        assert -robust.loc[t, "exact_curvature"] > robust.loc[t, "stability_bound"]
+        assert robust.loc[t, "noise_floor"] > 0.5 * robust.loc[t, "hess_norm_w"]
+
+
+def test_classify_runs_exact_only_where_needed(monkeypatch):
+    pts, X, Y = lm_points(40)
+    calls = []
+    real = cert.exact_certificate
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(cert, "exact_certificate", spy)
+    df = mcland.classify(pts, X, Y, threads=1)
+    exact_rows = df["decided_by"] != "float64"
+    assert len(calls) == int(exact_rows.sum())
+    assert (df.loc[df.numeric_type == "ambiguous", "decided_by"] != "float64").all()
+    assert (
+        df.loc[df.decided_by == "float64", "exact_type"]
+        == df.loc[df.decided_by == "float64", "numeric_type"]
+    ).all()
+    assert df["decided_by"].isin(["float64", "exact", "exact_inertia", "undecided"]).all()
+    assert (df["stability_rel"] == cert.DEFAULT_REL).all()
+    with pytest.raises(mcland.MclandError, match="stability_rel"):
+        mcland.classify(pts[:1], X, Y, stability_rel=-1.0)
+
+
+def test_certify_columns_do_not_depend_on_threads_or_order():
+    pts, X, Y = lm_points(30)
+    cols = ["decided_by", "exact_type", "exact_curvature", "stability", "stability_bound"]
+    a = mcland.classify(pts, X, Y, threads=1)[cols]
+    b = mcland.classify(pts, X, Y, threads=2)[cols]
+    c = mcland.classify(pts[::-1], X, Y, threads=2)[cols].iloc[::-1].reset_index(drop=True)
+    for other in (b, c):
+        for col in cols:
+            assert a[col].tolist() == other[col].tolist() or np.array_equal(
+                a[col], other[col], equal_nan=True
+            )
+
+
+def test_drawn_points_keep_their_verdicts():
+    """The sampler's own exact points: the float64 record is untouched, strict saddles are
+    stable, and a certified type other than the record's is only ever the unstable
+    reading of a float just off the critical set (the record's type stays possible)."""
+    seen = set()
+    for k in range(40):
+        W, X, Y = mcland.draw_point("runs/quick.toml", k)
+        rep = mcland.inspect_point(W, X, Y)
+        r = mcland.classify([W], X, Y, threads=1).iloc[0]
+        assert (r.numeric_type, r.theory_type) == (rep.numeric_type, rep.theory_type)
+        seen.add(r.numeric_type)
+        if r.numeric_type == "strict_saddle":
+            assert r.exact_type == "strict_saddle" and r.stability == "stable"
+        elif r.exact_type != r.numeric_type:
+            assert r.stability == "unstable" and r.numeric_type in r.possible_types
+    assert seen == {"global_minimizer", "strict_saddle", "non_strict_saddle"}
+
+
+def test_cli_stability_rel_option(tmp_path):
+    from click.testing import CliRunner
+
+    from mcland.cli import cli
+
+    res = CliRunner().invoke(cli, ["classify", "--help"])
+    assert "--stability-rel" in res.output
+    pts, X, Y = lm_points(3)
+    np.savez(tmp_path / "d.npz", X=X, Y=Y)
+    folder = tmp_path / "pts"
+    folder.mkdir()
+    for i, p in enumerate(pts):
+        np.savez(folder / f"p{i}.npz", **{f"W{h + 1}": W for h, W in enumerate(p)})
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "classify",
+            str(folder),
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--out",
+            str(tmp_path / "o"),
+            "--stability-rel",
+            "2",
+        ],
+    )
+    assert bad.exit_code == 2 and not (tmp_path / "o").exists()
+    ok = CliRunner().invoke(
+        cli,
+        [
+            "classify",
+            str(folder),
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--out",
+            str(tmp_path / "o"),
+            "--stability-rel",
+            "1e-8",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    df = mcland.load(tmp_path / "o")
+    assert (df["stability_rel"] == 1e-8).all()
