@@ -84,7 +84,7 @@ _COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("loss", pa.float64(), False, "`L(W)`"),
     ("critical_value", pa.float64(), False, "`tr(Syy) − Σ_{i∈S} λ_i`"),
     ("global_min_value", pa.float64(), False, "`L* = tr(Syy) − Σ_{i≤r} λ_i`"),
-    ("critical_values", _LIST_F64, True, "all critical values of the architecture on this data, `tr(Syy) − Σ_{i∈S} λ_i` over `|S| ≤ r`, ascending, one per `S` (`Σ_{k≤r} C(d_y, k)`; its `S`: docs/theory.md §2; null if > 4096)"),
+    ("critical_values", _LIST_F64, True, "all critical values of the architecture on this data, `tr(Syy) − Σ_{i∈S} λ_i` over `|S| ≤ r`, ascending (`Σ_{k≤r} C(d_y, k)` values; null when over 4096)"),
     ("loss_err", pa.float64(), False, "`L − critical_value`"),
     ("loss_tol", pa.float64(), False, "the loss tolerance (docs/numerics.md, global value)"),
     ("theory_type", _TYPE, False, "type from the theory: `global_minimizer`, `strict_saddle`, `non_strict_saddle`, `not_critical`, `ambiguous`"),
