@@ -12,7 +12,9 @@ The sources are the code's own:
 * ``docs/configuration.md`` (``configuration``): the pydantic models of :mod:`mcland.config`
   (``Field(description=...)``, defaults, bounds), defaults of tolerances from
   :mod:`mcland.tolerances`;
-* ``docs/cli.md`` (``cli``): the ``--help`` text of the click commands of :mod:`mcland.cli`.
+* ``docs/cli.md`` (``cli``): the ``--help`` text of the click commands of :mod:`mcland.cli`;
+* ``docs/dynamics.md`` (``dynamics_escape``, ``dynamics_small_init``): the record schemas of
+  :func:`mcland.dynamics.record_schema`.
 
 ``tests/test_docs.py`` runs :func:`check`, so a change to any of these sources fails the
 tests until the pages are regenerated.
@@ -54,6 +56,34 @@ def schema_section() -> str:
             f"| `{fl.name}` | {_arrow_type(fl.type)} | {'yes' if fl.nullable else 'no'} | {desc} |"
         )
     return "\n".join(rows)
+
+
+def _schema_table(schema: Any) -> str:
+    """Markdown table of an Arrow schema whose fields carry a ``description``; a
+    list-of-struct column's fields follow as ``column.field`` rows."""
+    import pyarrow as pa
+
+    rows = ["| column | Arrow type | nullable | meaning (paper notation) |", "|---|---|---|---|"]
+
+    def add(name: str, fl: Any) -> None:
+        t = fl.type
+        inner = t.value_type if pa.types.is_list(t) else t
+        shown = "list<struct>" if pa.types.is_struct(inner) else _arrow_type(t)
+        desc = fl.metadata[b"description"].decode("utf-8").replace("|", "\\|")
+        rows.append(f"| `{name}` | {shown} | {'yes' if fl.nullable else 'no'} | {desc} |")
+        if pa.types.is_struct(inner):
+            for sub in inner:
+                add(f"{name}.{sub.name}", sub)
+
+    for fl in schema:
+        add(fl.name, fl)
+    return "\n".join(rows)
+
+
+def dynamics_section(experiment: str) -> str:
+    from mcland.dynamics_schema import record_schema
+
+    return _schema_table(record_schema(experiment))
 
 
 # ---------------------------------------------------------------------- configuration
@@ -216,6 +246,8 @@ SECTIONS: dict[str, tuple[str, Callable[[], str]]] = {
     "schema": ("output-schema.md", schema_section),
     "configuration": ("configuration.md", configuration_section),
     "cli": ("cli.md", cli_section),
+    "dynamics_escape": ("dynamics.md", lambda: dynamics_section("escape")),
+    "dynamics_small_init": ("dynamics.md", lambda: dynamics_section("small_init")),
 }
 
 

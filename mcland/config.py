@@ -219,7 +219,7 @@ class Dynamics(_Section):
     experiment: Literal["escape", "small_init"] = Field(
         "escape",
         description="`escape`: perturb the sampled critical point and time the escape; "
-        "`small_init`: train the point's architecture on its data from `W_h(0) = eps G_h`",
+        "`small_init`: train the point's architecture on its data from `W_h(0) = eps a G_h`",
     )
     deltas: list[RelSize] = Field(
         default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8],
@@ -256,12 +256,12 @@ class Dynamics(_Section):
         "escape level, or the `t_global` level, was crossed)",
     )
     plateau_threshold: Tol = Field(
-        0.02,
+        0.05,
         description="small_init: on a plateau `−dL/d ln t = t ‖∇L‖² ≤ plateau_threshold · λ_r` "
         "(`λ_r` the smallest loss drop of the staircase)",
     )
     plateau_min_ratio: Annotated[float, Field(strict=True, gt=1.0, le=1e6)] = Field(
-        1.25,
+        1.1,
         description="small_init: a plateau lasts at least `t_end / t_start ≥ plateau_min_ratio`",
     )
     plateau_points: Annotated[int, Field(strict=True, ge=16, le=100_000)] = Field(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import ValidationError
 
 from mcland._kernels import fields
@@ -558,5 +559,7 @@ def escape(
         raise MclandError(format_validation_error(exc, "escape")) from None
     plan = make_plan(config, None, seed)
     record = compute(plan, np.array([int(sample_id)], np.int64)).to_pandas()
-    rows = pd.DataFrame(point_records(plan, settings, int(sample_id)))
+    rows = pa.Table.from_pylist(
+        point_records(plan, settings, int(sample_id)), schema=record_schema("escape")
+    ).to_pandas()
     return rows.merge(record, on="sample_id", how="left")

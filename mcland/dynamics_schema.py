@@ -31,7 +31,7 @@ _RUN: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("settled_index", pa.int32(), False, "index of the enumerated critical value nearest to `loss_end` in the ascending list of all critical values (the record's `critical_values`)"),
     ("settled_S", _S, False, "`S` read off the final weights (1-based)"),
     ("settled_type", pa.string(), False, "numeric type of the final weights (from the loss and the Hessian)"),
-    ("reached_global", pa.bool_(), False, "the run ended at the global minimum value (within `loss_tol`)"),
+    ("reached_global", pa.bool_(), False, "`settled_value` is the global minimum value (within `loss_tol`): the `S` read off the final weights is `[r]`"),
     ("t_curve", _LIST_F64, False, "`K = n_record` log-spaced times from `eta / 10` to the time budget"),
     ("loss_curve", _LIST_F64, False, "the loss at `t_curve` (dense output; NaN after the run stopped)"),
 )  # fmt: skip

@@ -75,10 +75,10 @@ def test_escape_time_follows_linearisation():
     sid = int(df.loc[df["theory_type"] == "strict_saddle", "sample_id"].iloc[0])
     deltas = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
     r = escape(SADDLE_CONFIG, sid, deltas, budget=3000)
-    assert (r["type"] == "strict_saddle").all()
+    assert (r["theory_type"] == "strict_saddle").all()
     assert r["status"].isin(["escaped", "escaped_budget"]).all()
     slope = np.polyfit(np.log(1.0 / np.array(deltas)), r["t_escape"].to_numpy(), 1)[0]
-    assert slope * abs(r["eig_min"].iloc[0]) == pytest.approx(1.0, rel=0.02)
+    assert slope * abs(r["eig_min_star"].iloc[0]) == pytest.approx(1.0, rel=0.02)
     assert (r["gd_steps"] == r["t_escape"] / r["eta"]).all()
     assert np.isfinite(r["t_linear"]).all()
 
