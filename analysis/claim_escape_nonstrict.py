@@ -42,7 +42,7 @@ from mcland.storage import read_manifest
 CLAIM = "non-strict saddles: t_escape ~ delta^-p, and p = H - 2 at W = 0"
 EXPERIMENT = "escape"
 COLUMNS = ["sample_id", "H", "s", "n_kill", "ranks", "theory_type", "numeric_type", "delta",
-           "t_escape", "status"]  # fmt: skip
+           "t_escape", "status", "t_end", "eta"]  # fmt: skip
 DELTA_MAX = 1e-2  # rows with larger delta are outside the small-delta regime
 MIN_DELTAS = 3  # timed rows per point needed for an exponent
 MIN_POINTS = 5  # fitted W = 0 points per depth needed for a verdict at that depth
@@ -87,7 +87,9 @@ def point_exponents(df: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         One row per point: the stratum columns, ``n_timed`` (timed rows), ``p`` and
         ``p_last`` (NaN when fewer than ``MIN_DELTAS`` timed rows), ``rms`` (residual of
-        ``ln t_escape``).
+        ``ln t_escape``), ``steps_unescaped`` (the longest flow time, in units of ``eta``,
+        reached by a row that did not escape: a lower bound on its escape time; NaN if
+        none).
     """
     out = []
     for sid, g in df.groupby("sample_id", sort=True):
@@ -101,8 +103,11 @@ def point_exponents(df: pd.DataFrame) -> pd.DataFrame:
             slope, c = np.polyfit(x, y, 1)
             p, rms = -slope, float(np.sqrt(np.mean((y - slope * x - c) ** 2)))
             p_last = -(y[1] - y[0]) / (x[1] - x[0])
-        out.append((*key, len(t), p, p_last, rms))
-    cols = ["sample_id", "H", "n_kill", "s", "W0", "n_timed", "p", "p_last", "rms"]
+        u = g[g["t_escape"].isna()]
+        steps = float((u["t_end"] / u["eta"]).max()) if len(u) else np.nan
+        out.append((*key, len(t), p, p_last, rms, steps))
+    cols = ["sample_id", "H", "n_kill", "s", "W0", "n_timed", "p", "p_last", "rms",
+            "steps_unescaped"]  # fmt: skip
     return pd.DataFrame(out, columns=cols)
 
 
@@ -118,9 +123,10 @@ def stratum_table(pts: pd.DataFrame) -> pd.DataFrame:
                      float(p.mean()) if len(p) else np.nan, lo, hi,
                      float(p.min()) if len(p) else np.nan, float(p.max()) if len(p) else np.nan,
                      float(g["p_last"].mean()) if len(p) else np.nan,
-                     H - 2 if w0 else np.nan))  # fmt: skip
+                     H - 2 if w0 else np.nan,
+                     float(g.loc[g["p"].isna(), "steps_unescaped"].median())))  # fmt: skip
     cols = ["H", "n_kill", "s", "W0", "points", "censored", "p_mean", "ci_lo", "ci_hi", "p_min",
-            "p_max", "p_last_mean", "predicted"]  # fmt: skip
+            "p_max", "p_last_mean", "predicted", "censored_steps_median"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -158,7 +164,8 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, pd.DataFrame, pd.DataFrame]:
     for t in table.itertuples():
         head = f"H = {t.H}, n_kill = {t.n_kill}, s = {t.s}{' (W = 0)' if t.W0 else ''}"
         if t.points == 0:
-            v.note(f"{head}: 0 points fitted, {t.censored} censored")
+            v.note(f"{head}: 0 points fitted, {t.censored} censored (no escape within a median "
+                   f"{t.censored_steps_median:.3g} eta of flow time)")  # fmt: skip
             continue
         line = (f"{head}: {t.points} points, p = {t.p_mean:.4f} [{t.ci_lo:.4f}, {t.ci_hi:.4f}] "
                 f"({t.p_min:.3f}..{t.p_max:.3f}), p_last {t.p_last_mean:.4f}; {t.censored} censored")  # fmt: skip
