@@ -175,6 +175,8 @@ def test_escape_nonstrict_h_minus_2_passes_and_h_minus_1_fails():
     v2, _, _ = mod.analyse(_nonstrict_rows({3: 2.0, 4: 3.0}))
     assert not v2.passed
     assert sum("FAIL" in line for line in v2.lines) == 2  # both depths
+    v3, _, _ = mod.analyse(_nonstrict_rows({3: 0.5}))  # too slow a growth fails as well
+    assert not v3.passed
 
 
 def test_escape_nonstrict_flags_a_w0_marker_disagreement():
@@ -233,9 +235,10 @@ def test_small_init_depth2_log_law_passes():
 
 
 def test_small_init_wrong_exponent_fails():
-    v, _ = script("claim_small_init").analyse(_small_init_rows(3, 2.0))  # eps^-2 at depth 3
-    assert not v.passed
-    assert any(line.startswith("FAIL  H = 3, S = [0]") for line in v.lines)
+    for q in (2.0, 0.5):  # eps^-2 and eps^-0.5 at depth 3
+        v, _ = script("claim_small_init").analyse(_small_init_rows(3, q))
+        assert not v.passed
+        assert any(line.startswith("FAIL  H = 3, S = [0]") for line in v.lines)
 
 
 def test_small_init_non_top_set_and_off_value_fail():
