@@ -15,9 +15,11 @@ small-initialisation regime; larger eps are tabulated for contrast):
    each time from ``[]``. Fractions with Wilson intervals, per depth; rows that hit the
    budget are included (their last S is read mid-run).
 2. **Plateau values.** The distance from each plateau's loss to the nearest enumerated
-   critical value, in units of the smallest gap between two distinct critical values of
-   the point (``gap``): a match is ``<= MATCH_TOL``. (In ``loss_tol`` units, the record's
-   ``dist_tol``, the distance is large: a plateau is near a saddle, not at it.)
+   critical value, in units of the range of the point's critical values (``tr(Syy) - L* =
+   lambda_1 + ... + lambda_r``): a match is ``<= MATCH_TOL``. Also shown in units of the
+   smallest gap between two distinct critical values (near-degenerate ``lambda_i`` make
+   it tiny) and of ``loss_tol`` (the record's ``dist_tol``: large, since a plateau is near
+   a saddle, not at it).
 3. **Type of the visited saddles, by the local spectrum.** The Hessian's smallest
    eigenvalue at each plateau point, ``eig_min``, per (point, plateau S) across eps: the
    exponent ``q`` of ``|eig_min| ~ eps^q``. A strict saddle keeps a negative curvature as
@@ -26,16 +28,21 @@ small-initialisation regime; larger eps are tabulated for contrast):
    the small-initialisation path (``S = [k]``, every complement block zero) are
    non-strict — the only pair with ``G != 0`` is ``(1, H)`` and its middle product has the
    rank ``k`` of the outer ones.
-4. **Durations.** The first plateau (``S = []``, from ``t = 0``) ends at ``t_1(eps)``.
+4. **Durations.** The first plateau (``S = []``, from ``t = 0``) ends at ``t_1(eps)``,
+   as detected (``t_end``), and, independently of the plateau detector, the first drop
+   ``t_drop``: the first time of the stored loss curve at which the loss is below
+   ``c_max - (c_max - c_2) / 2``, ``c_max = tr(Syy)`` the largest critical value (``S =
+   []``) and ``c_2 = tr(Syy) - lambda_1`` the next one (``S = {1}``).
    Only eps <= EPS_SMALL enter the fits. Depth 2: per point, least squares ``t_1 = a + b ln(1/eps)`` and its R^2. Depth H >= 3:
    per point, the exponent ``q`` of ``t_1 ~ eps^-q`` (prediction ``H - 2``). Means over
    points with 95% bootstrap intervals. The durations ``t_end - t_start`` of the later
    plateaus are tabulated the same way.
 
 Passes when (1) every small-eps row is a staircase, (2) every plateau of the small-eps rows
-matches a critical value, (4) at depth 2 the median R^2 is at least ``R2_MIN`` and at each
-depth H >= 3 with at least ``MIN_POINTS`` points the 95% interval of the mean exponent lies
-within ``H - 2 +- Q_TOL``. Part (3) is reported, not judged.
+matches a critical value, (4) for both ``t_end`` and ``t_drop``: at depth 2 the median R^2
+is at least ``R2_MIN`` and at each depth H >= 3 with at least ``MIN_POINTS`` points the 95%
+interval of the mean exponent lies within ``H - 2 +- Q_TOL``. Part (3) is reported, not
+judged.
 """
 
 from __future__ import annotations
@@ -55,9 +62,9 @@ from mcland.storage import read_manifest
 CLAIM = "small init: staircase S = [], [1], [1,2], ... at critical values; durations"
 EXPERIMENT = "small_init"
 COLUMNS = ["sample_id", "H", "r", "d_y", "eps", "status", "visited_S", "plateaus",
-           "critical_values"]  # fmt: skip
+           "critical_values", "t_curve", "loss_curve"]  # fmt: skip
 EPS_SMALL = 1e-2  # rows with eps <= EPS_SMALL are judged
-MATCH_TOL = 1e-2  # a plateau matches a value within MATCH_TOL x the smallest value gap
+MATCH_TOL = 1e-3  # a plateau matches a value within MATCH_TOL x the range of the values
 MIN_EPS = 3  # plateaus (eps values) per point needed for a duration fit
 MIN_POINTS = 5  # fitted points per depth needed for a verdict at that depth
 Q_TOL = 0.1  # depth >= 3: the exponent's 95% interval must lie within H - 2 +- Q_TOL
@@ -101,18 +108,42 @@ def order_kind(visited: object) -> str:
 def plateau_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per plateau: ``sample_id``, ``H``, ``eps``, ``j`` (its rank in the run),
     ``k`` (top-set size of its S, -1 if not a top set), ``t_start``, ``t_end``, ``loss``,
-    ``value``, ``rel_gap`` (``|loss - value| / gap``), ``dist_tol``, ``eig_min``."""
+    ``value``, ``rel_range`` (``|loss - value|`` over the range of the critical values),
+    ``rel_gap`` (over their smallest gap), ``dist_tol``, ``eig_min``."""
     out = []
     for row in df.itertuples():
         vals = np.unique(np.asarray(row.critical_values, dtype=float))
         gap = float(np.diff(vals).min()) if vals.size > 1 else np.nan
+        span = float(vals[-1] - vals[0]) if vals.size > 1 else np.nan
         for j, p in enumerate(row.plateaus):
             k = top_size(p["S"])
             out.append((row.sample_id, row.H, row.eps, j, -1 if k is None else k,
                         p["t_start"], p["t_end"], p["loss"], p["value"],
-                        abs(p["loss"] - p["value"]) / gap, p["dist_tol"], p["eig_min"]))  # fmt: skip
-    cols = ["sample_id", "H", "eps", "j", "k", "t_start", "t_end", "loss", "value", "rel_gap",
-            "dist_tol", "eig_min"]  # fmt: skip
+                        abs(p["loss"] - p["value"]) / span, abs(p["loss"] - p["value"]) / gap,
+                        p["dist_tol"], p["eig_min"]))  # fmt: skip
+    cols = ["sample_id", "H", "eps", "j", "k", "t_start", "t_end", "loss", "value", "rel_range",
+            "rel_gap", "dist_tol", "eig_min"]  # fmt: skip
+    return pd.DataFrame(out, columns=cols)
+
+
+def first_drops(df: pd.DataFrame) -> pd.DataFrame:
+    """The first drop of each row's stored loss curve, as a plateau table of ``S = []``
+    plateaus (``k = 0``, ``t_start = 0``, ``t_end = t_drop``, ``eig_min`` NaN): the first
+    ``t_curve`` time with ``loss <= c_max - (c_max - c_2) / 2``; rows that never drop (or
+    whose loss starts below that level) are left out."""
+    out = []
+    for row in df.itertuples():
+        vals = np.unique(np.asarray(row.critical_values, dtype=float))
+        if vals.size < 2:
+            continue
+        level = vals[-1] - 0.5 * (vals[-1] - vals[-2])
+        loss = np.asarray(row.loss_curve, dtype=float)
+        below = np.flatnonzero(loss <= level)
+        if below.size and below[0] > 0:
+            out.append(
+                (row.sample_id, row.H, row.eps, 0, 0, 0.0, float(row.t_curve[below[0]]), np.nan)
+            )
+    cols = ["sample_id", "H", "eps", "j", "k", "t_start", "t_end", "eig_min"]
     return pd.DataFrame(out, columns=cols)
 
 
@@ -181,13 +212,21 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, dict[str, pd.DataFrame]]:
     pl = plateau_table(df)
     pls = pl[pl["eps"] <= EPS_SMALL]
     v.note(f"2. {len(pl)} plateaus ({len(pls)} at eps <= {EPS_SMALL:g}); distance of the "
-           "plateau loss to the nearest critical value, in units of the smallest value gap")  # fmt: skip
+           "plateau loss to the nearest critical value")  # fmt: skip
     if len(pls):
-        miss = pls[~(pls["rel_gap"] <= MATCH_TOL)]
+        miss = pls[~(pls["rel_range"] <= MATCH_TOL)]
         v.require(len(miss) == 0, f"{len(pls) - len(miss)} of {len(pls)} plateaus within "
-                  f"{MATCH_TOL:g} gap of a critical value (median {pls['rel_gap'].median():.2e}, "
-                  f"max {pls['rel_gap'].max():.2e} gap; in loss_tol units median "
-                  f"{pls['dist_tol'].median():.3g})")  # fmt: skip
+                  f"{MATCH_TOL:g} x the range of a critical value (median "
+                  f"{pls['rel_range'].median():.2e}, max {pls['rel_range'].max():.2e}); in units "
+                  f"of the smallest gap median {pls['rel_gap'].median():.2e}, max "
+                  f"{pls['rel_gap'].max():.2e}; in loss_tol units median {pls['dist_tol'].median():.3g}")  # fmt: skip
+        if len(miss):
+            worst = miss.sort_values("rel_range").iloc[-1]
+            v.note("unmatched plateaus by depth and eps: "
+                   + ", ".join(f"H={h} eps={e:g}: {n}" for (h, e), n in miss.groupby(["H", "eps"]).size().items())
+                   + f"; worst: point {worst['sample_id']} eps {worst['eps']:g}, plateau {worst['j']} "
+                   f"(S = [{worst['k']}], t {worst['t_start']:.3g}..{worst['t_end']:.3g}), "
+                   f"{worst['rel_range']:.2e} x range off")  # fmt: skip
         nt = int((pls["k"] < 0).sum())
         v.note(f"{nt} of these plateaus have an S that is not a top set")
     else:
@@ -203,31 +242,39 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, dict[str, pd.DataFrame]]:
         if len(qe):
             q1, q2, q3 = np.quantile(qe, [0.25, 0.5, 0.75])
             v.note(f"H = {H}, S = [{k}]: {len(qe)} points, q_eig {q2:.3f} ({q1:.3f}-{q3:.3f})")
-    v.note("4. plateau lengths against eps: first plateau (S = []) t_end; later ones t_end - "
-           "t_start. Depth 2: slope b of length = a + b ln(1/eps) and R^2; depth >= 3: "
-           "exponent q of length ~ eps^-q (predicted H - 2 for S = [])")  # fmt: skip
+    v.note("4. plateau lengths against eps: first plateau (S = []) t_end as detected, and the "
+           "first drop t_drop read off the loss curve; later plateaus t_end - t_start. Depth 2: "
+           "slope b of length = a + b ln(1/eps) and R^2; depth >= 3: exponent q of length ~ "
+           "eps^-q (predicted H - 2 for S = [])")  # fmt: skip
+    drops = first_drops(small)
+    drop_fits = duration_fits(drops)
     judged = 0
     rows = []
-    for (H, k), g in fits.groupby(["H", "k"]):
-        q = g["q"].to_numpy(float)
-        lo, hi = bootstrap_mean(q, rng)
-        bl, bh = bootstrap_mean(g["b"].to_numpy(float), rng)
-        r2 = float(g["r2"].median())
-        rows.append((H, k, len(g), float(q.mean()), lo, hi, float(g["b"].mean()), bl, bh, r2))
-        base = (f"H = {H}, S = [{k}]: {len(g)} points, q = {q.mean():.3f} [{lo:.3f}, {hi:.3f}], "
-                f"b = {g['b'].mean():.4g} [{bl:.4g}, {bh:.4g}], median R^2 {r2:.4f}")  # fmt: skip
-        if k == 0 and len(g) >= MIN_POINTS:
-            judged += 1
-            if H == 2:
-                v.require(r2 >= R2_MIN, base + f" (depth 2: R^2 >= {R2_MIN})")
+    for measure, table in (("t_end", fits), ("t_drop", drop_fits)):
+        for (H, k), g in table.groupby(["H", "k"]):
+            q = g["q"].to_numpy(float)
+            lo, hi = bootstrap_mean(q, rng)
+            bl, bh = bootstrap_mean(g["b"].to_numpy(float), rng)
+            r2 = float(g["r2"].median())
+            rows.append((measure, H, k, len(g), float(q.mean()), lo, hi, float(g["b"].mean()),
+                         bl, bh, r2))  # fmt: skip
+            base = (f"{measure}, H = {H}, S = [{k}]: {len(g)} points, q = {q.mean():.3f} "
+                    f"[{lo:.3f}, {hi:.3f}], b = {g['b'].mean():.4g} [{bl:.4g}, {bh:.4g}], "
+                    f"median R^2 {r2:.4f}")  # fmt: skip
+            if k == 0 and len(g) >= MIN_POINTS:
+                judged += 1
+                if H == 2:
+                    v.require(r2 >= R2_MIN, base + f" (depth 2: R^2 >= {R2_MIN})")
+                else:
+                    v.require(lo >= H - 2 - Q_TOL and hi <= H - 2 + Q_TOL,
+                              base + f" (predicted q = {H - 2} +- {Q_TOL})")  # fmt: skip
             else:
-                v.require(lo >= H - 2 - Q_TOL and hi <= H - 2 + Q_TOL,
-                          base + f" (predicted q = {H - 2} +- {Q_TOL})")  # fmt: skip
-        else:
-            v.note(base + ("" if k else f" — fewer than {MIN_POINTS} points, not judged"))
-    v.require(judged > 0, f"{judged} depths with at least {MIN_POINTS} first-plateau fits")
-    durations = pd.DataFrame(rows, columns=["H", "k", "points", "q_mean", "q_lo", "q_hi",
-                                            "b_mean", "b_lo", "b_hi", "r2_median"])  # fmt: skip
+                v.note(base + ("" if k else f" — fewer than {MIN_POINTS} points, not judged"))
+    v.require(
+        judged > 0, f"{judged} (measure, depth) pairs with at least {MIN_POINTS} first-plateau fits"
+    )
+    durations = pd.DataFrame(rows, columns=["measure", "H", "k", "points", "q_mean", "q_lo",
+                                            "q_hi", "b_mean", "b_lo", "b_hi", "r2_median"])  # fmt: skip
     return v, {"order": order, "plateaus": pl, "fits": fits, "durations": durations}
 
 

@@ -197,6 +197,9 @@ def _plateau(t_start, t_end, loss, value, S, eig=-1.0):
             "eig_min": eig, "numeric_type": "not_critical"}  # fmt: skip
 
 
+T_CURVE = np.geomspace(1e-3, 1e12, 4000)
+
+
 def _small_init_rows(H: int, q: float, points=6, staircase=True, off=0.0) -> pd.DataFrame:
     """Rows whose first plateau (S = []) ends at t = C eps^-q (depth >= 3) or
     C (1 + ln(1/eps)) (q = 0, depth 2), then S = [1], then [1, 2]."""
@@ -213,7 +216,9 @@ def _small_init_rows(H: int, q: float, points=6, staircase=True, off=0.0) -> pd.
                 _plateau(1.1 * t1, 2 * t1, (3.0 if second == [1] else 7.0), 3.0 if second == [1] else 7.0, second),
             ]  # fmt: skip
             visited = [np.array(S, dtype=np.int8) for S in ([], second, [1, 2])]
-            rows.append((j, H, 2, 2, eps, "global", visited, pl, values))
+            grid = T_CURVE
+            loss = np.where(grid < 1.1 * t1, 10.0, 3.0)  # the first drop just after t1
+            rows.append((j, H, 2, 2, eps, "global", visited, pl, values, T_CURVE, loss))
     return pd.DataFrame(rows, columns=script("claim_small_init").COLUMNS)
 
 
@@ -222,8 +227,10 @@ def test_small_init_staircase_and_eps_power_pass():
     v, tables = mod.analyse(pd.concat([_small_init_rows(3, 1.0), _small_init_rows(4, 2.0).assign(sample_id=lambda d: d["sample_id"] + 10)]))  # fmt: skip
     assert v.passed, v.render()
     d = tables["durations"]
-    first = d[d["k"] == 0].set_index("H")
+    first = d[(d["k"] == 0) & (d["measure"] == "t_end")].set_index("H")
     np.testing.assert_allclose(first["q_mean"], [1.0, 2.0], atol=1e-9)
+    drop = d[(d["k"] == 0) & (d["measure"] == "t_drop")].set_index("H")
+    np.testing.assert_allclose(drop["q_mean"], [1.0, 2.0], atol=1e-2)  # curve resolution
     fits = tables["fits"]
     np.testing.assert_allclose(fits.loc[fits["k"] == 0].groupby("H")["q_eig"].mean(), [1.0, 2.0])
 
@@ -231,14 +238,17 @@ def test_small_init_staircase_and_eps_power_pass():
 def test_small_init_depth2_log_law_passes():
     v, tables = script("claim_small_init").analyse(_small_init_rows(2, 0.0))
     assert v.passed, v.render()
-    assert tables["durations"].query("k == 0")["r2_median"].item() == pytest.approx(1.0)
+    r2 = tables["durations"].query("k == 0")["r2_median"]
+    assert r2.to_numpy() == pytest.approx([1.0, 1.0], abs=1e-4)  # t_end, t_drop
 
 
 def test_small_init_wrong_exponent_fails():
     for q in (2.0, 0.5):  # eps^-2 and eps^-0.5 at depth 3
         v, _ = script("claim_small_init").analyse(_small_init_rows(3, q))
         assert not v.passed
-        assert any(line.startswith("FAIL  H = 3, S = [0]") for line in v.lines)
+        assert (
+            sum(line.startswith("FAIL  t_") and "H = 3, S = [0]" in line for line in v.lines) == 2
+        )
 
 
 def test_small_init_non_top_set_and_off_value_fail():
