@@ -18,7 +18,9 @@ not null), for points with at least ``MIN_DELTAS`` such rows; the prediction is 
 Per depth H: the mean of ``b`` over points with a 95% bootstrap interval (resampling
 points), the median and interquartile range of ``b`` (the scatter between points), and the
 root-mean-square residual of the per-point fits in units of ``1/|eig_min_star|`` (the
-scatter about the straight line within a point). Rows whose escape was not timed (budget)
+scatter about the straight line within a point), the points whose slope is more than 10%
+off, and the mean local slope between each point's two smallest timed deltas (closest to
+the linear regime). Rows whose escape was not timed (budget)
 are counted, not fitted.
 
 Passes when, at every depth with at least ``MIN_POINTS`` fitted points, the 95% interval
@@ -79,20 +81,23 @@ def point_slopes(df: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         One row per point with at least ``MIN_DELTAS`` timed rows: ``sample_id``, ``H``,
-        ``eig_min_star``, ``n_deltas``, ``slope``, ``intercept`` (units ``1/|eig|``),
-        ``rms`` (residual, same units).
+        ``eig_min_star``, ``n_deltas``, ``slope``, ``slope_last`` (between the two smallest
+        timed deltas), ``intercept`` (units ``1/|eig|``), ``rms`` (residual, same units).
     """
     out = []
     for sid, g in df.dropna(subset=["t_escape"]).groupby("sample_id", sort=True):
         if len(g) < MIN_DELTAS:
             continue
         lam = abs(float(g["eig_min_star"].iloc[0]))
+        g = g.sort_values("delta", ascending=False)
         x = np.log(1.0 / g["delta"].to_numpy(float))
         y = lam * g["t_escape"].to_numpy(float)
         slope, intercept = np.polyfit(x, y, 1)
         rms = float(np.sqrt(np.mean((y - (slope * x + intercept)) ** 2)))
-        out.append((sid, int(g["H"].iloc[0]), -lam, len(g), slope, intercept, rms))
-    cols = ["sample_id", "H", "eig_min_star", "n_deltas", "slope", "intercept", "rms"]
+        last = (y[-1] - y[-2]) / (x[-1] - x[-2])
+        out.append((sid, int(g["H"].iloc[0]), -lam, len(g), slope, last, intercept, rms))
+    cols = ["sample_id", "H", "eig_min_star", "n_deltas", "slope", "slope_last", "intercept",
+            "rms"]  # fmt: skip
     return pd.DataFrame(out, columns=cols)
 
 
@@ -106,10 +111,15 @@ def depth_table(fits: pd.DataFrame, censored: pd.Series) -> pd.DataFrame:
         lo, hi = bootstrap_mean(b, rng) if len(b) else (np.nan, np.nan)
         q = np.quantile(b, [0.25, 0.5, 0.75]) if len(b) else [np.nan] * 3
         rms = float(np.median(fits.loc[fits["H"] == H, "rms"])) if len(b) else np.nan
+        bl = fits.loc[fits["H"] == H, "slope_last"].to_numpy(float)
+        llo, lhi = bootstrap_mean(bl, rng) if len(bl) else (np.nan, np.nan)
+        far = int(np.sum(np.abs(b - 1) > 0.1))
         rows.append((H, len(b), int(censored.get(H, 0)), float(np.mean(b)) if len(b) else np.nan,
-                     lo, hi, q[0], q[1], q[2], rms))  # fmt: skip
+                     lo, hi, q[0], q[1], q[2], rms, far,
+                     float(np.mean(bl)) if len(bl) else np.nan, llo, lhi))  # fmt: skip
     cols = ["H", "points", "censored_rows", "slope_mean", "ci_lo", "ci_hi", "slope_q25",
-            "slope_median", "slope_q75", "rms_median"]  # fmt: skip
+            "slope_median", "slope_q75", "rms_median", "points_off_10pct", "slope_last_mean",
+            "last_ci_lo", "last_ci_hi"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -141,6 +151,8 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, pd.DataFrame, pd.DataFrame]:
     for t in table.itertuples():
         line = (f"H = {t.H}: {t.points} points, b = {t.slope_mean:.4f} [{t.ci_lo:.4f}, {t.ci_hi:.4f}], "
                 f"median {t.slope_median:.4f} ({t.slope_q25:.4f}-{t.slope_q75:.4f}), rms {t.rms_median:.3g}"
+                f"; {t.points_off_10pct} points with |b - 1| > 0.1; local slope at the two smallest "
+                f"deltas {t.slope_last_mean:.4f} [{t.last_ci_lo:.4f}, {t.last_ci_hi:.4f}]"
                 f"; {t.censored_rows} censored rows")  # fmt: skip
         if t.points >= MIN_POINTS:
             judged += 1
