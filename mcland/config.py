@@ -249,6 +249,11 @@ class Dynamics(_Section):
     n_record: Annotated[int, Field(strict=True, ge=2, le=4096)] = Field(
         64, description="`K`: the loss is stored at `K` log-spaced times (`t_curve`, `loss_curve`)"
     )
+    integrator: Literal["explicit", "rosenbrock"] = Field(
+        "explicit",
+        description="`explicit`: Bogacki–Shampine 3(2); `rosenbrock`: linearly implicit ROS2 "
+        "with the exact Hessian, for slow escapes next to stiff directions (docs/dynamics.md)",
+    )
     rtol: Tol = Field(1e-6, description="relative local error tolerance of the integrator")
     grad_tol: Tol = Field(
         1e-4,

@@ -26,6 +26,7 @@ from mcland._kernels import fields
 from mcland._kernels.batch import draw_point
 from mcland._kernels.bundles import FlowControl, FlowProblem
 from mcland._kernels.flow import STATUS_NAMES, integrate_dense, loss_and_gradient
+from mcland._kernels.rosenbrock import integrate_stiff
 from mcland._kernels.whiten import smallest_relative_gap
 from mcland.config import Config, Dynamics, format_validation_error
 from mcland.dynamics_schema import record_schema
@@ -65,6 +66,8 @@ class FlowResult:
         Recording times and the loss there (NaN after ``t_end``).
     w_record : ndarray (K, N) or None
         The flat weights at ``t_record`` (NaN after ``t_end``) when asked for.
+    n_hessians : int
+        Hessian assemblies (``integrator = "rosenbrock"`` only).
     """
 
     weights: list[np.ndarray]
@@ -81,6 +84,7 @@ class FlowResult:
     t_record: np.ndarray
     loss_record: np.ndarray
     w_record: np.ndarray | None = None
+    n_hessians: int = 0
 
 
 def _flow_problem(dims: np.ndarray, X: np.ndarray, Y: np.ndarray) -> FlowProblem:
@@ -100,6 +104,7 @@ def _gradient_flow(
     w_ref: np.ndarray, h0: float | None = None, h_max: float = math.inf,
     grad_stop: float = 0.0, settle_after_mark: bool = False, loss_mark: float = -math.inf,
     loss_stop: float = -math.inf, max_evals: int = 1_000_000, record_weights: bool = False,
+    integrator: str = "explicit",
 ) -> FlowResult:  # fmt: skip
     """:func:`gradient_flow` on a flat start ``w`` (N,) (copied) and a built problem."""
     w = np.array(w, np.float64)
@@ -118,7 +123,12 @@ def _gradient_flow(
     times = np.zeros(0) if t_record is None else np.ascontiguousarray(t_record, np.float64)
     record = np.empty(times.size)
     w_rec = np.empty((times.size if record_weights else 0, w.size))
-    out = integrate_dense(problem, control, w, times, record, w_rec)
+    if integrator == "explicit":
+        out = integrate_dense(problem, control, w, times, record, w_rec)
+    elif integrator == "rosenbrock":
+        out = integrate_stiff(problem, control, w, times, record, w_rec)
+    else:
+        raise MclandError(f"integrator must be 'explicit' or 'rosenbrock', got {integrator!r}")
     return FlowResult(
         weights=[W.copy() for W in split_layers(w, dims)],
         status=STATUS_NAMES[int(out[0])],
@@ -134,6 +144,7 @@ def _gradient_flow(
         t_record=times,
         loss_record=record,
         w_record=w_rec if record_weights else None,
+        n_hessians=int(out[10]) if out.size > 10 else 0,
     )
 
 
@@ -155,6 +166,7 @@ def gradient_flow(
     loss_stop: float = -math.inf,
     max_evals: int = 1_000_000,
     record_weights: bool = False,
+    integrator: str = "explicit",
 ) -> FlowResult:
     """Follow the gradient flow ``dW/dt = -grad L(W)`` of ``L = ||W_H ... W_1 X - Y||_F^2``.
 
@@ -189,6 +201,10 @@ def gradient_flow(
         Budget in gradient evaluations.
     record_weights : bool
         Also record the weights at ``t_record`` (``FlowResult.w_record``, flat rows).
+    integrator : str
+        ``"explicit"``: the Bogacki-Shampine pair (:mod:`mcland._kernels.flow`);
+        ``"rosenbrock"``: the linearly implicit ROS2 (:mod:`mcland._kernels.rosenbrock`),
+        for stiff stretches.
 
     Returns
     -------
@@ -201,7 +217,7 @@ def gradient_flow(
         dims, w, _flow_problem(dims, Xm, Ym), t_max=t_max, t_record=t_record, rtol=rtol,
         atol=atol, w_ref=ref, h0=h0, h_max=h_max, grad_stop=grad_stop,
         settle_after_mark=settle_after_mark, loss_mark=loss_mark, loss_stop=loss_stop,
-        max_evals=max_evals, record_weights=record_weights,
+        max_evals=max_evals, record_weights=record_weights, integrator=integrator,
     )  # fmt: skip
 
 
@@ -235,16 +251,18 @@ def _analyze(dims: np.ndarray, w: np.ndarray, problem: Problem, tol: Tolerances)
     return _report(dims, problem, *outputs), float(outputs[0][fields.F_LOSS_TOL])
 
 
-def _make_point(
-    dims: np.ndarray, w_star: np.ndarray, X: np.ndarray, Y: np.ndarray, problem: Problem,
-    tol: Tolerances,
-) -> _Point:  # fmt: skip
+def _make_point(dims: np.ndarray, w_star: np.ndarray, problem: Problem, tol: Tolerances) -> _Point:
     H = dims.size - 1
     report, loss_tol = _analyze(dims, w_star, problem, tol)
     a = float((np.linalg.norm(problem.Syx) / np.linalg.norm(problem.Sxx)) ** (1.0 / H))
     eta_data = 1.0 / (2.0 * H * float(problem.mu[-1]) * a ** (2 * (H - 1)))
+    # the loss followed is that of the problem's moments (the sampler's own for a drawn point)
+    flow = FlowProblem(
+        np.ascontiguousarray(dims, np.int64), np.ascontiguousarray(problem.Sxx, np.float64),
+        np.ascontiguousarray(problem.Syx, np.float64), float(problem.tr_syy),
+    )  # fmt: skip
     return _Point(
-        dims, w_star, problem, _flow_problem(dims, X, Y), tol, report, loss_tol,
+        dims, w_star, problem, flow, tol, report, loss_tol,
         problem.critical_values(report.r), a, eta_data,
     )  # fmt: skip
 
@@ -267,9 +285,7 @@ def _end_columns(pt: _Point, res: FlowResult, eta: float, t_curve: np.ndarray) -
         "loss_end": res.loss_end,
         "grad_end": res.grad_end,
         "settled_value": end.critical_value,
-        "settled_index": int(np.argmin(np.abs(pt.values - res.loss_end)))
-        if math.isfinite(res.loss_end)
-        else -1,
+        "settled_index": int(np.argmin(np.abs(pt.values - end.critical_value))),
         "settled_S": list(end.S),
         "settled_type": end.numeric_type,
         "reached_global": bool(abs(end.critical_value - end.global_min_value) <= same),
@@ -313,7 +329,7 @@ def _escape_rows(pt: _Point, settings: Dynamics, seed: int, sample_id: int) -> l
         res = _flow(
             pt, w0, t_max=t_max, t_record=t_curve, rtol=settings.rtol, w_ref=w_star,
             h0=0.01 * eta, grad_stop=stop, settle_after_mark=not is_min, loss_mark=loss_escape,
-            max_evals=settings.max_evals,
+            max_evals=settings.max_evals, integrator=settings.integrator,
         )  # fmt: skip
         end = _end_columns(pt, res, eta, t_curve)
         escaped = math.isfinite(res.t_mark)
@@ -355,13 +371,16 @@ def _plateau_records(pt: _Point, res: FlowResult, settings: Dynamics, scale: flo
     """The plateaus of a run whose weights were recorded on a log grid (:mod:`mcland.plateaus`)."""
     t, W = res.t_record, res.w_record
     grad = np.full(t.size, np.nan)
+    loss = np.full(t.size, np.nan)
     g = np.empty(W.shape[1])
     for k in range(t.size):
         if np.isfinite(W[k, 0]):
-            loss_and_gradient(pt.flow, W[k].copy(), g)
+            loss[k] = loss_and_gradient(pt.flow, W[k].copy(), g)
             grad[k] = float(np.linalg.norm(g))
-    runs = plateau_runs(t, t * grad * grad, settings.plateau_threshold * scale,
-                        settings.plateau_min_ratio)  # fmt: skip
+    runs = plateau_runs(
+        t, t * grad * grad, loss, res.loss_end, settings.plateau_threshold * scale,
+        settings.plateau_min_ratio,
+    )  # fmt: skip
     out = []
     for a, b in runs:
         k = a + int(np.argmin(grad[a : b + 1]))
@@ -410,7 +429,7 @@ def _small_init_rows(pt: _Point, settings: Dynamics, seed: int, sample_id: int) 
             pt, w0, t_max=t_max, t_record=times[order], rtol=settings.rtol,
             w_ref=np.zeros_like(w0), h0=0.01 * eta, grad_stop=grad_stop,
             settle_after_mark=True, loss_mark=mark, max_evals=settings.max_evals,
-            record_weights=True,
+            record_weights=True, integrator=settings.integrator,
         )  # fmt: skip
         loss_rec = np.empty(times.size)
         loss_rec[order] = res.loss_record
@@ -462,8 +481,8 @@ def _records(
 ) -> list[dict]:  # fmt: skip
     """The rows of :func:`point_records` for a given point (tests call it on chosen points)."""
     problem = problem if problem is not None else Problem.from_data(X, Y)
-    pt = _make_point(dims, np.ascontiguousarray(w_star, np.float64), X, Y, problem,
-                     tolerances or Tolerances())  # fmt: skip
+    w_star = np.ascontiguousarray(w_star, np.float64)
+    pt = _make_point(dims, w_star, problem, tolerances or Tolerances())
     if settings.experiment == "escape":
         rows = _escape_rows(pt, settings, seed, sample_id)
     else:

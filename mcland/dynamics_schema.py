@@ -28,7 +28,7 @@ _RUN: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("loss_end", _F64, False, "loss at the end of the run"),
     ("grad_end", _F64, False, "`‖∇L‖_F` at the end of the run"),
     ("settled_value", _F64, False, "`tr(Syy) − Σ_{i∈S} λ_i` of the `S` read off the final weights"),
-    ("settled_index", pa.int32(), False, "index of the enumerated critical value nearest to `loss_end` in the ascending list of all critical values (the record's `critical_values`)"),
+    ("settled_index", pa.int32(), False, "index of `settled_value` in the ascending list of all enumerated critical values (the record's `critical_values`)"),
     ("settled_S", _S, False, "`S` read off the final weights (1-based)"),
     ("settled_type", pa.string(), False, "numeric type of the final weights (from the loss and the Hessian)"),
     ("reached_global", pa.bool_(), False, "`settled_value` is the global minimum value (within `loss_tol`): the `S` read off the final weights is `[r]`"),

@@ -44,11 +44,12 @@ def test_loss_and_gradient_match_numpy(rng, dims):
     )
 
 
+@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock"])
 @pytest.mark.parametrize("dims", [(2, 3, 2), (3, 2, 3, 2), (2, 3, 3, 3, 1)])
-def test_adaptive_flow_matches_small_step_gd(rng, dims):
-    """The time to reach a loss level: adaptive flow against explicit Euler with a step of
-    ``1e-3 / lambda_max`` (NumPy).  Euler's error in the time is O(step), about 1e-3
-    relative here; the stated tolerance is 1%."""
+def test_adaptive_flow_matches_small_step_gd(rng, dims, integrator):
+    """The time to reach a loss level: adaptive flow (either integrator) against explicit
+    Euler with a step of ``1e-3 / lambda_max`` (NumPy).  Euler's error in the time is
+    O(step), about 1e-3 relative here; the stated tolerance is 1%."""
     W, X, Y = _random_net(rng, dims)
     lam_max = float(np.linalg.eigvalsh(naive.hessian(W, X, Y))[-1])
     step = 1e-3 / lam_max
@@ -58,12 +59,12 @@ def test_adaptive_flow_matches_small_step_gd(rng, dims):
     level = L0 - 0.5 * (L0 - losses[-1])  # half of the decrease over n steps
     k = int(np.argmax(losses <= level))  # first step below the level, interpolated
     t_gd = step * (k - 1 + (losses[k - 1] - level) / (losses[k - 1] - losses[k]))
-    res = gradient_flow(W, X, Y, t_max=n * step, loss_mark=level, rtol=1e-8)
+    res = gradient_flow(W, X, Y, t_max=n * step, loss_mark=level, rtol=1e-8, integrator=integrator)
     assert res.status == "budget_time"
     assert res.t_mark == pytest.approx(t_gd, rel=1e-2)
     # the recorded loss (dense output) agrees with GD at a few times
     times = step * np.array([n // 10, n // 3, n - 1])
-    res = gradient_flow(W, X, Y, t_max=n * step, t_record=times, rtol=1e-8)
+    res = gradient_flow(W, X, Y, t_max=n * step, t_record=times, rtol=1e-8, integrator=integrator)
     np.testing.assert_allclose(res.loss_record, losses[[n // 10, n // 3, n - 1]], rtol=1e-2)
 
 

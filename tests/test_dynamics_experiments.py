@@ -148,12 +148,13 @@ def _whitened_depth2(m=40, s=(3.0, 1.5, 0.75)):
     return np.array([3, 3, 3]), X, T @ X, m, np.array(s)
 
 
-def test_small_init_visits_the_staircase_in_order():
+@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock"])
+def test_small_init_visits_the_staircase_in_order(integrator):
     """Depth 2, whitened data, ``eps = 1e-6``: plateaus at ``S = {}, {1}, {1, 2}``, then the
     global minimum ``{1, 2, 3}``; each plateau's loss is the enumerated critical value of its
     S within ``1e-3 lambda_r``."""
     dims, X, Y, _, _ = _whitened_depth2()
-    settings = Dynamics(experiment="small_init", eps=[1e-6])
+    settings = Dynamics(experiment="small_init", eps=[1e-6], integrator=integrator)
     (row,) = _records(dims, np.zeros(27), X, Y, settings, seed=0, sample_id=0)
     assert row["status"] == "global" and row["reached_global"]
     assert row["visited_S"] == [[], [1], [1, 2], [1, 2, 3]]
@@ -200,16 +201,20 @@ def test_small_init_plateaus_last_like_log_one_over_eps():
 
 
 def test_small_init_uses_the_points_own_stream():
+    """``W(0) = eps a G``, ``G`` drawn from ``SeedSequence([seed, sample_id, 16])`` with
+    ``N(0, 1/d_{h-1})`` entries, on the data of the drawn point."""
     plan = make_plan(CONFIG)
     settings = Dynamics(experiment="small_init", eps=[1e-3])
-    a = point_records(plan, settings, 2)
-    b = point_records(make_plan(CONFIG, seed=4), settings, 2)
-    assert a[0]["init_norm"] != b[0]["init_norm"]
-    again = point_records(plan, settings, 2)
-    schema = record_schema("small_init")
-    assert _ipc_bytes(pa.Table.from_pylist(a, schema=schema)) == _ipc_bytes(
-        pa.Table.from_pylist(again, schema=schema)
-    )
+    (row,) = point_records(plan, settings, 2)
+    weights, X, Y = mcland.draw_point(CONFIG, 2)
+    dims = [weights[0].shape[1]] + [W.shape[0] for W in weights]
+    H = len(weights)
+    rng = np.random.default_rng(np.random.SeedSequence([CONFIG["seed"], 2, 16]))
+    G = [rng.standard_normal((dims[h + 1], dims[h])) / math.sqrt(dims[h]) for h in range(H)]
+    a = (np.linalg.norm(Y @ X.T) / np.linalg.norm(X @ X.T)) ** (1.0 / H)
+    W0 = [1e-3 * a * Gh for Gh in G]
+    assert row["init_norm"] == pytest.approx(np.linalg.norm(naive.ravel_weights(W0)), rel=1e-12)
+    assert row["loss_start"] == pytest.approx(naive.loss(W0, X, Y), rel=1e-12)
 
 
 # ---------------------------------------------------------------------- plateau criterion
@@ -218,17 +223,27 @@ def test_small_init_uses_the_points_own_stream():
 def test_plateau_runs_on_a_synthetic_staircase():
     t = np.geomspace(1e-2, 1e3, 301)
     rate = np.ones_like(t)
+    loss = np.full_like(t, 10.0)
     rate[(t > 1) & (t < 3)] = 1e-3  # a plateau, t_end / t_start = 3
     rate[(t > 10) & (t < 11)] = 1e-3  # too short
     rate[t < 0.1] = 1e-3  # the start
     rate[t > 200] = np.nan  # the run ended at t = 200 ...
     rate[(t > 100) & (t <= 200)] = 1e-3  # ... on its final state: not a plateau
-    runs = plateau_runs(t, rate, 1e-2, 1.25)
-    assert [(t[a] < 0.011, t[b] < 0.1) for a, b in runs[:1]] == [(True, True)]
+    runs = plateau_runs(t, rate, loss, 10.0, 1e-2, 1.25)
     assert len(runs) == 2
+    assert runs[0][0] == 0 and t[runs[0][1]] < 0.1
     a, b = runs[1]
     assert 1 < t[a] < 1.05 and 2.9 < t[b] < 3
-    assert plateau_runs(t, np.full_like(t, np.nan), 1e-2, 1.25) == []
+    # ... unless the loss dropped after the last grid time: then it is a plateau too
+    runs = plateau_runs(t, rate, loss, 9.0, 1e-2, 1.25)
+    assert len(runs) == 3 and t[runs[2][1]] <= 200 < t[runs[2][1] + 1]
+    # an abrupt drop between two grid times splits a run that meets the rate criterion
+    rate[(t >= 1) & (t < 100)] = 1e-3
+    loss[t > 20] = 5.0
+    runs = plateau_runs(t, rate, loss, 10.0, 1e-2, 1.25)
+    assert [(round(t[a], 1), t[b] < 20 < t[b + 1]) for a, b in runs[1:2]] == [(1.0, True)]
+    assert t[runs[2][0]] > 20 and t[runs[2][1]] < 100
+    assert plateau_runs(t, np.full_like(t, np.nan), loss, 10.0, 1e-2, 1.25) == []
 
 
 # ---------------------------------------------------------------------- dense output
