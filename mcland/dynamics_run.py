@@ -109,7 +109,7 @@ def make_job(
     """Validate the configuration and the data (:func:`mcland.pipeline.make_plan`); a
     configuration without ``[dynamics]`` gets the section's defaults."""
     plan = make_plan(config, n, seed)
-    if plan.config.dynamics is None:
+    if not plan.config.has_dynamics:  # the defaults, written into the manifest
         config = plan.config.model_copy(update={"dynamics": Dynamics()})
         plan = dataclasses.replace(plan, config=config)
     return DynamicsJob(plan)
