@@ -28,7 +28,7 @@ from mcland._kernels.bundles import FlowControl, FlowProblem
 from mcland._kernels.flow import STATUS_NAMES, integrate_dense, loss_and_gradient
 from mcland._kernels.rosenbrock import integrate_stiff
 from mcland._kernels.whiten import smallest_relative_gap
-from mcland.config import Config, Dynamics, format_validation_error
+from mcland.config import Config, Dynamics, config_from_dict, format_validation_error
 from mcland.dynamics_schema import record_schema
 from mcland.errors import MclandError
 from mcland.plateaus import plateau_runs
@@ -541,7 +541,9 @@ def escape(
     n_record: int = 64,
     rtol: float = 1e-6,
     grad_tol: float = 1e-4,
+    integrator: str = "explicit",
     seed: int | None = None,
+    tolerances: Tolerances | None = None,
 ) -> pd.DataFrame:
     """Escape of gradient flow from point ``sample_id`` of ``config``, one row per delta:
     the point's sampler record joined with :func:`point_records` (``experiment =
@@ -556,26 +558,38 @@ def escape(
         Which point.
     deltas : sequence of float
         Relative perturbation sizes, in (0, 1].
-    f, budget, t_max_steps, n_record, rtol, grad_tol
+    f, budget, t_max_steps, n_record, rtol, grad_tol, integrator
         ``escape_fraction``, ``max_evals``, ``t_max_steps``, ``n_record``, ``rtol``,
-        ``grad_tol`` of the ``[dynamics]`` section.
+        ``grad_tol``, ``integrator`` of the ``[dynamics]`` section.
     seed : int, optional
         Overrides the configuration's seed.
+    tolerances : Tolerances, optional
+        Classification tolerances (override the configuration's ``[classify]`` factors,
+        for the record and the dynamics alike).
 
     Returns
     -------
     pandas.DataFrame
     """
-    from mcland.pipeline import compute, make_plan
+    from mcland.pipeline import _as_config, compute, make_plan
 
     try:
         settings = Dynamics(
             experiment="escape", deltas=[float(d) for d in deltas], escape_fraction=float(f),
             max_evals=int(budget), t_max_steps=float(t_max_steps), n_record=int(n_record),
-            rtol=float(rtol), grad_tol=float(grad_tol),
+            rtol=float(rtol), grad_tol=float(grad_tol), integrator=integrator,
         )  # fmt: skip
     except ValidationError as exc:
         raise MclandError(format_validation_error(exc, "escape")) from None
+    if tolerances is not None:
+        cfg = _as_config(config)
+        classify = {
+            **cfg.resolved()["classify"], "grad_rtol": tolerances.grad_rtol,
+            "c_zero": tolerances.c_zero, "c_neg": tolerances.c_neg,
+        }  # fmt: skip
+        config = config_from_dict(
+            {**cfg.resolved(), "classify": classify}, source="tolerances", base_dir=cfg.base_dir
+        )
     plan = make_plan(config, None, seed)
     record = compute(plan, np.array([int(sample_id)], np.int64)).to_pandas()
     rows = pa.Table.from_pylist(

@@ -295,3 +295,14 @@ def test_small_init_flow_matches_small_step_gd():
         t_gd = step * (k - 1 + (losses[k - 1] - level) / (losses[k - 1] - losses[k]))
         res = gradient_flow(W0, X, Y, t_max=n * step, loss_mark=level, rtol=1e-8)
         assert res.t_mark == pytest.approx(t_gd, rel=1e-2), level
+
+
+def test_escape_wrapper_takes_tolerances():
+    """``tolerances`` override the configuration's ``[classify]`` factors for the record and
+    the rows alike: a ``grad_rtol`` no point meets makes every point ``not_critical``."""
+    loose = mcland.escape(CONFIG, 1, [1e-3], budget=5000)
+    strict = mcland.escape(
+        CONFIG, 1, [1e-3], budget=5000, tolerances=mcland.Tolerances(grad_rtol=1e-300)
+    )
+    assert loose["theory_type"].iloc[0] != "not_critical"
+    assert strict["theory_type"].iloc[0] == "not_critical"
