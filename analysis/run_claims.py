@@ -3,7 +3,10 @@
 Usage: python analysis/run_claims.py RUN_DIR
 
 Runs the ``claim_*.py`` scripts beside this file (in name order) on RUN_DIR, prints each
-verdict and a summary, and exits with status 1 if any claim fails (2 on bad input).
+verdict and a summary, and exits with status 1 if any claim fails (2 on bad input). A
+script may define ``not_applicable(run_dir) -> str | None``: when it returns a reason (the
+dynamics claims on a run of another kind or experiment), the claim is listed as skipped,
+with the reason, and not counted.
 """
 
 from __future__ import annotations
@@ -44,8 +47,12 @@ def main(argv: list[str]) -> int:
             f"run {run_dir}: n = {manifest['n']}, seed = {manifest['seed']}, written by mcland "
             f"{manifest['mcland_version']}; checked with mcland {__version__}\n"
         )
-        results = []
+        results, skipped = [], []
         for mod in claim_modules():
+            why = mod.not_applicable(run_dir) if hasattr(mod, "not_applicable") else None
+            if why:
+                skipped.append(f"{mod.CLAIM} ({why})")
+                continue
             t0 = time.perf_counter()
             verdict = mod.check(run_dir)
             print(verdict.render(), f"  ({time.perf_counter() - t0:.1f} s)\n", sep="\n", flush=True)
@@ -56,6 +63,8 @@ def main(argv: list[str]) -> int:
     print("summary")
     for v in results:
         print(f"  {'PASS' if v.passed else 'FAIL'}  {v.claim}")
+    for line in skipped:
+        print(f"  skip  {line}")
     failed = sum(not v.passed for v in results)
     print(f"{len(results) - failed} of {len(results)} claims pass")
     return 1 if failed else 0
