@@ -47,7 +47,7 @@ from mcland._kernels import params as p
 from mcland._kernels.bundles import RangeOutput
 from mcland._kernels.given import classify_range
 from mcland._kernels.hessian import assemble_hessian
-from mcland.certify import DEFAULT_REL, certify_rows
+from mcland.certify import DEFAULT_REL, certify_rows, layer_balance
 from mcland.errors import MclandError
 from mcland.pipeline import thread_pool
 from mcland.point import _check_magnitude, _check_weights, split_layers
@@ -73,6 +73,7 @@ _EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
     ("nearest_critical_value", pa.float64(), "the enumerated critical value nearest to `loss` (null when `d_y > 20`)"),
     ("nearest_critical_index", pa.int32(), "its index in the ascending list of critical values (0-based)"),
     ("nearest_critical_distance", pa.float64(), "`|loss − nearest_critical_value| / loss_tol`: ≲ 1 at a critical value, large far from every one"),
+    ("rebalanced", pa.bool_(), "the layers were rescaled by powers of two, `W_h → 2^{−k_h} W_h` with `Σ k_h = 0`, before the analysis, because their norms differ by `2^8` or more and the rescaled point has the same criticality verdict: an exact symmetry of `L` (same loss bit for bit, same `S`, type and inertia by Sylvester's law), so the spectrum is not dominated by the largest layer; the gradient and eigenvalue columns describe the rescaled point (docs/classify.md)"),
     ("input_loss", pa.float64(), "with `refine`: `L` of the point as given"),
     ("input_grad_rel", pa.float64(), "with `refine`: `grad_rel` of the point as given"),
     ("refine_distance", pa.float64(), "with `refine`: `‖w_refined − w‖` (flat weights; 0 for a point with `grad_rel ≤ 1e-12`, left as it is)"),
@@ -334,6 +335,44 @@ def _check_fast(mats: list, problem: Problem) -> tuple[list[np.ndarray], list[np
 
 # ---------------------------------------------------------------------- analysis
 
+REBALANCE_FROM = 8  # layers are rebalanced when their norms differ by 2**8 or more
+
+
+def rebalance(
+    dims_list: list[np.ndarray], w_list: list[np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The points with their layers rescaled by powers of two to comparable norms
+    (:func:`mcland.certify.layer_balance`) where the largest and smallest nonzero layer
+    norms differ by ``2**REBALANCE_FROM`` or more, and which were rescaled (n,) bool.
+
+    ``W_h -> 2**-k_h W_h`` with ``sum k_h = 0`` leaves every product ``W_{H:1}`` (and so the
+    loss) unchanged bit for bit, and is a fixed diagonal linear map of the parameters, so
+    the Hessians are congruent: same inertia, same type, same ``S``.  On a badly scaled
+    factorisation (one layer ``c`` times larger, the next ``c`` times smaller) the Hessian's
+    norm grows like ``c**2`` and its float64 floor with it, hiding negative eigenvalues
+    that the rescaled point shows; the ground-truth set's badly scaled points
+    (docs/groundtruth.md) are where this was measured.
+    """
+    out, moved = [], np.zeros(len(w_list), bool)
+    for t, (dims, w) in enumerate(zip(dims_list, w_list, strict=True)):
+        sizes = dims[1:] * dims[:-1]
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        norms = np.sqrt(np.add.reduceat(w * w, bounds[:-1]))  # the layers' Frobenius norms
+        nz = norms[norms > 0]
+        if nz.size < 2 or nz.max() < nz.min() * 2.0**REBALANCE_FROM:
+            out.append(w)
+            continue
+        k = layer_balance(dims, w)
+        if not np.any(k):
+            out.append(w)
+            continue
+        scaled = np.empty_like(w)
+        for h in range(dims.size - 1):
+            scaled[bounds[h] : bounds[h + 1]] = np.ldexp(w[bounds[h] : bounds[h + 1]], -int(k[h]))
+        out.append(scaled)
+        moved[t] = True
+    return out, moved
+
 
 def analyze_points(
     dims_list: list[np.ndarray],
@@ -385,6 +424,40 @@ def analyze_points(
                 values[r] = problem.critical_values(r)
             out.critical_values[t, : values[r].size] = values[r]
     return out
+
+
+def _analyze(
+    dims_list: list[np.ndarray],
+    w_list: list[np.ndarray],
+    problem: Problem,
+    tol: Tolerances,
+    threads: int | None,
+) -> tuple[storage.BatchOutput, np.ndarray]:
+    """:func:`analyze_points`, with the badly scaled points analysed at their rebalanced
+    form (:func:`rebalance`) where that form has the same criticality verdict; returns the
+    outputs and which rows describe a rebalanced point (n,) bool.
+
+    Criticality is judged relative to the gradient's scale, which is not invariant under
+    the rescaling (a near-critical point with a layer of norm 1e-30 can have a large
+    relative gradient once that layer is brought to norm 1): the point keeps the record
+    of its own coordinates when the two verdicts differ.
+    """
+    out = analyze_points(dims_list, w_list, problem, tol, threads)
+    balanced, moved = rebalance(dims_list, w_list)
+    rows = np.flatnonzero(moved)
+    if rows.size:
+        sub = analyze_points(
+            [dims_list[t] for t in rows], [balanced[t] for t in rows], problem, tol, threads
+        )
+        crit = f.I_IS_CRITICAL
+        same = sub.row_int[:, crit] == out.row_int[rows, crit]
+        moved[rows[~same]] = False
+        for name in storage.BatchOutput.__dataclass_fields__:
+            if name == "weights":  # the point itself, as given
+                continue
+            src, dst = getattr(sub, name), getattr(out, name)
+            dst[rows[same], : src.shape[1]] = src[same]
+    return out, moved
 
 
 def _nearest(
@@ -503,7 +576,7 @@ def classify_table(
         raise MclandError(f"stability_rel must be in [0, 1), got {stability_rel}")
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
-    out = analyze_points(given.dims, given.w, problem, tol, threads)
+    out, moved_layers = _analyze(given.dims, given.w, problem, tol, threads)
     extra: dict[str, pa.Array] = {}
     n = len(given.w)
     classified, moved = given.w, None
@@ -518,7 +591,7 @@ def classify_table(
         moved = np.array([np.linalg.norm(a - b) for a, b in zip(refined, given.w, strict=True)])
         scale = np.array([np.linalg.norm(w) for w in given.w])
         if not exact.all():
-            out = analyze_points(given.dims, refined, problem, tol, threads)
+            out, moved_layers = _analyze(given.dims, refined, problem, tol, threads)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(scale > 0, moved / scale, np.where(moved > 0, np.inf, 0.0))
         extra = {
@@ -537,6 +610,7 @@ def classify_table(
     for name, typ, _ in _EXTRA:
         if name in cert:
             extra[name] = pa.array(cert[name], typ)
+    extra["rebalanced"] = pa.array(moved_layers, pa.bool_())
     records = storage.to_table(out, np.arange(n, dtype=np.int64), 0)
     extra.update(_nearest(out, given.dims, problem))
     schema = record_schema(given.keys.type)

@@ -1,0 +1,83 @@
+"""Badly scaled factorisations (one layer ``2**e`` times larger, the next ``2**e`` times
+smaller) keep their loss, ``S``, type and inertia; :func:`mcland.classify.rebalance` rescales
+them by powers of two before the analysis, so the float64 verdict is that of the balanced
+point.  Checked against the exact inertia of the ground-truth set (docs/groundtruth.md)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import mcland
+from mcland import groundtruth as gt
+
+ROOT = Path(__file__).resolve().parents[1]
+cl = importlib.import_module("mcland.classify")  # the module (mcland.classify is the function)
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory):
+    """A depth-2..4 ground-truth set of the 16-4-16 autoencoder, half of it badly scaled."""
+    cfg = tmp_path_factory.mktemp("cfg") / "ae.toml"
+    text = (
+        (ROOT / "runs" / "autoencoder2.toml")
+        .read_text()
+        .replace("depth = [2, 2]", "depth = [3, 4]")
+    )
+    cfg.write_text(text.replace('path = "data/', f'path = "{ROOT}/runs/data/'))
+    out = tmp_path_factory.mktemp("gt") / "set"
+    gt.export(cfg, out, 20, 7)
+    table = pq.read_table(out / "points.parquet").to_pandas()
+    X = np.load(out / "data.npz")["X"]
+    return out, table, X
+
+
+def _inertia(df):
+    return df[["n_neg", "n_zero", "n_pos"]].to_numpy(np.int64)
+
+
+def test_exact_inertia_on_badly_scaled_points(truth):
+    out, table, X = truth
+    bad = table["scale_exponents"].map(lambda e: np.abs(e).max() >= cl.REBALANCE_FROM).to_numpy()
+    assert bad.sum() >= 10
+    rec = mcland.classify(out / "points.parquet", X, X, threads=1)
+    np.testing.assert_array_equal(_inertia(rec), _inertia(table))
+    np.testing.assert_array_equal(rec["theory_type"].astype(str), table["type"].astype(str))
+    np.testing.assert_array_equal(rec["numeric_type"].astype(str), table["type"].astype(str))
+    assert rec["rebalanced"].to_numpy()[bad].sum() >= 10
+    # the weights column keeps the points as given, and the loss is the same bit for bit
+    for w, given in zip(rec["weights"], table["w"], strict=True):
+        np.testing.assert_array_equal(np.asarray(w), np.asarray(given))
+
+
+def test_without_rebalancing_the_floor_hides_negative_directions(truth, monkeypatch):
+    """The reason for rebalancing: on the same points, analysed as given, float64 counts
+    too few negative eigenvalues (never too many)."""
+    out, table, X = truth
+    monkeypatch.setattr(cl, "REBALANCE_FROM", 1000)
+    rec = mcland.classify(out / "points.parquet", X, X, threads=1)
+    assert not rec["rebalanced"].any()
+    n_neg, exact = rec["n_neg"].to_numpy(), table["n_neg"].to_numpy()
+    assert (n_neg < exact).any() and not (n_neg > exact).any()
+
+
+def test_rebalance_is_an_exact_symmetry(truth):
+    _, table, X = truth
+    dims = [np.asarray(d, np.int64) for d in table["dims"]]
+    w = [np.asarray(x, np.float64) for x in table["w"]]
+    scaled, moved = cl.rebalance(dims, w)
+    assert moved.any() and not moved.all()
+    for d, a, b, m in zip(dims, w, scaled, moved, strict=True):
+        pa_, pb = np.eye(d[0]), np.eye(d[0])
+        for A, B in zip(cl.split_layers(a, d), cl.split_layers(b, d), strict=True):
+            pa_, pb = A @ pa_, B @ pb
+        np.testing.assert_array_equal(pa_, pb)  # the product, bit for bit
+        norms = [np.linalg.norm(B) for B in cl.split_layers(b, d)]
+        if m:
+            assert max(norms) < 2.0**cl.REBALANCE_FROM * min(norms)
+        else:
+            assert a is b
