@@ -59,6 +59,9 @@ from fractions import Fraction
 import numpy as np
 
 from mcland._kernels import fields as f
+from mcland._kernels import stability as ks
+from mcland._kernels.bundles import CertifyData, CertifyOutput, CertifyPoints
+from mcland._kernels.stability import NEAR_EXACT, PSD_VACUOUS, WEAK_PSD
 from mcland.point import split_layers
 from mcland.problem import Problem
 from mcland.tolerances import EPS, GRAD_RTOL
@@ -66,14 +69,13 @@ from mcland.tolerances import EPS, GRAD_RTOL
 DEFAULT_REL = 4 * 2.0**-52  # default perturbation: a few eps, the rounding of the stored floats
 EXACT_MAX_N = 120  # exact PSD proof (Bareiss, O(N^3) big integers) only up to this N
 CANDIDATES = 4  # eigenvectors tried as negative directions (of the plain and balanced Hessian)
+# the triage's constants live beside the kernel (mcland/_kernels/stability.py):
 # a PSD verdict is weak when float64's smallest eigenvalue is below -WEAK_PSD * floor: the
 # sampler's minimizers and non-strict saddles stay above -0.34 floor (docs/numerics.md)
-WEAK_PSD = 0.5
 # ... or when the floor is not small against the Hessian itself (then no eigenvalue is
-# resolved): sampler's PSD points have floor / ||Hess_w||_F <= 1.5e-13, LM endpoints on tiny
-# layers 0.57 ... 49 (docs/certify.md)
-PSD_VACUOUS = 1e-3
-NEAR_EXACT = 1e-12  # grad_rel up to this is rounding (exact points reach ~1e-15): no distance
+# resolved, above PSD_VACUOUS = 1e-3): sampler's PSD points have floor / ||Hess_w||_F <=
+# 1.5e-13, LM endpoints on tiny layers 0.57 ... 49 (docs/certify.md); grad_rel up to NEAR_EXACT is
+# rounding (exact points reach ~1e-15): no distance
 CRITICAL_TYPES = ("global_minimizer", "strict_saddle", "non_strict_saddle")
 
 # ---------------------------------------------------------------- dyadic arithmetic
@@ -707,6 +709,7 @@ def certify_rows(
     dist: np.ndarray | None = None,
     grad_rtol: float = GRAD_RTOL,
     everything: bool = False,
+    reference: bool = False,
 ) -> dict[str, list]:
     """Both answers for a batch of analysed points (rows of :class:`mcland.storage.BatchOutput`).
 
@@ -725,25 +728,196 @@ def certify_rows(
       up to a perturbation (``unstable``, ``strict_saddle`` possible).  The weak-evidence
       triage is empirical, not a proof (docs/certify.md).
 
+    The float64 part (bounds, triage, verdicts of the rows kept at float64) is one kernel
+    over all rows (:func:`mcland._kernels.stability.certify_bounds`); ``reference=True``
+    computes it with the NumPy reference :func:`certify_figures_reference` instead (for
+    the tests; the two agree to rounding).
+
     Returns the :data:`COLUMNS` as lists (None where not applicable), in row order.
     """
     n = len(w_list)
     cols: dict[str, list] = {c: [None] * n for c in COLUMNS}
     if n == 0:
         return cols
+    fig_of = certify_figures_reference if reference else certify_figures
+    k_all, fig, code = fig_of(
+        dims_list, w_list, X, Y, problem, row_float, row_int, spectrum_w, rel, dist,
+        grad_rtol, everything,
+    )  # fmt: skip
+    crit = np.flatnonzero(code[:, ks.C_CRITICAL] == 1)
+    need = code[:, ks.C_NEED] == 1
+    fast = crit[~need[crit]]
+    _fill_float64(cols, fast, fig, code, rel)
     moments = None
+    for t in crit[need[crit]].tolist():
+        row, g = row_float[t], fig[t]
+        dims = np.asarray(dims_list[t], np.int64)
+        k_bal = k_all[t, : dims.size - 1].copy()
+        beta, dgrad, beta_n = g[ks.G_BETA], g[ks.G_DGRAD], g[ks.G_BETA_N]
+        gap, gap_n = g[ks.G_GAP], g[ks.G_GAP_N]
+        psd = frozenset(ks.TYPES[i] for i in range(4) if code[t, ks.C_PSD] >> i & 1)
+        args = (g[ks.G_GRAD_NORM], g[ks.G_GRAD_LIMIT], psd, beta, g[ks.G_DGRAD_W])
+        at_global = abs(row[f.F_LOSS] - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
+        if moments is None:
+            moments = exact_moments(X, Y)
+        cert = exact_certificate(
+            dims, w_list[t], problem, moments, bool(at_global), grad_rtol, k_bal=k_bal
+        )
+        cols["exact_type"][t] = cert.exact_type
+        cols["decided_by"][t] = cert.decided_by
+        cols["exact_curvature"][t] = cert.exact_curvature
+        cols["exact_grad_rel"][t] = cert.exact_grad_rel
+        cols["exact_hess_norm"][t] = cert.hess_norm
+        verdict = cert.exact_type
+        if cert.exact_type == "strict_saddle" and np.isfinite(cert.exact_curvature):
+            gap, gap_n = -cert.exact_curvature, -cert.curvature_original
+        elif cert.exact_type == "strict_saddle":
+            gap = gap_n = 0.0  # proven strict by inertia, no curvature figure
+        st = stability(verdict, gap, *args) if verdict in CRITICAL_TYPES else None
+        if st is None:
+            st = Stability("undecided", (), math.nan, beta, dgrad)
+        args_n = (g[ks.G_GRAD_NORM], g[ks.G_GRAD_LIMIT], psd, beta_n, g[ks.G_DGRAD_NW])
+        st_n = stability(verdict, gap_n, *args_n) if verdict in CRITICAL_TYPES else None
+        cols["normwise_stability"][t] = st_n.stability if st_n else "undecided"
+        cols["normwise_possible_types"][t] = list(st_n.possible_types) if st_n else []
+        cols["stability"][t] = st.stability
+        cols["possible_types"][t] = list(st.possible_types)
+        cols["stability_scale"][t] = st.scale
+        cols["stability_bound"][t] = st.beta
+        cols["stability_rel"][t] = rel
+        cols["stability_method"][t] = ks.METHODS[code[t, ks.C_METHOD]]
+    return cols
+
+
+_MASK_TYPES = tuple(
+    tuple(ks.TYPES[i] for i in range(4) if m >> i & 1) for m in range(16)
+)  # possible types of a bit mask, in the order of ks.TYPES
+
+
+def _fill_float64(cols: dict, rows: np.ndarray, fig: np.ndarray, code: np.ndarray, rel: float):
+    """The columns of the critical ``rows`` whose float64 verdict is kept, from the
+    kernel's figures and codes."""
+    if rows.size == 0:
+        return
+    c = code[rows]
+    verdict = c[:, ks.C_VERDICT]
+    scale = np.where(verdict == ks.T_STRICT, fig[rows, ks.G_GAP], 0.0)
+    types = [ks.TYPES[v] for v in verdict.tolist()]
+    stab = [ks.STABILITIES[s] for s in c[:, ks.C_STAB].tolist()]
+    stab_n = [ks.STABILITIES[s] for s in c[:, ks.C_STAB_N].tolist()]
+    poss = c[:, ks.C_POSSIBLE].tolist()
+    poss_n = c[:, ks.C_POSSIBLE_N].tolist()
+    method = [ks.METHODS[m] for m in c[:, ks.C_METHOD].tolist()]
+    for i, (t, sc, b) in enumerate(
+        zip(rows.tolist(), scale.tolist(), fig[rows, ks.G_BETA].tolist(), strict=True)
+    ):
+        cols["exact_type"][t] = types[i]
+        cols["decided_by"][t] = "float64"
+        cols["stability"][t] = stab[i]
+        cols["possible_types"][t] = list(_MASK_TYPES[poss[i]])
+        cols["stability_scale"][t] = sc
+        cols["stability_bound"][t] = b
+        cols["stability_rel"][t] = rel
+        cols["stability_method"][t] = method[i]
+        cols["normwise_stability"][t] = stab_n[i]
+        cols["normwise_possible_types"][t] = list(_MASK_TYPES[poss_n[i]])
+
+
+def _values_table(problem: Problem, ranks: set[int]) -> np.ndarray:
+    """Critical values for each rank in ``ranks`` (row ``min(r, d_y)``, NaN-padded),
+    (d_y+1, 2**d_y)."""
+    d_y = problem.d_y
+    out = np.full((d_y + 1, 1 << d_y), np.nan)
+    for r in {min(r, d_y) for r in ranks}:
+        v = problem.critical_values(r)
+        out[r, : v.size] = v
+    return out
+
+
+def certify_figures(
+    dims_list,
+    w_list,
+    X,
+    Y,
+    problem,
+    row_float,
+    row_int,
+    spectrum_w,
+    rel,
+    dist,
+    grad_rtol,
+    everything,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The float64 part of :func:`certify_rows` (same arguments) by the kernel
+    :func:`mcland._kernels.stability.certify_bounds`: ``(k, fig, code)``, ``k`` (n, H_max)
+    int64 the balancing exponents, ``fig`` (n, len(FIG_NAMES)) float64, ``code``
+    (n, len(CODE_NAMES)) int64 (indexed by the constants of :mod:`mcland._kernels.stability`;
+    rows with ``code[:, C_CRITICAL] = 0`` are not filled)."""
+    n = len(w_list)
+    dims64 = [np.asarray(d, np.int64) for d in dims_list]
+    dims_off = np.zeros(n + 1, np.int64)
+    np.cumsum([d.size for d in dims64], out=dims_off[1:])
+    w_off = np.zeros(n + 1, np.int64)
+    np.cumsum([np.size(w) for w in w_list], out=w_off[1:])
+    row_int = np.ascontiguousarray(row_int, np.int64)
+    crit = row_int[:, f.I_IS_CRITICAL] == 1
+    ranks = {int(dims64[t].min()) for t in np.flatnonzero(crit).tolist()}
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    spec = np.zeros((n, 0)) if spectrum_w is None else np.ascontiguousarray(spectrum_w, np.float64)
+    pts = CertifyPoints(
+        np.concatenate(dims64), dims_off, np.concatenate(w_list).astype(np.float64, copy=False),
+        w_off, np.ascontiguousarray(row_float, np.float64), row_int, spec,
+        np.full(n, np.nan) if dist is None else np.asarray(dist, np.float64),
+    )  # fmt: skip
+    data = CertifyData(
+        np.ascontiguousarray(problem.Sxx, np.float64), np.ascontiguousarray(problem.Syx, np.float64),
+        _values_table(problem, ranks), float(problem.mu[-1]), float(np.linalg.norm(X)),
+        float(np.linalg.norm(Y)), float(problem.mu[0]), float(rel), float(grad_rtol),
+        bool(everything),
+    )  # fmt: skip
+    h_max = max(int(d.size) - 1 for d in dims64)
+    out = CertifyOutput(
+        np.zeros((n, h_max), np.int64), np.zeros((n, len(ks.FIG_NAMES))),
+        np.zeros((n, len(ks.CODE_NAMES)), np.int64),
+    )  # fmt: skip
+    ks.certify_bounds(pts, data, out)
+    return out.k, out.fig, out.code
+
+
+def certify_figures_reference(
+    dims_list,
+    w_list,
+    X,
+    Y,
+    problem,
+    row_float,
+    row_int,
+    spectrum_w,
+    rel,
+    dist,
+    grad_rtol,
+    everything,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy reference of :func:`certify_figures` (vectorised per architecture and per
+    depth with :func:`_layer_figures`, :func:`balance_rows`, :func:`bounds_rows`, then
+    :func:`stability` row by row): the same ``(k, fig, code)``."""
+    n = len(w_list)
     x_norm, y_norm = float(np.linalg.norm(X)), float(np.linalg.norm(Y))
     mu0 = float(problem.mu[0])
     ostrowski = min(1.0, mu0)  # lambda_orig <= ostrowski * lambda_w for lambda_w < 0
     names = f.TYPE_NAMES
     values: dict[int, np.ndarray] = {}
     sxx_2 = float(problem.mu[-1])
+    h_max = max(len(d) - 1 for d in dims_list)
+    k_out = np.zeros((n, h_max), np.int64)
+    fig = np.zeros((n, len(ks.FIG_NAMES)))
+    code = np.zeros((n, len(ks.CODE_NAMES)), np.int64)
     crit = [t for t in range(n) if row_int[t, f.I_IS_CRITICAL] == 1]
-    # per architecture, vectorised: layer norms, balancing, residual norms, the bounds
+    # per architecture, vectorised: layer norms, balancing, residual norms
     groups: dict[tuple[int, ...], list[int]] = {}
     for t in crit:
         groups.setdefault(tuple(int(d) for d in dims_list[t]), []).append(t)
-    # per architecture: layer norms, balancing, residual norms (vectorised)
     norms_of: dict[int, np.ndarray] = {}
     k_of: dict[int, np.ndarray] = {}
     r_of: dict[int, float] = {}
@@ -762,7 +936,6 @@ def certify_rows(
     by_depth: dict[int, list[int]] = {}
     for t in crit:
         by_depth.setdefault(len(dims_list[t]) - 1, []).append(t)
-    fig: dict[int, tuple] = {}
     for idx in by_depth.values():
         norms = np.stack([norms_of[t] for t in idx])
         k = np.stack([k_of[t] for t in idx])
@@ -770,19 +943,17 @@ def certify_rows(
         r_norm = np.array([r_of[t] for t in idx])
         w_norm = np.array([wn_of[t] for t in idx])
         d = np.empty(len(idx))
-        method = []
         for i, t in enumerate(idx):
             row = row_float[t]
             if dist is not None and np.isfinite(dist[t]):
                 d[i] = float(dist[t])
-                method.append("weyl_bound+refine_distance")
+                code[t, ks.C_METHOD] = 1
             elif row[f.F_GRAD_REL] <= NEAR_EXACT:
                 d[i] = 0.0  # critical to rounding: the distance is of the order of rel itself
-                method.append("weyl_bound")
             else:
                 spec = spectrum_w[t] if spectrum_w is not None else None
                 d[i] = _distance_estimate(row, spec, mu0)
-                method.append("weyl_bound+estimated_distance" if d[i] > 0 else "weyl_bound")
+                code[t, ks.C_METHOD] = 2 if d[i] > 0 else 0
         _, dgrad, dloss = bounds_rows(norms, r_norm, sxx_2, x_norm, y_norm, rel, d)
         # balanced coordinates w' = D^{-1} w: distances grow by at most 1 / min c
         beta = bounds_rows(norms / c, r_norm, sxx_2, x_norm, y_norm, rel, d / c.min(axis=1))[0]
@@ -791,15 +962,19 @@ def certify_rows(
             norms, r_norm, sxx_2, x_norm, y_norm, 0.0, d + rel * w_norm, data_rel=rel
         )
         for i, t in enumerate(idx):
-            fig[t] = (k[i], c[i].min() ** 2, c[i].max() ** 2, method[i], beta[i], dgrad[i],
-                      dloss[i], beta_n[i], dgrad_n[i])  # fmt: skip
+            k_out[t, : k.shape[1]] = k[i]
+            g = fig[t]
+            g[ks.G_C_MIN2], g[ks.G_C_MAX2] = c[i].min() ** 2, c[i].max() ** 2
+            g[ks.G_BETA], g[ks.G_DGRAD], g[ks.G_DLOSS] = beta[i], dgrad[i], dloss[i]
+            g[ks.G_BETA_N], g[ks.G_DGRAD_N], g[ks.G_DIST] = beta_n[i], dgrad_n[i], d[i]
+    code_of = {name: i for i, name in enumerate(ks.TYPES)}
     for t in crit:
-        row, ri = row_float[t], row_int[t]
-        dims, w = dims_list[t], w_list[t]
-        k_bal, c_min2, c_max2, method, beta, dgrad, dloss, beta_n, dgrad_n = fig[t]
+        row, ri, g = row_float[t], row_int[t], fig[t]
+        code[t, ks.C_CRITICAL] = 1
         numeric, theory = names[ri[f.I_NUMERIC_TYPE]], names[ri[f.I_THEORY_TYPE]]
         floor = row[f.F_NOISE_FLOOR]
         eig = row[f.F_EIG_MIN_W]
+        beta, c_min2, c_max2 = g[ks.G_BETA], g[ks.G_C_MIN2], g[ks.G_C_MAX2]
         at_global = abs(row[f.F_LOSS] - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
         decided = numeric != "ambiguous" and numeric == theory
         verdict = numeric if decided else None
@@ -810,21 +985,20 @@ def certify_rows(
         grad_norm = row[f.F_GRAD_NORM]
         grad_limit = grad_rtol * grad_norm / row[f.F_GRAD_REL] if row[f.F_GRAD_REL] > 0 else np.inf
         # the criticality test runs in whitened coordinates: dgrad mapped by ||K^{-1}||
-        dgrad_w = dgrad * max(1.0, mu0**-0.5)
+        dgrad_w = g[ks.G_DGRAD] * max(1.0, mu0**-0.5)
+        dgrad_nw = g[ks.G_DGRAD_N] * max(1.0, mu0**-0.5)
         # which critical values the loss may reach: each within dloss of the loss, and
         # the critical values themselves move by at most about dloss (first order)
-        r = int(min(dims))
+        r = int(min(dims_list[t]))
         if r not in values:
             values[r] = problem.critical_values(r)
-        reach = 2.0 * dloss + row[f.F_LOSS_TOL]
+        reach = 2.0 * g[ks.G_DLOSS] + row[f.F_LOSS_TOL]
         near = np.abs(values[r] - row[f.F_LOSS]) <= reach
         psd = {"global_minimizer"} if near[0] else set()
         if near[1:].any():
             psd.add("non_strict_saddle")
         if not psd:
             psd = {"global_minimizer" if at_global else "non_strict_saddle"}
-        args = (grad_norm, grad_limit, frozenset(psd), beta, dgrad_w)
-        st = stability(verdict, gap, *args) if verdict else None
         if not decided or everything:
             need = True
         elif verdict == "strict_saddle":  # a sharper gap may prove the curvature stable
@@ -834,39 +1008,22 @@ def certify_rows(
             # only then can the exact type be a *stable* strict saddle; and only weak evidence
             vacuous = floor > PSD_VACUOUS * row[f.F_HESS_NORM_W]
             need = hidden > beta and (vacuous or eig < -WEAK_PSD * floor)
-        if need:
-            if moments is None:
-                moments = exact_moments(X, Y)
-            cert = exact_certificate(
-                dims, w, problem, moments, bool(at_global), grad_rtol, k_bal=k_bal
-            )
-            cols["exact_type"][t] = cert.exact_type
-            cols["decided_by"][t] = cert.decided_by
-            cols["exact_curvature"][t] = cert.exact_curvature
-            cols["exact_grad_rel"][t] = cert.exact_grad_rel
-            cols["exact_hess_norm"][t] = cert.hess_norm
-            verdict = cert.exact_type
-            if cert.exact_type == "strict_saddle" and np.isfinite(cert.exact_curvature):
-                gap, gap_n = -cert.exact_curvature, -cert.curvature_original
-            elif cert.exact_type == "strict_saddle":
-                gap = gap_n = 0.0  # proven strict by inertia, no curvature figure
-            st = stability(verdict, gap, *args) if verdict in CRITICAL_TYPES else None
-        else:
-            cols["exact_type"][t] = verdict
-            cols["decided_by"][t] = "float64"
-        if st is None:
-            st = Stability("undecided", (), math.nan, beta, dgrad)
-        args_n = (grad_norm, grad_limit, frozenset(psd), beta_n, dgrad_n * max(1.0, mu0**-0.5))
-        st_n = stability(verdict, gap_n, *args_n) if verdict in CRITICAL_TYPES else None
-        cols["normwise_stability"][t] = st_n.stability if st_n else "undecided"
-        cols["normwise_possible_types"][t] = list(st_n.possible_types) if st_n else []
-        cols["stability"][t] = st.stability
-        cols["possible_types"][t] = list(st.possible_types)
-        cols["stability_scale"][t] = st.scale
-        cols["stability_bound"][t] = st.beta
-        cols["stability_rel"][t] = rel
-        cols["stability_method"][t] = method
-    return cols
+        mask = sum(1 << code_of[p] for p in psd)
+        args = (grad_norm, grad_limit, frozenset(psd))
+        st = stability(verdict, gap, *args, beta, dgrad_w) if verdict else None
+        st_n = stability(verdict, gap_n, *args, g[ks.G_BETA_N], dgrad_nw) if verdict else None
+        g[ks.G_GAP], g[ks.G_GAP_N], g[ks.G_GRAD_NORM] = gap, gap_n, grad_norm
+        g[ks.G_GRAD_LIMIT], g[ks.G_DGRAD_W], g[ks.G_DGRAD_NW] = grad_limit, dgrad_w, dgrad_nw
+        c = code[t]
+        c[ks.C_NEED], c[ks.C_PSD] = need, mask
+        c[ks.C_VERDICT] = code_of[verdict] if verdict else -1
+        for col_s, col_p, s in (
+            (ks.C_STAB, ks.C_POSSIBLE, st),
+            (ks.C_STAB_N, ks.C_POSSIBLE_N, st_n),
+        ):
+            c[col_s] = ks.STABILITIES.index(s.stability) if s else 2
+            c[col_p] = sum(1 << code_of[p] for p in s.possible_types) if s else 0
+    return k_out, fig, code
 
 
 def _distance_estimate(row: np.ndarray, spectrum_w: np.ndarray | None, mu0: float) -> float:
