@@ -412,3 +412,113 @@ def test_cli_stability_rel_option(tmp_path):
     assert ok.exit_code == 0, ok.output
     df = mcland.load(tmp_path / "o")
     assert (df["stability_rel"] == 1e-8).all()
+
+
+# ---------------------------------------------------------------- the bounds kernel
+# mcland._kernels.stability.certify_bounds against the NumPy reference
+# (certify.certify_figures_reference): same formulas and order of the products, but sums of
+# squares and matrix products may round differently, so they agree to rounding.  The
+# bounds are differences of majorants (at n + eps minus at n), so "rounding" is relative to
+# the majorants' size, not to the difference: |kernel - reference| <= 64 eps * scale, with
+# scale the same bound at rel = 1 (a majorant at >= 2 n minus the one at n).
+
+_DIFFS = ("beta", "dgrad", "dloss", "beta_n", "dgrad_n", "dgrad_w", "dgrad_nw")
+
+
+def _analysed(cases):
+    """Rows of the analysis (as mcland.classify computes them) for (weights, X, Y) of one
+    data set."""
+    from mcland.classify import analyze_points, read_points
+    from mcland.tolerances import Tolerances
+
+    pts, X, Y = cases
+    problem = Problem.from_data(X, Y)
+    tol = Tolerances()
+    given = read_points(pts, problem)
+    out = analyze_points(given.dims, given.w, problem, tol, 1)
+    spec = out.spectrum_w if out.spectrum_w.shape[1] else None
+    return (given.dims, given.w, X, Y, problem, out.row_float, out.row_int, spec)
+
+
+def _sampler_points(n):
+    cfg = mcland.load_config("runs/linnerud.toml")
+    cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"weights": True})})
+    _, X, Y = mcland.draw_point(cfg, 0)
+    df = mcland.sample(cfg, n=n, threads=1)
+    from mcland.point import split_layers
+
+    pts = [
+        split_layers(np.asarray(w), np.asarray(d, np.int64))
+        for w, d in zip(df.weights, df.dims, strict=True)
+    ]
+    return pts, X, Y
+
+
+def _assert_figures_agree(args, rel, dist, everything):
+    from mcland._kernels import stability as ks
+
+    a = cert.certify_figures(*args, rel, dist, 1e-8, everything)
+    b = cert.certify_figures_reference(*args, rel, dist, 1e-8, everything)
+    crit = b[2][:, ks.C_CRITICAL] == 1
+    assert crit.any()
+    assert np.array_equal(a[2][crit], b[2][crit])  # triage, verdicts, possible types
+    assert np.array_equal(a[2][:, ks.C_CRITICAL], b[2][:, ks.C_CRITICAL])
+    assert np.array_equal(a[0][crit], b[0][crit])  # balancing exponents
+    scale = cert.certify_figures_reference(*args, 1.0, dist, 1e-8, everything)[1]
+    for j, name in enumerate(ks.FIG_NAMES):
+        x, y = a[1][crit, j], b[1][crit, j]
+        if name in _DIFFS:
+            err = np.abs(x - y) / np.maximum(scale[crit, j], 1e-300)
+            assert err.max() <= 64 * cert.EPS, name
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-13, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("rel", [cert.DEFAULT_REL, 1e-8])
+def test_bounds_kernel_matches_reference_on_sampler_points(rel):
+    args = _analysed(_sampler_points(300))
+    _assert_figures_agree(args, rel, None, False)
+
+
+def test_bounds_kernel_matches_reference_on_lm_points():
+    args = _analysed(lm_points(40))
+    n = len(args[1])
+    dist = np.where(np.arange(n) % 3 == 0, 1e-9 * np.arange(n), np.nan)  # refine distances
+    _assert_figures_agree(args, cert.DEFAULT_REL, None, False)
+    _assert_figures_agree(args, 1e-8, dist, True)
+    cols = ["exact_type", "decided_by", "stability", "possible_types", "normwise_stability"]
+    a = cert.certify_rows(*args)
+    b = cert.certify_rows(*args, reference=True)
+    for c in cols:
+        assert a[c] == b[c], c
+
+
+def test_bounds_kernel_one_row_matches_perturbation_bounds():
+    from mcland._kernels import stability as ks
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        H = int(rng.integers(1, 7))
+        norms = 10.0 ** rng.uniform(-8, 3, H)
+        r_norm, sxx_2, xn, yn = 10.0 ** rng.uniform(-3, 3, 4)
+        rel, dist, data_rel = 10.0 ** rng.uniform(-8, -2, 3)
+        ref = cert.bounds_rows(
+            norms[None, :], np.array([r_norm]), sxx_2, xn, yn, rel, np.array([dist]), data_rel
+        )
+        got = ks.bounds(norms, r_norm, sxx_2, xn, yn, rel, dist, data_rel)
+        np.testing.assert_allclose(got, [x[0] for x in ref], rtol=1e-12)
+
+
+def test_balance_kernel_matches_balance_rows():
+    from mcland._kernels import stability as ks
+
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        H = int(rng.integers(1, 7))
+        norms = 10.0 ** rng.uniform(-40, 40, H) * (rng.uniform(size=H) > 0.15)
+        big = norms * rng.uniform(0.3, 1.0, H)
+        small = np.where(norms > 0, big * 10.0 ** rng.uniform(-300, 0, H), np.inf)
+        k = np.zeros(H, np.int64)
+        ks.balance(norms, big, small, k)
+        ref = cert.balance_rows(norms[None, :], big[None, :], small[None, :])[0]
+        assert np.array_equal(k, ref), (norms, k, ref)
