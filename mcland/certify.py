@@ -592,6 +592,21 @@ def _others(n: np.ndarray, skip: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _tele(n: np.ndarray, n2: np.ndarray, e: np.ndarray, skip: tuple[int, ...]) -> np.ndarray:
+    """Row-wise ``_others(n2, skip) - _others(n, skip)`` without cancellation:
+    ``sum_h (prod_{j<h} n2_j) e_h (prod_{j>h} n_j)``, ``e = n2 - n >= 0`` (m, H)."""
+    out = np.zeros(n.shape[0])
+    for h in range(n.shape[1]):
+        if h in skip:
+            continue
+        term = e[:, h]
+        for j in range(n.shape[1]):
+            if j not in skip and j != h:
+                term = term * (n2[:, j] if j < h else n[:, j])
+        out = out + term
+    return out
+
+
 def bounds_rows(
     norms: np.ndarray,
     r_norm: np.ndarray,
@@ -603,31 +618,53 @@ def bounds_rows(
     data_rel: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`perturbation_bounds` for ``m`` points of one depth at once: ``norms``
-    (m, H), ``r_norm`` and ``dist`` (m,); returns ``(beta, dgrad, dloss)``, each (m,)."""
+    (m, H), ``r_norm`` and ``dist`` (m,); returns ``(beta, dgrad, dloss)``, each (m,).
+
+    Every "majorant at ``n + eps`` minus majorant at ``n``" is evaluated as a sum of
+    nonnegative terms (:func:`_tele`, ``p1b^2 - p1^2 = sum_h (a2_h - a_h)(a2_h + a_h)``,
+    ``p2b - p2 = (B2 - B) / (2 (sqrt(B2) + sqrt(B)))``), never as a difference of two
+    large numbers: the float evaluation is then accurate to a few ``(H + 4)^2`` eps
+    relative, and the result is rounded up by that factor."""
     n = np.asarray(norms, dtype=np.float64)
     H = n.shape[1]
-    n2 = n + (rel * n + dist[:, None])
+    e = rel * n + dist[:, None]
+    n2 = n + e
     dr = rel if data_rel is None else data_rel
     c2 = 2.0 * dr + dr * dr  # |d(X X^T)| <= c2 |X| |X|^T
     sxx, syx = sxx_2, x_norm * y_norm  # ||A Sxx||_F <= ||A||_F ||Sxx||_2
-    sxx2, syx2 = sxx + c2 * x_norm**2, syx * (1 + c2)  # || |X| |X|^T ||_2 <= ||X||_F^2
+    dsxx, dsyx = c2 * x_norm**2, syx * c2  # || |X| |X|^T ||_2 <= ||X||_F^2
+    sxx2, syx2 = sxx + dsxx, syx * (1 + c2)
     P, P2n = _others(n, ()), _others(n2, ())
-    dR = P2n * sxx2 - P * sxx + (syx2 - syx)
-    a = np.stack([_others(n, (h,)) for h in range(H)], axis=1)
-    a2 = np.stack([_others(n2, (h,)) for h in range(H)], axis=1)
-    B = np.zeros(n.shape[0])
+    dP = _tele(n, n2, e, ())
+    dR = dP * sxx2 + P * dsxx + dsyx
+    s1 = np.zeros(n.shape[0])
+    ds1 = np.zeros(n.shape[0])
+    sd = np.zeros(n.shape[0])
+    for h in range(H):
+        a, a2 = _others(n, (h,)), _others(n2, (h,))
+        da = _tele(n, n2, e, (h,))
+        s1 = s1 + a * a
+        ds1 = ds1 + da * (a2 + a)
+        g = da * r_norm + a2 * dR
+        sd = sd + g * g
+    B = np.zeros(n.shape[0])  # ||B||_F^2 counts (h, k) and (k, h)
     B2 = np.zeros(n.shape[0])
+    dB = np.zeros(n.shape[0])
     for h in range(H):
         for k in range(h + 1, H):
-            B += 2.0 * _others(n, (h, k)) ** 2  # ||B||_F^2 counts (h, k) and (k, h)
-            B2 += 2.0 * _others(n2, (h, k)) ** 2
-    p1, p1b = np.sqrt((a * a).sum(axis=1)), np.sqrt((a2 * a2).sum(axis=1))
-    p2, p2b = np.sqrt(B) / 2, np.sqrt(B2) / 2
-    beta = 2.0 * (p1b**2 * sxx2 - p1**2 * sxx) + 4.0 * ((p2b - p2) * (r_norm + dR) + p2 * dR)
-    diff = a2 * (r_norm + dR)[:, None] - a * r_norm[:, None]
-    dgrad = 2.0 * np.sqrt((diff * diff).sum(axis=1))
-    dloss = y_norm**2 * c2 + 2.0 * (P2n * syx2 - P * syx) + (P2n**2 * sxx2 - P**2 * sxx)
-    inflate = 1.0 + 8.0 * (H + 4) * EPS  # the bound's own float evaluation, rounded up
+            o, o2 = _others(n, (h, k)), _others(n2, (h, k))
+            B = B + 2.0 * o**2
+            B2 = B2 + 2.0 * o2**2
+            dB = dB + 2.0 * _tele(n, n2, e, (h, k)) * (o2 + o)
+    p1 = np.sqrt(s1)
+    p2 = np.sqrt(B) / 2
+    den = 2.0 * (np.sqrt(B2) + np.sqrt(B))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dp2 = np.where(den > 0, dB / np.where(den > 0, den, 1.0), 0.0)
+    beta = 2.0 * (ds1 * sxx2 + p1**2 * dsxx) + 4.0 * (dp2 * (r_norm + dR) + p2 * dR)
+    dgrad = 2.0 * np.sqrt(sd)
+    dloss = y_norm**2 * c2 + 2.0 * (dP * syx2 + P * dsyx) + (dP * (P2n + P) * sxx2 + P**2 * dsxx)
+    inflate = 1.0 + 4.0 * (H + 4) ** 2 * EPS  # the bound's own float evaluation, rounded up
     return beta * inflate, dgrad * inflate, dloss * inflate
 
 

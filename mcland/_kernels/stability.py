@@ -59,38 +59,65 @@ def _others(n, skip1, skip2):
 
 
 @jit
+def _tele(n, n2, e, skip1, skip2):
+    """``prod(n2) - prod(n)`` over ``j`` other than ``skip1``, ``skip2``, without
+    cancellation: ``sum_h (prod_{j<h} n2_j) e_h (prod_{j>h} n_j)`` with ``e = n2 - n >= 0``
+    (as :func:`mcland.certify._tele`)."""
+    out = 0.0
+    for h in range(n.size):
+        if h in (skip1, skip2):
+            continue
+        term = e[h]
+        for j in range(n.size):
+            if j != skip1 and j != skip2 and j != h:
+                term = term * (n2[j] if j < h else n[j])
+        out = out + term
+    return out
+
+
+@jit
 def bounds(norms, r_norm, sxx_2, x_norm, y_norm, rel, dist, data_rel):
     """:func:`mcland.certify.perturbation_bounds` for one row: ``norms`` (H,) float64;
-    returns ``(beta, dgrad, dloss)``."""
+    returns ``(beta, dgrad, dloss)``, in the operation order of
+    :func:`mcland.certify.bounds_rows`."""
     H = norms.size
-    n2 = norms + (rel * norms + dist)
+    e = rel * norms + dist
+    n2 = norms + e
     dr = data_rel
     c2 = 2.0 * dr + dr * dr
     sxx, syx = sxx_2, x_norm * y_norm
-    sxx2, syx2 = sxx + c2 * x_norm**2, syx * (1 + c2)
+    dsxx, dsyx = c2 * x_norm**2, syx * c2
+    sxx2, syx2 = sxx + dsxx, syx * (1 + c2)
     P, P2n = _others(norms, -1, -1), _others(n2, -1, -1)
-    dR = P2n * sxx2 - P * sxx + (syx2 - syx)
+    dP = _tele(norms, n2, e, -1, -1)
+    dR = dP * sxx2 + P * dsxx + dsyx
     s1 = 0.0
-    s1b = 0.0
+    ds1 = 0.0
     sd = 0.0
     for h in range(H):
         a, a2 = _others(norms, h, -1), _others(n2, h, -1)
-        s1 += a * a
-        s1b += a2 * a2
-        d = a2 * (r_norm + dR) - a * r_norm
-        sd += d * d
+        da = _tele(norms, n2, e, h, -1)
+        s1 = s1 + a * a
+        ds1 = ds1 + da * (a2 + a)
+        g = da * r_norm + a2 * dR
+        sd = sd + g * g
     B = 0.0
     B2 = 0.0
+    dB = 0.0
     for h in range(H):
         for k in range(h + 1, H):
-            B += 2.0 * _others(norms, h, k) ** 2
-            B2 += 2.0 * _others(n2, h, k) ** 2
-    p1, p1b = np.sqrt(s1), np.sqrt(s1b)
-    p2, p2b = np.sqrt(B) / 2, np.sqrt(B2) / 2
-    beta = 2.0 * (p1b**2 * sxx2 - p1**2 * sxx) + 4.0 * ((p2b - p2) * (r_norm + dR) + p2 * dR)
+            o, o2 = _others(norms, h, k), _others(n2, h, k)
+            B = B + 2.0 * o**2
+            B2 = B2 + 2.0 * o2**2
+            dB = dB + 2.0 * _tele(norms, n2, e, h, k) * (o2 + o)
+    p1 = np.sqrt(s1)
+    p2 = np.sqrt(B) / 2
+    den = 2.0 * (np.sqrt(B2) + np.sqrt(B))
+    dp2 = dB / den if den > 0 else 0.0
+    beta = 2.0 * (ds1 * sxx2 + p1**2 * dsxx) + 4.0 * (dp2 * (r_norm + dR) + p2 * dR)
     dgrad = 2.0 * np.sqrt(sd)
-    dloss = y_norm**2 * c2 + 2.0 * (P2n * syx2 - P * syx) + (P2n**2 * sxx2 - P**2 * sxx)
-    inflate = 1.0 + 8.0 * (H + 4) * EPS
+    dloss = y_norm**2 * c2 + 2.0 * (dP * syx2 + P * dsyx) + (dP * (P2n + P) * sxx2 + P**2 * dsxx)
+    inflate = 1.0 + 4.0 * (H + 4) ** 2 * EPS
     return beta * inflate, dgrad * inflate, dloss * inflate
 
 
