@@ -46,8 +46,8 @@ answered for a *normwise* perturbation (every layer moves by ``rel ||w||``, tiny
 layers too: "within rounding of the weights").
 
 :func:`certify_rows` is what :func:`mcland.classify` calls: the bound for every critical
-row (norm products, vectorised per depth), the exact evaluation only for the rows that
-need it (see there); :func:`certify_point` answers both questions for one point.
+row (one compiled kernel over all rows, :mod:`mcland._kernels.stability`), the exact
+evaluation only for the rows that need it (see there); :func:`certify_point` answers both questions for one point.
 """
 
 from __future__ import annotations
