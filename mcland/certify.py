@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mcland._kernels import fields as f
 from mcland._kernels import stability as ks
@@ -135,7 +136,7 @@ class Dyadic:
         return Dyadic(self.M, self.e + k)
 
     def to_float(self) -> np.ndarray:
-        return np.vectorize(lambda x: _ldexp(x, self.e), otypes=[np.float64])(self.M)
+        return _floats(self.M, self.e)
 
 
 def _ints(M: np.ndarray) -> np.ndarray:
@@ -157,6 +158,20 @@ def _ldexp(n: int, e: int) -> float:
         return math.ldexp(float(n), e)
     except OverflowError:
         return math.copysign(math.inf, n)
+
+
+def _floats(M: np.ndarray, e: int | np.ndarray) -> np.ndarray:
+    """:func:`_ldexp` elementwise: ``float(M * 2**e)`` for the object array of ints ``M``
+    and integer exponents ``e`` (broadcast to ``M.shape``).  Through int64 when every entry
+    fits (then ``float(n)`` is the same conversion and ``np.ldexp`` the same C ``ldexp``:
+    identical results), else entry by entry."""
+    ee = np.broadcast_to(np.asarray(e, np.int64), M.shape)
+    try:
+        ints = np.array(M.ravel().tolist(), dtype=np.int64).reshape(M.shape)
+    except OverflowError:
+        return np.vectorize(_ldexp, otypes=[np.float64])(M, ee)
+    with np.errstate(over="ignore"):
+        return np.ldexp(ints.astype(np.float64), ee)
 
 
 def _dot_int(a: np.ndarray, b: np.ndarray) -> int:
@@ -310,11 +325,7 @@ def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
         ref = M[i, i] if M[i, i] != 0 else max(M[i].tolist(), key=abs)
         if ref != 0:
             k[i] = (abs(int(ref)).bit_length() + hess.e) // 2
-    B = np.empty((N, N))
-    for i in range(N):
-        for j in range(N):
-            B[i, j] = _ldexp(M[i, j], hess.e - int(k[i]) - int(k[j]))
-    return k, B
+    return k, _floats(M, hess.e - k[:, None] - k[None, :])
 
 
 def _quad(hess: Dyadic, v: np.ndarray, exact: bool = False) -> tuple[int, object, object]:
@@ -785,8 +796,22 @@ def certify_rows(
     need = code[:, ks.C_NEED] == 1
     fast = crit[~need[crit]]
     _fill_float64(cols, fast, fig, code, rel)
+    exact_rows = crit[need[crit]].tolist()
+    if exact_rows:
+        # small eigenproblems: LAPACK's threads only contend (0.12 ... 0.33 s per call of
+        # classify on a loaded 2-core machine, for 4 ... 5 rows of N <= 82)
+        with threadpool_limits(limits=1):
+            _exact_rows(cols, exact_rows, dims_list, w_list, X, Y, problem, row_float, k_all,
+                        fig, code, rel, grad_rtol)  # fmt: skip
+    return cols
+
+
+def _exact_rows(cols, rows, dims_list, w_list, X, Y, problem, row_float, k_all, fig, code, rel,
+                grad_rtol) -> None:  # fmt: skip
+    """The exact evaluation and the stability of its type for the ``rows`` that need it
+    (:func:`certify_rows`), into ``cols``."""
     moments = None
-    for t in crit[need[crit]].tolist():
+    for t in rows:
         row, g = row_float[t], fig[t]
         dims = np.asarray(dims_list[t], np.int64)
         k_bal = k_all[t, : dims.size - 1].copy()
@@ -823,7 +848,6 @@ def certify_rows(
         cols["stability_bound"][t] = st.beta
         cols["stability_rel"][t] = rel
         cols["stability_method"][t] = ks.METHODS[code[t, ks.C_METHOD]]
-    return cols
 
 
 _MASK_TYPES = tuple(

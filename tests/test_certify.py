@@ -562,3 +562,23 @@ def test_bound_evaluation_is_rounded_up():
         exact = _beta_decimal(norms, r_norm, sxx_2, xn, yn, rel)
         assert beta >= exact, (norms, rel, beta, exact)
         assert beta <= float(exact) * (1 + 1e-12)
+
+
+def test_floats_of_integer_matrices_match_scalar_ldexp():
+    """certify._floats (the int64 fast path and the fallback) gives exactly _ldexp's
+    floats, exponents down to subnormal and up to overflow."""
+    rng = np.random.default_rng(8)
+    for trial in range(200):
+        top = 62 if trial % 2 else 120  # even trials: some entries beyond int64
+        M = np.empty((6, 6), dtype=object)
+        for idx in np.ndindex(M.shape):
+            b = int(rng.integers(0, top + 1))
+            v = int(rng.integers(0, 2**62)) >> max(62 - b, 0) << max(b - 62, 0)
+            M[idx] = v * int(rng.choice([-1, 1])) if rng.uniform() < 0.9 else 0
+        e = rng.integers(-1200, 1000, size=M.shape)
+        ref = np.array([[cert._ldexp(M[i, j], int(e[i, j])) for j in range(6)] for i in range(6)])
+        with np.errstate(over="ignore"):
+            assert np.array_equal(cert._floats(M, e), ref), trial
+            e0 = int(rng.integers(-1100, 900))
+            ref0 = np.array([[cert._ldexp(x, e0) for x in row] for row in M])
+            assert np.array_equal(cert._floats(M, e0), ref0), trial
