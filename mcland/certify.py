@@ -315,9 +315,12 @@ def layer_balance(dims: np.ndarray, w: np.ndarray) -> np.ndarray:
     return balance_rows(norms, big, small)[0]
 
 
-def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
+def _balance(hess: Dyadic, Hf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A power-of-two diagonal ``D = 2**-k`` equilibrating the exact Hessian (``k`` (N,)
-    integers) and ``D H D`` rounded to floats (N, N)."""
+    integers) and ``D H D`` rounded to floats (N, N), entrywise as ``_ldexp``.  With
+    ``Hf = hess.to_float()``: its normal (hence unrounded-by-ldexp) entries are rescaled by
+    ``np.ldexp``, which rounds the same real value once as ``_ldexp`` does (same floats),
+    the others converted again."""
     M = hess.M
     N = M.shape[0]
     k = np.zeros(N, np.int64)
@@ -325,7 +328,18 @@ def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
         ref = M[i, i] if M[i, i] != 0 else max(M[i].tolist(), key=abs)
         if ref != 0:
             k[i] = (abs(int(ref)).bit_length() + hess.e) // 2
-    return k, _floats(M, hess.e - k[:, None] - k[None, :])
+    shift = -k[:, None] - k[None, :]
+    if Hf is None:
+        return k, _floats(M, hess.e + shift)
+    with np.errstate(over="ignore"):
+        B = np.ldexp(Hf, shift)
+    redo = ~(np.isfinite(Hf) & ((np.abs(Hf) >= 2.0**-1022) | (Hf == 0)))
+    for i, j in zip(*np.nonzero(redo), strict=True):
+        B[i, j] = _ldexp(M[i, j], hess.e + int(shift[i, j]))
+    zero = Hf == 0  # 0.0 from a nonzero integer would be an underflow: never (no subnormal)
+    if zero.any():
+        B[zero] = _floats(M[zero], hess.e + shift[zero])
+    return k, B
 
 
 def _quad(hess: Dyadic, v: np.ndarray, exact: bool = False) -> tuple[int, object, object]:
@@ -493,7 +507,7 @@ def exact_certificate(
     if not any(ex.hess.M.ravel().tolist()):
         return Certificate(psd_type, "exact_inertia", grad_rel, math.nan, 0.0, 0)
     best = None
-    k, B = _balance(ex.hess)
+    k, B = _balance(ex.hess, Hf)
     for shift, A in ((np.zeros_like(k), Hf), (k, B)):  # plain, then balanced
         if not np.all(np.isfinite(A)):
             continue

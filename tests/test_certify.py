@@ -582,3 +582,26 @@ def test_floats_of_integer_matrices_match_scalar_ldexp():
             e0 = int(rng.integers(-1100, 900))
             ref0 = np.array([[cert._ldexp(x, e0) for x in row] for row in M])
             assert np.array_equal(cert._floats(M, e0), ref0), trial
+
+
+def test_balanced_floats_from_the_rounded_hessian_are_the_same():
+    """certify._balance with the float Hessian (rescaled by np.ldexp where exact) gives the
+    same floats as converting the integers again, entries down to subnormal and zero and
+    up to overflow."""
+    rng = np.random.default_rng(9)
+    cases = [
+        cert.exact_point(*_flat(p[0]), *cert.exact_moments(p[1], p[2])).hess for p in _points()
+    ]
+    for _ in range(60):
+        M = np.empty((5, 5), dtype=object)
+        for idx in np.ndindex(M.shape):
+            b = int(rng.integers(0, 200))
+            v = int(rng.integers(1, 2**62)) >> max(62 - b, 0) << max(b - 62, 0)
+            M[idx] = v * int(rng.choice([-1, 1])) if rng.uniform() < 0.8 else 0
+        cases.append(cert.Dyadic(M, int(rng.integers(-1250, 900))))
+    for hess in cases:
+        with np.errstate(over="ignore"):
+            Hf = hess.to_float()
+            k, B = cert._balance(hess, Hf)
+            k0, B0 = cert._balance(hess)
+        assert np.array_equal(k, k0) and np.array_equal(B, B0)
