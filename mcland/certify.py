@@ -46,8 +46,8 @@ answered for a *normwise* perturbation (every layer moves by ``rel ||w||``, tiny
 layers too: "within rounding of the weights").
 
 :func:`certify_rows` is what :func:`mcland.classify` calls: the bound for every critical
-row (norm products, vectorised per depth), the exact evaluation only for the rows that
-need it (see there); :func:`certify_point` answers both questions for one point.
+row (one compiled kernel over all rows, :mod:`mcland._kernels.stability`), the exact
+evaluation only for the rows that need it (see there); :func:`certify_point` answers both questions for one point.
 """
 
 from __future__ import annotations
@@ -57,8 +57,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mcland._kernels import fields as f
+from mcland._kernels import stability as ks
+from mcland._kernels.bundles import CertifyData, CertifyOutput, CertifyPoints
+from mcland._kernels.stability import NEAR_EXACT, PSD_VACUOUS, WEAK_PSD
 from mcland.point import split_layers
 from mcland.problem import Problem
 from mcland.tolerances import EPS, GRAD_RTOL
@@ -66,14 +70,13 @@ from mcland.tolerances import EPS, GRAD_RTOL
 DEFAULT_REL = 4 * 2.0**-52  # default perturbation: a few eps, the rounding of the stored floats
 EXACT_MAX_N = 120  # exact PSD proof (Bareiss, O(N^3) big integers) only up to this N
 CANDIDATES = 4  # eigenvectors tried as negative directions (of the plain and balanced Hessian)
+# the triage's constants live beside the kernel (mcland/_kernels/stability.py):
 # a PSD verdict is weak when float64's smallest eigenvalue is below -WEAK_PSD * floor: the
 # sampler's minimizers and non-strict saddles stay above -0.34 floor (docs/numerics.md)
-WEAK_PSD = 0.5
 # ... or when the floor is not small against the Hessian itself (then no eigenvalue is
-# resolved): sampler's PSD points have floor / ||Hess_w||_F <= 1.5e-13, LM endpoints on tiny
-# layers 0.57 ... 49 (docs/certify.md)
-PSD_VACUOUS = 1e-3
-NEAR_EXACT = 1e-12  # grad_rel up to this is rounding (exact points reach ~1e-15): no distance
+# resolved, above PSD_VACUOUS = 1e-3): sampler's PSD points have floor / ||Hess_w||_F <=
+# 1.5e-13, LM endpoints on tiny layers 0.57 ... 49 (docs/certify.md); grad_rel up to NEAR_EXACT is
+# rounding (exact points reach ~1e-15): no distance
 CRITICAL_TYPES = ("global_minimizer", "strict_saddle", "non_strict_saddle")
 
 # ---------------------------------------------------------------- dyadic arithmetic
@@ -133,7 +136,7 @@ class Dyadic:
         return Dyadic(self.M, self.e + k)
 
     def to_float(self) -> np.ndarray:
-        return np.vectorize(lambda x: _ldexp(x, self.e), otypes=[np.float64])(self.M)
+        return _floats(self.M, self.e)
 
 
 def _ints(M: np.ndarray) -> np.ndarray:
@@ -155,6 +158,20 @@ def _ldexp(n: int, e: int) -> float:
         return math.ldexp(float(n), e)
     except OverflowError:
         return math.copysign(math.inf, n)
+
+
+def _floats(M: np.ndarray, e: int | np.ndarray) -> np.ndarray:
+    """:func:`_ldexp` elementwise: ``float(M * 2**e)`` for the object array of ints ``M``
+    and integer exponents ``e`` (broadcast to ``M.shape``).  Through int64 when every entry
+    fits (then ``float(n)`` is the same conversion and ``np.ldexp`` the same C ``ldexp``:
+    identical results), else entry by entry."""
+    ee = np.broadcast_to(np.asarray(e, np.int64), M.shape)
+    try:
+        ints = np.array(M.ravel().tolist(), dtype=np.int64).reshape(M.shape)
+    except OverflowError:
+        return np.vectorize(_ldexp, otypes=[np.float64])(M, ee)
+    with np.errstate(over="ignore"):
+        return np.ldexp(ints.astype(np.float64), ee)
 
 
 def _dot_int(a: np.ndarray, b: np.ndarray) -> int:
@@ -298,9 +315,12 @@ def layer_balance(dims: np.ndarray, w: np.ndarray) -> np.ndarray:
     return balance_rows(norms, big, small)[0]
 
 
-def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
+def _balance(hess: Dyadic, Hf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A power-of-two diagonal ``D = 2**-k`` equilibrating the exact Hessian (``k`` (N,)
-    integers) and ``D H D`` rounded to floats (N, N)."""
+    integers) and ``D H D`` rounded to floats (N, N), entrywise as ``_ldexp``.  With
+    ``Hf = hess.to_float()``: its normal (hence unrounded-by-ldexp) entries are rescaled by
+    ``np.ldexp``, which rounds the same real value once as ``_ldexp`` does (same floats),
+    the others converted again."""
     M = hess.M
     N = M.shape[0]
     k = np.zeros(N, np.int64)
@@ -308,10 +328,17 @@ def _balance(hess: Dyadic) -> tuple[np.ndarray, np.ndarray]:
         ref = M[i, i] if M[i, i] != 0 else max(M[i].tolist(), key=abs)
         if ref != 0:
             k[i] = (abs(int(ref)).bit_length() + hess.e) // 2
-    B = np.empty((N, N))
-    for i in range(N):
-        for j in range(N):
-            B[i, j] = _ldexp(M[i, j], hess.e - int(k[i]) - int(k[j]))
+    shift = -k[:, None] - k[None, :]
+    if Hf is None:
+        return k, _floats(M, hess.e + shift)
+    with np.errstate(over="ignore"):
+        B = np.ldexp(Hf, shift)
+    redo = ~(np.isfinite(Hf) & ((np.abs(Hf) >= 2.0**-1022) | (Hf == 0)))
+    for i, j in zip(*np.nonzero(redo), strict=True):
+        B[i, j] = _ldexp(M[i, j], hess.e + int(shift[i, j]))
+    zero = Hf == 0  # 0.0 from a nonzero integer would be an underflow: never (no subnormal)
+    if zero.any():
+        B[zero] = _floats(M[zero], hess.e + shift[zero])
     return k, B
 
 
@@ -480,7 +507,7 @@ def exact_certificate(
     if not any(ex.hess.M.ravel().tolist()):
         return Certificate(psd_type, "exact_inertia", grad_rel, math.nan, 0.0, 0)
     best = None
-    k, B = _balance(ex.hess)
+    k, B = _balance(ex.hess, Hf)
     for shift, A in ((np.zeros_like(k), Hf), (k, B)):  # plain, then balanced
         if not np.all(np.isfinite(A)):
             continue
@@ -590,6 +617,21 @@ def _others(n: np.ndarray, skip: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _tele(n: np.ndarray, n2: np.ndarray, e: np.ndarray, skip: tuple[int, ...]) -> np.ndarray:
+    """Row-wise ``_others(n2, skip) - _others(n, skip)`` without cancellation:
+    ``sum_h (prod_{j<h} n2_j) e_h (prod_{j>h} n_j)``, ``e = n2 - n >= 0`` (m, H)."""
+    out = np.zeros(n.shape[0])
+    for h in range(n.shape[1]):
+        if h in skip:
+            continue
+        term = e[:, h]
+        for j in range(n.shape[1]):
+            if j not in skip and j != h:
+                term = term * (n2[:, j] if j < h else n[:, j])
+        out = out + term
+    return out
+
+
 def bounds_rows(
     norms: np.ndarray,
     r_norm: np.ndarray,
@@ -601,31 +643,53 @@ def bounds_rows(
     data_rel: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`perturbation_bounds` for ``m`` points of one depth at once: ``norms``
-    (m, H), ``r_norm`` and ``dist`` (m,); returns ``(beta, dgrad, dloss)``, each (m,)."""
+    (m, H), ``r_norm`` and ``dist`` (m,); returns ``(beta, dgrad, dloss)``, each (m,).
+
+    Every "majorant at ``n + eps`` minus majorant at ``n``" is evaluated as a sum of
+    nonnegative terms (:func:`_tele`, ``p1b^2 - p1^2 = sum_h (a2_h - a_h)(a2_h + a_h)``,
+    ``p2b - p2 = (B2 - B) / (2 (sqrt(B2) + sqrt(B)))``), never as a difference of two
+    large numbers: the float evaluation is then accurate to a few ``(H + 4)^2`` eps
+    relative, and the result is rounded up by that factor."""
     n = np.asarray(norms, dtype=np.float64)
     H = n.shape[1]
-    n2 = n + (rel * n + dist[:, None])
+    e = rel * n + dist[:, None]
+    n2 = n + e
     dr = rel if data_rel is None else data_rel
     c2 = 2.0 * dr + dr * dr  # |d(X X^T)| <= c2 |X| |X|^T
     sxx, syx = sxx_2, x_norm * y_norm  # ||A Sxx||_F <= ||A||_F ||Sxx||_2
-    sxx2, syx2 = sxx + c2 * x_norm**2, syx * (1 + c2)  # || |X| |X|^T ||_2 <= ||X||_F^2
+    dsxx, dsyx = c2 * x_norm**2, syx * c2  # || |X| |X|^T ||_2 <= ||X||_F^2
+    sxx2, syx2 = sxx + dsxx, syx * (1 + c2)
     P, P2n = _others(n, ()), _others(n2, ())
-    dR = P2n * sxx2 - P * sxx + (syx2 - syx)
-    a = np.stack([_others(n, (h,)) for h in range(H)], axis=1)
-    a2 = np.stack([_others(n2, (h,)) for h in range(H)], axis=1)
-    B = np.zeros(n.shape[0])
+    dP = _tele(n, n2, e, ())
+    dR = dP * sxx2 + P * dsxx + dsyx
+    s1 = np.zeros(n.shape[0])
+    ds1 = np.zeros(n.shape[0])
+    sd = np.zeros(n.shape[0])
+    for h in range(H):
+        a, a2 = _others(n, (h,)), _others(n2, (h,))
+        da = _tele(n, n2, e, (h,))
+        s1 = s1 + a * a
+        ds1 = ds1 + da * (a2 + a)
+        g = da * r_norm + a2 * dR
+        sd = sd + g * g
+    B = np.zeros(n.shape[0])  # ||B||_F^2 counts (h, k) and (k, h)
     B2 = np.zeros(n.shape[0])
+    dB = np.zeros(n.shape[0])
     for h in range(H):
         for k in range(h + 1, H):
-            B += 2.0 * _others(n, (h, k)) ** 2  # ||B||_F^2 counts (h, k) and (k, h)
-            B2 += 2.0 * _others(n2, (h, k)) ** 2
-    p1, p1b = np.sqrt((a * a).sum(axis=1)), np.sqrt((a2 * a2).sum(axis=1))
-    p2, p2b = np.sqrt(B) / 2, np.sqrt(B2) / 2
-    beta = 2.0 * (p1b**2 * sxx2 - p1**2 * sxx) + 4.0 * ((p2b - p2) * (r_norm + dR) + p2 * dR)
-    diff = a2 * (r_norm + dR)[:, None] - a * r_norm[:, None]
-    dgrad = 2.0 * np.sqrt((diff * diff).sum(axis=1))
-    dloss = y_norm**2 * c2 + 2.0 * (P2n * syx2 - P * syx) + (P2n**2 * sxx2 - P**2 * sxx)
-    inflate = 1.0 + 8.0 * (H + 4) * EPS  # the bound's own float evaluation, rounded up
+            o, o2 = _others(n, (h, k)), _others(n2, (h, k))
+            B = B + 2.0 * o**2
+            B2 = B2 + 2.0 * o2**2
+            dB = dB + 2.0 * _tele(n, n2, e, (h, k)) * (o2 + o)
+    p1 = np.sqrt(s1)
+    p2 = np.sqrt(B) / 2
+    den = 2.0 * (np.sqrt(B2) + np.sqrt(B))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dp2 = np.where(den > 0, dB / np.where(den > 0, den, 1.0), 0.0)
+    beta = 2.0 * (ds1 * sxx2 + p1**2 * dsxx) + 4.0 * (dp2 * (r_norm + dR) + p2 * dR)
+    dgrad = 2.0 * np.sqrt(sd)
+    dloss = y_norm**2 * c2 + 2.0 * (dP * syx2 + P * dsyx) + (dP * (P2n + P) * sxx2 + P**2 * dsxx)
+    inflate = 1.0 + 4.0 * (H + 4) ** 2 * EPS  # the bound's own float evaluation, rounded up
     return beta * inflate, dgrad * inflate, dloss * inflate
 
 
@@ -707,6 +771,7 @@ def certify_rows(
     dist: np.ndarray | None = None,
     grad_rtol: float = GRAD_RTOL,
     everything: bool = False,
+    reference: bool = False,
 ) -> dict[str, list]:
     """Both answers for a batch of analysed points (rows of :class:`mcland.storage.BatchOutput`).
 
@@ -725,25 +790,209 @@ def certify_rows(
       up to a perturbation (``unstable``, ``strict_saddle`` possible).  The weak-evidence
       triage is empirical, not a proof (docs/certify.md).
 
+    The float64 part (bounds, triage, verdicts of the rows kept at float64) is one kernel
+    over all rows (:func:`mcland._kernels.stability.certify_bounds`); ``reference=True``
+    computes it with the NumPy reference :func:`certify_figures_reference` instead (for
+    the tests; the two agree to rounding).
+
     Returns the :data:`COLUMNS` as lists (None where not applicable), in row order.
     """
     n = len(w_list)
     cols: dict[str, list] = {c: [None] * n for c in COLUMNS}
     if n == 0:
         return cols
+    fig_of = certify_figures_reference if reference else certify_figures
+    k_all, fig, code = fig_of(
+        dims_list, w_list, X, Y, problem, row_float, row_int, spectrum_w, rel, dist,
+        grad_rtol, everything,
+    )  # fmt: skip
+    crit = np.flatnonzero(code[:, ks.C_CRITICAL] == 1)
+    need = code[:, ks.C_NEED] == 1
+    fast = crit[~need[crit]]
+    _fill_float64(cols, fast, fig, code, rel)
+    exact_rows = crit[need[crit]].tolist()
+    if exact_rows:
+        # small eigenproblems: LAPACK's threads only contend (0.12 ... 0.33 s per call of
+        # classify on a loaded 2-core machine, for 4 ... 5 rows of N <= 82)
+        with threadpool_limits(limits=1):
+            _exact_rows(cols, exact_rows, dims_list, w_list, X, Y, problem, row_float, k_all,
+                        fig, code, rel, grad_rtol)  # fmt: skip
+    return cols
+
+
+def _exact_rows(cols, rows, dims_list, w_list, X, Y, problem, row_float, k_all, fig, code, rel,
+                grad_rtol) -> None:  # fmt: skip
+    """The exact evaluation and the stability of its type for the ``rows`` that need it
+    (:func:`certify_rows`), into ``cols``."""
     moments = None
+    for t in rows:
+        row, g = row_float[t], fig[t]
+        dims = np.asarray(dims_list[t], np.int64)
+        k_bal = k_all[t, : dims.size - 1].copy()
+        beta, dgrad, beta_n = g[ks.G_BETA], g[ks.G_DGRAD], g[ks.G_BETA_N]
+        gap, gap_n = g[ks.G_GAP], g[ks.G_GAP_N]
+        psd = frozenset(ks.TYPES[i] for i in range(4) if code[t, ks.C_PSD] >> i & 1)
+        args = (g[ks.G_GRAD_NORM], g[ks.G_GRAD_LIMIT], psd, beta, g[ks.G_DGRAD_W])
+        at_global = abs(row[f.F_LOSS] - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
+        if moments is None:
+            moments = exact_moments(X, Y)
+        cert = exact_certificate(
+            dims, w_list[t], problem, moments, bool(at_global), grad_rtol, k_bal=k_bal
+        )
+        cols["exact_type"][t] = cert.exact_type
+        cols["decided_by"][t] = cert.decided_by
+        cols["exact_curvature"][t] = cert.exact_curvature
+        cols["exact_grad_rel"][t] = cert.exact_grad_rel
+        cols["exact_hess_norm"][t] = cert.hess_norm
+        verdict = cert.exact_type
+        if cert.exact_type == "strict_saddle" and np.isfinite(cert.exact_curvature):
+            gap, gap_n = -cert.exact_curvature, -cert.curvature_original
+        elif cert.exact_type == "strict_saddle":
+            gap = gap_n = 0.0  # proven strict by inertia, no curvature figure
+        st = stability(verdict, gap, *args) if verdict in CRITICAL_TYPES else None
+        if st is None:
+            st = Stability("undecided", (), math.nan, beta, dgrad)
+        args_n = (g[ks.G_GRAD_NORM], g[ks.G_GRAD_LIMIT], psd, beta_n, g[ks.G_DGRAD_NW])
+        st_n = stability(verdict, gap_n, *args_n) if verdict in CRITICAL_TYPES else None
+        cols["normwise_stability"][t] = st_n.stability if st_n else "undecided"
+        cols["normwise_possible_types"][t] = list(st_n.possible_types) if st_n else []
+        cols["stability"][t] = st.stability
+        cols["possible_types"][t] = list(st.possible_types)
+        cols["stability_scale"][t] = st.scale
+        cols["stability_bound"][t] = st.beta
+        cols["stability_rel"][t] = rel
+        cols["stability_method"][t] = ks.METHODS[code[t, ks.C_METHOD]]
+
+
+_MASK_TYPES = tuple(
+    tuple(ks.TYPES[i] for i in range(4) if m >> i & 1) for m in range(16)
+)  # possible types of a bit mask, in the order of ks.TYPES
+
+
+def _fill_float64(cols: dict, rows: np.ndarray, fig: np.ndarray, code: np.ndarray, rel: float):
+    """The columns of the critical ``rows`` whose float64 verdict is kept, from the
+    kernel's figures and codes."""
+    if rows.size == 0:
+        return
+    c = code[rows]
+    verdict = c[:, ks.C_VERDICT]
+    scale = np.where(verdict == ks.T_STRICT, fig[rows, ks.G_GAP], 0.0)
+    types = [ks.TYPES[v] for v in verdict.tolist()]
+    stab = [ks.STABILITIES[s] for s in c[:, ks.C_STAB].tolist()]
+    stab_n = [ks.STABILITIES[s] for s in c[:, ks.C_STAB_N].tolist()]
+    poss = c[:, ks.C_POSSIBLE].tolist()
+    poss_n = c[:, ks.C_POSSIBLE_N].tolist()
+    method = [ks.METHODS[m] for m in c[:, ks.C_METHOD].tolist()]
+    for i, (t, sc, b) in enumerate(
+        zip(rows.tolist(), scale.tolist(), fig[rows, ks.G_BETA].tolist(), strict=True)
+    ):
+        cols["exact_type"][t] = types[i]
+        cols["decided_by"][t] = "float64"
+        cols["stability"][t] = stab[i]
+        cols["possible_types"][t] = list(_MASK_TYPES[poss[i]])
+        cols["stability_scale"][t] = sc
+        cols["stability_bound"][t] = b
+        cols["stability_rel"][t] = rel
+        cols["stability_method"][t] = method[i]
+        cols["normwise_stability"][t] = stab_n[i]
+        cols["normwise_possible_types"][t] = list(_MASK_TYPES[poss_n[i]])
+
+
+def _values_table(problem: Problem, ranks: set[int]) -> np.ndarray:
+    """Critical values for each rank in ``ranks`` (row ``min(r, d_y)``, NaN-padded),
+    (d_y+1, 2**d_y)."""
+    d_y = problem.d_y
+    out = np.full((d_y + 1, 1 << d_y), np.nan)
+    for r in {min(r, d_y) for r in ranks}:
+        v = problem.critical_values(r)
+        out[r, : v.size] = v
+    return out
+
+
+def certify_figures(
+    dims_list,
+    w_list,
+    X,
+    Y,
+    problem,
+    row_float,
+    row_int,
+    spectrum_w,
+    rel,
+    dist,
+    grad_rtol,
+    everything,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The float64 part of :func:`certify_rows` (same arguments) by the kernel
+    :func:`mcland._kernels.stability.certify_bounds`: ``(k, fig, code)``, ``k`` (n, H_max)
+    int64 the balancing exponents, ``fig`` (n, len(FIG_NAMES)) float64, ``code``
+    (n, len(CODE_NAMES)) int64 (indexed by the constants of :mod:`mcland._kernels.stability`;
+    rows with ``code[:, C_CRITICAL] = 0`` are not filled)."""
+    n = len(w_list)
+    dims64 = [np.asarray(d, np.int64) for d in dims_list]
+    dims_off = np.zeros(n + 1, np.int64)
+    np.cumsum([d.size for d in dims64], out=dims_off[1:])
+    w_off = np.zeros(n + 1, np.int64)
+    np.cumsum([np.size(w) for w in w_list], out=w_off[1:])
+    row_int = np.ascontiguousarray(row_int, np.int64)
+    crit = row_int[:, f.I_IS_CRITICAL] == 1
+    ranks = {int(dims64[t].min()) for t in np.flatnonzero(crit).tolist()}
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    spec = np.zeros((n, 0)) if spectrum_w is None else np.ascontiguousarray(spectrum_w, np.float64)
+    pts = CertifyPoints(
+        np.concatenate(dims64), dims_off, np.concatenate(w_list).astype(np.float64, copy=False),
+        w_off, np.ascontiguousarray(row_float, np.float64), row_int, spec,
+        np.full(n, np.nan) if dist is None else np.asarray(dist, np.float64),
+    )  # fmt: skip
+    data = CertifyData(
+        np.ascontiguousarray(problem.Sxx, np.float64), np.ascontiguousarray(problem.Syx, np.float64),
+        _values_table(problem, ranks), float(problem.mu[-1]), float(np.linalg.norm(X)),
+        float(np.linalg.norm(Y)), float(problem.mu[0]), float(rel), float(grad_rtol),
+        bool(everything),
+    )  # fmt: skip
+    h_max = max(int(d.size) - 1 for d in dims64)
+    out = CertifyOutput(
+        np.zeros((n, h_max), np.int64), np.zeros((n, len(ks.FIG_NAMES))),
+        np.zeros((n, len(ks.CODE_NAMES)), np.int64),
+    )  # fmt: skip
+    ks.certify_bounds(pts, data, out)
+    return out.k, out.fig, out.code
+
+
+def certify_figures_reference(
+    dims_list,
+    w_list,
+    X,
+    Y,
+    problem,
+    row_float,
+    row_int,
+    spectrum_w,
+    rel,
+    dist,
+    grad_rtol,
+    everything,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy reference of :func:`certify_figures` (vectorised per architecture and per
+    depth with :func:`_layer_figures`, :func:`balance_rows`, :func:`bounds_rows`, then
+    :func:`stability` row by row): the same ``(k, fig, code)``."""
+    n = len(w_list)
     x_norm, y_norm = float(np.linalg.norm(X)), float(np.linalg.norm(Y))
     mu0 = float(problem.mu[0])
     ostrowski = min(1.0, mu0)  # lambda_orig <= ostrowski * lambda_w for lambda_w < 0
     names = f.TYPE_NAMES
     values: dict[int, np.ndarray] = {}
     sxx_2 = float(problem.mu[-1])
+    h_max = max(len(d) - 1 for d in dims_list)
+    k_out = np.zeros((n, h_max), np.int64)
+    fig = np.zeros((n, len(ks.FIG_NAMES)))
+    code = np.zeros((n, len(ks.CODE_NAMES)), np.int64)
     crit = [t for t in range(n) if row_int[t, f.I_IS_CRITICAL] == 1]
-    # per architecture, vectorised: layer norms, balancing, residual norms, the bounds
+    # per architecture, vectorised: layer norms, balancing, residual norms
     groups: dict[tuple[int, ...], list[int]] = {}
     for t in crit:
         groups.setdefault(tuple(int(d) for d in dims_list[t]), []).append(t)
-    # per architecture: layer norms, balancing, residual norms (vectorised)
     norms_of: dict[int, np.ndarray] = {}
     k_of: dict[int, np.ndarray] = {}
     r_of: dict[int, float] = {}
@@ -762,7 +1011,6 @@ def certify_rows(
     by_depth: dict[int, list[int]] = {}
     for t in crit:
         by_depth.setdefault(len(dims_list[t]) - 1, []).append(t)
-    fig: dict[int, tuple] = {}
     for idx in by_depth.values():
         norms = np.stack([norms_of[t] for t in idx])
         k = np.stack([k_of[t] for t in idx])
@@ -770,19 +1018,17 @@ def certify_rows(
         r_norm = np.array([r_of[t] for t in idx])
         w_norm = np.array([wn_of[t] for t in idx])
         d = np.empty(len(idx))
-        method = []
         for i, t in enumerate(idx):
             row = row_float[t]
             if dist is not None and np.isfinite(dist[t]):
                 d[i] = float(dist[t])
-                method.append("weyl_bound+refine_distance")
+                code[t, ks.C_METHOD] = 1
             elif row[f.F_GRAD_REL] <= NEAR_EXACT:
                 d[i] = 0.0  # critical to rounding: the distance is of the order of rel itself
-                method.append("weyl_bound")
             else:
                 spec = spectrum_w[t] if spectrum_w is not None else None
                 d[i] = _distance_estimate(row, spec, mu0)
-                method.append("weyl_bound+estimated_distance" if d[i] > 0 else "weyl_bound")
+                code[t, ks.C_METHOD] = 2 if d[i] > 0 else 0
         _, dgrad, dloss = bounds_rows(norms, r_norm, sxx_2, x_norm, y_norm, rel, d)
         # balanced coordinates w' = D^{-1} w: distances grow by at most 1 / min c
         beta = bounds_rows(norms / c, r_norm, sxx_2, x_norm, y_norm, rel, d / c.min(axis=1))[0]
@@ -791,15 +1037,19 @@ def certify_rows(
             norms, r_norm, sxx_2, x_norm, y_norm, 0.0, d + rel * w_norm, data_rel=rel
         )
         for i, t in enumerate(idx):
-            fig[t] = (k[i], c[i].min() ** 2, c[i].max() ** 2, method[i], beta[i], dgrad[i],
-                      dloss[i], beta_n[i], dgrad_n[i])  # fmt: skip
+            k_out[t, : k.shape[1]] = k[i]
+            g = fig[t]
+            g[ks.G_C_MIN2], g[ks.G_C_MAX2] = c[i].min() ** 2, c[i].max() ** 2
+            g[ks.G_BETA], g[ks.G_DGRAD], g[ks.G_DLOSS] = beta[i], dgrad[i], dloss[i]
+            g[ks.G_BETA_N], g[ks.G_DGRAD_N], g[ks.G_DIST] = beta_n[i], dgrad_n[i], d[i]
+    code_of = {name: i for i, name in enumerate(ks.TYPES)}
     for t in crit:
-        row, ri = row_float[t], row_int[t]
-        dims, w = dims_list[t], w_list[t]
-        k_bal, c_min2, c_max2, method, beta, dgrad, dloss, beta_n, dgrad_n = fig[t]
+        row, ri, g = row_float[t], row_int[t], fig[t]
+        code[t, ks.C_CRITICAL] = 1
         numeric, theory = names[ri[f.I_NUMERIC_TYPE]], names[ri[f.I_THEORY_TYPE]]
         floor = row[f.F_NOISE_FLOOR]
         eig = row[f.F_EIG_MIN_W]
+        beta, c_min2, c_max2 = g[ks.G_BETA], g[ks.G_C_MIN2], g[ks.G_C_MAX2]
         at_global = abs(row[f.F_LOSS] - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
         decided = numeric != "ambiguous" and numeric == theory
         verdict = numeric if decided else None
@@ -810,21 +1060,20 @@ def certify_rows(
         grad_norm = row[f.F_GRAD_NORM]
         grad_limit = grad_rtol * grad_norm / row[f.F_GRAD_REL] if row[f.F_GRAD_REL] > 0 else np.inf
         # the criticality test runs in whitened coordinates: dgrad mapped by ||K^{-1}||
-        dgrad_w = dgrad * max(1.0, mu0**-0.5)
+        dgrad_w = g[ks.G_DGRAD] * max(1.0, mu0**-0.5)
+        dgrad_nw = g[ks.G_DGRAD_N] * max(1.0, mu0**-0.5)
         # which critical values the loss may reach: each within dloss of the loss, and
         # the critical values themselves move by at most about dloss (first order)
-        r = int(min(dims))
+        r = int(min(dims_list[t]))
         if r not in values:
             values[r] = problem.critical_values(r)
-        reach = 2.0 * dloss + row[f.F_LOSS_TOL]
+        reach = 2.0 * g[ks.G_DLOSS] + row[f.F_LOSS_TOL]
         near = np.abs(values[r] - row[f.F_LOSS]) <= reach
         psd = {"global_minimizer"} if near[0] else set()
         if near[1:].any():
             psd.add("non_strict_saddle")
         if not psd:
             psd = {"global_minimizer" if at_global else "non_strict_saddle"}
-        args = (grad_norm, grad_limit, frozenset(psd), beta, dgrad_w)
-        st = stability(verdict, gap, *args) if verdict else None
         if not decided or everything:
             need = True
         elif verdict == "strict_saddle":  # a sharper gap may prove the curvature stable
@@ -834,39 +1083,22 @@ def certify_rows(
             # only then can the exact type be a *stable* strict saddle; and only weak evidence
             vacuous = floor > PSD_VACUOUS * row[f.F_HESS_NORM_W]
             need = hidden > beta and (vacuous or eig < -WEAK_PSD * floor)
-        if need:
-            if moments is None:
-                moments = exact_moments(X, Y)
-            cert = exact_certificate(
-                dims, w, problem, moments, bool(at_global), grad_rtol, k_bal=k_bal
-            )
-            cols["exact_type"][t] = cert.exact_type
-            cols["decided_by"][t] = cert.decided_by
-            cols["exact_curvature"][t] = cert.exact_curvature
-            cols["exact_grad_rel"][t] = cert.exact_grad_rel
-            cols["exact_hess_norm"][t] = cert.hess_norm
-            verdict = cert.exact_type
-            if cert.exact_type == "strict_saddle" and np.isfinite(cert.exact_curvature):
-                gap, gap_n = -cert.exact_curvature, -cert.curvature_original
-            elif cert.exact_type == "strict_saddle":
-                gap = gap_n = 0.0  # proven strict by inertia, no curvature figure
-            st = stability(verdict, gap, *args) if verdict in CRITICAL_TYPES else None
-        else:
-            cols["exact_type"][t] = verdict
-            cols["decided_by"][t] = "float64"
-        if st is None:
-            st = Stability("undecided", (), math.nan, beta, dgrad)
-        args_n = (grad_norm, grad_limit, frozenset(psd), beta_n, dgrad_n * max(1.0, mu0**-0.5))
-        st_n = stability(verdict, gap_n, *args_n) if verdict in CRITICAL_TYPES else None
-        cols["normwise_stability"][t] = st_n.stability if st_n else "undecided"
-        cols["normwise_possible_types"][t] = list(st_n.possible_types) if st_n else []
-        cols["stability"][t] = st.stability
-        cols["possible_types"][t] = list(st.possible_types)
-        cols["stability_scale"][t] = st.scale
-        cols["stability_bound"][t] = st.beta
-        cols["stability_rel"][t] = rel
-        cols["stability_method"][t] = method
-    return cols
+        mask = sum(1 << code_of[p] for p in psd)
+        args = (grad_norm, grad_limit, frozenset(psd))
+        st = stability(verdict, gap, *args, beta, dgrad_w) if verdict else None
+        st_n = stability(verdict, gap_n, *args, g[ks.G_BETA_N], dgrad_nw) if verdict else None
+        g[ks.G_GAP], g[ks.G_GAP_N], g[ks.G_GRAD_NORM] = gap, gap_n, grad_norm
+        g[ks.G_GRAD_LIMIT], g[ks.G_DGRAD_W], g[ks.G_DGRAD_NW] = grad_limit, dgrad_w, dgrad_nw
+        c = code[t]
+        c[ks.C_NEED], c[ks.C_PSD] = need, mask
+        c[ks.C_VERDICT] = code_of[verdict] if verdict else -1
+        for col_s, col_p, s in (
+            (ks.C_STAB, ks.C_POSSIBLE, st),
+            (ks.C_STAB_N, ks.C_POSSIBLE_N, st_n),
+        ):
+            c[col_s] = ks.STABILITIES.index(s.stability) if s else 2
+            c[col_p] = sum(1 << code_of[p] for p in s.possible_types) if s else 0
+    return k_out, fig, code
 
 
 def _distance_estimate(row: np.ndarray, spectrum_w: np.ndarray | None, mu0: float) -> float:

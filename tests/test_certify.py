@@ -412,3 +412,196 @@ def test_cli_stability_rel_option(tmp_path):
     assert ok.exit_code == 0, ok.output
     df = mcland.load(tmp_path / "o")
     assert (df["stability_rel"] == 1e-8).all()
+
+
+# ---------------------------------------------------------------- the bounds kernel
+# mcland._kernels.stability.certify_bounds against the NumPy reference
+# (certify.certify_figures_reference): same formulas and order of operations, but the
+# layer norms (NumPy's pairwise sums) and the matrix products may round differently, so
+# they agree to rounding (the bounds are sums of nonnegative terms: relative rounding).
+
+
+def _analysed(cases):
+    """Rows of the analysis (as mcland.classify computes them) for (weights, X, Y) of one
+    data set."""
+    from mcland.classify import analyze_points, read_points
+    from mcland.tolerances import Tolerances
+
+    pts, X, Y = cases
+    problem = Problem.from_data(X, Y)
+    tol = Tolerances()
+    given = read_points(pts, problem)
+    out = analyze_points(given.dims, given.w, problem, tol, 1)
+    spec = out.spectrum_w if out.spectrum_w.shape[1] else None
+    return (given.dims, given.w, X, Y, problem, out.row_float, out.row_int, spec)
+
+
+def _sampler_points(n):
+    cfg = mcland.load_config("runs/linnerud.toml")
+    cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"weights": True})})
+    _, X, Y = mcland.draw_point(cfg, 0)
+    df = mcland.sample(cfg, n=n, threads=1)
+    from mcland.point import split_layers
+
+    pts = [
+        split_layers(np.asarray(w), np.asarray(d, np.int64))
+        for w, d in zip(df.weights, df.dims, strict=True)
+    ]
+    return pts, X, Y
+
+
+def _assert_figures_agree(args, rel, dist, everything):
+    from mcland._kernels import stability as ks
+
+    a = cert.certify_figures(*args, rel, dist, 1e-8, everything)
+    b = cert.certify_figures_reference(*args, rel, dist, 1e-8, everything)
+    crit = b[2][:, ks.C_CRITICAL] == 1
+    assert crit.any()
+    assert np.array_equal(a[2][crit], b[2][crit])  # triage, verdicts, possible types
+    assert np.array_equal(a[2][:, ks.C_CRITICAL], b[2][:, ks.C_CRITICAL])
+    assert np.array_equal(a[0][crit], b[0][crit])  # balancing exponents
+    for j, name in enumerate(ks.FIG_NAMES):
+        np.testing.assert_allclose(a[1][crit, j], b[1][crit, j], rtol=1e-12, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("rel", [cert.DEFAULT_REL, 1e-8])
+def test_bounds_kernel_matches_reference_on_sampler_points(rel):
+    args = _analysed(_sampler_points(300))
+    _assert_figures_agree(args, rel, None, False)
+
+
+def test_bounds_kernel_matches_reference_on_lm_points():
+    args = _analysed(lm_points(40))
+    n = len(args[1])
+    dist = np.where(np.arange(n) % 3 == 0, 1e-9 * np.arange(n), np.nan)  # refine distances
+    _assert_figures_agree(args, cert.DEFAULT_REL, None, False)
+    _assert_figures_agree(args, 1e-8, dist, True)
+    cols = ["exact_type", "decided_by", "stability", "possible_types", "normwise_stability"]
+    a = cert.certify_rows(*args)
+    b = cert.certify_rows(*args, reference=True)
+    for c in cols:
+        assert a[c] == b[c], c
+
+
+def test_bounds_kernel_one_row_matches_perturbation_bounds():
+    from mcland._kernels import stability as ks
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        H = int(rng.integers(1, 7))
+        norms = 10.0 ** rng.uniform(-8, 3, H)
+        r_norm, sxx_2, xn, yn = 10.0 ** rng.uniform(-3, 3, 4)
+        rel, dist, data_rel = 10.0 ** rng.uniform(-8, -2, 3)
+        ref = cert.bounds_rows(
+            norms[None, :], np.array([r_norm]), sxx_2, xn, yn, rel, np.array([dist]), data_rel
+        )
+        got = ks.bounds(norms, r_norm, sxx_2, xn, yn, rel, dist, data_rel)
+        # same operations in the same order (H <= 7: NumPy's row sums are sequential)
+        np.testing.assert_allclose(got, [x[0] for x in ref], rtol=2 * cert.EPS, atol=0)
+
+
+def test_balance_kernel_matches_balance_rows():
+    from mcland._kernels import stability as ks
+
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        H = int(rng.integers(1, 7))
+        norms = 10.0 ** rng.uniform(-40, 40, H) * (rng.uniform(size=H) > 0.15)
+        big = norms * rng.uniform(0.3, 1.0, H)
+        small = np.where(norms > 0, big * 10.0 ** rng.uniform(-300, 0, H), np.inf)
+        k = np.zeros(H, np.int64)
+        ks.balance(norms, big, small, k)
+        ref = cert.balance_rows(norms[None, :], big[None, :], small[None, :])[0]
+        assert np.array_equal(k, ref), (norms, k, ref)
+
+
+def _beta_decimal(norms, r_norm, sxx_2, x_norm, y_norm, rel):
+    """The Weyl bound's formula (perturbation_bounds' docstring) as a difference of
+    majorants, in 60-digit decimal arithmetic on the same float inputs."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 60
+        n = [Decimal(float(x)) for x in norms]
+        rel, r = Decimal(rel), Decimal(float(r_norm))
+        sxx, xn, yn = Decimal(float(sxx_2)), Decimal(float(x_norm)), Decimal(float(y_norm))
+        n2 = [x + rel * x for x in n]
+        c2 = 2 * rel + rel * rel
+
+        def prod(v, skip=()):
+            out = Decimal(1)
+            for j, x in enumerate(v):
+                if j not in skip:
+                    out *= x
+            return out
+
+        H = len(n)
+        sxx2, syx, syx2 = sxx + c2 * xn**2, xn * yn, xn * yn * (1 + c2)
+        dR = prod(n2) * sxx2 - prod(n) * sxx + (syx2 - syx)
+        p1 = sum(prod(n, (h,)) ** 2 for h in range(H))
+        p1b = sum(prod(n2, (h,)) ** 2 for h in range(H))
+        pairs = [(h, k) for h in range(H) for k in range(h + 1, H)]
+        p2 = sum((2 * prod(n, hk) ** 2 for hk in pairs), Decimal(0)).sqrt() / 2
+        p2b = sum((2 * prod(n2, hk) ** 2 for hk in pairs), Decimal(0)).sqrt() / 2
+        return 2 * (p1b * sxx2 - p1 * sxx) + 4 * ((p2b - p2) * (r + dR) + p2 * dR)
+
+
+def test_bound_evaluation_is_rounded_up():
+    """The float64 bound is never below its exact value (same inputs): no cancellation
+    in "majorant at n + eps minus majorant at n", layers from 1e-3 to 1e3 as the
+    sampler's, tiny relative perturbations."""
+    from mcland._kernels import stability as ks
+
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        H = int(rng.integers(2, 7))
+        norms = 10.0 ** rng.uniform(-3, 3, H)
+        r_norm, sxx_2, xn, yn = 10.0 ** rng.uniform(-3, 3, 4)
+        rel = float(10.0 ** rng.uniform(-16, -8))
+        beta = ks.bounds(norms, r_norm, sxx_2, xn, yn, rel, 0.0, rel)[0]
+        exact = _beta_decimal(norms, r_norm, sxx_2, xn, yn, rel)
+        assert beta >= exact, (norms, rel, beta, exact)
+        assert beta <= float(exact) * (1 + 1e-12)
+
+
+def test_floats_of_integer_matrices_match_scalar_ldexp():
+    """certify._floats (the int64 fast path and the fallback) gives exactly _ldexp's
+    floats, exponents down to subnormal and up to overflow."""
+    rng = np.random.default_rng(8)
+    for trial in range(200):
+        top = 62 if trial % 2 else 120  # even trials: some entries beyond int64
+        M = np.empty((6, 6), dtype=object)
+        for idx in np.ndindex(M.shape):
+            b = int(rng.integers(0, top + 1))
+            v = int(rng.integers(0, 2**62)) >> max(62 - b, 0) << max(b - 62, 0)
+            M[idx] = v * int(rng.choice([-1, 1])) if rng.uniform() < 0.9 else 0
+        e = rng.integers(-1200, 1000, size=M.shape)
+        ref = np.array([[cert._ldexp(M[i, j], int(e[i, j])) for j in range(6)] for i in range(6)])
+        with np.errstate(over="ignore"):
+            assert np.array_equal(cert._floats(M, e), ref), trial
+            e0 = int(rng.integers(-1100, 900))
+            ref0 = np.array([[cert._ldexp(x, e0) for x in row] for row in M])
+            assert np.array_equal(cert._floats(M, e0), ref0), trial
+
+
+def test_balanced_floats_from_the_rounded_hessian_are_the_same():
+    """certify._balance with the float Hessian (rescaled by np.ldexp where exact) gives the
+    same floats as converting the integers again, entries down to subnormal and zero and
+    up to overflow."""
+    rng = np.random.default_rng(9)
+    cases = [
+        cert.exact_point(*_flat(p[0]), *cert.exact_moments(p[1], p[2])).hess for p in _points()
+    ]
+    for _ in range(60):
+        M = np.empty((5, 5), dtype=object)
+        for idx in np.ndindex(M.shape):
+            b = int(rng.integers(0, 200))
+            v = int(rng.integers(1, 2**62)) >> max(62 - b, 0) << max(b - 62, 0)
+            M[idx] = v * int(rng.choice([-1, 1])) if rng.uniform() < 0.8 else 0
+        cases.append(cert.Dyadic(M, int(rng.integers(-1250, 900))))
+    for hess in cases:
+        with np.errstate(over="ignore"):
+            Hf = hess.to_float()
+            k, B = cert._balance(hess, Hf)
+            k0, B0 = cert._balance(hess)
+        assert np.array_equal(k, k0) and np.array_equal(B, B0)

@@ -140,3 +140,30 @@ gradient norm at which the run has settled (only after the loss crossed ``loss_m
 recorded; ``loss_stop`` the loss at which to stop (``-inf``: never); ``max_evals`` the
 budget in gradient evaluations, ``t_max`` in flow time.
 """
+
+CertifyPoints = namedtuple(
+    "CertifyPoints",
+    ["dims_flat", "dims_off", "w_flat", "w_off", "row_float", "row_int", "spectrum_w", "dist"],
+)
+"""The analysed points :func:`.stability.certify_bounds` bounds (``n`` rows, packed as in
+:mod:`.given`): ``dims_flat``, ``dims_off`` (n+1,), ``w_off`` (n+1,) int64, ``w_flat``
+float64; ``row_float`` (n, len(FLOAT_FIELDS)) float64 and ``row_int`` (n, len(INT_FIELDS))
+int64, the analysis' records; ``spectrum_w`` (n, N_max) or (n, 0) float64, the whitened
+Hessian spectra (NaN-padded); ``dist`` (n,) float64, a known distance to the critical set
+(NaN: unknown)."""
+
+CertifyData = namedtuple(
+    "CertifyData",
+    ["Sxx", "Syx", "values", "sxx_2", "x_norm", "y_norm", "mu0", "rel", "grad_rtol", "everything"],
+)
+"""The data and the perturbation for :func:`.stability.certify_bounds`: ``Sxx`` (d_x, d_x),
+``Syx`` (d_y, d_x) float64 C-ordered; ``values`` (d_y+1, 2**d_y) float64, row ``r`` the
+ascending critical values for rank ``r`` (NaN-padded); scalars (float64) ``sxx_2 =
+||Sxx||_2``, ``x_norm = ||X||_F``, ``y_norm = ||Y||_F``, ``mu0`` the smallest eigenvalue
+of ``Sxx``, ``rel`` the relative perturbation, ``grad_rtol``; ``everything`` (bool) send
+every critical row to the exact evaluation."""
+
+CertifyOutput = namedtuple("CertifyOutput", ["k", "fig", "code"])
+"""Where :func:`.stability.certify_bounds` writes (row t, critical rows only): ``k``
+(n, H_max) int64 the balancing exponents (0-padded), ``fig`` (n, len(FIG_NAMES)) float64
+and ``code`` (n, len(CODE_NAMES)) int64, indexed by the constants of :mod:`.stability`."""
