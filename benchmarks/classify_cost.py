@@ -1,8 +1,8 @@
 """``classify`` against ``sample`` on the same points: cost per point and agreement.
 
-Usage: python benchmarks/classify_cost.py [--n 4000] [--rounds 3] [--json PATH]
+Usage: python benchmarks/classify_cost.py [--n 4000] [--rounds 3] [--json PATH] [--config TOML]
 
-Draws ``--n`` points of ``runs/linnerud.toml`` (fixed data, ``output.weights = true``) with
+Draws ``--n`` points of ``--config`` (default ``runs/linnerud.toml``; fixed data, ``output.weights = true``) with
 :func:`mcland.sample`, then classifies the same weights with :func:`mcland.classify`, both
 on one thread with warm kernels, ``--rounds`` times interleaved (sample, classify, sample,
 ...).  Reported: the ratio of the two wall times per round and its median (the issue's
@@ -32,8 +32,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=4000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT / "runs" / "linnerud.toml",
+        help="a configuration on fixed data (default runs/linnerud.toml)",
+    )
     args = ap.parse_args(argv)
-    cfg = mcland.load_config(ROOT / "runs" / "linnerud.toml")
+    cfg = mcland.load_config(args.config)
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"weights": True})})
     _, X, Y = mcland.draw_point(cfg, 0)
     mcland.sample(cfg, n=50, threads=1)  # warm both paths

@@ -256,7 +256,7 @@ def exact_point(dims: np.ndarray, w: np.ndarray, Sxx: Dyadic, Syx: Dyadic) -> Ex
     return ExactPoint(grad, Dyadic(Hm, e_h))
 
 
-def _layer_figures(dims: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, ...]:
+def layer_figures(dims: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per layer of ``m`` points of one architecture (flat weights ``W`` (m, N)):
     Frobenius norms, largest and smallest nonzero absolute entries (each (m, H)), and
     the end-to-end products ``W_{H:1}`` (m, d_H, d_0)."""
@@ -279,7 +279,7 @@ def _layer_figures(dims: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def balance_rows(norms: np.ndarray, big: np.ndarray, small: np.ndarray) -> np.ndarray:
-    """:func:`layer_balance` for ``m`` points at once, from :func:`_layer_figures`:
+    """:func:`layer_balance` for ``m`` points at once, from :func:`layer_figures`:
     ``k`` (m, H) int64."""
     m, H = norms.shape
     nz = norms > 0
@@ -311,7 +311,7 @@ def layer_balance(dims: np.ndarray, w: np.ndarray) -> np.ndarray:
     geometric mean of the nonzero norms (a zero layer takes up the remainder of the sum).
     ``W -> W'`` is a symmetry of ``L`` (the product is unchanged), exact in floats; zeros
     when it would not be (overflow or underflow)."""
-    norms, big, small, _ = _layer_figures(dims, np.asarray(w, np.float64)[None, :])
+    norms, big, small, _ = layer_figures(dims, np.asarray(w, np.float64)[None, :])
     return balance_rows(norms, big, small)[0]
 
 
@@ -975,7 +975,7 @@ def certify_figures_reference(
     everything,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NumPy reference of :func:`certify_figures` (vectorised per architecture and per
-    depth with :func:`_layer_figures`, :func:`balance_rows`, :func:`bounds_rows`, then
+    depth with :func:`layer_figures`, :func:`balance_rows`, :func:`bounds_rows`, then
     :func:`stability` row by row): the same ``(k, fig, code)``."""
     n = len(w_list)
     x_norm, y_norm = float(np.linalg.norm(X)), float(np.linalg.norm(Y))
@@ -999,7 +999,7 @@ def certify_figures_reference(
     wn_of: dict[int, float] = {}
     for key, idx in groups.items():
         Wm = np.stack([w_list[t] for t in idx])
-        norms, big, small, P = _layer_figures(np.array(key), Wm)
+        norms, big, small, P = layer_figures(np.array(key), Wm)
         k = balance_rows(norms, big, small)
         R = np.matmul(P, problem.Sxx) - problem.Syx
         r_err = 4.0 * EPS * max(key) * (norms.prod(axis=1) * x_norm**2 + x_norm * y_norm)

@@ -47,7 +47,7 @@ from mcland._kernels import params as p
 from mcland._kernels.bundles import RangeOutput
 from mcland._kernels.given import classify_range
 from mcland._kernels.hessian import assemble_hessian
-from mcland.certify import DEFAULT_REL, certify_rows, layer_balance
+from mcland.certify import DEFAULT_REL, balance_rows, certify_rows
 from mcland.errors import MclandError
 from mcland.pipeline import thread_pool
 from mcland.point import _check_magnitude, _check_weights, split_layers
@@ -73,7 +73,7 @@ _EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
     ("nearest_critical_value", pa.float64(), "the enumerated critical value nearest to `loss` (null when `d_y > 20`)"),
     ("nearest_critical_index", pa.int32(), "its index in the ascending list of critical values (0-based)"),
     ("nearest_critical_distance", pa.float64(), "`|loss − nearest_critical_value| / loss_tol`: ≲ 1 at a critical value, large far from every one"),
-    ("rebalanced", pa.bool_(), "the layers were rescaled by powers of two, `W_h → 2^{−k_h} W_h` with `Σ k_h = 0`, before the analysis, because their norms differ by `2^8` or more and the rescaled point has the same criticality verdict: an exact symmetry of `L` (same loss bit for bit, same `S`, type and inertia by Sylvester's law), so the spectrum is not dominated by the largest layer; the gradient and eigenvalue columns describe the rescaled point (docs/classify.md)"),
+    ("rebalanced", pa.bool_(), "the layers were rescaled by powers of two, `W_h → 2^{−k_h} W_h` with `Σ k_h = 0`, before the analysis, because their norms differ by `2^8` or more and the rescaled point is critical: an exact symmetry of `L` (same loss bit for bit, same `S`, type and inertia by Sylvester's law), so the spectrum is not dominated by the largest layer; the gradient and eigenvalue columns describe the rescaled point (docs/classify.md)"),
     ("input_loss", pa.float64(), "with `refine`: `L` of the point as given"),
     ("input_grad_rel", pa.float64(), "with `refine`: `grad_rel` of the point as given"),
     ("refine_distance", pa.float64(), "with `refine`: `‖w_refined − w‖` (flat weights; 0 for a point with `grad_rel ≤ 1e-12`, left as it is)"),
@@ -351,26 +351,38 @@ def rebalance(
     factorisation (one layer ``c`` times larger, the next ``c`` times smaller) the Hessian's
     norm grows like ``c**2`` and its float64 floor with it, hiding negative eigenvalues
     that the rescaled point shows; the ground-truth set's badly scaled points
-    (docs/groundtruth.md) are where this was measured.
+    (docs/groundtruth.md) are where this was measured (tests/test_rebalance.py).
     """
-    out, moved = [], np.zeros(len(w_list), bool)
-    for t, (dims, w) in enumerate(zip(dims_list, w_list, strict=True)):
-        sizes = dims[1:] * dims[:-1]
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-        norms = np.sqrt(np.add.reduceat(w * w, bounds[:-1]))  # the layers' Frobenius norms
-        nz = norms[norms > 0]
-        if nz.size < 2 or nz.max() < nz.min() * 2.0**REBALANCE_FROM:
-            out.append(w)
-            continue
-        k = layer_balance(dims, w)
-        if not np.any(k):
-            out.append(w)
-            continue
-        scaled = np.empty_like(w)
-        for h in range(dims.size - 1):
-            scaled[bounds[h] : bounds[h + 1]] = np.ldexp(w[bounds[h] : bounds[h + 1]], -int(k[h]))
-        out.append(scaled)
-        moved[t] = True
+    n = len(w_list)
+    out, moved = list(w_list), np.zeros(n, bool)
+    if not n:
+        return out, moved
+    # every layer's figures at once (norm, largest and smallest nonzero |entry|)
+    depth = np.array([d.size - 1 for d in dims_list])
+    sizes = np.concatenate([d[1:] * d[:-1] for d in dims_list])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    flat = np.concatenate(w_list)
+    absw = np.abs(flat)
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(np.add.reduceat(flat * flat, starts))
+    big = np.maximum.reduceat(absw, starts)
+    small = np.minimum.reduceat(np.where(absw > 0, absw, np.inf), starts)
+    first = np.concatenate([[0], np.cumsum(depth)[:-1]])  # each point's first layer
+    largest = np.maximum.reduceat(norms, first)
+    smallest = np.minimum.reduceat(np.where(norms > 0, norms, np.inf), first)
+    count = np.add.reduceat((norms > 0).astype(np.int64), first)
+    spread = (count >= 2) & (largest >= smallest * 2.0**REBALANCE_FROM)
+    k_layer = np.zeros(norms.size, np.int64)
+    for H in np.unique(depth[spread]):  # per depth, vectorised
+        rows = np.flatnonzero(spread & (depth == H))
+        layers = first[rows][:, None] + np.arange(H)[None, :]
+        k_layer[layers] = balance_rows(norms[layers], big[layers], small[layers])
+    scaled = flat * np.repeat(np.ldexp(1.0, -k_layer), sizes)  # exact: powers of two
+    ends = np.cumsum([w.size for w in w_list])
+    for t in np.flatnonzero(spread):
+        if np.any(k_layer[first[t] : first[t] + depth[t]]):
+            out[t] = scaled[ends[t] - w_list[t].size : ends[t]]
+            moved[t] = True
     return out, moved
 
 
@@ -432,32 +444,31 @@ def _analyze(
     problem: Problem,
     tol: Tolerances,
     threads: int | None,
-) -> tuple[storage.BatchOutput, np.ndarray]:
+) -> tuple[storage.BatchOutput, np.ndarray, list[np.ndarray]]:
     """:func:`analyze_points`, with the badly scaled points analysed at their rebalanced
-    form (:func:`rebalance`) where that form has the same criticality verdict; returns the
-    outputs and which rows describe a rebalanced point (n,) bool.
+    form (:func:`rebalance`) when that form is critical; returns the outputs, which rows
+    describe a rebalanced point (n,) bool, and the points the rows describe.
 
     Criticality is judged relative to the gradient's scale, which is not invariant under
     the rescaling (a near-critical point with a layer of norm 1e-30 can have a large
-    relative gradient once that layer is brought to norm 1): the point keeps the record
-    of its own coordinates when the two verdicts differ.
+    relative gradient once that layer is brought to norm 1): a point whose rebalanced form
+    is not critical gets the record of the point as given.  The ``weights`` column always
+    holds the point as given.
     """
-    out = analyze_points(dims_list, w_list, problem, tol, threads)
     balanced, moved = rebalance(dims_list, w_list)
-    rows = np.flatnonzero(moved)
-    if rows.size:
+    out = analyze_points(dims_list, balanced, problem, tol, threads)
+    back = np.flatnonzero(moved & (out.row_int[:, f.I_IS_CRITICAL] != 1))
+    if back.size:
         sub = analyze_points(
-            [dims_list[t] for t in rows], [balanced[t] for t in rows], problem, tol, threads
+            [dims_list[t] for t in back], [w_list[t] for t in back], problem, tol, threads
         )
-        crit = f.I_IS_CRITICAL
-        same = sub.row_int[:, crit] == out.row_int[rows, crit]
-        moved[rows[~same]] = False
         for name in storage.BatchOutput.__dataclass_fields__:
-            if name == "weights":  # the point itself, as given
-                continue
             src, dst = getattr(sub, name), getattr(out, name)
-            dst[rows[same], : src.shape[1]] = src[same]
-    return out, moved
+            dst[back, : src.shape[1]] = src
+        moved[back] = False
+    for t in np.flatnonzero(moved):
+        out.weights[t, : w_list[t].size] = w_list[t]
+    return out, moved, [b if m else w for b, w, m in zip(balanced, w_list, moved, strict=True)]
 
 
 def _nearest(
@@ -576,10 +587,10 @@ def classify_table(
         raise MclandError(f"stability_rel must be in [0, 1), got {stability_rel}")
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
-    out, moved_layers = _analyze(given.dims, given.w, problem, tol, threads)
+    out, moved_layers, analysed = _analyze(given.dims, given.w, problem, tol, threads)
     extra: dict[str, pa.Array] = {}
     n = len(given.w)
-    classified, moved = given.w, None
+    moved = None
     if refine:
         input_loss = out.row_float[:, f.F_LOSS].copy()
         input_grad = out.row_float[:, f.F_GRAD_REL].copy()
@@ -591,7 +602,7 @@ def classify_table(
         moved = np.array([np.linalg.norm(a - b) for a, b in zip(refined, given.w, strict=True)])
         scale = np.array([np.linalg.norm(w) for w in given.w])
         if not exact.all():
-            out, moved_layers = _analyze(given.dims, refined, problem, tol, threads)
+            out, moved_layers, analysed = _analyze(given.dims, refined, problem, tol, threads)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(scale > 0, moved / scale, np.where(moved > 0, np.inf, 0.0))
         extra = {
@@ -601,9 +612,10 @@ def classify_table(
             "refine_distance_rel": pa.array(rel, pa.float64()),
             "refine_converged": pa.array(out.row_int[:, f.I_IS_CRITICAL] == 1, pa.bool_()),
         }
-        classified = refined
+    # a rebalanced row's figures are the rescaled point's: certify that point (the same type;
+    # componentwise relative perturbations commute with the rescaling)
     cert = certify_rows(
-        given.dims, classified, np.asarray(X, np.float64), np.asarray(Y, np.float64), problem,
+        given.dims, analysed, np.asarray(X, np.float64), np.asarray(Y, np.float64), problem,
         out.row_float, out.row_int, out.spectrum_w if out.spectrum_w.shape[1] else None,
         stability_rel, moved, tol.grad_rtol,
     )  # fmt: skip
