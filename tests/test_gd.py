@@ -12,7 +12,7 @@ import pytest
 from mcland._kernels.bundles import FlowProblem
 from mcland._kernels.dense import layer_offsets, prod, product_table
 from mcland._kernels.flow import loss_and_gradient
-from mcland._kernels.gd import value_and_gradient, workspace_size
+from mcland._kernels.gd import LANES, value_and_gradient, workspace_size
 from mcland._kernels.hessian import gradient, loss, residual
 from mcland.bench import dynamics
 from mcland.bench import naive as bench_naive
@@ -109,3 +109,20 @@ def test_gd_bit_identical_across_thread_counts():
     w, losses = dynamics.descend(alone, 60, 1)
     np.testing.assert_array_equal(w[0], w1[4])
     np.testing.assert_array_equal(losses[0], l1[4])
+
+
+@pytest.mark.parametrize("dims", [(3, 4, 4, 4, 2), (2, 1, 3), (4, 3)])
+def test_lanes_are_the_single_point_kernel_bit_for_bit(dims):
+    """A block of LANES trajectories (and a partial last block) gives every trajectory
+    exactly the iterates of stepping it alone with :func:`value_and_gradient`."""
+    t = dynamics.task(dims, trajectories=LANES + 3, seed=9)
+    n = 25
+    w_k, loss_k = dynamics.descend(t, n, 1)
+    work = np.empty(workspace_size(t.problem.dims))
+    for j in range(t.w0.shape[0]):
+        w = t.w0[j].copy()
+        g = np.empty_like(w)
+        for k in range(n):
+            assert value_and_gradient(t.problem, w, g, work) == loss_k[j, k]
+            w -= t.eta * g
+        np.testing.assert_array_equal(w, w_k[j])

@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from mcland import pipeline
 from mcland._kernels.bundles import FlowProblem, GDRun
-from mcland._kernels.gd import descend_range
+from mcland._kernels.gd import LANES, descend_range
 from mcland.bench import naive
 
 SEED = 20261130
@@ -93,12 +93,13 @@ def descend(t: Task, n_steps: int, threads: int | None = 1) -> tuple[np.ndarray,
     losses before every step (T, n_steps).  Bit-identical whatever ``threads``."""
     T = t.w0.shape[0]
     run = GDRun(float(t.eta), np.int64(n_steps), t.w0.copy(), np.empty((T, n_steps)))
+    blocks = -(-T // LANES)
     with pipeline.thread_pool(threads) as pool:
         if pool is None:
-            descend_range(t.problem, run, 0, T, 1)
+            descend_range(t.problem, run, 0, blocks, 1)
         else:
-            k = min(T, pool.threads)
-            tasks = [pool.submit(descend_range, t.problem, run, j, T, k) for j in range(k)]
+            k = min(blocks, pool.threads)
+            tasks = [pool.submit(descend_range, t.problem, run, j, blocks, k) for j in range(k)]
             for f in tasks:
                 f.result()
     return run.w, run.losses
