@@ -34,6 +34,8 @@ DYNAMICS_KEYS = (
     "numpy_speedup_range",
     "thread_speedup",
     "thread_speedup_range",
+    "cpu_per_wall",
+    "thread_cpu_efficiency",
     "gd_compile_s",
 )
 

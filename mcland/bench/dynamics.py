@@ -21,6 +21,7 @@ back and their median over the rounds is reported, with the range.
 
 from __future__ import annotations
 
+import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class DynSizes:
     rounds: int
 
 
-FULL = DynSizes(n_steps=5000, numpy_trajectories=4, numpy_steps=400, rounds=7)
+FULL = DynSizes(n_steps=20000, numpy_trajectories=4, numpy_steps=1000, rounds=7)
 QUICK = DynSizes(n_steps=50, numpy_trajectories=2, numpy_steps=20, rounds=1)
 
 
@@ -140,10 +141,20 @@ def compile_seconds() -> float:
         return float(_child(_COMPILE, {"NUMBA_CACHE_DIR": cache})[1]["first_call_s"])
 
 
-def _seconds(fn) -> float:
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _seconds(fn, cpu: list[float] | None = None) -> float:
+    """Wall seconds of ``fn()``; the process's CPU seconds appended to ``cpu``."""
+    c0 = _cpu()
     t0 = time.perf_counter()
     fn()
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(_cpu() - c0)
+    return wall
 
 
 def throughput(sizes: DynSizes, threads: int, quick: bool = False) -> dict[str, object]:
@@ -160,10 +171,12 @@ def throughput(sizes: DynSizes, threads: int, quick: bool = False) -> dict[str, 
     evals = T * sizes.n_steps
     evals_np = n_np * sizes.numpy_steps
     r: dict[str, list[float]] = {"kernel_1": [], "kernel": [], "numpy": []}
+    cpu: dict[str, list[float]] = {"kernel_1": [], "kernel": []}
     with threadpool_limits(limits=1):
         for _ in range(sizes.rounds):
-            r["kernel_1"].append(_seconds(lambda: descend(t, sizes.n_steps, 1)) / evals)
-            r["kernel"].append(_seconds(lambda: descend(t, sizes.n_steps, threads)) / evals)
+            for key, k in (("kernel_1", 1), ("kernel", threads)):
+                wall = _seconds(lambda k=k: descend(t, sizes.n_steps, k), cpu[key])
+                r[key].append(wall / evals)
             r["numpy"].append(
                 _seconds(lambda: descend_numpy(t, n_np, sizes.numpy_steps)) / evals_np
             )
@@ -187,6 +200,15 @@ def throughput(sizes: DynSizes, threads: int, quick: bool = False) -> dict[str, 
         "numpy_evals_per_s": float(1.0 / a["numpy"].min()),
         **{k: float(np.median(v)) for k, v in paired.items()},
         **{f"{k}_range": [float(v.min()), float(v.max())] for k, v in paired.items()},
+        # the cores the OS gave: process CPU time / wall time (threads for an idle machine),
+        # and CPU time of 1 thread / of all threads (1: threading costs no extra work)
+        "cpu_per_wall_1thread": float(
+            np.median(np.array(cpu["kernel_1"]) / (a["kernel_1"] * evals))
+        ),
+        "cpu_per_wall": float(np.median(np.array(cpu["kernel"]) / (a["kernel"] * evals))),
+        "thread_cpu_efficiency": float(
+            np.median(np.array(cpu["kernel_1"]) / np.array(cpu["kernel"]))
+        ),
         "numpy_max_rel_diff": agree,
         "gd_compile_s": None if quick else compile_seconds(),
     }
