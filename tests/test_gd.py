@@ -98,17 +98,19 @@ def test_gd_kernel_follows_numpy_gd(dims):
 
 
 def test_gd_bit_identical_across_thread_counts():
-    t = dynamics.task(trajectories=7)
+    """Four blocks of LANES trajectories (the last one partial) on 1 to 4 threads."""
+    t = dynamics.task(trajectories=3 * LANES + 5)
     w1, l1 = dynamics.descend(t, 60, 1)
     for threads in (2, 3, 8):
         w, losses = dynamics.descend(t, 60, threads)
         np.testing.assert_array_equal(w, w1)
         np.testing.assert_array_equal(losses, l1)
     # and a trajectory alone is the same as inside the batch
-    alone = dynamics.Task(t.problem, t.w0[4:5].copy(), t.eta)
-    w, losses = dynamics.descend(alone, 60, 1)
-    np.testing.assert_array_equal(w[0], w1[4])
-    np.testing.assert_array_equal(losses[0], l1[4])
+    for j in (4, 3 * LANES + 2):
+        alone = dynamics.Task(t.problem, t.w0[j : j + 1].copy(), t.eta)
+        w, losses = dynamics.descend(alone, 60, 1)
+        np.testing.assert_array_equal(w[0], w1[j])
+        np.testing.assert_array_equal(losses[0], l1[j])
 
 
 @pytest.mark.parametrize("dims", [(3, 4, 4, 4, 2), (2, 1, 3), (4, 3)])
