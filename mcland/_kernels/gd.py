@@ -22,6 +22,12 @@ Compared with :func:`.hessian.gradient` (which forms every partial product ``W_{
 ``dL/dW_H`` and ``dL/dW_{H-1}`` too; for ``h <= H - 2`` the factor ``W_{H:h+1}^T R`` is
 associated differently, ``W_{h+1}^T (... (W_H^T R))`` instead of ``(W_H ... W_{h+1})^T R``,
 so those layers agree to rounding only (tests/test_gd.py).
+
+:func:`descend_range` runs many trajectories of plain gradient descent on one architecture
+(the benchmark's dynamics workload, docs/performance.md) in blocks of :data:`LANES`, one
+trajectory per SIMD lane (:func:`value_and_gradient_lanes`), bit-identical to stepping
+each trajectory alone with :func:`value_and_gradient`.  The dimensions are read at run
+time: one compiled kernel serves every architecture.
 """
 
 from __future__ import annotations
