@@ -92,5 +92,5 @@ def _cell(v: object) -> str:
     if isinstance(v, list):
         if len(v) == 2 and all(isinstance(x, float) for x in v):  # a ratio's range
             return f"{f'{v[0]:.3g}–{v[1]:.3g}':>14}"
-        return f"{','.join(str(x) for x in v):>14}"
+        return " " + f"{','.join(f'{x:.3g}' for x in v):>13}"  # e.g. compile_s_runs
     return f"{v:>14.4g}"

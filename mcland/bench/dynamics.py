@@ -212,3 +212,18 @@ def throughput(sizes: DynSizes, threads: int, quick: bool = False) -> dict[str, 
         "numpy_max_rel_diff": agree,
         "gd_compile_s": None if quick else compile_seconds(),
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """This workload alone, its figures as JSON on stdout (``mcland bench`` runs it with
+    the others): ``python -c "from mcland.bench.dynamics import main; main()" [--threads
+    T] [--quick]``."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="The dynamics workload of mcland bench alone.")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    threads = a.threads or pipeline.default_threads()
+    print(json.dumps(throughput(QUICK if a.quick else FULL, threads, quick=a.quick), indent=2))
