@@ -124,7 +124,7 @@ def fixed(steps: int, rounds: int) -> dict:
     }
 
 
-def many(points: int, trajectories: int, steps: int) -> dict:
+def many(points: int, trajectories: int, steps: int, cold: bool = True) -> dict:
     import jax
 
     archs = []
@@ -148,7 +148,7 @@ def many(points: int, trajectories: int, steps: int) -> dict:
             compile_s += time.perf_counter() - c0
         jax.block_until_ready(runners[a](*args))
     jax_s = time.perf_counter() - t0
-    cold = dynamics.compile_seconds()
+    cold = dynamics.compile_seconds() if cold else float("nan")
     return {
         "config": "runs/quick.toml",
         "points": points,
@@ -205,6 +205,7 @@ def main() -> None:
     ap.add_argument("--trajectories", type=int, default=64, help="per architecture")
     ap.add_argument("--many-steps", type=int, default=1000, help="steps per architecture")
     ap.add_argument("--out", default=None, help="write OUT.txt and OUT.json")
+    ap.add_argument("--no-cold", action="store_true", help="skip mcland's cold compile (tests)")
     a = ap.parse_args()
     import jax
 
@@ -219,10 +220,14 @@ def main() -> None:
             "machine": platform.machine(),
             "python": platform.python_version(),
             "command": "taskset -c 0 python benchmarks/jax_dynamics.py "
-            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if v),
+            + " ".join(
+                f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                for k, v in vars(a).items()
+                if v
+            ),
         },
         "fixed": fixed(a.steps, a.rounds),
-        "many": many(a.points, a.trajectories, a.many_steps),
+        "many": many(a.points, a.trajectories, a.many_steps, cold=not a.no_cold),
     }
     text = report(fig)
     print(text)

@@ -3,7 +3,11 @@ descent, against NumPy references (no timings asserted: the machine is shared)."
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import naive
 import numpy as np
@@ -128,3 +132,22 @@ def test_lanes_are_the_single_point_kernel_bit_for_bit(dims):
             assert value_and_gradient(t.problem, w, g, work) == loss_k[j, k]
             w -= t.eta * g
         np.testing.assert_array_equal(w, w_k[j])
+
+
+def test_jax_comparison_script_runs_and_agrees(tmp_path):
+    """benchmarks/jax_dynamics.py (only where the optional JAX is installed): tiny sizes,
+    both sides compute the same iterates."""
+    pytest.importorskip("jax")
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "jax"
+    args = ["--steps", "20", "--rounds", "1", "--points", "2", "--trajectories", "3"]
+    args += ["--many-steps", "10", "--no-cold", "--out", str(out)]
+    subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "jax_dynamics.py"), *args],
+        check=True, capture_output=True, cwd=tmp_path,
+    )  # fmt: skip
+    fig = json.loads((out.with_suffix(".json")).read_text())
+    assert fig["fixed"]["max_rel_diff_final_weights"] < 1e-12
+    assert fig["fixed"]["max_rel_diff_losses"] < 1e-12
+    assert fig["many"]["distinct_architectures"] >= 1 and fig["many"]["mcland_warm_s"] > 0
+    assert "gradient evals/s" in (out.with_suffix(".txt")).read_text()
