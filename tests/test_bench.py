@@ -26,6 +26,18 @@ KEYS = (
     "second_process_first_point_s",
     "peak_rss_mb",
 )
+DYNAMICS_KEYS = (
+    "evals_per_s",
+    "evals_per_s_1thread",
+    "numpy_evals_per_s",
+    "numpy_speedup",
+    "numpy_speedup_range",
+    "thread_speedup",
+    "thread_speedup_range",
+    "cpu_per_wall",
+    "thread_cpu_efficiency",
+    "gd_compile_s",
+)
 
 
 def test_floor_decomposes_the_pipelines_hessians():
@@ -57,15 +69,22 @@ def test_bench_command_writes_every_figure(capsys, tmp_path):
     code, out, err = cli(capsys, "bench", "--quick", "--json", path)
     assert code == 0, err
     figures = json.loads(path.read_text())
-    assert set(figures) == {"meta", "small", "medium"}
+    assert set(figures) == {"meta", "small", "medium", "dynamics"}
     for name in ("small", "medium"):
         fig = figures[name]
         assert set(KEYS) <= set(fig)
         for key in ("points_per_s", "points_per_s_1thread", "floor_ratio", "baseline_speedup"):
             assert math.isfinite(fig[key]) and fig[key] > 0, (name, key)
         assert fig["mean_N"] > 0
+    dyn = figures["dynamics"]
+    assert set(DYNAMICS_KEYS) <= set(dyn)
+    for key in ("evals_per_s", "evals_per_s_1thread", "numpy_evals_per_s", "numpy_speedup"):
+        assert math.isfinite(dyn[key]) and dyn[key] > 0, key
+    assert dyn["architecture"] == [3, 4, 4, 4, 2] and dyn["trajectories"] == 64
+    assert dyn["numpy_max_rel_diff"] < 1e-12  # the kernel and the NumPy loop agree
     assert figures["meta"]["quick"] is True
     assert "floor_ratio" in out and "medium" in out
+    assert "numpy_speedup" in out and "dynamics" in out
 
 
 def test_bench_json_in_missing_directory_is_refused(capsys, tmp_path):

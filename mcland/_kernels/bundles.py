@@ -64,6 +64,12 @@ Thresholds = namedtuple("Thresholds", ["grad_rtol", "c_zero", "c_neg"])
 ``||grad|| <= grad_rtol * gradient_scale``; an eigenvalue is zero above
 ``-c_zero * floor`` and negative below ``-c_neg * floor`` (docs/numerics.md)."""
 
+GDRun = namedtuple("GDRun", ["eta", "n_steps", "w", "losses"])
+"""A batch of plain gradient-descent trajectories on one architecture
+(:func:`.gd.descend_range`): ``eta`` float64 the step, ``n_steps`` int64, ``w`` (T, N)
+float64 the flat starting weights (advanced in place), ``losses`` (T, n_steps) float64
+(output: the loss before every step)."""
+
 PointOutput = namedtuple(
     "PointOutput",
     ["row_float", "row_int", "s_mask", "ranks", "spectrum_w", "spectrum", "escape"],

@@ -31,8 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._jit import jit
-from mcland._kernels.dense import layer_offsets, prod, product_table
-from mcland._kernels.hessian import gradient, loss, residual
+from mcland._kernels.gd import value_and_gradient, workspace_size
 
 SETTLED = 0
 LOSS_REACHED = 1
@@ -58,16 +57,11 @@ _SAFETY = 0.9
 def loss_and_gradient(problem, w, g):
     """Loss at the flat point ``w`` (N,); its gradient is written into ``g`` (N,).
 
-    ``problem`` is a :class:`~.bundles.FlowProblem`.  One call is one gradient evaluation.
+    ``problem`` is a :class:`~.bundles.FlowProblem`.  One call is one gradient evaluation:
+    :func:`.gd.value_and_gradient` (prefix products forward, ``W_h^T`` products backward,
+    ``O(d_x sum_h d_h d_{h-1})``) in one scratch buffer allocated per call.
     """
-    dims = problem.dims
-    H = dims.size - 1
-    off = layer_offsets(dims)
-    table, table_off = product_table(w, dims, off)
-    P = prod(table, table_off, dims, H, 1)
-    R = residual(P, problem.Sxx, problem.Syx)
-    g[:] = gradient(table, table_off, dims, off, R)
-    return loss(P, problem.Sxx, problem.Syx, problem.tr_syy)
+    return value_and_gradient(problem, w, g, np.empty(workspace_size(problem.dims)))
 
 
 @jit

@@ -1,9 +1,13 @@
-"""Benchmarks: ``mcland bench`` (see :mod:`mcland.bench.measure`) and the NumPy references.
+"""Benchmarks: ``mcland bench`` (see :mod:`mcland.bench.measure` and
+:mod:`mcland.bench.dynamics`) and the NumPy references.
 
-The figures are a dictionary with one entry per workload (``"small"``, ``"medium"``), each
-holding at least ``points_per_s``, ``points_per_s_1thread``, ``floor_ratio`` (pipeline time
-/ floor time), ``baseline_speedup`` (baseline time / pipeline time), ``thread_speedup``,
-``compile_s``, ``second_process_first_point_s`` and ``peak_rss_mb``, plus ``"meta"``.
+The figures are a dictionary with one entry per sampling workload (``"small"``,
+``"medium"``), each holding at least ``points_per_s``, ``points_per_s_1thread``,
+``floor_ratio`` (pipeline time / floor time), ``baseline_speedup`` (baseline time / pipeline
+time), ``thread_speedup``, ``compile_s``, ``second_process_first_point_s`` and
+``peak_rss_mb``; ``"dynamics"``, the gradient-descent workload, with at least
+``evals_per_s``, ``evals_per_s_1thread``, ``numpy_evals_per_s``, ``numpy_speedup``,
+``thread_speedup`` and ``gd_compile_s``; plus ``"meta"``.
 Ratios are medians over rounds of ratios formed within a round; ``<ratio>_range`` gives
 their smallest and largest value.
 """
@@ -16,7 +20,7 @@ import platform
 from collections.abc import Callable
 
 from mcland._version import __version__
-from mcland.bench import measure
+from mcland.bench import dynamics, measure
 from mcland.pipeline import default_threads
 
 
@@ -56,25 +60,37 @@ def run_benchmark(
         else:
             fig["peak_rss_mb"] = measure.peak_rss_mb(name, 2_000)
         out[name] = fig
+    dyn = dynamics.QUICK if quick else dynamics.FULL
+    log(f"dynamics: gradient descent, kernel and NumPy ({dynamics.TRAJECTORIES} trajectories) ...")
+    out["dynamics"] = dynamics.throughput(dyn, threads, quick=quick)
     return out
 
 
 def format_report(figures: dict[str, dict]) -> str:
-    """The figures as a plain-text table (one column per workload)."""
-    names = [k for k in figures if k != "meta"]
+    """The figures as plain-text tables: one column per sampling workload, then the
+    dynamics workload."""
+    names = [k for k in figures if k not in ("meta", "dynamics")]
     keys = [k for k in figures[names[0]] if k not in ("n", "threads", "rounds")]
     lines = [f"{'':34}" + "".join(f"{n:>14}" for n in names)]
     for k in keys:
-        cells = []
-        for n in names:
-            v = figures[n].get(k)
-            if v is None:
-                cells.append(f"{'—':>14}")
-            elif isinstance(v, list):  # a ratio's range over the rounds
-                cells.append(f"{f'{v[0]:.3g}–{v[1]:.3g}':>14}")
-            else:
-                cells.append(f"{v:>14.4g}")
-        lines.append(f"{k:34}" + "".join(cells))
+        lines.append(f"{k:34}" + "".join(_cell(figures[n].get(k)) for n in names))
+    if "dynamics" in figures:
+        dyn = figures["dynamics"]
+        lines.append("")
+        lines.append(f"{'':34}{'dynamics':>14}")
+        for k, v in dyn.items():
+            if k not in ("threads", "rounds"):
+                lines.append(f"{k:34}" + _cell(v))
     m = figures["meta"]
     lines.append(f"(mcland {m['mcland_version']}, {m['threads']} threads, {m['date']})")
     return "\n".join(lines)
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return f"{'—':>14}"
+    if isinstance(v, list):
+        if len(v) == 2 and all(isinstance(x, float) for x in v):  # a ratio's range
+            return f"{f'{v[0]:.3g}–{v[1]:.3g}':>14}"
+        return " " + f"{','.join(f'{x:.3g}' for x in v):>13}"  # e.g. compile_s_runs
+    return f"{v:>14.4g}"

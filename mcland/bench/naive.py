@@ -309,3 +309,34 @@ def gd_euler(weights, X, Y, step, n_steps):
         weights = [W - step * G for W, G in zip(weights, g, strict=True)]
     losses[n_steps] = loss(weights, X, Y)
     return weights, losses
+
+
+def loss_and_gradient_moments(weights, Sxx, Syx, tr_syy):
+    """``(L, [dL/dW_1, ..., dL/dW_H])`` from the data moments (what a NumPy user writes for
+    gradient descent): ``A_h = W_{h:1}`` forward, ``L = tr(Syy) - 2 <A_H, Syx> + <A_H Sxx,
+    A_H>``, ``R = A_H Sxx - Syx``, and backward ``Z_H = R``, ``dL/dW_h = 2 Z_h A_{h-1}^T``,
+    ``Z_{h-1} = W_h^T Z_h``.  Sxx (d_x, d_x), Syx (d_y, d_x), tr_syy = tr(Y Y^T)."""
+    A = [np.eye(Sxx.shape[0])]
+    for W in weights:
+        A.append(W @ A[-1])
+    P = A[-1]
+    PS = P @ Sxx
+    L = float(tr_syy - 2.0 * np.sum(P * Syx) + np.sum(PS * P))
+    Z = PS - Syx
+    grads = [None] * len(weights)
+    for h in range(len(weights), 0, -1):
+        grads[h - 1] = 2.0 * Z @ A[h - 1].T
+        Z = weights[h - 1].T @ Z
+    return L, grads
+
+
+def gd_moments(weights, Sxx, Syx, tr_syy, step, n_steps):
+    """Plain gradient descent ``W <- W - step * grad L(W)`` with
+    :func:`loss_and_gradient_moments`, one NumPy evaluation per step; returns the final
+    weights and the loss before every step, ``(n_steps,)``."""
+    weights = [np.array(W, dtype=np.float64) for W in weights]
+    losses = np.empty(n_steps)
+    for k in range(n_steps):
+        losses[k], g = loss_and_gradient_moments(weights, Sxx, Syx, tr_syy)
+        weights = [W - step * G for W, G in zip(weights, g, strict=True)]
+    return weights, losses
