@@ -570,6 +570,15 @@ def refine_point(
 # ---------------------------------------------------------------------- the public API
 
 
+def check_stability_rel(value: float | None) -> float:
+    """``value`` as the perturbation size of the stability columns (None: the default,
+    :data:`mcland.certify.DEFAULT_REL`), or MclandError unless it is in [0, 1)."""
+    rel = DEFAULT_REL if value is None else float(value)
+    if not (np.isfinite(rel) and 0.0 <= rel < 1.0):
+        raise MclandError(f"stability_rel must be in [0, 1), got {value}")
+    return rel
+
+
 def classify_table(
     points: Sequence[Sequence[np.ndarray]] | str | Path,
     X: np.ndarray,
@@ -583,8 +592,7 @@ def classify_table(
 ) -> pa.Table:
     """:func:`classify` as an Arrow table in :func:`record_schema` (the CLI writes it)."""
     tol = tolerances or Tolerances()
-    if not (np.isfinite(stability_rel) and 0.0 <= stability_rel < 1.0):
-        raise MclandError(f"stability_rel must be in [0, 1), got {stability_rel}")
+    stability_rel = check_stability_rel(stability_rel)
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
     out, moved_layers, analysed = _analyze(given.dims, given.w, problem, tol, threads)

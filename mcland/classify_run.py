@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from mcland import _signals, runner
 from mcland.certify import DEFAULT_REL
-from mcland.classify import Points, classify_table, read_points
+from mcland.classify import Points, check_stability_rel, classify_table, read_points
 from mcland.config import Output
 from mcland.errors import MclandError
 from mcland.pipeline import BATCH, ThreadPool
@@ -134,9 +134,7 @@ def make_job(
     stability_rel: float | None = None,
 ) -> ClassifyJob:
     """Check the data and read the points (:func:`mcland.classify.read_points`)."""
-    rel = DEFAULT_REL if stability_rel is None else float(stability_rel)
-    if not (np.isfinite(rel) and 0.0 <= rel < 1.0):
-        raise MclandError(f"stability_rel must be in [0, 1), got {stability_rel}")
+    rel = check_stability_rel(stability_rel)
     X = np.ascontiguousarray(X, np.float64)
     Y = np.ascontiguousarray(Y, np.float64)
     problem = Problem.from_data(X, Y)

@@ -40,6 +40,36 @@ def run_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def config_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """CONFIG, ``--out``, ``--n``, ``--seed`` and :func:`run_options`: the commands that
+    draw points from a configuration (``sample``, ``dynamics``)."""
+    command = run_options(command)
+    for option in reversed(_CONFIG_OPTIONS):
+        command = option(command)
+    return command
+
+
+_CONFIG_OPTIONS = [
+    click.argument("config", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option(
+        "--out",
+        "out",
+        required=True,
+        type=click.Path(file_okay=False),  # a str: pathlib would turn s3://b into s3:/b
+        help="Run directory to write (or resume).",
+    ),
+    click.option(
+        "--n",
+        "n",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Number of points (overrides the config).",
+    ),
+    click.option(
+        "--seed", type=click.IntRange(min=0), default=None, help="Seed (overrides the config)."
+    ),
+]
+
 _RUN_OPTIONS = [
     click.option(
         "--threads",
@@ -91,25 +121,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False),  # a str: pathlib would turn s3://b into s3:/b
-    help="Run directory to write (or resume).",
-)
-@click.option(
-    "--n",
-    "n",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of points (overrides the config).",
-)
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=None, help="Seed (overrides the config)."
-)
-@run_options
+@config_run_options
 def sample(
     config: Path,
     out: str,
@@ -168,25 +180,7 @@ def sample(
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Run directory to write (or resume).",
-)
-@click.option(
-    "--n",
-    "n",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of points (overrides the config).",
-)
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=None, help="Seed (overrides the config)."
-)
-@run_options
+@config_run_options
 def dynamics(
     config: Path,
     out: str,

@@ -20,12 +20,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from mcland import _signals, runner, storage
 from mcland.config import Config, Dynamics
 from mcland.dynamics import point_records, record_schema
-from mcland.pipeline import Plan, ThreadPool, compute_batches, make_plan, thread_pool
+from mcland.pipeline import Plan, ThreadPool, compute_all, make_plan
 
 # points per batch: a point's flows cost ~1e3-1e5 gradient evaluations, so small batches
 # keep progress and SIGTERM checks frequent; results do not depend on it
@@ -143,16 +142,7 @@ def dynamics(
         One row per (point, delta) or (point, eps): the point's sample record
         (docs/output-schema.md) and the experiment's columns (docs/dynamics.md).
     """
-    job = make_job(config, n, seed)
-    job.load_kernels(progress)
-    ids = np.arange(job.n, dtype=np.int64)
-    per = rows_per_point(job.settings.model_dump(mode="json"))
-    tables = []
-    with thread_pool(threads) as pool, tqdm(total=job.n, unit="pt", disable=not progress) as bar:
-        for table in compute_batches(job, ids, pool):
-            tables.append(table)
-            bar.update(table.num_rows // per)
-    return pa.concat_tables(tables).to_pandas()
+    return compute_all(make_job(config, n, seed), threads, progress).to_pandas()
 
 
 def run(

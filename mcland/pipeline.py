@@ -290,11 +290,6 @@ def _finish(plan: Plan, started: _Started) -> pa.Table:
     return storage.to_table(started.out, started.ids, plan.seed)
 
 
-def load_kernels(job: Job, progress: bool = False) -> float:
-    """``job.load_kernels(progress)``: compile or load the kernels; returns the seconds."""
-    return job.load_kernels(progress)
-
-
 def compute(job: Job, ids: np.ndarray, pool: ThreadPool | None = None) -> pa.Table:
     """Records of the ids ``ids`` (any order, any size) as an Arrow table.
 
@@ -349,6 +344,17 @@ def compute_table(
         if check is not None:
             check()
     return pa.concat_tables(tables)
+
+
+def compute_all(job: Job, threads: int | None = None, progress: bool = False) -> pa.Table:
+    """Every record of ``job`` in memory: the kernels loaded, then all ids computed in
+    ``threads`` worker threads (default: all cores), with a progress bar in points."""
+    from tqdm.auto import tqdm
+
+    job.load_kernels(progress)
+    ids = np.arange(job.n, dtype=np.int64)
+    with thread_pool(threads) as pool, tqdm(total=job.n, unit="pt", disable=not progress) as bar:
+        return compute_table(job, ids, pool, bar.update)
 
 
 # ---------------------------------------------------------------------- shards

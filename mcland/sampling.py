@@ -11,14 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from mcland import _signals, runner, storage
 from mcland._kernels.batch import draw_point as _draw_point
 from mcland.config import Config
-from mcland.pipeline import compute_batches, load_kernels, make_plan, thread_pool
+from mcland.pipeline import compute_all, make_plan
 from mcland.point import split_layers
 
 
@@ -47,15 +45,7 @@ def sample(
     pandas.DataFrame
         One row per point, columns as documented in docs/output-schema.md.
     """
-    plan = make_plan(config, n, seed)
-    load_kernels(plan, progress)
-    ids = np.arange(plan.n, dtype=np.int64)
-    tables = []
-    with thread_pool(threads) as pool, tqdm(total=plan.n, unit="pt", disable=not progress) as bar:
-        for table in compute_batches(plan, ids, pool):
-            tables.append(table)
-            bar.update(table.num_rows)
-    return pa.concat_tables(tables).to_pandas()
+    return compute_all(make_plan(config, n, seed), threads, progress).to_pandas()
 
 
 @dataclass(frozen=True)
