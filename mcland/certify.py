@@ -936,7 +936,8 @@ def certify_figures(
     np.cumsum([np.size(w) for w in w_list], out=w_off[1:])
     row_int = np.ascontiguousarray(row_int, np.int64)
     crit = row_int[:, f.I_IS_CRITICAL] == 1
-    ranks = {int(dims64[t].min()) for t in np.flatnonzero(crit).tolist()}
+    r_all = np.minimum.reduceat(np.concatenate(dims64), dims_off[:-1]) if n else dims_off[:0]
+    ranks = {int(r) for r in np.unique(r_all[crit])}
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
     spec = np.zeros((n, 0)) if spectrum_w is None else np.ascontiguousarray(spectrum_w, np.float64)

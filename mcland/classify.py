@@ -415,26 +415,30 @@ def analyze_points(
             k = min(n, pool.tasks)
             for task in [pool.submit(classify_range, *args, j, n, k) for j in range(k)]:
                 task.result()
+    # the draw facts that apply, for all points at once
     di = {name: i for i, name in enumerate(p.DRAW_INT_FIELDS)}
     dfl = {name: i for i, name in enumerate(p.DRAW_FLOAT_FIELDS)}
-    values: dict[int, np.ndarray] = {}
-    for t, (dims, w) in enumerate(zip(dims_list, w_list, strict=True)):
-        H = dims.size - 1
-        out.dims[t, : H + 1] = dims
-        r = int(dims.min())
-        out.draw_int[t, [di["H"], di["d_x"], di["d_y"], di["r"], di["N"]]] = (
-            H, dims[0], dims[H], r, w.size,
-        )  # fmt: skip
-        out.draw_int[t, di["draw_status"]] = p.STATUS_OK
-        out.draw_float[t, dfl["min_rel_gap"]] = problem.min_rel_gap
-        out.draw_float[t, dfl["sxx_rcond"]] = problem.sxx_rcond
-        out.weights[t, : w.size] = w
-        out.critical_values[t] = np.nan  # null unless the architecture's values fit the width
-        width = out.critical_values.shape[1]
-        if width and sum(comb(problem.d_y, k) for k in range(min(r, problem.d_y) + 1)) <= width:
-            if r not in values:
-                values[r] = problem.critical_values(r)
-            out.critical_values[t, : values[r].size] = values[r]
+    depth = np.diff(dims_off) - 1
+    rows = np.repeat(np.arange(n), depth + 1)
+    cols = np.arange(dims_flat.size) - np.repeat(dims_off[:-1], depth + 1)
+    out.dims[rows, cols] = dims_flat
+    r = np.minimum.reduceat(dims_flat, dims_off[:-1])
+    out.draw_int[:, di["H"]] = depth
+    out.draw_int[:, di["d_x"]] = dims_flat[dims_off[:-1]]
+    out.draw_int[:, di["d_y"]] = dims_flat[dims_off[1:] - 1]
+    out.draw_int[:, di["r"]] = r
+    out.draw_int[:, di["N"]] = np.diff(w_off)
+    out.draw_int[:, di["draw_status"]] = p.STATUS_OK
+    out.draw_float[:, dfl["min_rel_gap"]] = problem.min_rel_gap
+    out.draw_float[:, dfl["sxx_rcond"]] = problem.sxx_rcond
+    rows = np.repeat(np.arange(n), np.diff(w_off))
+    out.weights[rows, np.arange(w_flat.size) - np.repeat(w_off[:-1], np.diff(w_off))] = w_flat
+    width = out.critical_values.shape[1]
+    out.critical_values[:] = np.nan  # null unless the architecture's values fit the width
+    for rank in np.unique(r) if width else ():
+        if sum(comb(problem.d_y, k) for k in range(min(int(rank), problem.d_y) + 1)) <= width:
+            values = problem.critical_values(int(rank))
+            out.critical_values[np.flatnonzero(r == rank), : values.size] = values
     return out
 
 
@@ -471,6 +475,17 @@ def _analyze(
     return out, moved, [b if m else w for b, w, m in zip(balanced, w_list, moved, strict=True)]
 
 
+def nearest_index(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``np.argmin(np.abs(values - x_i))`` for every ``x_i`` (the first index of the nearest
+    value; 0 for NaN), for ascending ``values`` (m,) and ``x`` (k,), by bisection."""
+    m = values.size
+    i = np.searchsorted(values, x)
+    lo, hi = np.clip(i - 1, 0, m - 1), np.clip(i, 0, m - 1)
+    pick = np.where(np.abs(values[hi] - x) < np.abs(values[lo] - x), hi, lo)
+    first = np.searchsorted(values, values[pick])  # the first of equal values, as argmin
+    return np.where(np.isnan(x), 0, first)
+
+
 def _nearest(
     out: storage.BatchOutput, dims_list: list[np.ndarray], problem: Problem
 ) -> dict[str, pa.Array]:
@@ -478,15 +493,13 @@ def _nearest(
     value = np.full(n, np.nan)
     index = np.full(n, -1, np.int64)
     loss = out.row_float[:, f.F_LOSS]
-    if problem.d_y <= MAX_DY_NEAREST:
-        tables: dict[int, np.ndarray] = {}
-        for t, dims in enumerate(dims_list):
-            r = int(dims.min())
-            if r not in tables:
-                tables[r] = problem.critical_values(r)
-            cv = tables[r]
-            index[t] = int(np.argmin(np.abs(cv - loss[t])))
-            value[t] = cv[index[t]]
+    if problem.d_y <= MAX_DY_NEAREST and n:
+        r_all = out.draw_int[:, p.DRAW_INT_FIELDS.index("r")]
+        for r in np.unique(r_all):  # per bottleneck, all points at once
+            rows = np.flatnonzero(r_all == r)
+            cv = problem.critical_values(int(r))
+            index[rows] = nearest_index(cv, loss[rows])
+            value[rows] = cv[index[rows]]
     with np.errstate(divide="ignore", invalid="ignore"):
         dist = np.abs(loss - value) / out.row_float[:, f.F_LOSS_TOL]
     missing = index < 0

@@ -128,3 +128,16 @@ def test_options_are_part_of_the_run(given, capsys, tmp_path):
     for extra, key in [(("--stability-rel", "1e-8"), "stability_rel"), (("--refine",), "refine")]:
         code, _, err = cli(capsys, *_args(root, out, "--shard-size", "10", *extra))
         assert code == 2 and f"differs in: {key})" in err, err
+
+
+def test_nearest_index_is_argmin():
+    """The bisection of :func:`mcland.classify.nearest_index` against ``argmin``: ties,
+    repeated values, values outside the range, NaN."""
+    from mcland.classify import nearest_index
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        values = np.sort(rng.integers(0, 12, size=rng.integers(1, 9)).astype(float))
+        x = np.concatenate([rng.integers(-3, 16, size=20) / 2.0, [np.nan]])
+        expected = [int(np.argmin(np.abs(values - v))) for v in x]
+        np.testing.assert_array_equal(nearest_index(values, x), expected)
