@@ -12,9 +12,10 @@ mcland runs :func:`mcland.bench.dynamics.descend` with one thread.
 1. **Fixed architecture** (3, 4, 4, 4, 2), 64 trajectories: JAX's compile time
    (``lower().compile()``) and both steady-state rates (gradient evaluations per second,
    fastest of ``--rounds``, the two timed alternately), and how far the results differ.
-2. **Many architectures**: those of the first ``--points`` points of ``runs/quick.toml``
-   (depth 2-6, widths 1-6; each distinct one costs JAX a compile, repeated ones hit its
-   cache), T trajectories of ``--steps`` steps each; end-to-end wall time of JAX (compile
+2. **Many architectures**: those of the first ``--points`` points of ``--config`` (default
+   ``runs/dynamics_quick.toml``, the issue's choice: depth 2-4, widths 1-4;
+   ``runs/quick.toml``: depth 2-6, widths 1-6; each distinct one costs JAX a compile,
+   repeated ones hit its cache), T trajectories of ``--steps`` steps each; end-to-end wall time of JAX (compile
    and run) against mcland with a warm cache (its kernel takes the dimensions at run
    time: nothing to compile per architecture), and mcland's one-off cold compile time
    (child process, empty cache) for reference.
@@ -33,6 +34,7 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 os.environ.setdefault(
     "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -42,8 +44,10 @@ import numpy as np
 
 from mcland._version import __version__
 from mcland.bench import dynamics
-from mcland.bench.measure import QUICK_TOML
 from mcland.sampling import draw_point
+
+ROOT = Path(__file__).resolve().parents[1]
+DYNAMICS_QUICK = ROOT / "runs" / "dynamics_quick.toml"
 
 
 def jax_runner(dims: tuple[int, ...], n_steps: int):
@@ -124,12 +128,18 @@ def fixed(steps: int, rounds: int) -> dict:
     }
 
 
-def many(points: int, trajectories: int, steps: int, cold: bool = True) -> dict:
+def many(
+    points: int,
+    trajectories: int,
+    steps: int,
+    cold: bool = True,
+    config: str | Path = DYNAMICS_QUICK,
+) -> dict:
     import jax
 
     archs = []
     for i in range(points):
-        W = draw_point(QUICK_TOML, i)[0]
+        W = draw_point(config, i)[0]
         archs.append((W[0].shape[1], *(w.shape[0] for w in W)))
     tasks = [dynamics.task(a, trajectories=trajectories) for a in archs]
     dynamics.descend(tasks[0], 2, 1)  # mcland's cache warm: load the compiled kernel
@@ -150,7 +160,9 @@ def many(points: int, trajectories: int, steps: int, cold: bool = True) -> dict:
     jax_s = time.perf_counter() - t0
     cold = dynamics.compile_seconds() if cold else float("nan")
     return {
-        "config": "runs/quick.toml",
+        "config": str(Path(config).relative_to(ROOT))
+        if Path(config).is_relative_to(ROOT)
+        else str(config),
         "points": points,
         "distinct_architectures": len(runners),
         "architectures": [list(a) for a in archs],
@@ -201,7 +213,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=5000, help="steps, fixed architecture")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--points", type=int, default=20, help="points of runs/quick.toml")
+    ap.add_argument("--points", type=int, default=20, help="points of --config")
+    ap.add_argument(
+        "--config", default=str(DYNAMICS_QUICK), help="architectures of its first points"
+    )
     ap.add_argument("--trajectories", type=int, default=64, help="per architecture")
     ap.add_argument("--many-steps", type=int, default=1000, help="steps per architecture")
     ap.add_argument("--out", default=None, help="write OUT.txt and OUT.json")
@@ -227,7 +242,7 @@ def main() -> None:
             ),
         },
         "fixed": fixed(a.steps, a.rounds),
-        "many": many(a.points, a.trajectories, a.many_steps, cold=not a.no_cold),
+        "many": many(a.points, a.trajectories, a.many_steps, cold=not a.no_cold, config=a.config),
     }
     text = report(fig)
     print(text)
