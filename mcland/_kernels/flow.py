@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._jit import jit, jit_inline
 from mcland._kernels.gd import value_and_gradient, workspace_size
 
 SETTLED = 0
@@ -51,6 +51,49 @@ _E2 = 1.0 / 12.0
 _E3 = 1.0 / 9.0
 _E4 = -1.0 / 8.0
 _SAFETY = 0.9
+
+
+@jit_inline
+def start_records(L, w, t_record, loss_record, w_record):
+    """Record the starting loss (and weights) at the recording times ``<= 0``; returns the
+    index of the first recording time still ahead."""
+    rec = 0
+    while rec < t_record.size and t_record[rec] <= 0.0:
+        loss_record[rec] = L
+        if w_record.shape[0] > 0:
+            w_record[rec, :] = w
+        rec += 1
+    return rec
+
+
+@jit_inline
+def stop_status(L, g, t, t_mark, evals, per_step, control):
+    """The status that ends the run before the next step, or -1 to go on: a non-finite
+    loss, settled (``||grad|| <= grad_stop``, after the mark if asked), the loss level
+    reached, no budget left for a step of ``per_step`` gradient evaluations, or the flow
+    time budget spent."""
+    if not np.isfinite(L):
+        return FAILED
+    if g <= control.grad_stop and (control.settle_after_mark == 0.0 or t_mark == t_mark):
+        return SETTLED
+    if control.loss_stop >= L:
+        return LOSS_REACHED
+    if evals + per_step > control.max_evals:
+        return BUDGET_EVALS
+    if t >= control.t_max:
+        return BUDGET_TIME
+    return -1
+
+
+@jit_inline
+def clip_step(h, t, control):
+    """The step ``h`` shortened to end at the time budget, or 0 when it would not move
+    ``t`` in float64 (the run then fails)."""
+    if t + h > control.t_max:
+        h = control.t_max - t
+    if h <= 1e-15 * max(t, control.h0):
+        return 0.0
+    return h
 
 
 @jit
@@ -166,12 +209,7 @@ def integrate_dense(problem, control, w, t_record, loss_record, w_record):
     out[8] = L
     out[9] = g
     t = 0.0
-    rec = 0
-    while rec < K and t_record[rec] <= 0.0:
-        loss_record[rec] = L
-        if dense_w:
-            w_record[rec, :] = w
-        rec += 1
+    rec = start_records(L, w, t_record, loss_record, w_record)
     t_mark = np.nan
     if control.loss_mark >= L:
         t_mark = 0.0
@@ -181,24 +219,11 @@ def integrate_dense(problem, control, w, t_record, loss_record, w_record):
     last_rejected = False
     status = -1
     while True:
-        if not np.isfinite(L):
-            status = FAILED
+        status = stop_status(L, g, t, t_mark, evals, 3, control)
+        if status >= 0:
             break
-        if g <= control.grad_stop and (control.settle_after_mark == 0.0 or t_mark == t_mark):
-            status = SETTLED
-            break
-        if control.loss_stop >= L:
-            status = LOSS_REACHED
-            break
-        if evals + 3 > control.max_evals:
-            status = BUDGET_EVALS
-            break
-        if t >= control.t_max:
-            status = BUDGET_TIME
-            break
-        if t + h > control.t_max:
-            h = control.t_max - t
-        if h <= 1e-15 * max(t, control.h0):
+        h = clip_step(h, t, control)
+        if h == 0.0:
             status = FAILED
             break
         for i in range(N):

@@ -29,16 +29,15 @@ import numpy as np
 
 from mcland._jit import jit
 from mcland._kernels.flow import (
-    BUDGET_EVALS,
-    BUDGET_TIME,
     FAILED,
-    LOSS_REACHED,
-    SETTLED,
     _dist,
     _hermite,
     _hermite_weights,
     _norm,
+    clip_step,
     loss_and_gradient,
+    start_records,
+    stop_status,
 )
 from mcland._kernels.hessian import assemble_hessian
 
@@ -142,12 +141,7 @@ def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
     out[8] = L
     out[9] = g
     t = 0.0
-    rec = 0
-    while rec < K and t_record[rec] <= 0.0:
-        loss_record[rec] = L
-        if dense_w:
-            w_record[rec, :] = w
-        rec += 1
+    rec = start_records(L, w, t_record, loss_record, w_record)
     t_mark = np.nan
     if control.loss_mark >= L:
         t_mark = 0.0
@@ -157,24 +151,11 @@ def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
     last_rejected = False
     status = -1
     while True:
-        if not np.isfinite(L):
-            status = FAILED
+        status = stop_status(L, g, t, t_mark, evals, 2, control)
+        if status >= 0:
             break
-        if g <= control.grad_stop and (control.settle_after_mark == 0.0 or t_mark == t_mark):
-            status = SETTLED
-            break
-        if control.loss_stop >= L:
-            status = LOSS_REACHED
-            break
-        if evals + 2 > control.max_evals:
-            status = BUDGET_EVALS
-            break
-        if t >= control.t_max:
-            status = BUDGET_TIME
-            break
-        if t + h > control.t_max:
-            h = control.t_max - t
-        if h <= 1e-15 * max(t, control.h0):
+        h = clip_step(h, t, control)
+        if h == 0.0:
             status = FAILED
             break
         if not have_hess:
