@@ -603,11 +603,31 @@ def classify_table(
     threads: int | None = None,
     stability_rel: float = DEFAULT_REL,
 ) -> pa.Table:
-    """:func:`classify` as an Arrow table in :func:`record_schema` (the CLI writes it)."""
-    tol = tolerances or Tolerances()
+    """:func:`classify` as an Arrow table in :func:`record_schema`."""
     stability_rel = check_stability_rel(stability_rel)
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
+    return classify_given(
+        given, X, Y, problem, refine=refine, tolerances=tolerances, threads=threads,
+        stability_rel=stability_rel,
+    )  # fmt: skip
+
+
+def classify_given(
+    given: Points,
+    X: np.ndarray,
+    Y: np.ndarray,
+    problem: Problem,
+    *,
+    refine: bool = False,
+    tolerances: Tolerances | None = None,
+    threads: int | None = None,
+    stability_rel: float = DEFAULT_REL,
+) -> pa.Table:
+    """:func:`classify_table` for points already read and checked against ``problem``
+    (:func:`read_points`, ``problem = Problem.from_data(X, Y)``), e.g. a run directory's
+    batch (:class:`mcland.classify_run.ClassifyJob`)."""
+    tol = tolerances or Tolerances()
     out, moved_layers, analysed = _analyze(given.dims, given.w, problem, tol, threads)
     extra: dict[str, pa.Array] = {}
     n = len(given.w)

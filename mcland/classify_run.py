@@ -20,11 +20,10 @@ import pyarrow as pa
 
 from mcland import _signals, runner
 from mcland.certify import DEFAULT_REL
-from mcland.classify import Points, check_stability_rel, classify_table, read_points
+from mcland.classify import Points, check_stability_rel, classify_given, read_points
 from mcland.config import Output
 from mcland.errors import MclandError
 from mcland.pipeline import BATCH, ThreadPool
-from mcland.point import split_layers
 from mcland.problem import Problem
 from mcland.tolerances import Tolerances
 
@@ -52,6 +51,9 @@ class ClassifyJob:
     X : ndarray (d_x, m)
     Y : ndarray (d_y, m)
         The data.
+    problem : Problem
+        Its moments and spectral data (:meth:`mcland.Problem.from_data`), which the points
+        were checked against.
     refine : bool
         Refine non-critical points first (:func:`mcland.classify.refine_point`).
     key : str or None
@@ -64,6 +66,7 @@ class ClassifyJob:
     given: Points
     X: np.ndarray
     Y: np.ndarray
+    problem: Problem
     refine: bool
     key: str | None
     tolerances: Tolerances
@@ -100,22 +103,21 @@ class ClassifyJob:
         return 0.0
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> pa.Table:
-        """The records of input rows ``ids``, computed now with the threads of ``pool``."""
-        points = [split_layers(self.given.w[i], self.given.dims[i]) for i in ids]
-        table = classify_table(
-            points,
+        """The records of input rows ``ids``, computed now with the threads of ``pool``
+        (the points were read and checked once, by :func:`make_job`)."""
+        g = self.given
+        batch = Points(
+            [g.dims[i] for i in ids], [g.w[i] for i in ids], g.keys.take(pa.array(ids, pa.int64()))
+        )
+        return classify_given(
+            batch,
             self.X,
             self.Y,
+            self.problem,
             refine=self.refine,
             tolerances=self.tolerances,
             threads=1 if pool is None else pool.threads,
             stability_rel=self.stability_rel,
-        )
-        keys = self.given.keys.take(pa.array(ids, pa.int64()))
-        return table.set_column(
-            table.schema.get_field_index("row"),
-            table.schema.field("row").with_type(keys.type),
-            keys,
         )
 
     def finish(self, started: pa.Table) -> pa.Table:
@@ -139,7 +141,7 @@ def make_job(
     Y = np.ascontiguousarray(Y, np.float64)
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
-    return ClassifyJob(given, X, Y, refine, key, tolerances or Tolerances(), rel)
+    return ClassifyJob(given, X, Y, problem, refine, key, tolerances or Tolerances(), rel)
 
 
 def run(
