@@ -55,8 +55,12 @@ _SAFETY = 0.9
 
 @jit_inline
 def start_records(L, w, t_record, loss_record, w_record):
-    """Record the starting loss (and weights) at the recording times ``<= 0``; returns the
-    index of the first recording time still ahead."""
+    """Clear the records to NaN (a run that stops early leaves them so), then record the
+    starting loss (and weights) at the recording times ``<= 0``; returns the index of the
+    first recording time still ahead."""
+    loss_record[:] = np.nan
+    if w_record.shape[0] > 0:
+        w_record[:, :] = np.nan
     rec = 0
     while rec < t_record.size and t_record[rec] <= 0.0:
         loss_record[rec] = L
@@ -94,6 +98,54 @@ def clip_step(h, t, control):
     if h <= 1e-15 * max(t, control.h0):
         return 0.0
     return h
+
+
+@jit_inline
+def record_step(L, D0, L_new, D1, t, h, w, f_start, w_new, f_end, t_record, loss_record,
+                w_record, rec, t_mark, loss_mark):  # fmt: skip
+    """Dense output of an accepted step from ``(t, w)`` to ``(t + h, w_new)``: the loss
+    (cubic Hermite from the losses and their slopes ``D0``, ``D1``) and, when ``w_record``
+    has rows, the weights (from the flows ``f_start``, ``f_end``) at the recording times in
+    the step, from index ``rec`` on; and the first time the loss crosses ``loss_mark``
+    (bisection on the interpolant) if ``t_mark`` is still NaN.  Returns the next recording
+    index and ``t_mark``."""
+    t_new = t + h
+    while rec < t_record.size and t_record[rec] <= t_new:
+        theta = (t_record[rec] - t) / h
+        loss_record[rec] = _hermite(L, D0, L_new, D1, h, theta)
+        if w_record.shape[0] > 0:
+            _hermite_weights(w, f_start, w_new, f_end, h, theta, w_record[rec])
+        rec += 1
+    if t_mark != t_mark and L_new <= loss_mark:
+        lo = 0.0
+        hi = 1.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if _hermite(L, D0, L_new, D1, h, mid) <= loss_mark:
+                hi = mid
+            else:
+                lo = mid
+        t_mark = t + hi * h
+    return rec, t_mark
+
+
+@jit_inline
+def step_factor(err, exponent, control, rejected, last_rejected):
+    """The factor of the next step after a step with error ratio ``err`` (``exponent``:
+    ``-1 / (order + 1)`` of the error estimate): on a rejection at most 0.9, at least
+    ``shrink``; on acceptance between ``shrink`` and ``grow``, at most 1 right after a
+    rejection."""
+    if rejected:
+        fac = control.shrink
+        if np.isfinite(err) and err > 0.0:
+            fac = max(control.shrink, _SAFETY * err**exponent)
+        return min(fac, 0.9)
+    fac = control.grow
+    if err > 0.0:
+        fac = min(control.grow, max(control.shrink, _SAFETY * err**exponent))
+    if last_rejected:
+        fac = min(fac, 1.0)
+    return fac
 
 
 @jit
@@ -187,12 +239,6 @@ def integrate_dense(problem, control, w, t_record, loss_record, w_record):
         never).
     """
     N = w.size
-    K = t_record.size
-    dense_w = w_record.shape[0] > 0
-    for i in range(K):
-        loss_record[i] = np.nan
-    if dense_w:
-        w_record[:, :] = np.nan
     w_ref = control.w_ref
     k1 = np.empty(N)
     k2 = np.empty(N)
@@ -250,44 +296,21 @@ def integrate_dense(problem, control, w, t_record, loss_record, w_record):
         if not (err <= 1.0) or not np.isfinite(L_new):
             rejected += 1
             last_rejected = True
-            fac = control.shrink
-            if np.isfinite(err) and err > 0.0:
-                fac = max(control.shrink, _SAFETY * err ** (-1.0 / 3.0))
-            h *= min(fac, 0.9)
+            h *= step_factor(err, -1.0 / 3.0, control, True, True)
             continue
         # accepted: dense output of the loss over [t, t + h]
         g_new = _norm(k4)
-        D0 = -g * g
-        D1 = -g_new * g_new
-        t_new = t + h
-        while rec < K and t_record[rec] <= t_new:
-            theta = (t_record[rec] - t) / h
-            loss_record[rec] = _hermite(L, D0, L_new, D1, h, theta)
-            if dense_w:
-                _hermite_weights(w, k1, y_new, k4, h, theta, w_record[rec])
-            rec += 1
-        if t_mark != t_mark and L_new <= control.loss_mark:
-            lo = 0.0
-            hi = 1.0
-            for _ in range(60):
-                mid = 0.5 * (lo + hi)
-                if _hermite(L, D0, L_new, D1, h, mid) <= control.loss_mark:
-                    hi = mid
-                else:
-                    lo = mid
-            t_mark = t + hi * h
+        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, h, w, k1, y_new, k4,
+                                  t_record, loss_record, w_record, rec, t_mark,
+                                  control.loss_mark)  # fmt: skip
         for i in range(N):
             w[i] = y_new[i]
             k1[i] = k4[i]
-        t = t_new
+        t = t + h
         L = L_new
         g = g_new
         accepted += 1
-        fac = control.grow
-        if err > 0.0:
-            fac = min(control.grow, max(control.shrink, _SAFETY * err ** (-1.0 / 3.0)))
-        if last_rejected:
-            fac = min(fac, 1.0)
+        fac = step_factor(err, -1.0 / 3.0, control, False, last_rejected)
         last_rejected = False
         h = min(h * fac, control.h_max)
     out[0] = status

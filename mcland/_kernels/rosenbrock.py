@@ -31,18 +31,17 @@ from mcland._jit import jit
 from mcland._kernels.flow import (
     FAILED,
     _dist,
-    _hermite,
-    _hermite_weights,
     _norm,
     clip_step,
     loss_and_gradient,
+    record_step,
     start_records,
+    step_factor,
     stop_status,
 )
 from mcland._kernels.hessian import assemble_hessian
 
 GAMMA = 1.0 + 1.0 / np.sqrt(2.0)
-_SAFETY = 0.9
 
 
 @jit
@@ -112,12 +111,6 @@ def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
         assemblies.
     """
     N = w.size
-    K = t_record.size
-    dense_w = w_record.shape[0] > 0
-    for i in range(K):
-        loss_record[i] = np.nan
-    if dense_w:
-        w_record[:, :] = np.nan
     w_ref = control.w_ref
     f0 = np.empty(N)
     f1 = np.empty(N)
@@ -198,44 +191,21 @@ def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
         if not (err <= 1.0) or not np.isfinite(L_new):
             rejected += 1
             last_rejected = True
-            fac = control.shrink
-            if np.isfinite(err) and err > 0.0:
-                fac = max(control.shrink, _SAFETY * err ** (-0.5))
-            h *= min(fac, 0.9)
+            h *= step_factor(err, -0.5, control, True, True)
             continue
         g_new = _norm(f_new)
-        D0 = -g * g
-        D1 = -g_new * g_new
-        t_new = t + h
-        while rec < K and t_record[rec] <= t_new:
-            theta = (t_record[rec] - t) / h
-            loss_record[rec] = _hermite(L, D0, L_new, D1, h, theta)
-            if dense_w:
-                _hermite_weights(w, f0, y_new, f_new, h, theta, w_record[rec])
-            rec += 1
-        if t_mark != t_mark and L_new <= control.loss_mark:
-            lo = 0.0
-            hi = 1.0
-            for _ in range(60):
-                mid = 0.5 * (lo + hi)
-                if _hermite(L, D0, L_new, D1, h, mid) <= control.loss_mark:
-                    hi = mid
-                else:
-                    lo = mid
-            t_mark = t + hi * h
+        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, h, w, f0, y_new, f_new,
+                                  t_record, loss_record, w_record, rec, t_mark,
+                                  control.loss_mark)  # fmt: skip
         for i in range(N):
             w[i] = y_new[i]
             f0[i] = f_new[i]
         have_hess = False
-        t = t_new
+        t = t + h
         L = L_new
         g = g_new
         accepted += 1
-        fac = control.grow
-        if err > 0.0:
-            fac = min(control.grow, max(control.shrink, _SAFETY * err ** (-0.5)))
-        if last_rejected:
-            fac = min(fac, 1.0)
+        fac = step_factor(err, -0.5, control, False, last_rejected)
         last_rejected = False
         h = min(h * fac, control.h_max)
     out[0] = status
