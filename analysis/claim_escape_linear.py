@@ -29,16 +29,13 @@ of the mean slope lies within ``1 +- SLOPE_TOL``, and at least one depth has tha
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mcland import MclandError, load
-from mcland.stats import Verdict
-from mcland.storage import read_manifest
+from mcland.stats import Verdict, claim_main, dynamics_not_applicable, load_dynamics
 
 CLAIM = "strict saddles: t_escape = ln(1/delta) / |eig_min| + const (slope 1)"
 EXPERIMENT = "escape"
@@ -54,11 +51,7 @@ SEED = 20210728
 
 def not_applicable(run_dir: str) -> str | None:
     """Why this claim does not apply to ``run_dir`` (None when it does)."""
-    m = read_manifest(run_dir)
-    exp = (m.get("config") or {}).get("dynamics", {}).get("experiment")
-    if m.get("kind") != "dynamics" or exp != EXPERIMENT:
-        return f"not a dynamics run of the {EXPERIMENT!r} experiment"
-    return None
+    return dynamics_not_applicable(run_dir, EXPERIMENT)
 
 
 def bootstrap_mean(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -164,12 +157,19 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, pd.DataFrame, pd.DataFrame]:
     return v, fits, table
 
 
-def check(run_dir: str) -> Verdict:
-    """Check the claim on the escape records of ``run_dir``."""
-    why = not_applicable(run_dir)
-    if why:
-        raise MclandError(f"{run_dir}: {why}")
-    return analyse(load(run_dir, columns=COLUMNS))[0]
+def check(run_dir: str, tables: Path | None = None, figures: Path | None = None) -> Verdict:
+    """Check the claim on the escape records of ``run_dir``; with ``tables`` /
+    ``figures``, write the CSV tables and the figure (PNG) there."""
+    df = load_dynamics(run_dir, EXPERIMENT, COLUMNS)
+    v, fits, table = analyse(df)
+    if tables:
+        tables.mkdir(parents=True, exist_ok=True)
+        table.to_csv(tables / "escape_linear_depths.csv", index=False, float_format="%.6g")
+        fits.to_csv(tables / "escape_linear_points.csv", index=False, float_format="%.6g")
+    if figures and len(fits):
+        figures.mkdir(parents=True, exist_ok=True)
+        figure(fits, df, figures / "escape_linear.png")
+    return v
 
 
 def figure(fits: pd.DataFrame, df: pd.DataFrame, path: Path) -> None:
@@ -200,29 +200,9 @@ def figure(fits: pd.DataFrame, df: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run the check; optionally write the tables (CSV) and the figure (PNG)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run_dir")
-    p.add_argument("--tables", type=Path, help="write escape_linear_*.csv here")
-    p.add_argument("--figures", type=Path, help="write escape_linear.png here")
-    args = p.parse_args(argv)
-    try:
-        why = not_applicable(args.run_dir)
-        if why:
-            raise MclandError(f"{args.run_dir}: {why}")
-        df = load(args.run_dir, columns=COLUMNS)
-    except MclandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    v, fits, table = analyse(df)
-    if args.tables:
-        args.tables.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.tables / "escape_linear_depths.csv", index=False, float_format="%.6g")
-        fits.to_csv(args.tables / "escape_linear_points.csv", index=False, float_format="%.6g")
-    if args.figures and len(fits):
-        args.figures.mkdir(parents=True, exist_ok=True)
-        figure(fits, df, args.figures / "escape_linear.png")
-    return v.exit()
+    """Run the check on ``argv = [RUN_DIR, --tables DIR, --figures DIR]``; return the exit
+    status."""
+    return claim_main(check, argv, __doc__, outputs=True)
 
 
 if __name__ == "__main__":

@@ -28,16 +28,13 @@ many. The other strata are reported, not judged (no prediction is claimed for th
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mcland import MclandError, load
-from mcland.stats import Verdict
-from mcland.storage import read_manifest
+from mcland.stats import Verdict, claim_main, dynamics_not_applicable, load_dynamics
 
 CLAIM = "non-strict saddles: t_escape ~ delta^-p, and p = H - 2 at W = 0"
 EXPERIMENT = "escape"
@@ -53,11 +50,7 @@ SEED = 20210728
 
 def not_applicable(run_dir: str) -> str | None:
     """Why this claim does not apply to ``run_dir`` (None when it does)."""
-    m = read_manifest(run_dir)
-    exp = (m.get("config") or {}).get("dynamics", {}).get("experiment")
-    if m.get("kind") != "dynamics" or exp != EXPERIMENT:
-        return f"not a dynamics run of the {EXPERIMENT!r} experiment"
-    return None
+    return dynamics_not_applicable(run_dir, EXPERIMENT)
 
 
 def bootstrap_mean(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -183,12 +176,19 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, pd.DataFrame, pd.DataFrame]:
     return v, pts, table
 
 
-def check(run_dir: str) -> Verdict:
-    """Check the claim on the escape records of ``run_dir``."""
-    why = not_applicable(run_dir)
-    if why:
-        raise MclandError(f"{run_dir}: {why}")
-    return analyse(load(run_dir, columns=COLUMNS))[0]
+def check(run_dir: str, tables: Path | None = None, figures: Path | None = None) -> Verdict:
+    """Check the claim on the escape records of ``run_dir``; with ``tables`` /
+    ``figures``, write the CSV tables and the figure (PNG) there."""
+    df = load_dynamics(run_dir, EXPERIMENT, COLUMNS)
+    v, pts, table = analyse(df)
+    if tables:
+        tables.mkdir(parents=True, exist_ok=True)
+        table.to_csv(tables / "escape_nonstrict_strata.csv", index=False, float_format="%.6g")
+        pts.to_csv(tables / "escape_nonstrict_points.csv", index=False, float_format="%.6g")
+    if figures and len(pts):
+        figures.mkdir(parents=True, exist_ok=True)
+        figure(df, pts, figures / "escape_nonstrict.png")
+    return v
 
 
 def figure(df: pd.DataFrame, pts: pd.DataFrame, path: Path) -> None:
@@ -216,29 +216,9 @@ def figure(df: pd.DataFrame, pts: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run the check; optionally write the tables (CSV) and the figure (PNG)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run_dir")
-    p.add_argument("--tables", type=Path, help="write escape_nonstrict_*.csv here")
-    p.add_argument("--figures", type=Path, help="write escape_nonstrict.png here")
-    args = p.parse_args(argv)
-    try:
-        why = not_applicable(args.run_dir)
-        if why:
-            raise MclandError(f"{args.run_dir}: {why}")
-        df = load(args.run_dir, columns=COLUMNS)
-    except MclandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    v, pts, table = analyse(df)
-    if args.tables:
-        args.tables.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.tables / "escape_nonstrict_strata.csv", index=False, float_format="%.6g")
-        pts.to_csv(args.tables / "escape_nonstrict_points.csv", index=False, float_format="%.6g")
-    if args.figures and len(pts):
-        args.figures.mkdir(parents=True, exist_ok=True)
-        figure(df, pts, args.figures / "escape_nonstrict.png")
-    return v.exit()
+    """Run the check on ``argv = [RUN_DIR, --tables DIR, --figures DIR]``; return the exit
+    status."""
+    return claim_main(check, argv, __doc__, outputs=True)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ judged.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from pathlib import Path
@@ -55,9 +54,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcland import MclandError, load
-from mcland.stats import Verdict, wilson_interval
-from mcland.storage import read_manifest
+from mcland.stats import (
+    Verdict,
+    claim_main,
+    dynamics_not_applicable,
+    load_dynamics,
+    wilson_interval,
+)
 
 CLAIM = "small init: staircase S = [], [1], [1,2], ... at critical values; durations"
 EXPERIMENT = "small_init"
@@ -75,11 +78,7 @@ SEED = 20210728
 
 def not_applicable(run_dir: str) -> str | None:
     """Why this claim does not apply to ``run_dir`` (None when it does)."""
-    m = read_manifest(run_dir)
-    exp = (m.get("config") or {}).get("dynamics", {}).get("experiment")
-    if m.get("kind") != "dynamics" or exp != EXPERIMENT:
-        return f"not a dynamics run of the {EXPERIMENT!r} experiment"
-    return None
+    return dynamics_not_applicable(run_dir, EXPERIMENT)
 
 
 def bootstrap_mean(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -278,12 +277,18 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, dict[str, pd.DataFrame]]:
     return v, {"order": order, "plateaus": pl, "fits": fits, "durations": durations}
 
 
-def check(run_dir: str) -> Verdict:
-    """Check the claim on the small_init records of ``run_dir``."""
-    why = not_applicable(run_dir)
-    if why:
-        raise MclandError(f"{run_dir}: {why}")
-    return analyse(load(run_dir, columns=COLUMNS))[0]
+def check(run_dir: str, tables: Path | None = None, figures: Path | None = None) -> Verdict:
+    """Check the claim on the small_init records of ``run_dir``; with ``tables`` /
+    ``figures``, write the CSV tables and the figure (PNG) there."""
+    v, out = analyse(load_dynamics(run_dir, EXPERIMENT, COLUMNS))
+    if tables:
+        tables.mkdir(parents=True, exist_ok=True)
+        for name in ("order", "durations"):
+            out[name].to_csv(tables / f"small_init_{name}.csv", index=False, float_format="%.6g")
+    if figures and len(out["plateaus"]):
+        figures.mkdir(parents=True, exist_ok=True)
+        figure(out["plateaus"], figures / "small_init.png")
+    return v
 
 
 def figure(pl: pd.DataFrame, path: Path) -> None:
@@ -307,30 +312,9 @@ def figure(pl: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run the check; optionally write the tables (CSV) and the figure (PNG)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run_dir")
-    p.add_argument("--tables", type=Path, help="write small_init_*.csv here")
-    p.add_argument("--figures", type=Path, help="write small_init.png here")
-    args = p.parse_args(argv)
-    try:
-        why = not_applicable(args.run_dir)
-        if why:
-            raise MclandError(f"{args.run_dir}: {why}")
-        df = load(args.run_dir, columns=COLUMNS)
-    except MclandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    v, tables = analyse(df)
-    if args.tables:
-        args.tables.mkdir(parents=True, exist_ok=True)
-        for name in ("order", "durations"):
-            tables[name].to_csv(args.tables / f"small_init_{name}.csv", index=False,
-                                float_format="%.6g")  # fmt: skip
-    if args.figures and len(tables["plateaus"]):
-        args.figures.mkdir(parents=True, exist_ok=True)
-        figure(tables["plateaus"], args.figures / "small_init.png")
-    return v.exit()
+    """Run the check on ``argv = [RUN_DIR, --tables DIR, --figures DIR]``; return the exit
+    status."""
+    return claim_main(check, argv, __doc__, outputs=True)
 
 
 if __name__ == "__main__":

@@ -317,17 +317,56 @@ class Verdict:
         return 0 if self.passed else 1
 
 
-def claim_main(check: Callable[[str], Verdict], argv: Sequence[str], usage: str | None) -> int:
+def claim_main(
+    check: Callable[..., Verdict],
+    argv: Sequence[str],
+    usage: str | None,
+    outputs: bool = False,
+) -> int:
     """Command-line driver of a claim script: ``check(RUN_DIR)``, print, exit status.
+
+    With ``outputs``, the script also takes ``--tables DIR`` and ``--figures DIR`` and is
+    called as ``check(RUN_DIR, tables, figures)`` (None for an option not given), writing its
+    CSV tables and PNG figures there.
 
     Returns 0 when the claim holds, 1 when it fails and 2 on bad input (wrong arguments or
     a path that is not a run directory; the message goes to stderr).
     """
-    if len(argv) != 1:
-        print(usage or "usage: RUN_DIR", file=sys.stderr)
-        return 2
+    if not outputs:
+        if len(argv) != 1:
+            print(usage or "usage: RUN_DIR", file=sys.stderr)
+            return 2
+        args: tuple = (argv[0],)
+    else:
+        import argparse
+
+        ap = argparse.ArgumentParser(description=(usage or "").splitlines()[0] if usage else None)
+        ap.add_argument("run_dir")
+        ap.add_argument("--tables", type=Path, help="write the CSV tables here")
+        ap.add_argument("--figures", type=Path, help="write the PNG figures here")
+        ns = ap.parse_args(list(argv))
+        args = (ns.run_dir, ns.tables, ns.figures)
     try:
-        return check(argv[0]).exit()
+        return check(*args).exit()
     except MclandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def dynamics_not_applicable(run_dir: str | Path, experiment: str) -> str | None:
+    """Why a claim about the dynamics experiment ``experiment`` does not apply to
+    ``run_dir`` (None when it does: a ``dynamics`` run of that experiment)."""
+    m = read_manifest(run_dir)
+    exp = (m.get("config") or {}).get("dynamics", {}).get("experiment")
+    if m.get("kind") != "dynamics" or exp != experiment:
+        return f"not a dynamics run of the {experiment!r} experiment"
+    return None
+
+
+def load_dynamics(run_dir: str | Path, experiment: str, columns: list[str]) -> pd.DataFrame:
+    """The records ``columns`` of a dynamics run of ``experiment``; MclandError for any other
+    run (:func:`dynamics_not_applicable`)."""
+    why = dynamics_not_applicable(run_dir, experiment)
+    if why:
+        raise MclandError(f"{run_dir}: {why}")
+    return load(run_dir, columns=columns)
