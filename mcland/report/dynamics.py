@@ -19,8 +19,8 @@ from scipy.stats import binom
 from mcland import stats as an
 from mcland.dynamics_schema import record_schema
 from mcland.report import dynamics_figures
-from mcland.report.html import Section, figure, note, p, table
-from mcland.report.sections import fmt_tuple, metadata_section
+from mcland.report.html import Section, figure, p, table
+from mcland.report.sections import add_incomplete_note, fmt_tuple, metadata_section
 
 MAX_CURVE_POINTS = 6  # points whose loss curves are drawn
 BUDGET = ("budget", "escaped_budget")  # statuses of runs that hit a budget
@@ -90,9 +90,7 @@ def status_section(df: pd.DataFrame, manifest: dict[str, Any]) -> Section:
     experiment = experiment_of(manifest)
     sec = Section("results", "Results: how the runs ended")
     points = df.drop_duplicates("sample_id")
-    n_planned = int(manifest.get("n", len(points)))
-    if len(points) < n_planned:
-        sec.add(note(f"The run is incomplete: {len(points)} of {n_planned} points present."))
+    add_incomplete_note(sec, len(points), manifest)
     status = df["status"].astype(str)
     types = df["theory_type"].astype(str).where(df["theory_type"].notna(), "none")
     known = STATUSES[experiment]

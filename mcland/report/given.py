@@ -16,8 +16,13 @@ import pandas as pd
 
 from mcland import stats as an
 from mcland.report import given_figures
-from mcland.report.html import Section, esc, figure, note, p, table
-from mcland.report.sections import critical_values_section, fmt_tuple, metadata_section
+from mcland.report.html import Section, esc, figure, p, table
+from mcland.report.sections import (
+    add_incomplete_note,
+    critical_values_section,
+    fmt_tuple,
+    metadata_section,
+)
 
 COLUMNS = [
     "row", "grad_rel", "nearest_critical_value", "nearest_critical_index",
@@ -46,9 +51,7 @@ def sections(run_dir: Path, df: pd.DataFrame, manifest: dict[str, Any], out: Pat
 def counts_section(df: pd.DataFrame, manifest: dict[str, Any]) -> Section:
     """Numeric type x theory type (with totals), the fraction critical and the agreement."""
     sec = Section("results", "Results: types of the given points")
-    n_planned = int(manifest.get("n", len(df)))
-    if len(df) < n_planned:
-        sec.add(note(f"The run is incomplete: {len(df)} of {n_planned} points present."))
+    add_incomplete_note(sec, len(df), manifest)
     crit = int(df["is_critical"].astype(bool).sum())
     lo, hi = an.wilson_interval(crit, len(df))
     typed, dropped = an.drop_null(df, ["theory_type", "numeric_type"])

@@ -150,8 +150,7 @@ def metadata_section(
     ]
     meta = pd.DataFrame(rows, columns=["item", "value"]).astype(str)
     sec.add(table(meta, scroll=False))
-    if n_rows < int(manifest.get("n", n_rows)):
-        sec.add(note(f"The run is incomplete: {n_rows} of {manifest['n']} points present."))
+    add_incomplete_note(sec, n_rows, manifest)
     if runlog.read(run_dir):
         sec.add(_sessions_table(run_dir))
     sec.add(
@@ -164,12 +163,17 @@ def metadata_section(
 
 
 # ---------------------------------------------------------------------------------------
+def add_incomplete_note(sec: Section, n_points: int, manifest: dict[str, Any]) -> None:
+    """A note on ``sec`` when the run holds fewer than the manifest's ``n`` points."""
+    n_planned = int(manifest.get("n", n_points))
+    if n_points < n_planned:
+        sec.add(note(f"The run is incomplete: {n_points} of {n_planned} points present."))
+
+
 def results_section(df: pd.DataFrame, manifest: dict[str, Any]) -> Section:
     """The counts (numeric type x theory type, with totals) and the agreement rate."""
     sec = Section("results", "Results: types and agreement")
-    n_planned = int(manifest.get("n", len(df)))
-    if len(df) < n_planned:
-        sec.add(note(f"The run is incomplete: {len(df)} of {n_planned} points present."))
+    add_incomplete_note(sec, len(df), manifest)
     df, dropped = an.drop_null(df, ["theory_type", "numeric_type"])
     if dropped:
         sec.add(p(f"{dropped} points without a theory or numeric type are left out."))
