@@ -282,3 +282,14 @@ def test_dynamics_report_of_runs_that_all_hit_the_budget(runs, name, tmp_path):
         assert "∞ (budget)" in text and "No strict saddle with an escape time." in text
     else:
         assert "No plateau was detected in any run." in text
+
+
+def test_incomplete_note_counts_points_against_the_plan():
+    from mcland.report.html import Section
+    from mcland.report.sections import add_incomplete_note
+
+    sec = Section("x", "x")
+    add_incomplete_note(sec, 5, {"n": 5})
+    assert not sec.parts
+    add_incomplete_note(sec, 3, {"n": 5})
+    assert "incomplete: 3 of 5 points present" in sec.render()
