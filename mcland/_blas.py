@@ -1,4 +1,7 @@
-"""Bit-reproducible BLAS/LAPACK: keep OpenBLAS off its AVX-512 kernels.
+"""BLAS/LAPACK behaviour: bit-reproducible kernels, and one thread inside mcland's work.
+
+OpenBLAS off its AVX-512 kernels (below), and :func:`one_blas_thread`, the single place
+where mcland limits BLAS/LAPACK to one thread.
 
 OpenBLAS's AVX-512 ("SkylakeX") kernels give results whose last bits depend on the memory
 alignment of the arrays, which changes from call to call: computing the same 30,000
@@ -14,6 +17,9 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 ENV = "OPENBLAS_CORETYPE"
 
@@ -31,3 +37,35 @@ def _has_avx512() -> bool:
 
 if platform.machine().lower() in ("x86_64", "amd64") and _has_avx512():
     os.environ.setdefault(ENV, "Haswell")
+
+
+_lock = threading.Lock()
+_users = 0
+_limiter = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS/LAPACK limited to one thread while the block runs (threadpoolctl).
+
+    mcland's LAPACK calls are many small eigenproblems inside its own worker threads, where
+    BLAS threads only contend.  The limit is process-wide, so nested and concurrent blocks
+    share one: the first to enter sets it, the last to leave restores the original limits.
+    Setting it costs about 2 ms (threadpoolctl scans the loaded libraries), which a run
+    directory's batches would otherwise pay once each.
+    """
+    global _users, _limiter
+    from threadpoolctl import threadpool_limits
+
+    with _lock:
+        if _users == 0:
+            _limiter = threadpool_limits(limits=1)
+        _users += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                _limiter.restore_original_limits()
+                _limiter = None

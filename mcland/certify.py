@@ -57,14 +57,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from mcland._blas import one_blas_thread
 from mcland._kernels import fields as f
 from mcland._kernels import stability as ks
 from mcland._kernels.bundles import CertifyData, CertifyOutput, CertifyPoints
 from mcland._kernels.stability import NEAR_EXACT, PSD_VACUOUS, WEAK_PSD
 from mcland.point import split_layers
 from mcland.problem import Problem
+from mcland.ragged import Ragged
 from mcland.tolerances import EPS, GRAD_RTOL
 
 DEFAULT_REL = 4 * 2.0**-52  # default perturbation: a few eps, the rounding of the stored floats
@@ -795,10 +796,11 @@ def certify_rows(
     computes it with the NumPy reference :func:`certify_figures_reference` instead (for
     the tests; the two agree to rounding).
 
-    Returns the :data:`COLUMNS` as lists (None where not applicable), in row order.
+    Returns the :data:`COLUMNS` as (n,) object arrays (None where not applicable), in row
+    order.
     """
     n = len(w_list)
-    cols: dict[str, list] = {c: [None] * n for c in COLUMNS}
+    cols: dict[str, np.ndarray] = {c: np.full(n, None, object) for c in COLUMNS}
     if n == 0:
         return cols
     fig_of = certify_figures_reference if reference else certify_figures
@@ -814,7 +816,7 @@ def certify_rows(
     if exact_rows:
         # small eigenproblems: LAPACK's threads only contend (0.12 ... 0.33 s per call of
         # classify on a loaded 2-core machine, for 4 ... 5 rows of N <= 82)
-        with threadpool_limits(limits=1):
+        with one_blas_thread():
             _exact_rows(cols, exact_rows, dims_list, w_list, X, Y, problem, row_float, k_all,
                         fig, code, rel, grad_rtol)  # fmt: skip
     return cols
@@ -864,38 +866,38 @@ def _exact_rows(cols, rows, dims_list, w_list, X, Y, problem, row_float, k_all, 
         cols["stability_method"][t] = ks.METHODS[code[t, ks.C_METHOD]]
 
 
-_MASK_TYPES = tuple(
-    tuple(ks.TYPES[i] for i in range(4) if m >> i & 1) for m in range(16)
-)  # possible types of a bit mask, in the order of ks.TYPES
+def _objects(values: list) -> np.ndarray:
+    """``values`` as a 1-D object array (lists stay elements, not rows)."""
+    out = np.empty(len(values), object)
+    out[:] = [None] * len(values)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
+_MASK_TYPES = _objects(
+    [[ks.TYPES[i] for i in range(4) if m >> i & 1] for m in range(16)]
+)  # possible types of a bit mask, in the order of ks.TYPES (read-only, shared by rows)
 
 
 def _fill_float64(cols: dict, rows: np.ndarray, fig: np.ndarray, code: np.ndarray, rel: float):
     """The columns of the critical ``rows`` whose float64 verdict is kept, from the
-    kernel's figures and codes."""
+    kernel's figures and codes (by table lookups, all rows at once)."""
     if rows.size == 0:
         return
     c = code[rows]
     verdict = c[:, ks.C_VERDICT]
-    scale = np.where(verdict == ks.T_STRICT, fig[rows, ks.G_GAP], 0.0)
-    types = [ks.TYPES[v] for v in verdict.tolist()]
-    stab = [ks.STABILITIES[s] for s in c[:, ks.C_STAB].tolist()]
-    stab_n = [ks.STABILITIES[s] for s in c[:, ks.C_STAB_N].tolist()]
-    poss = c[:, ks.C_POSSIBLE].tolist()
-    poss_n = c[:, ks.C_POSSIBLE_N].tolist()
-    method = [ks.METHODS[m] for m in c[:, ks.C_METHOD].tolist()]
-    for i, (t, sc, b) in enumerate(
-        zip(rows.tolist(), scale.tolist(), fig[rows, ks.G_BETA].tolist(), strict=True)
-    ):
-        cols["exact_type"][t] = types[i]
-        cols["decided_by"][t] = "float64"
-        cols["stability"][t] = stab[i]
-        cols["possible_types"][t] = list(_MASK_TYPES[poss[i]])
-        cols["stability_scale"][t] = sc
-        cols["stability_bound"][t] = b
-        cols["stability_rel"][t] = rel
-        cols["stability_method"][t] = method[i]
-        cols["normwise_stability"][t] = stab_n[i]
-        cols["normwise_possible_types"][t] = list(_MASK_TYPES[poss_n[i]])
+    names = {"types": _objects(list(ks.TYPES)), "stab": _objects(list(ks.STABILITIES))}
+    cols["exact_type"][rows] = names["types"][verdict]
+    cols["decided_by"][rows] = "float64"
+    cols["stability"][rows] = names["stab"][c[:, ks.C_STAB]]
+    cols["possible_types"][rows] = _MASK_TYPES[c[:, ks.C_POSSIBLE]]
+    cols["stability_scale"][rows] = np.where(verdict == ks.T_STRICT, fig[rows, ks.G_GAP], 0.0)
+    cols["stability_bound"][rows] = fig[rows, ks.G_BETA]
+    cols["stability_rel"][rows] = rel
+    cols["stability_method"][rows] = _objects(list(ks.METHODS))[c[:, ks.C_METHOD]]
+    cols["normwise_stability"][rows] = names["stab"][c[:, ks.C_STAB_N]]
+    cols["normwise_possible_types"][rows] = _MASK_TYPES[c[:, ks.C_POSSIBLE_N]]
 
 
 def _values_table(problem: Problem, ranks: set[int]) -> np.ndarray:
@@ -928,23 +930,18 @@ def certify_figures(
     int64 the balancing exponents, ``fig`` (n, len(FIG_NAMES)) float64, ``code``
     (n, len(CODE_NAMES)) int64 (indexed by the constants of :mod:`mcland._kernels.stability`;
     rows with ``code[:, C_CRITICAL] = 0`` are not filled)."""
-    n = len(w_list)
-    dims64 = [np.asarray(d, np.int64) for d in dims_list]
-    dims_off = np.zeros(n + 1, np.int64)
-    np.cumsum([d.size for d in dims64], out=dims_off[1:])
-    w_off = np.zeros(n + 1, np.int64)
-    np.cumsum([np.size(w) for w in w_list], out=w_off[1:])
+    dims, w = Ragged.from_arrays(dims_list, np.int64), Ragged.from_arrays(w_list)
+    n = len(dims)
     row_int = np.ascontiguousarray(row_int, np.int64)
     crit = row_int[:, f.I_IS_CRITICAL] == 1
-    r_all = np.minimum.reduceat(np.concatenate(dims64), dims_off[:-1]) if n else dims_off[:0]
+    r_all = np.minimum.reduceat(dims.flat, dims.off[:-1]) if n else dims.off[:0]
     ranks = {int(r) for r in np.unique(r_all[crit])}
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
     spec = np.zeros((n, 0)) if spectrum_w is None else np.ascontiguousarray(spectrum_w, np.float64)
     pts = CertifyPoints(
-        np.concatenate(dims64), dims_off, np.concatenate(w_list).astype(np.float64, copy=False),
-        w_off, np.ascontiguousarray(row_float, np.float64), row_int, spec,
-        np.full(n, np.nan) if dist is None else np.asarray(dist, np.float64),
+        dims.flat, dims.off, w.flat, w.off, np.ascontiguousarray(row_float, np.float64), row_int,
+        spec, np.full(n, np.nan) if dist is None else np.asarray(dist, np.float64),
     )  # fmt: skip
     data = CertifyData(
         np.ascontiguousarray(problem.Sxx, np.float64), np.ascontiguousarray(problem.Syx, np.float64),
@@ -952,7 +949,7 @@ def certify_figures(
         float(np.linalg.norm(Y)), float(problem.mu[0]), float(rel), float(grad_rtol),
         bool(everything),
     )  # fmt: skip
-    h_max = max(int(d.size) - 1 for d in dims64)
+    h_max = int(dims.lengths.max()) - 1
     out = CertifyOutput(
         np.zeros((n, h_max), np.int64), np.zeros((n, len(ks.FIG_NAMES))),
         np.zeros((n, len(ks.CODE_NAMES)), np.int64),
@@ -1162,5 +1159,5 @@ def certify_point(
         "eig_min_w": float(out.row_float[0, f.F_EIG_MIN_W]),
         "noise_floor": float(out.row_float[0, f.F_NOISE_FLOOR]),
     }
-    res.update({c: v[0] for c, v in cols.items()})
+    res.update({c: list(v[0]) if isinstance(v[0], list) else v[0] for c, v in cols.items()})
     return res

@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-from threadpoolctl import threadpool_limits
 
 from mcland import storage
+from mcland._blas import one_blas_thread
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels.bundles import RangeOutput
@@ -52,6 +52,7 @@ from mcland.errors import MclandError
 from mcland.pipeline import thread_pool
 from mcland.point import _check_magnitude, _check_weights, split_layers
 from mcland.problem import Problem
+from mcland.ragged import Ragged
 from mcland.tolerances import Tolerances
 
 # columns of SCHEMA that describe how the sampler drew a point: null for a given point
@@ -94,6 +95,7 @@ _EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
     ("normwise_possible_types", pa.list_(pa.string()), "the other types that normwise perturbation may reach"),
 )  # fmt: skip
 
+PointsData = tuple[Ragged, Ragged] | list[list[np.ndarray]]  # as read, before the checks
 _B = re.compile(r"b(\d+)")
 _W = re.compile(r"W(\d+)")
 _BIAS_WHY = (
@@ -124,20 +126,45 @@ class Points:
 
     Attributes
     ----------
-    dims : list of ndarray (H+1,) int64
-        Architecture of each point.
-    w : list of ndarray (N,) float64
-        Flat layers of each point (``W_1 ... W_H`` row-major, concatenated).
+    dims : Ragged of int64
+        Architecture ``(d_0, ..., d_H)`` of each point (``dims[t]``, a (H+1,) view).
+    w : Ragged of float64
+        Flat layers of each point (``W_1 ... W_H`` row-major, concatenated; ``w[t]``, a
+        (N,) view).
     keys : pyarrow.Array
         The ``row`` column: the index or the user's key.
     source_sha256 : str or None
         SHA-256 of the POINTS file (None for in-memory points and folders).
     """
 
-    dims: list[np.ndarray]
-    w: list[np.ndarray]
+    dims: Ragged
+    w: Ragged
     keys: pa.Array
     source_sha256: str | None = None
+
+    def take(self, ids: np.ndarray) -> Points:
+        """The points ``ids`` (in that order), without ``source_sha256``."""
+        ids = np.asarray(ids, np.int64)
+        return Points(self.dims.take(ids), self.w.take(ids), self.keys.take(pa.array(ids)))
+
+
+def layer_sizes(dims: Ragged) -> Ragged:
+    """The number of entries ``d_h d_{h-1}`` of every layer of every point, (H,) per point."""
+    prod = dims.flat[1:] * dims.flat[:-1]  # consecutive entries, across points too
+    keep = np.ones(prod.size, bool)
+    keep[dims.off[1:-1] - 1] = False  # (last of point t, first of point t + 1)
+    return Ragged(prod[keep], dims.off - np.arange(dims.off.size))
+
+
+def layer_norms(dims: Ragged, w: Ragged) -> tuple[Ragged, np.ndarray]:
+    """Frobenius norm of every layer of every point (a Ragged of (H,) per point; may
+    overflow to inf) and the layers' start offsets in ``w.flat`` (sum of H,)."""
+    sizes = layer_sizes(dims)
+    starts = np.zeros(sizes.flat.size, np.int64)
+    np.cumsum(sizes.flat[:-1], out=starts[1:])
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(np.add.reduceat(w.flat * w.flat, starts))
+    return Ragged(norms, sizes.off), starts
 
 
 # ---------------------------------------------------------------------- reading points
@@ -159,7 +186,7 @@ def _dims_of(value: object, where: str) -> np.ndarray:
     return dims.astype(np.int64)
 
 
-def _read_parquet(path: Path, key: str | None) -> tuple[list[list[np.ndarray]], pa.Array]:
+def _read_parquet(path: Path, key: str | None) -> tuple[PointsData, pa.Array]:
     try:
         table = ds.dataset(str(path), format="parquet").to_table()
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
@@ -184,6 +211,73 @@ def _read_parquet(path: Path, key: str | None) -> tuple[list[list[np.ndarray]], 
         raise MclandError(f"{path}: no weight columns: need w (flat) or W1, W2, ... beside dims")
     if table.num_rows == 0:
         raise MclandError(f"{path}: no points (0 rows)")
+    if key is None:
+        keys = pa.array(np.arange(table.num_rows), pa.int64())
+    elif key not in names:
+        raise MclandError(f"{path}: no key column {key!r} (has: {', '.join(names)})")
+    else:
+        keys = table.column(key).combine_chunks()
+    arrays = _parquet_arrays(table, cols)
+    return (arrays if arrays is not None else _parquet_rows(path, table, cols)), keys
+
+
+def _list_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The values (flattened) and per-row lengths of a list column without nulls in its
+    values; null rows have length 0 and are marked by a length of -1.  None unless the
+    column is a list of numbers."""
+    col = table.column(name).combine_chunks()
+    if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
+        return None
+    typ = col.type.value_type
+    if not (pa.types.is_integer(typ) or pa.types.is_floating(typ)):
+        return None
+    values = col.flatten()
+    if values.null_count:
+        return None
+    lengths = col.value_lengths().fill_null(-1).to_numpy().astype(np.int64)
+    return values.to_numpy(zero_copy_only=False), lengths
+
+
+def _parquet_arrays(table: pa.Table, cols: list[str]) -> tuple[Ragged, Ragged] | None:
+    """Architectures and flat weights straight from the Arrow columns, when every row is
+    well formed (else None: :func:`_parquet_rows` then names the first bad row)."""
+    dims_col = _list_column(table, "dims")
+    if dims_col is None or dims_col[0].dtype.kind not in "iu":
+        return None
+    values, lengths = dims_col
+    if np.any(lengths < 3) or np.any(values < 1):
+        return None
+    dims = Ragged.from_lengths(values.astype(np.int64), lengths)
+    sizes = layer_sizes(dims)
+    depth = sizes.lengths
+    need = np.add.reduceat(sizes.flat, sizes.off[:-1])
+    if cols == ["w"]:
+        w_col = _list_column(table, "w")
+        if w_col is None or np.any(w_col[1] != need):
+            return None
+        return dims, Ragged.from_lengths(w_col[0].astype(np.float64), w_col[1])
+    if depth.max() > len(cols):
+        return None
+    w = Ragged.from_lengths(np.empty(int(need.sum())), need)
+    per_layer = sizes.padded(len(cols))
+    start = np.cumsum(per_layer, axis=1) - per_layer  # each layer's start inside its point
+    for h, name in enumerate(cols):
+        col = _list_column(table, name)
+        if col is None:
+            return None
+        has = depth > h
+        if np.any(col[1][has] != per_layer[has, h]) or np.any(col[1][~has] > 0):
+            return None
+        rows = np.flatnonzero(has)
+        layer = Ragged.from_lengths(col[0], per_layer[rows, h])
+        w.flat[np.repeat(w.off[rows] + start[rows, h], layer.lengths) + layer.position()] = (
+            layer.flat
+        )
+    return dims, w
+
+
+def _parquet_rows(path: Path, table: pa.Table, cols: list[str]) -> list[list[np.ndarray]]:
+    """The points of a Parquet table row by row, with messages naming the first bad row."""
     dims_col = table.column("dims").to_pylist()
     data = {c: table.column(c).to_pylist() for c in cols}
     points = []
@@ -212,16 +306,10 @@ def _read_parquet(path: Path, key: str | None) -> tuple[list[list[np.ndarray]], 
                         f"{dims[h]} x {dims[h - 1]} = {dims[h] * dims[h - 1]}"
                     )
         points.append(_matrices(flat, dims, where))
-    if key is None:
-        keys = pa.array(np.arange(table.num_rows), pa.int64())
-    elif key not in names:
-        raise MclandError(f"{path}: no key column {key!r} (has: {', '.join(names)})")
-    else:
-        keys = table.column(key).combine_chunks()
-    return points, keys
+    return points
 
 
-def _read_npz_folder(path: Path, key: str | None) -> tuple[list[list[np.ndarray]], pa.Array]:
+def _read_npz_folder(path: Path, key: str | None) -> tuple[PointsData, pa.Array]:
     from mcland.cli import _read_weights
     from mcland.datasource import open_npz
 
@@ -267,11 +355,11 @@ def read_points(
         if not path.exists():
             raise MclandError(f"{path}: no such file or directory")
         if path.is_dir() and any(path.glob("*.npz")):
-            mats, keys = _read_npz_folder(path, key)
+            read, keys = _read_npz_folder(path, key)
         elif path.suffix == ".npz":
             raise MclandError(f"{path}: one point: use `mcland inspect`, or a folder of .npz files")
         else:
-            mats, keys = _read_parquet(path, key)
+            read, keys = _read_parquet(path, key)
             sha = _sha256(path) if path.is_file() else None
         label = str(path)
     else:
@@ -279,16 +367,18 @@ def read_points(
             raise MclandError("key names a column of a POINTS file; in-memory points have none")
         if isinstance(points, np.ndarray) or not isinstance(points, Sequence):
             raise MclandError("points must be a sequence of weight lists [W_1, ..., W_H] or a path")
-        mats = list(points)
-        keys = pa.array(np.arange(len(mats)), pa.int64())
+        read = list(points)
+        keys = pa.array(np.arange(len(read)), pa.int64())
         label = "points"
-    if not mats:
+    if not len(read[0] if isinstance(read, tuple) else read):
         raise MclandError(f"{label}: no points")
-    checked = _check_fast(mats, problem)
-    if checked is not None:
-        return Points(*checked, keys, sha)
+    arrays = read if isinstance(read, tuple) else _from_lists(read)
+    if arrays is not None and _passes(*arrays, problem):
+        return Points(*arrays, keys, sha)
+    if isinstance(read, tuple):  # well-formed arrays that fail a check against the data
+        read = [split_layers(w, d) for d, w in zip(*read, strict=True)]
     dims_list, w_list = [], []  # the point-by-point checks, whose messages name the point
-    for i, weights in enumerate(mats):
+    for i, weights in enumerate(read):
         try:
             dims, w = _check_weights(weights, problem.d_x, problem.d_y)
             _check_magnitude(dims, w, problem)
@@ -296,41 +386,59 @@ def read_points(
             raise MclandError(f"{label}: point {keys[i].as_py()!r}: {exc}") from None
         dims_list.append(dims)
         w_list.append(w)
-    return Points(dims_list, w_list, keys, sha)
+    return Points(Ragged.from_arrays(dims_list, np.int64), Ragged.from_arrays(w_list), keys, sha)
 
 
-def _check_fast(mats: list, problem: Problem) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-    """The checks of :func:`mcland.point._check_weights` and ``_check_magnitude`` on all
-    points at once, for float64 matrices (what POINTS files give): ``(dims, w)`` lists if
-    every point passes, None otherwise (the caller then checks point by point, and its
-    message names the first bad one)."""
-    dims_list, w_list = [], []
-    for weights in mats:
-        if isinstance(weights, np.ndarray) or len(weights) < 2:
-            return None
-        for W in weights:
-            if not (isinstance(W, np.ndarray) and W.ndim == 2 and W.dtype == np.float64 and W.size):
+def _from_lists(mats: list) -> tuple[Ragged, Ragged] | None:
+    """Architectures and flat weights of weight lists whose matrices are all float64 and
+    chain (checked once per distinct list of shapes), else None."""
+    kinds: dict[tuple, int] = {}
+    kind = np.empty(len(mats), np.int64)
+    layers = []
+    try:
+        for t, weights in enumerate(mats):
+            if isinstance(weights, np.ndarray):
                 return None
-        dims = np.array([weights[0].shape[1], *(W.shape[0] for W in weights)], np.int64)
-        if any(weights[h].shape[1] != dims[h] for h in range(1, len(weights))):
-            return None
-        if dims[0] != problem.d_x or dims[-1] != problem.d_y:
-            return None
-        dims_list.append(dims)
-        w_list.append(np.concatenate([W.ravel() for W in weights]))
-    flat = np.concatenate(w_list)
-    if not np.all(np.isfinite(flat)):
+            sig = tuple([(W.shape, W.dtype) for W in weights])
+            kind[t] = kinds.setdefault(sig, len(kinds))
+            layers.extend(weights)
+    except (AttributeError, TypeError):
         return None
-    sizes = np.concatenate([d[1:] * d[:-1] for d in dims_list])  # entries of every layer
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    arch = []
+    for sig in kinds:
+        shapes = [shape for shape, _ in sig]
+        if (
+            len(sig) < 2
+            or any(dtype != np.float64 for _, dtype in sig)
+            or any(len(shape) != 2 or 0 in shape for shape in shapes)
+            or any(shapes[h][1] != shapes[h - 1][0] for h in range(1, len(shapes)))
+        ):
+            return None
+        arch.append([shapes[0][1], *(shape[0] for shape in shapes)])
+    arch_dims = Ragged.from_arrays([np.array(a, np.int64) for a in arch], np.int64)
+    dims = arch_dims.take(kind)
+    sizes = layer_sizes(dims)
+    w = Ragged.from_lengths(
+        np.concatenate(layers, axis=None), np.add.reduceat(sizes.flat, sizes.off[:-1])
+    )
+    return dims, w
+
+
+def _passes(dims: Ragged, w: Ragged, problem: Problem) -> bool:
+    """The checks of :func:`mcland.point._check_weights` against the data and of
+    ``_check_magnitude``, on all points at once: true if every point passes (else the
+    caller checks point by point, and its message names the first bad one)."""
+    if np.any(dims.flat[dims.off[:-1]] != problem.d_x):
+        return False
+    if np.any(dims.flat[dims.off[1:] - 1] != problem.d_y):
+        return False
+    if not np.all(np.isfinite(w.flat)):
+        return False
+    norms, _ = layer_norms(dims, w)
     with np.errstate(over="ignore"):
-        norms = np.sqrt(np.add.reduceat(flat * flat, starts))
-        layer_starts = np.concatenate([[0], np.cumsum([d.size - 1 for d in dims_list])[:-1]])
-        scale = np.multiply.reduceat(norms, layer_starts) ** 2 * np.linalg.norm(problem.Sxx)
-        sq = np.add.reduceat(norms * norms, layer_starts)
-    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(sq))):
-        return None
-    return dims_list, w_list
+        scale = np.multiply.reduceat(norms.flat, norms.off[:-1]) ** 2 * np.linalg.norm(problem.Sxx)
+        sq = np.add.reduceat(norms.flat * norms.flat, norms.off[:-1])
+    return bool(np.all(np.isfinite(scale)) and np.all(np.isfinite(sq)))
 
 
 # ---------------------------------------------------------------------- analysis
@@ -338,77 +446,69 @@ def _check_fast(mats: list, problem: Problem) -> tuple[list[np.ndarray], list[np
 REBALANCE_FROM = 8  # layers are rebalanced when their norms differ by 2**8 or more
 
 
-def rebalance(
-    dims_list: list[np.ndarray], w_list: list[np.ndarray]
-) -> tuple[list[np.ndarray], np.ndarray]:
+def rebalance(dims: Sequence[np.ndarray], w: Sequence[np.ndarray]) -> tuple[Ragged, np.ndarray]:
     """The points with their layers rescaled by powers of two to comparable norms
     (:func:`mcland.certify.layer_balance`) where the largest and smallest nonzero layer
     norms differ by ``2**REBALANCE_FROM`` or more, and which were rescaled (n,) bool.
 
-    ``W_h -> 2**-k_h W_h`` with ``sum k_h = 0`` leaves every product ``W_{H:1}`` (and so the
-    loss) unchanged bit for bit, and is a fixed diagonal linear map of the parameters, so
-    the Hessians are congruent: same inertia, same type, same ``S``.  On a badly scaled
-    factorisation (one layer ``c`` times larger, the next ``c`` times smaller) the Hessian's
-    norm grows like ``c**2`` and its float64 floor with it, hiding negative eigenvalues
-    that the rescaled point shows; the ground-truth set's badly scaled points
-    (docs/groundtruth.md) are where this was measured (tests/test_rebalance.py).
+    ``dims`` and ``w`` are the architectures and flat weights (:class:`mcland.ragged.Ragged`
+    or lists of arrays).  ``W_h -> 2**-k_h W_h`` with ``sum k_h = 0`` leaves every product
+    ``W_{H:1}`` (and so the loss) unchanged bit for bit, and is a fixed diagonal linear map
+    of the parameters, so the Hessians are congruent: same inertia, same type, same ``S``.
+    On a badly scaled factorisation (one layer ``c`` times larger, the next ``c`` times
+    smaller) the Hessian's norm grows like ``c**2`` and its float64 floor with it, hiding
+    negative eigenvalues that the rescaled point shows; the ground-truth set's badly scaled
+    points (docs/groundtruth.md) are where this was measured (tests/test_rebalance.py).
     """
-    n = len(w_list)
-    out, moved = list(w_list), np.zeros(n, bool)
+    dims, w = Ragged.from_arrays(dims, np.int64), Ragged.from_arrays(w)
+    n = len(w)
+    moved = np.zeros(n, bool)
     if not n:
-        return out, moved
+        return w, moved
     # every layer's figures at once (norm, largest and smallest nonzero |entry|)
-    depth = np.array([d.size - 1 for d in dims_list])
-    sizes = np.concatenate([d[1:] * d[:-1] for d in dims_list])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    flat = np.concatenate(w_list)
-    absw = np.abs(flat)
-    with np.errstate(over="ignore"):
-        norms = np.sqrt(np.add.reduceat(flat * flat, starts))
+    norms, starts = layer_norms(dims, w)
+    absw = np.abs(w.flat)
     big = np.maximum.reduceat(absw, starts)
     small = np.minimum.reduceat(np.where(absw > 0, absw, np.inf), starts)
-    first = np.concatenate([[0], np.cumsum(depth)[:-1]])  # each point's first layer
-    largest = np.maximum.reduceat(norms, first)
-    smallest = np.minimum.reduceat(np.where(norms > 0, norms, np.inf), first)
-    count = np.add.reduceat((norms > 0).astype(np.int64), first)
+    depth, first = norms.lengths, norms.off[:-1]  # each point's first layer
+    largest = np.maximum.reduceat(norms.flat, first)
+    smallest = np.minimum.reduceat(np.where(norms.flat > 0, norms.flat, np.inf), first)
+    count = np.add.reduceat((norms.flat > 0).astype(np.int64), first)
     spread = (count >= 2) & (largest >= smallest * 2.0**REBALANCE_FROM)
-    k_layer = np.zeros(norms.size, np.int64)
+    if not spread.any():
+        return w, moved
+    k_layer = np.zeros(norms.flat.size, np.int64)
     for H in np.unique(depth[spread]):  # per depth, vectorised
         rows = np.flatnonzero(spread & (depth == H))
         layers = first[rows][:, None] + np.arange(H)[None, :]
-        k_layer[layers] = balance_rows(norms[layers], big[layers], small[layers])
-    scaled = flat * np.repeat(np.ldexp(1.0, -k_layer), sizes)  # exact: powers of two
-    ends = np.cumsum([w.size for w in w_list])
-    for t in np.flatnonzero(spread):
-        if np.any(k_layer[first[t] : first[t] + depth[t]]):
-            out[t] = scaled[ends[t] - w_list[t].size : ends[t]]
-            moved[t] = True
-    return out, moved
+        k_layer[layers] = balance_rows(norms.flat[layers], big[layers], small[layers])
+    moved = np.logical_or.reduceat(k_layer != 0, first)
+    sizes = np.diff(np.append(starts, w.flat.size))
+    scale = np.repeat(np.ldexp(1.0, -k_layer), sizes)  # exact: powers of two
+    return Ragged(w.flat * scale, w.off), moved
 
 
 def analyze_points(
-    dims_list: list[np.ndarray],
-    w_list: list[np.ndarray],
+    dims: Sequence[np.ndarray],
+    w: Sequence[np.ndarray],
     problem: Problem,
     tol: Tolerances,
     threads: int | None = None,
 ) -> storage.BatchOutput:
-    """The kernel's outputs for the given points (in :class:`mcland.storage.BatchOutput`,
-    with the draw facts that apply filled in), computed in ``threads`` worker threads."""
-    n = len(dims_list)
-    h_max = max(d.size for d in dims_list) - 1
-    n_max = max(w.size for w in w_list)
+    """The kernel's outputs for the given points (architectures ``dims`` and flat weights
+    ``w``: :class:`mcland.ragged.Ragged` or lists of arrays), in
+    :class:`mcland.storage.BatchOutput`, with the draw facts that apply filled in, computed
+    in ``threads`` worker threads."""
+    dims, w = Ragged.from_arrays(dims, np.int64), Ragged.from_arrays(w)
+    n = len(dims)
+    depth = dims.lengths - 1
+    h_max = int(depth.max())
+    n_max = int(w.lengths.max())
     out = storage.BatchOutput.allocate(n, h_max, problem.d_y, n_max, True, False, True)
-    dims_flat = np.concatenate(dims_list)
-    dims_off = np.zeros(n + 1, np.int64)
-    np.cumsum([d.size for d in dims_list], out=dims_off[1:])
-    w_flat = np.concatenate(w_list)
-    w_off = np.zeros(n + 1, np.int64)
-    np.cumsum([w.size for w in w_list], out=w_off[1:])
     view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
     flags = np.int64(f.SPECTRUM)
-    args = (dims_flat, dims_off, w_flat, w_off, problem.moments, tol.thresholds, flags, view)
-    with threadpool_limits(limits=1), thread_pool(threads) as pool:
+    args = (dims.flat, dims.off, w.flat, w.off, problem.moments, tol.thresholds, flags, view)
+    with one_blas_thread(), thread_pool(threads) as pool:
         if pool is None:
             classify_range(*args, 0, n, 1)
         else:
@@ -418,21 +518,17 @@ def analyze_points(
     # the draw facts that apply, for all points at once
     di = {name: i for i, name in enumerate(p.DRAW_INT_FIELDS)}
     dfl = {name: i for i, name in enumerate(p.DRAW_FLOAT_FIELDS)}
-    depth = np.diff(dims_off) - 1
-    rows = np.repeat(np.arange(n), depth + 1)
-    cols = np.arange(dims_flat.size) - np.repeat(dims_off[:-1], depth + 1)
-    out.dims[rows, cols] = dims_flat
-    r = np.minimum.reduceat(dims_flat, dims_off[:-1])
+    dims.pad_into(out.dims)
+    r = np.minimum.reduceat(dims.flat, dims.off[:-1])
     out.draw_int[:, di["H"]] = depth
-    out.draw_int[:, di["d_x"]] = dims_flat[dims_off[:-1]]
-    out.draw_int[:, di["d_y"]] = dims_flat[dims_off[1:] - 1]
+    out.draw_int[:, di["d_x"]] = dims.flat[dims.off[:-1]]
+    out.draw_int[:, di["d_y"]] = dims.flat[dims.off[1:] - 1]
     out.draw_int[:, di["r"]] = r
-    out.draw_int[:, di["N"]] = np.diff(w_off)
+    out.draw_int[:, di["N"]] = w.lengths
     out.draw_int[:, di["draw_status"]] = p.STATUS_OK
     out.draw_float[:, dfl["min_rel_gap"]] = problem.min_rel_gap
     out.draw_float[:, dfl["sxx_rcond"]] = problem.sxx_rcond
-    rows = np.repeat(np.arange(n), np.diff(w_off))
-    out.weights[rows, np.arange(w_flat.size) - np.repeat(w_off[:-1], np.diff(w_off))] = w_flat
+    w.pad_into(out.weights)
     width = out.critical_values.shape[1]
     out.critical_values[:] = np.nan  # null unless the architecture's values fit the width
     for rank in np.unique(r) if width else ():
@@ -443,36 +539,61 @@ def analyze_points(
 
 
 def _analyze(
-    dims_list: list[np.ndarray],
-    w_list: list[np.ndarray],
+    dims: Sequence[np.ndarray],
+    w: Sequence[np.ndarray],
     problem: Problem,
     tol: Tolerances,
     threads: int | None,
-) -> tuple[storage.BatchOutput, np.ndarray, list[np.ndarray]]:
+) -> tuple[storage.BatchOutput, np.ndarray, Ragged]:
     """:func:`analyze_points`, with the badly scaled points analysed at their rebalanced
     form (:func:`rebalance`) when that form is critical; returns the outputs, which rows
     describe a rebalanced point (n,) bool, and the points the rows describe.
 
-    Criticality is judged relative to the gradient's scale, which is not invariant under
-    the rescaling (a near-critical point with a layer of norm 1e-30 can have a large
-    relative gradient once that layer is brought to norm 1): a point whose rebalanced form
-    is not critical gets the record of the point as given.  The ``weights`` column always
-    holds the point as given.
+    Two cases get the record of the point as given instead:
+
+    * the rebalanced form is not critical.  Criticality is judged relative to the
+      gradient's scale, which is not invariant under the rescaling (a near-critical point
+      with a layer of norm 1e-30 can have a large relative gradient once that layer is
+      brought to norm 1);
+    * the rebalanced analysis leaves an eigenvalue in the uncertain band (between
+      ``-tol_neg`` and ``-tol_zero``: ``n_neg + n_zero + n_pos < N``) while the analysis
+      as given, critical too, resolves every eigenvalue with at least as many negative and
+      as many positive ones.  The rescaling is a congruence: it can shrink an eigenvalue
+      whose eigenvector couples two layers scaled in opposite directions (by
+      ``2**(k_a + k_b)``) while the floor barely moves, so it does not always help.
+      Eigenvalues beyond the floors are signed correctly in either analysis, so the as-given
+      counts are then the better-resolved reading of the same inertia (sample 32436 of
+      ``runs/linnerud.toml``, docs/classify.md#speed).
+
+    The ``weights`` column always holds the point as given.
     """
-    balanced, moved = rebalance(dims_list, w_list)
-    out = analyze_points(dims_list, balanced, problem, tol, threads)
-    back = np.flatnonzero(moved & (out.row_int[:, f.I_IS_CRITICAL] != 1))
+    dims, w = Ragged.from_arrays(dims, np.int64), Ragged.from_arrays(w)
+    balanced, moved = rebalance(dims, w)
+    out = analyze_points(dims, balanced, problem, tol, threads)
+    if not moved.any():
+        return out, moved, w
+    ri = out.row_int
+    counts = ri[:, f.I_N_NEG] + ri[:, f.I_N_ZERO] + ri[:, f.I_N_POS]
+    unsure = counts < w.lengths
+    back = np.flatnonzero(moved & ((ri[:, f.I_IS_CRITICAL] != 1) | unsure))
     if back.size:
-        sub = analyze_points(
-            [dims_list[t] for t in back], [w_list[t] for t in back], problem, tol, threads
-        )
+        sub = analyze_points(dims.take(back), w.take(back), problem, tol, threads)
+        sr = sub.row_int
+        keep = (ri[back, f.I_IS_CRITICAL] == 1) & ~(  # rebalanced and critical, unless ...
+            (sr[:, f.I_IS_CRITICAL] == 1)
+            & (sr[:, f.I_N_NEG] + sr[:, f.I_N_ZERO] + sr[:, f.I_N_POS] == w.lengths[back])
+            & (sr[:, f.I_N_NEG] >= ri[back, f.I_N_NEG])
+            & (sr[:, f.I_N_POS] >= ri[back, f.I_N_POS])
+        )  # ... the analysis as given resolves the inertia better
+        back, take = back[~keep], np.flatnonzero(~keep)
         for name in storage.BatchOutput.__dataclass_fields__:
             src, dst = getattr(sub, name), getattr(out, name)
-            dst[back, : src.shape[1]] = src
+            dst[back, : src.shape[1]] = src[take]
         moved[back] = False
-    for t in np.flatnonzero(moved):
-        out.weights[t, : w_list[t].size] = w_list[t]
-    return out, moved, [b if m else w for b, w, m in zip(balanced, w_list, moved, strict=True)]
+    rows = np.flatnonzero(moved)
+    out.weights[rows] = w.take(rows).padded(out.weights.shape[1])
+    analysed = Ragged(np.where(np.repeat(moved, w.lengths), balanced.flat, w.flat), w.off)
+    return out, moved, analysed
 
 
 def nearest_index(values: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -636,10 +757,12 @@ def classify_given(
         input_loss = out.row_float[:, f.F_LOSS].copy()
         input_grad = out.row_float[:, f.F_GRAD_REL].copy()
         exact = input_grad <= REFINE_ABOVE
-        refined = [
-            w if exact[t] else refine_point(given.dims[t], w, problem)
-            for t, w in enumerate(given.w)
-        ]
+        refined = Ragged.from_arrays(
+            [
+                w if exact[t] else refine_point(given.dims[t], w, problem)
+                for t, w in enumerate(given.w)
+            ]
+        )
         moved = np.array([np.linalg.norm(a - b) for a, b in zip(refined, given.w, strict=True)])
         scale = np.array([np.linalg.norm(w) for w in given.w])
         if not exact.all():

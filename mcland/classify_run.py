@@ -31,11 +31,13 @@ DEFAULT_SHARD_SIZE = Output.model_fields["shard_size"].default  # as for samplin
 
 
 def points_sha256(given: Points) -> str:
-    """SHA-256 of the points as read: each point's architecture and weights, then the keys."""
-    digest = hashlib.sha256()
-    for dims, w in zip(given.dims, given.w, strict=True):
-        digest.update(np.ascontiguousarray(dims, np.int64).tobytes())
-        digest.update(np.ascontiguousarray(w, np.float64).tobytes())
+    """SHA-256 of the points as read: each point's architecture (int64) and weights
+    (float64), point after point, then the keys."""
+    dims, w = given.dims, given.w
+    stream = np.empty(dims.flat.size + w.flat.size, np.int64)  # both are 8-byte words
+    stream[dims.position() + np.repeat(dims.off[:-1] + w.off[:-1], dims.lengths)] = dims.flat
+    stream[w.position() + np.repeat(dims.off[1:] + w.off[:-1], w.lengths)] = w.flat.view(np.int64)
+    digest = hashlib.sha256(stream.tobytes())
     digest.update(repr(given.keys.to_pylist()).encode())
     return digest.hexdigest()
 
@@ -105,12 +107,8 @@ class ClassifyJob:
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> pa.Table:
         """The records of input rows ``ids``, computed now with the threads of ``pool``
         (the points were read and checked once, by :func:`make_job`)."""
-        g = self.given
-        batch = Points(
-            [g.dims[i] for i in ids], [g.w[i] for i in ids], g.keys.take(pa.array(ids, pa.int64()))
-        )
         return classify_given(
-            batch,
+            self.given.take(ids),
             self.X,
             self.Y,
             self.problem,

@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from threadpoolctl import threadpool_limits
 
 from mcland import exact
+from mcland._blas import one_blas_thread
 from mcland.bench import naive
 from mcland.errors import MclandError
 
@@ -279,7 +279,7 @@ def plan(st: Setting, n: int, seed: int) -> list[tuple[int, tuple[int, ...], str
 def generate(st: Setting, n: int, seed: int) -> pd.DataFrame:
     """The labelled points of :func:`plan` as a DataFrame (one row per point; columns in
     docs/groundtruth.md).  Point ``k`` depends only on ``(seed, k)``."""
-    with threadpool_limits(1):  # small eigvalsh calls: BLAS threads only contend
+    with one_blas_thread():  # small eigvalsh calls: BLAS threads only contend
         return _generate(st, n, seed)
 
 

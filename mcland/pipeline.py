@@ -24,9 +24,9 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import pyarrow as pa
 import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded before any threadpool_limits
-from threadpoolctl import threadpool_limits
 
 from mcland import _compile, _faults, rundir, storage
+from mcland._blas import one_blas_thread
 from mcland._kernels.batch import process_range
 from mcland._kernels.bundles import RangeOutput, Sampler
 from mcland.config import Config, config_from_dict, load_config
@@ -297,7 +297,7 @@ def compute(job: Job, ids: np.ndarray, pool: ThreadPool | None = None) -> pa.Tab
     (:func:`_start`); every id is computed from its own stream or input, so the table is
     the same with or without a pool.
     """
-    with threadpool_limits(limits=1):  # LAPACK calls inside the kernels stay single-threaded
+    with one_blas_thread():  # LAPACK calls inside the kernels stay single-threaded
         return job.finish(job.start(ids, pool))
 
 
@@ -308,7 +308,7 @@ def compute_batches(
     gives them, with the work pipelined: while the caller converts, writes or otherwise
     consumes batch k, the pool's threads already compute batch k + 1, so they never wait
     for the single-threaded Arrow/Parquet work."""
-    with threadpool_limits(limits=1):
+    with one_blas_thread():
         pending = None
         for batch in _batches(ids, job.batch):
             started = job.start(batch, pool)

@@ -22,6 +22,7 @@ and a crash can at worst truncate the last line, which :func:`read` skips.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sys
@@ -300,7 +301,7 @@ class Session:
             "format": FORMAT,
             "start": utc_text(self.start),
             "end": utc_text(datetime.now(UTC)),
-            "wall_seconds": round(seconds, 3),
+            "wall_seconds": math.ceil(seconds * 1000) / 1000,  # up: never below the time spent
             "host": host,
             "hosts": sorted({host, *worker_hosts}),
             "pid": os.getpid(),

@@ -27,9 +27,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from mcland import pipeline
+from mcland._blas import one_blas_thread
 from mcland._kernels.bundles import FlowProblem, GDRun
 from mcland._kernels.gd import LANES, descend_range
 from mcland.bench import naive
@@ -172,7 +172,7 @@ def throughput(sizes: DynSizes, threads: int, quick: bool = False) -> dict[str, 
     evals_np = n_np * sizes.numpy_steps
     r: dict[str, list[float]] = {"kernel_1": [], "kernel": [], "numpy": []}
     cpu: dict[str, list[float]] = {"kernel_1": [], "kernel": []}
-    with threadpool_limits(limits=1):
+    with one_blas_thread():
         for _ in range(sizes.rounds):
             for key, k in (("kernel_1", 1), ("kernel", threads)):
                 wall = _seconds(lambda k=k: descend(t, sizes.n_steps, k), cpu[key])

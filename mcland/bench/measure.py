@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from threadpoolctl import threadpool_limits
 
 from mcland import pipeline, storage
+from mcland._blas import one_blas_thread
 from mcland._kernels.bench import eigvalsh_range, point_hessian
 from mcland.bench import baseline
 from mcland.sampling import draw_point
@@ -97,7 +97,7 @@ def _floor(hess: tuple[np.ndarray, ...], threads: int) -> float:
     packed, offsets, sizes = hess
     work = packed.copy()
     out = np.empty(sizes.size)
-    with threadpool_limits(limits=1), pipeline.thread_pool(threads) as pool:
+    with one_blas_thread(), pipeline.thread_pool(threads) as pool:
         t0 = time.perf_counter()
         if pool is None:
             eigvalsh_range(work, offsets, sizes, out, 0, sizes.size, 1)
@@ -221,7 +221,7 @@ def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
     dims = [(W[0].shape[1], *(Wh.shape[0] for Wh in W)) for W in weights]
 
     def base() -> float:
-        with threadpool_limits(limits=1):
+        with one_blas_thread():
             return _best(lambda: baseline.run(plan.config, sub, dims), 1) / sub.size * ids.size
 
     # Every ratio is formed within one round, from timings taken back to back (the floor
