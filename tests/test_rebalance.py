@@ -88,7 +88,8 @@ def test_rebalancing_that_blurs_an_eigenvalue_is_not_used(monkeypatch):
     three negative eigenvalues (a W_1-W_3 pair, shrunk by 2**(k_1 + k_3) = 2**-8) falls into
     the band between -tol_neg and -tol_zero, and the counts miss it.  Its exact inertia,
     counted in integer arithmetic on the stored floats with the Hessian shifted by -2**-10
-    and +2**-10 (Jacobi's rule, Bareiss elimination; about 95 s each, so not rerun here):
+    and +2**-10 (analysis/shifted_inertia.py, 3.5 min, so not rerun here; its output is in
+    docs/results/classify/shifted-inertia-linnerud-32436.txt):
     exactly 3 eigenvalues below -2**-10 and 11 above 2**-10, the other 74 the symmetry
     zeros (within 1.5e-6 in float64).  The analysis as given resolves all of them, so
     classify keeps it (as the sampler's record)."""
@@ -115,3 +116,36 @@ def _only_rescaled(analyze):
         return out
 
     return wrapped
+
+
+def test_exact_shifted_counts_of_the_analysis_script():
+    """analysis/shifted_inertia.py, which settled sample 32436: its exact negative count
+    (Jacobi's rule by Bareiss elimination, LDL when a leading minor vanishes) against
+    eigvalsh on small integer matrices, and its shifted counts on a point whose spectrum
+    is known in closed form."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "shifted", ROOT / "analysis" / "shifted_inertia.py"
+    )
+    shifted = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shifted)
+    rng = np.random.default_rng(3)
+    for n, zero_corner in [(5, False), (8, False), (6, True)]:
+        B = rng.integers(-4, 5, (n, n))
+        A = B + B.T
+        if zero_corner:
+            A[0, 0] = 0  # first leading minor zero: the LDL route
+        obj = np.empty((n, n), object)
+        obj[:] = A.tolist()
+        ev = np.linalg.eigvalsh(A.astype(float))
+        assert shifted.negatives(obj) == int((ev < -1e-9).sum())
+    # W = 0 of a depth-2 network, X = I: Hessian blocks are 0 except the coupling -2 Syx,
+    # whose eigenvalues are +-2 sigma_i(Y) (each with multiplicity d_1) and zeros
+    X = np.eye(3)
+    Y = np.diag([3.0, 1.0, 0.5])
+    dims = np.array([3, 2, 3])
+    below, above, N = shifted.shifted_counts(dims, np.zeros(12), X, Y, -1)  # t = 0.5
+    assert (below, above, N) == (6, 6, 12)  # +-6, +-2, +-1 twice each; none within 0.5
+    below, above, _ = shifted.shifted_counts(dims, np.zeros(12), X, Y, 1)  # t = 2
+    assert (below, above) == (2, 2)  # only +-6
