@@ -928,8 +928,8 @@ def classify(
     Y : ndarray (d_y, m)
         Targets, samples as columns.
     refine : bool
-        Move each point with ``grad_rel > 1e-12`` to a critical point nearby first (Levenberg-Marquardt
-        on the gradient, see :func:`refine_point`) and classify that one; the point as given
+        Move each point with ``grad_rel > 1e-12`` to a critical point nearby first
+        (Gauss-Newton and Levenberg-Marquardt on the gradient, see :func:`refine_point`) and classify that one; the point as given
         is described by ``input_loss``, ``input_grad_rel``, ``refine_distance``.
     key : str, optional
         Column of a POINTS Parquet file whose values go to ``row`` (``"file"`` for a folder
