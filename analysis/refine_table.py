@@ -1,7 +1,7 @@
 """Refinement table (issue 14, item 2): exact critical points of every type, perturbed
 componentwise by a relative ``eps``, classified without and with ``refine``.
 
-Usage: python analysis/refine_table.py [--n 600] [--per-type 20] [--seed 3]
+Usage: python analysis/refine_table.py [--n 600] [--per-type 20] [--seed 3] [--threads N]
 
 Points: the sampler's exact critical points of ``runs/linnerud.toml`` (fixed data), up to
 ``--per-type`` of each type on which theory and float64 agree.  Each layer is multiplied
@@ -33,16 +33,17 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--per-type", type=int, default=20)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     args = ap.parse_args(argv)
     cfg = mcland.load_config(ROOT / "runs" / "linnerud.toml")
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"weights": True})})
-    df = mcland.sample(cfg, n=args.n)
+    df = mcland.sample(cfg, n=args.n, threads=args.threads)
     _, X, Y = mcland.draw_point(cfg, 0)
     points = [
         split_layers(np.asarray(w), np.asarray(d, np.int64))
         for w, d in zip(df.weights, df.dims, strict=True)
     ]
-    base = mcland.classify(points, X, Y)
+    base = mcland.classify(points, X, Y, threads=args.threads)
     theory, numeric = base.theory_type.astype(str), base.numeric_type.astype(str)
     rng = np.random.default_rng(args.seed)
     lines = [
@@ -57,8 +58,8 @@ def main(argv: list[str] | None = None) -> str:
             moved = [
                 [W * (1 + eps * rng.standard_normal(W.shape)) for W in points[i]] for i in pick
             ]
-            near = mcland.classify(moved, X, Y)
-            ref = mcland.classify(moved, X, Y, refine=True)
+            near = mcland.classify(moved, X, Y, threads=args.threads)
+            ref = mcland.classify(moved, X, Y, refine=True, threads=args.threads)
             same_value = (
                 ref.nearest_critical_index.to_numpy() == ref_base.nearest_critical_index.to_numpy()
             )

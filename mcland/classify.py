@@ -18,12 +18,17 @@ threads), so a given point gets exactly the record a drawn point would, in the c
   ``refine_converged``; the record columns then describe the refined point.
 
 The refinement (:func:`refine_point`) moves a non-critical point to a critical point
-nearby with Levenberg-Marquardt (MINPACK, ``scipy.optimize.least_squares(method="lm")``) on
-the gradient as residual, with the Hessian as its exact Jacobian.  The critical sets are
-manifolds, so the Hessian is singular on them; the damped Gauss-Newton steps of LM stay
-well defined there and converge to a nearby point of the manifold (locally quadratically,
-as the gradient satisfies a local error bound around a smooth solution manifold), where a
-plain Newton step would not be defined.  The layout of POINTS files is in docs/classify.md.
+nearby by Gauss-Newton on the gradient as residual, with the Hessian as its exact Jacobian.
+The critical sets are manifolds, so the Hessian is singular on them and nearly singular
+beside them, along their flat directions (the layer symmetries ``W_h -> A W_h``,
+``W_{h+1} -> W_{h+1} A^{-1}`` among them).  Minimum-norm steps ``-H^+ g`` with the small
+singular values cut (``GN_RCOND``) have no component along those directions, so from a point
+at distance ``delta`` of the manifold they move by about ``delta``; Levenberg-Marquardt
+(MINPACK, ``scipy.optimize.least_squares(method="lm")``) then drives the gradient to
+rounding level.  Levenberg-Marquardt from the point as given, whose first steps can drift
+far along the flat directions, is run too and kept when it is the closer critical point or
+the only one (measured in docs/classify.md).  The layout of POINTS files is in
+docs/classify.md.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from mcland.pipeline import thread_pool
 from mcland.point import _check_magnitude, _check_weights, split_layers
 from mcland.problem import Problem
 from mcland.ragged import Ragged
-from mcland.tolerances import Tolerances
+from mcland.tolerances import EPS, Tolerances
 
 # columns of SCHEMA that describe how the sampler drew a point: null for a given point
 DRAWN_ONLY = (
@@ -69,6 +74,10 @@ DRAWN_ONLY = (
 # columns of SCHEMA that identify a sampled record: not in a classify record
 NOT_APPLICABLE = ("sample_id", "seed")
 REFINE_ABOVE = 1e-12  # refine moves points with grad_rel above this (exact points reach ~1e-15)
+GN_RCOND = (
+    1e-10  # refine_point: first Gauss-Newton steps cut singular values below this x the largest
+)
+GN_HALVINGS = 30  # refine_point: a Gauss-Newton step is halved at most this often
 MAX_DY_NEAREST = 20  # beyond, the 2**d_y critical values are not enumerated for the nearest one
 _EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
     ("nearest_critical_value", pa.float64(), "the enumerated critical value nearest to `loss` (null when `d_y > 20`)"),
@@ -655,10 +664,84 @@ def hessian(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
     return upper + np.triu(upper, 1).T
 
 
+def _grad_rel(dims: np.ndarray, w: np.ndarray, g: np.ndarray, problem: Problem) -> float:
+    """``||g|| / g_scale`` at the flat point ``w``, ``g_scale`` with the norms of the partial
+    products as the kernel computes it (:func:`mcland._kernels.hessian.gradient_scale`)."""
+    mats = split_layers(w, dims)
+    H = len(mats)
+    pre = [np.eye(int(dims[0]))]  # pre[h] = W_{h:1}
+    for W in mats:
+        pre.append(W @ pre[-1])
+    suf = [np.eye(int(dims[H]))] * (H + 1)  # suf[h] = W_{H:h+1}
+    for h in range(H - 1, -1, -1):
+        suf[h] = suf[h + 1] @ mats[h]
+    base = np.linalg.norm(pre[H]) * np.linalg.norm(problem.Sxx) + np.linalg.norm(problem.Syx)
+    scale = sum(2.0 * np.linalg.norm(suf[h + 1]) * np.linalg.norm(pre[h]) for h in range(H)) * base
+    with np.errstate(all="ignore"):
+        return float(np.linalg.norm(g) / scale)
+
+
+def _gauss_newton(
+    dims: np.ndarray, w: np.ndarray, problem: Problem, rcond: float | None, max_steps: int
+) -> tuple[np.ndarray, int]:
+    """Minimum-norm Gauss-Newton steps ``-H^+ g`` on the gradient from ``w`` (``H^+`` by
+    ``numpy.linalg.lstsq`` with ``rcond``), each halved until ``||g||`` decreases; stops when
+    no halving decreases it, at ``||g|| <= EPS * g_scale`` or after ``max_steps`` gradient
+    evaluations.  Returns the last accepted iterate and the evaluations used."""
+    x = w
+    g = gradient(dims, x, problem)
+    norm = float(np.linalg.norm(g))
+    used = 1
+    while used < max_steps and np.isfinite(norm) and _grad_rel(dims, x, g, problem) > EPS:
+        step = np.linalg.lstsq(hessian(dims, x, problem), g, rcond=rcond)[0]
+        t, accepted = 1.0, False
+        for _ in range(GN_HALVINGS):
+            if used >= max_steps:
+                break
+            y = x - t * step
+            gy = gradient(dims, y, problem)
+            used += 1
+            ny = float(np.linalg.norm(gy))
+            if ny < norm:  # (False for NaN)
+                x, g, norm, accepted = y, gy, ny, True
+                break
+            t /= 2.0
+        if not accepted:
+            break
+    return x, used
+
+
+def _finite_point(dims: np.ndarray, x: np.ndarray, problem: Problem) -> bool:
+    """``x`` is finite and its products do not overflow (:func:`mcland.point._check_magnitude`)."""
+    if not np.all(np.isfinite(x)):
+        return False
+    try:
+        _check_magnitude(dims, x, problem)
+    except MclandError:
+        return False
+    return True
+
+
 def refine_point(
-    dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int = 200
+    dims: np.ndarray,
+    w: np.ndarray,
+    problem: Problem,
+    max_steps: int = 200,
 ) -> np.ndarray:
-    """A critical point near ``w``: Levenberg-Marquardt on the gradient (module docstring).
+    """A critical point near ``w``: minimum-norm Gauss-Newton, polished by
+    Levenberg-Marquardt, or Levenberg-Marquardt alone if closer (module docstring).
+
+    Candidate 1: minimum-norm Gauss-Newton steps ``-H^+ g`` from ``w`` (the Hessian ``H`` as
+    the gradient's Jacobian, its singular values below ``GN_RCOND`` times the largest cut;
+    each step halved until ``||g||`` decreases), then Levenberg-Marquardt from there to
+    drive the gradient to rounding level.  A minimum-norm step has no component along the
+    (nearly) flat directions of the critical set, the layer symmetries among them, so it
+    does not drift along them.  Candidate 2: Levenberg-Marquardt from ``w`` (MINPACK,
+    ``scipy.optimize.least_squares(method="lm")``), the earlier method, whose first steps
+    can be large and drift along the flat directions.  Candidate 1 is returned when its
+    ``grad_rel`` (the kernel's ``g_scale``) is at most :data:`REFINE_ABOVE` and it is no
+    farther from ``w`` than candidate 2, or candidate 2 is not that critical; else
+    candidate 2.
 
     Parameters
     ----------
@@ -667,38 +750,49 @@ def refine_point(
         Flat layers of the starting point.
     problem : Problem
     max_steps : int
-        Budget of gradient evaluations.
+        Budget of gradient evaluations of each of the three iterations.
 
     Returns
     -------
     ndarray (N,)
-        The last iterate (the caller judges criticality by ``grad_rtol``); ``w`` itself when
-        the iteration fails or leaves the finite range.
+        The chosen point (the caller judges criticality by ``grad_rtol``); an iteration that
+        fails or leaves the finite range gives back its starting point, so ``w`` itself when
+        both fail.
     """
-    from scipy.optimize import least_squares
-
     with np.errstate(all="ignore"):
         try:
-            res = least_squares(
-                lambda x: gradient(dims, x, problem),
-                w,
-                jac=lambda x: hessian(dims, x, problem),
-                method="lm",
-                xtol=1e-15,
-                ftol=1e-15,
-                gtol=1e-15,
-                max_nfev=max_steps,
-            )
+            x, _ = _gauss_newton(dims, w, problem, GN_RCOND, max_steps)
         except (ValueError, np.linalg.LinAlgError):
-            return w
-    x = np.asarray(res.x, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        return w
+            x = w
+        x = _lm(dims, x, problem, max_steps)
+        y = _lm(dims, w, problem, max_steps)
+        if _grad_rel(dims, x, gradient(dims, x, problem), problem) <= REFINE_ABOVE and (
+            _grad_rel(dims, y, gradient(dims, y, problem), problem) > REFINE_ABOVE
+            or np.linalg.norm(x - w) <= np.linalg.norm(y - w)
+        ):
+            return x
+        return y
+
+
+def _lm(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int) -> np.ndarray:
+    """The last Levenberg-Marquardt iterate from ``w`` (``w`` on failure or overflow)."""
+    from scipy.optimize import least_squares
+
     try:
-        _check_magnitude(dims, x, problem)
-    except MclandError:
+        res = least_squares(
+            lambda x: gradient(dims, x, problem),
+            w,
+            jac=lambda x: hessian(dims, x, problem),
+            method="lm",
+            xtol=1e-15,
+            ftol=1e-15,
+            gtol=1e-15,
+            max_nfev=max_steps,
+        )
+    except (ValueError, np.linalg.LinAlgError):
         return w
-    return x
+    x = np.asarray(res.x, dtype=np.float64)
+    return x if _finite_point(dims, x, problem) else w
 
 
 # ---------------------------------------------------------------------- the public API
@@ -834,8 +928,8 @@ def classify(
     Y : ndarray (d_y, m)
         Targets, samples as columns.
     refine : bool
-        Move each point with ``grad_rel > 1e-12`` to a critical point nearby first (Levenberg-Marquardt
-        on the gradient, see :func:`refine_point`) and classify that one; the point as given
+        Move each point with ``grad_rel > 1e-12`` to a critical point nearby first
+        (Gauss-Newton and Levenberg-Marquardt on the gradient, see :func:`refine_point`) and classify that one; the point as given
         is described by ``input_loss``, ``input_grad_rel``, ``refine_distance``.
     key : str, optional
         Column of a POINTS Parquet file whose values go to ``row`` (``"file"`` for a folder

@@ -358,7 +358,7 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
     "--refine",
     is_flag=True,
     help="Move each point with grad_rel > 1e-12 to a critical point nearby "
-    "(Levenberg-Marquardt on the gradient) and classify that one.",
+    "(Gauss-Newton and Levenberg-Marquardt on the gradient) and classify that one.",
 )
 @click.option(
     "--key",

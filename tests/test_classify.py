@@ -173,7 +173,8 @@ def test_perturbed_points_near_and_refined(sampled, classified):
     back to a critical point of the same critical value, and of the same type for global
     minimizers and strict saddles.  A non-strict saddle's perturbation generically leaves the
     non-strict stratum of its critical set, and LM lands on a nearby critical point of the
-    same value that is usually a strict saddle (docs/classify.md): that is only counted."""
+    same value that is usually a strict saddle (docs/classify.md): that is only counted.  For
+    small ``eps`` the refined point is within a bounded multiple of ``eps ||w||``."""
     df, points, X, Y = sampled
     rng = np.random.default_rng(3)
     theory = _str(classified.theory_type)
@@ -194,10 +195,17 @@ def test_perturbed_points_near_and_refined(sampled, classified):
         assert ref.refine_converged.all() and ref.is_critical.all()
         np.testing.assert_array_equal(ref.nearest_critical_index, base.nearest_critical_index)
         assert (ref.nearest_critical_distance < 1.0).all()
-        # LM may drift along the critical manifold's flat directions (layer rescalings), so
-        # the distance moved is not bounded by eps (docs/classify.md): only reported
         assert np.isfinite(ref.refine_distance_rel).all()
         # print(eps, ref.refine_distance_rel.max())
+        if eps <= 1e-6:
+            # the perturbation has norm ~ eps ||w||, so the original critical point is that
+            # close; refinement must come back about as close instead of drifting along the
+            # flat directions of the critical set (Levenberg-Marquardt alone moved these
+            # points by up to 5e9 eps, docs/classify.md).  Measured with the minimum-norm
+            # Gauss-Newton start: at most 57 eps here, 160 eps on analysis/refine_table.py
+            # (badly scaled saddles whose weakly curved normal directions take the step):
+            # 1e3 eps leaves a margin of 6 over the worst point seen.
+            assert (ref.refine_distance_rel <= 1e3 * eps).all(), eps
         np.testing.assert_array_equal(ref.input_loss, near.loss)
         kept = _str(base.theory_type) != "non_strict_saddle"
         for col in ("theory_type", "numeric_type"):
