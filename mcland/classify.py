@@ -74,9 +74,8 @@ DRAWN_ONLY = (
 # columns of SCHEMA that identify a sampled record: not in a classify record
 NOT_APPLICABLE = ("sample_id", "seed")
 REFINE_ABOVE = 1e-12  # refine moves points with grad_rel above this (exact points reach ~1e-15)
-GN_RCOND = (
-    1e-10  # refine_point: first Gauss-Newton steps cut singular values below this x the largest
-)
+# refine_point: the Gauss-Newton steps cut singular values below this times the largest
+GN_RCOND = 1e-10
 GN_HALVINGS = 30  # refine_point: a Gauss-Newton step is halved at most this often
 MAX_DY_NEAREST = 20  # beyond, the 2**d_y critical values are not enumerated for the nearest one
 _EXTRA: tuple[tuple[str, pa.DataType, str], ...] = (
@@ -665,8 +664,11 @@ def hessian(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
 
 
 def _grad_rel(dims: np.ndarray, w: np.ndarray, g: np.ndarray, problem: Problem) -> float:
-    """``||g|| / g_scale`` at the flat point ``w``, ``g_scale`` with the norms of the partial
-    products as the kernel computes it (:func:`mcland._kernels.hessian.gradient_scale`)."""
+    """``||g|| / g_scale`` at the flat point ``w``: the formula of
+    :func:`mcland._kernels.hessian.gradient_scale` with the norms of the partial products
+    themselves, in the original coordinates.  It is not the kernel's ``grad_rel`` (which
+    differed from it by up to 1e3 on the refinement table's points), so refinement accepts
+    only rounding-level values (:data:`REFINE_ABOVE`), far below ``grad_rtol``."""
     mats = split_layers(w, dims)
     H = len(mats)
     pre = [np.eye(int(dims[0]))]  # pre[h] = W_{h:1}
@@ -929,8 +931,9 @@ def classify(
         Targets, samples as columns.
     refine : bool
         Move each point with ``grad_rel > 1e-12`` to a critical point nearby first
-        (Gauss-Newton and Levenberg-Marquardt on the gradient, see :func:`refine_point`) and classify that one; the point as given
-        is described by ``input_loss``, ``input_grad_rel``, ``refine_distance``.
+        (Gauss-Newton and Levenberg-Marquardt on the gradient, see :func:`refine_point`)
+        and classify that one; the point as given is described by ``input_loss``,
+        ``input_grad_rel``, ``refine_distance``.
     key : str, optional
         Column of a POINTS Parquet file whose values go to ``row`` (``"file"`` for a folder
         of ``.npz`` files: the file names); default: the point's index in the input.

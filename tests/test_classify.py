@@ -196,7 +196,6 @@ def test_perturbed_points_near_and_refined(sampled, classified):
         np.testing.assert_array_equal(ref.nearest_critical_index, base.nearest_critical_index)
         assert (ref.nearest_critical_distance < 1.0).all()
         assert np.isfinite(ref.refine_distance_rel).all()
-        # print(eps, ref.refine_distance_rel.max())
         if eps <= 1e-6:
             # the perturbation has norm ~ eps ||w||, so the original critical point is that
             # close; refinement must come back about as close instead of drifting along the
