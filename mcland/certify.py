@@ -170,9 +170,25 @@ def _floats(M: np.ndarray, e: int | np.ndarray) -> np.ndarray:
     try:
         ints = np.array(M.ravel().tolist(), dtype=np.int64).reshape(M.shape)
     except OverflowError:
-        return np.vectorize(_ldexp, otypes=[np.float64])(M, ee)
+        return _floats_wide(np.asarray(M, object), ee)
     with np.errstate(over="ignore"):
         return np.ldexp(ints.astype(np.float64), ee)
+
+
+_bit_length = np.frompyfunc(int.bit_length, 1, 1)
+
+
+def _floats_wide(M: np.ndarray, ee: np.ndarray) -> np.ndarray:
+    """:func:`_ldexp` elementwise for ints beyond int64, with NumPy's object loops instead
+    of a Python call per entry: each magnitude cut to its 64 leading bits (toward zero),
+    converted exactly to uint64, rounded once to float64 (as ``float(n)`` rounds), scaled
+    by ``np.ldexp`` (the same C ``ldexp``; overflow gives ``inf``)."""
+    mag = np.abs(M)
+    shift = np.maximum(_bit_length(mag).astype(np.int64) - 64, 0)
+    top = (mag >> shift.astype(object)).astype(np.uint64)  # < 2**64: exact
+    with np.errstate(over="ignore"):
+        out = np.ldexp(top.astype(np.float64), ee + shift)
+    return np.where(M < 0, -out, out).astype(np.float64)
 
 
 def _dot_int(a: np.ndarray, b: np.ndarray) -> int:

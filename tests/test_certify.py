@@ -648,3 +648,23 @@ def test_float64_columns_are_the_codes_read_row_by_row():
     want = _fill_float64_naive(n, rows, fig, code, 1e-8)
     for c in cert.COLUMNS:
         assert got[c].tolist() == want[c], c
+
+
+def test_wide_int_rounding_is_ldexp_entry_by_entry():
+    """``_floats_wide`` (NumPy object loops) gives the very floats of ``_ldexp`` per entry:
+    64-bit cut toward zero, one rounding, overflow to inf, for ints of 1 to 2,000 bits."""
+    rng = np.random.default_rng(0)
+    vals = [0, 2**64 - 1, 2**64, 2**64 + 1, 2**53 + 1, -(2**53 + 1), (2**64 - 1) << 900, 2**1100]
+    # a tie one bit below the 64-bit cut: the cut decides the rounding (up here, to even if
+    # cut one bit shorter)
+    vals += [s * (((2**52) << 12 | 1 << 11 | 1 << 1) << k) for k in (0, 7, 500) for s in (1, -1)]
+    for bits in (1, 52, 53, 54, 63, 64, 65, 100, 300, 1100, 2000):
+        for _ in range(50):
+            n = int(rng.integers(1, 2**62)) << max(bits - 62, 0) | int(rng.integers(0, 2**20))
+            vals.append(n if rng.random() < 0.5 else -n)
+    M = np.empty(len(vals), object)
+    M[:] = vals
+    e = rng.integers(-1200, 200, len(vals))
+    want = np.array([cert._ldexp(n, int(k)) for n, k in zip(vals, e, strict=True)])
+    assert np.isinf(want).any() and (want == 0).sum() > 1  # overflow and underflow covered
+    assert cert._floats_wide(M, e).tobytes() == want.tobytes()
