@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import naive
 import numpy as np
 import pytest
 
 import mcland
-from mcland._kernels.flow import loss_and_gradient
+from mcland._kernels.bundles import FlowControl
+from mcland._kernels.flow import advance_time, clip_step, loss_and_gradient
 from mcland.dynamics import _flow_problem, escape, gradient_flow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # depth-2 networks with small widths: strict saddles (and W* = 0) are common
 SADDLE_CONFIG = {
@@ -123,3 +127,40 @@ def test_bad_arguments():
         escape(SADDLE_CONFIG, 1, [-1e-3])
     with pytest.raises(mcland.MclandError):
         escape(SADDLE_CONFIG, 1, [1e-3], f=1.5)
+
+
+def test_double_double_time_takes_steps_below_the_float64_resolution():
+    """At ``t = 1e13`` float64 resolves ``2e-3``: ``clip_step`` keeps a step of ``1e-4``
+    and asks for the double-double time, which ``advance_time`` then carries exactly; a
+    step that would not move even that (``<= 1e-30 t``) is refused (0)."""
+    t0 = 1e13
+    control = FlowControl(1e-6, 0.0, 1e-5, math.inf, 5.0, 0.2, 0.0, 0.0, -math.inf, -math.inf,
+                          1e6, 1e15, np.zeros(1))  # fmt: skip
+    assert clip_step(1.0, t0, 0.0, False, control) == (1.0, False)  # float64 resolves it
+    assert clip_step(1e-4, t0, 0.0, False, control) == (1e-4, True)
+    assert clip_step(1e-18, t0, 0.0, True, control)[0] == 0.0
+    t, lo = t0, 0.0
+    for _ in range(10_000):
+        t, lo = advance_time(t, lo, 1e-4, True)
+    assert (t - t0) + lo == pytest.approx(1.0, rel=1e-12)
+    assert abs(lo) <= 0.5 * np.spacing(t)
+    assert advance_time(t0, 0.0, 1e-4, False) == (t0, 0.0)  # the float64 sum loses it
+
+
+@pytest.mark.parametrize(("sid", "t_escape"), [(30, 1.4091e11), (6, 2.9808e12)])
+def test_escape_after_a_plateau_longer_than_the_float64_time_resolution(sid, t_escape):
+    """Points 30 and 6 of runs/dynamics_paper.toml (depth 5, ``S`` empty, four zero blocks):
+    at ``delta = 1e-6`` the flow leaves the plateau at ``t = 1.4e11`` (``3.0e12``), where
+    ``1e-15 t = 1.4e-4`` (``3.0e-3``), and the transient around the escape level asks for
+    steps down to ``1.4e-4`` (``9.3e-4``).  Both used to end ``failed`` (0.7.0 and before:
+    a step below ``1e-15 t`` was an underflow), point 30 just after crossing the escape
+    level, point 6 before; they escape and settle, with an escape time ``100 x`` that at
+    ``1e-5`` (``p = n_kill - 2 = 2``; measured 99.9995, 100.0003)."""
+    r = escape(ROOT / "runs" / "dynamics_paper.toml", sid, [1e-5, 1e-6], budget=20000,
+               t_max_steps=1e15)  # fmt: skip
+    assert (r["H"] == 5).all() and (r["n_kill"] == 4).all() and (r["s"] == 0).all()
+    assert r["status"].tolist() == ["escaped", "escaped"]
+    t = r["t_escape"].to_numpy()
+    assert t[1] == pytest.approx(t_escape, rel=1e-4)
+    assert t[1] / t[0] == pytest.approx(100.0, rel=1e-4)
+    assert (r["t_end"] > r["t_escape"]).all() and (r["n_evals"] < 20000).all()

@@ -20,10 +20,20 @@ Dense output: the loss along a step is the cubic Hermite interpolant of ``L(t_n)
 gradient).  It gives the loss at the recording times and the first time the loss crosses
 ``loss_mark`` (bisection on the interpolant).
 
+Flow time: the sum of the accepted steps, in float64 while every step is larger than
+``1e-15 t`` (so ``t + h`` still resolves it).  A step at or below that (a fast transient
+after a long plateau, e.g. the escape from a non-strict saddle at ``t ~ 1e11 ... 1e13``,
+where the accuracy asks for steps of ``1e-4`` and less while ``1e-15 t`` is ``7e-5 ...
+4e-2``) switches the run to a double-double time ``t + t_lo`` (:func:`advance_time`, an
+exact two-sum) for the rest of the run; the dense output and ``t_mark`` then use it.  The
+flow is autonomous, so the time never enters the steps themselves: a run whose steps all
+stay above ``1e-15 t`` gives the same numbers, bit for bit, as a float64 clock.
+
 Stopping, with a status (never an error): ``SETTLED`` when ``||grad L|| <= grad_stop``
 (only after the loss crossed ``loss_mark`` when ``settle_after_mark``), ``LOSS_REACHED``
 when ``L <= loss_stop``, ``BUDGET_EVALS`` / ``BUDGET_TIME`` when the gradient evaluations
-or the flow time run out, ``FAILED`` when the loss is not finite or the step underflows.
+or the flow time run out, ``FAILED`` when the loss is not finite or the step underflows
+(``h <= max(1e-30 t, 1e-15 h0)``: it would not move even the double-double time).
 """
 
 from __future__ import annotations
@@ -90,28 +100,48 @@ def stop_status(L, g, t, t_mark, evals, per_step, control):
 
 
 @jit_inline
-def clip_step(h, t, control):
-    """The step ``h`` shortened to end at the time budget, or 0 when it would not move
-    ``t`` in float64 (the run then fails)."""
+def clip_step(h, t, t_lo, exact, control):
+    """The step ``h`` from the time ``t + t_lo`` shortened to end at the time budget, and
+    whether the time is to be kept in double-double from now on (``exact``: already so, or
+    ``h <= 1e-15 t``, a step float64 would not resolve); ``h`` is 0 when it would not move
+    even the double-double time (``h <= max(1e-30 t, 1e-15 h0)``; the run then fails)."""
     if t + h > control.t_max:
-        h = control.t_max - t
+        h = (control.t_max - t) - t_lo
     if h <= 1e-15 * max(t, control.h0):
-        return 0.0
-    return h
+        if h <= max(1e-30 * t, 1e-15 * control.h0):
+            return 0.0, exact
+        exact = True
+    return h, exact
 
 
 @jit_inline
-def record_step(L, D0, L_new, D1, t, h, w, f_start, w_new, f_end, t_record, loss_record,
-                w_record, rec, t_mark, loss_mark):  # fmt: skip
-    """Dense output of an accepted step from ``(t, w)`` to ``(t + h, w_new)``: the loss
-    (cubic Hermite from the losses and their slopes ``D0``, ``D1``) and, when ``w_record``
-    has rows, the weights (from the flows ``f_start``, ``f_end``) at the recording times in
-    the step, from index ``rec`` on; and the first time the loss crosses ``loss_mark``
-    (bisection on the interpolant) if ``t_mark`` is still NaN.  Returns the next recording
-    index and ``t_mark``."""
-    t_new = t + h
-    while rec < t_record.size and t_record[rec] <= t_new:
-        theta = (t_record[rec] - t) / h
+def advance_time(t, t_lo, h, exact):
+    """The time ``t + t_lo`` advanced by the step ``h``: the plain float64 sum ``(t + h,
+    0)`` unless ``exact``, then the double-double sum (an exact two-sum of ``t`` and ``h``,
+    the low parts added, renormalised so that ``|t_lo| <= ulp(t) / 2``)."""
+    if not exact:
+        return t + h, 0.0
+    s = t + h
+    b = s - t
+    lo = ((t - (s - b)) + (h - b)) + t_lo
+    hi = s + lo
+    return hi, lo - (hi - s)
+
+
+@jit_inline
+def record_step(L, D0, L_new, D1, t, t_lo, h, t_new, t_new_lo, w, f_start, w_new, f_end,
+                t_record, loss_record, w_record, rec, t_mark, loss_mark):  # fmt: skip
+    """Dense output of an accepted step from ``(t + t_lo, w)`` to ``(t_new + t_new_lo,
+    w_new)`` (the step ``h``; the low parts are 0 unless the time is double-double,
+    :func:`advance_time`): the loss (cubic Hermite from the losses and their slopes ``D0``,
+    ``D1``) and, when ``w_record`` has rows, the weights (from the flows ``f_start``,
+    ``f_end``) at the recording times in the step, from index ``rec`` on; and the first time
+    the loss crosses ``loss_mark`` (bisection on the interpolant) if ``t_mark`` is still
+    NaN.  Returns the next recording index and ``t_mark``.  With zero low parts the results
+    are those of a float64 time, to the bit (``a - b <= 0`` iff ``a <= b`` for finite
+    ``a``, ``b``; ``x - 0.0 == x``; ``0.0 + x == x`` for ``x >= 0``)."""
+    while rec < t_record.size and t_record[rec] - t_new <= t_new_lo:
+        theta = ((t_record[rec] - t) - t_lo) / h
         loss_record[rec] = _hermite(L, D0, L_new, D1, h, theta)
         if w_record.shape[0] > 0:
             _hermite_weights(w, f_start, w_new, f_end, h, theta, w_record[rec])
@@ -125,7 +155,7 @@ def record_step(L, D0, L_new, D1, t, h, w, f_start, w_new, f_end, t_record, loss
                 hi = mid
             else:
                 lo = mid
-        t_mark = t + hi * h
+        t_mark = t + (t_lo + hi * h)
     return rec, t_mark
 
 
@@ -255,6 +285,8 @@ def integrate_dense(problem, control, w, t_record, loss_record, w_record):
     out[8] = L
     out[9] = g
     t = 0.0
+    t_lo = 0.0  # the low part of a double-double time (module docstring)
+    exact = False
     rec = start_records(L, w, t_record, loss_record, w_record)
     t_mark = np.nan
     if control.loss_mark >= L:
@@ -268,7 +300,7 @@ def integrate_dense(problem, control, w, t_record, loss_record, w_record):
         status = stop_status(L, g, t, t_mark, evals, 3, control)
         if status >= 0:
             break
-        h = clip_step(h, t, control)
+        h, exact = clip_step(h, t, t_lo, exact, control)
         if h == 0.0:
             status = FAILED
             break
@@ -300,13 +332,15 @@ def integrate_dense(problem, control, w, t_record, loss_record, w_record):
             continue
         # accepted: dense output of the loss over [t, t + h]
         g_new = _norm(k4)
-        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, h, w, k1, y_new, k4,
-                                  t_record, loss_record, w_record, rec, t_mark,
-                                  control.loss_mark)  # fmt: skip
+        t_new, t_new_lo = advance_time(t, t_lo, h, exact)
+        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, t_lo, h, t_new,
+                                  t_new_lo, w, k1, y_new, k4, t_record, loss_record,
+                                  w_record, rec, t_mark, control.loss_mark)  # fmt: skip
         for i in range(N):
             w[i] = y_new[i]
             k1[i] = k4[i]
-        t = t + h
+        t = t_new
+        t_lo = t_new_lo
         L = L_new
         g = g_new
         accepted += 1

@@ -32,6 +32,7 @@ from mcland._kernels.flow import (
     FAILED,
     _dist,
     _norm,
+    advance_time,
     clip_step,
     loss_and_gradient,
     record_step,
@@ -134,6 +135,8 @@ def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
     out[8] = L
     out[9] = g
     t = 0.0
+    t_lo = 0.0  # the low part of a double-double time (mcland._kernels.flow)
+    exact = False
     rec = start_records(L, w, t_record, loss_record, w_record)
     t_mark = np.nan
     if control.loss_mark >= L:
@@ -147,7 +150,7 @@ def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
         status = stop_status(L, g, t, t_mark, evals, 2, control)
         if status >= 0:
             break
-        h = clip_step(h, t, control)
+        h, exact = clip_step(h, t, t_lo, exact, control)
         if h == 0.0:
             status = FAILED
             break
@@ -194,14 +197,16 @@ def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
             h *= step_factor(err, -0.5, control, True, True)
             continue
         g_new = _norm(f_new)
-        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, h, w, f0, y_new, f_new,
-                                  t_record, loss_record, w_record, rec, t_mark,
-                                  control.loss_mark)  # fmt: skip
+        t_new, t_new_lo = advance_time(t, t_lo, h, exact)
+        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, t_lo, h, t_new,
+                                  t_new_lo, w, f0, y_new, f_new, t_record, loss_record,
+                                  w_record, rec, t_mark, control.loss_mark)  # fmt: skip
         for i in range(N):
             w[i] = y_new[i]
             f0[i] = f_new[i]
         have_hess = False
-        t = t + h
+        t = t_new
+        t_lo = t_new_lo
         L = L_new
         g = g_new
         accepted += 1
