@@ -13,7 +13,9 @@ time from the sum of the two to about the larger (docs/performance.md "First run
 Compiling from the cache needs the exact signatures ``process_range`` calls them with;
 :func:`analyze_signature` builds ``analyze``'s, and ``tests/test_compile.py`` checks that a
 cold run loads it from the cache instead of compiling it again.  Whatever goes wrong in the
-child only costs time: this process then compiles what is missing itself.
+child only costs time: this process then compiles what is missing itself.  A dynamics run
+compiles its integrator in a second child, started where ``prepare_sampler`` would only
+wait for the first (its ``beside``; :mod:`mcland._compile_flow`).
 
 Once ``process_range`` is cached, a stamp file beside the cache (``mcland-ready-sampler``,
 holding the sources' fingerprint) tells later processes to skip all this and load lazily;
@@ -121,32 +123,38 @@ def _compile_draw_side(sampler: Sampler) -> None:
     audit_uniform.compile((i8, i8))
 
 
-def _ready_stamp() -> Path | None:
-    return None if _jit.CACHE_DIR is None else _jit.CACHE_DIR / READY
+def _ready_stamp(name: str) -> Path | None:
+    return None if _jit.CACHE_DIR is None else _jit.CACHE_DIR / name
 
 
-def is_ready() -> bool:
-    """Whether an earlier process compiled and cached ``process_range`` for these sources."""
-    stamp = _ready_stamp()
+def is_ready(name: str = READY) -> bool:
+    """Whether an earlier process compiled and cached the kernels of the stamp ``name``
+    (default: ``process_range``) for these sources."""
+    stamp = _ready_stamp(name)
     try:
         return stamp is not None and stamp.read_text() == _jit.FINGERPRINT
     except OSError:
         return False
 
 
-def _spawn_analyze() -> subprocess.Popen | None:
-    """Start a child Python running :func:`main` with this process's environment and
-    import path; ``None`` when it cannot start."""
+def mark_ready(name: str = READY) -> None:
+    """Write the stamp ``name`` (if the cache is writable and it is not there yet)."""
+    stamp = _ready_stamp(name)
+    if stamp is not None and not is_ready(name):
+        with contextlib.suppress(OSError):
+            stamp.write_text(_jit.FINGERPRINT)
+
+
+def spawn(argv: list[str]) -> subprocess.Popen | None:
+    """Start a child Python running :func:`main` on ``argv`` with this process's environment
+    and import path; ``None`` when it cannot start."""
     root = str(Path(__file__).resolve().parents[1])
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": root if not path else root + os.pathsep + path}
+    code = f"import sys, mcland._compile as c; sys.exit(c.main({argv!r}))"
     try:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys, mcland._compile as c; sys.exit(c.main(['analyze']))",
-            ],
+            [sys.executable, "-c", code],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -156,6 +164,21 @@ def _spawn_analyze() -> subprocess.Popen | None:
         return None
 
 
+def wait(child: subprocess.Popen | None, timeout: float = CHILD_TIMEOUT_S) -> None:
+    """Wait at most ``timeout`` seconds for ``child`` (if any) to end, then :func:`stop` it."""
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=timeout)
+        stop(child)
+
+
+def stop(child: subprocess.Popen | None) -> None:
+    """Kill ``child`` if it is still running (what it compiled so far is only lost time)."""
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait()
+
+
 def _empty_output() -> RangeOutput:
     i8 = np.zeros((0, 1), np.int64)
     f8 = np.zeros((0, 1))
@@ -163,7 +186,11 @@ def _empty_output() -> RangeOutput:
     return RangeOutput(i8, i8, f8, f8, i8, b1, b1, i8, f8, f8, f8, f8)
 
 
-def prepare_sampler(sampler: Sampler, notify: Callable[[str], object] | None = None) -> float:
+def prepare_sampler(
+    sampler: Sampler,
+    notify: Callable[[str], object] | None = None,
+    beside: Callable[[], object] | None = None,
+) -> float:
     """Compile (first run) or load the sampler's kernels for ``sampler``; returns seconds.
 
     Parameters
@@ -173,36 +200,42 @@ def prepare_sampler(sampler: Sampler, notify: Callable[[str], object] | None = N
     notify : callable, optional
         Called with one line before a first-run compilation starts (progress for a user
         who would otherwise wait half a minute in silence).
+    beside : callable, optional
+        Called on a first run with a child compiling ``analyze``, once this process has
+        compiled its side: from then on this process mostly waits for the child, so a core
+        is free for more work (a dynamics run starts compiling its integrator there,
+        :mod:`mcland._compile_flow`).
     """
     t0 = time.perf_counter()
     if not is_ready():
         if notify is not None:
             notify("compiling the kernels (first run of this installation, about half a minute)")
-        child = _spawn_analyze() if _parallel() else None
+        child = spawn(["analyze"]) if _parallel() else None
         try:
             _compile_certificates()
             _compile_draw_side(sampler)
-            if child is not None:
-                child.wait(timeout=CHILD_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            pass
+            if child is not None and beside is not None:
+                beside()
+            wait(child)
         finally:
-            if child is not None and child.poll() is None:
-                child.kill()
-                child.wait()
+            stop(child)
     ids = np.zeros(0, np.int64)
     process_range(sampler, ids, _empty_output(), 0, 0, 1)  # compiles or loads it
-    stamp = _ready_stamp()
-    if stamp is not None and not is_ready():
-        with contextlib.suppress(OSError):
-            stamp.write_text(_jit.FINGERPRINT)
+    mark_ready()
     return time.perf_counter() - t0
 
 
 def main(argv: list[str]) -> int:
-    """The child's entry point (``argv == ["analyze"]``): compile and cache ``analyze``."""
-    if argv != ["analyze"]:
-        print("usage: main(['analyze'])", file=sys.stderr)
-        return 2
-    analyze.compile(analyze_signature())
-    return 0
+    """The children's entry point: ``["analyze"]`` compiles and caches ``analyze``,
+    ``["flow", integrator]`` the integrator of :func:`mcland._compile_flow.compile_flow`."""
+    if argv == ["analyze"]:
+        analyze.compile(analyze_signature())
+        return 0
+    if len(argv) == 2 and argv[0] == "flow":
+        from mcland import _compile_flow
+
+        if argv[1] in _compile_flow.INTEGRATORS:
+            _compile_flow.compile_flow(argv[1])
+            return 0
+    print("usage: main(['analyze']) or main(['flow', 'explicit' | 'rosenbrock'])", file=sys.stderr)
+    return 2

@@ -22,9 +22,10 @@ import pandas as pd
 import pyarrow as pa
 
 from mcland import _signals, runner, storage
+from mcland._compile_flow import prepare_dynamics
 from mcland.config import Config, Dynamics
 from mcland.dynamics import point_records, record_schema
-from mcland.pipeline import Plan, ThreadPool, compute_all, make_plan
+from mcland.pipeline import Plan, ThreadPool, compute_all, make_plan, notifier
 
 # points per batch: a point's flows cost ~1e3-1e5 gradient evaluations, so small batches
 # keep progress and SIGTERM checks frequent; results do not depend on it
@@ -73,9 +74,11 @@ class DynamicsJob:
         return self.plan.manifest()
 
     def load_kernels(self, progress: bool = False) -> float:
-        """The sampler's kernels (:meth:`mcland.pipeline.Plan.load_kernels`); the flow's
-        compile on the first point."""
-        return self.plan.load_kernels(progress)
+        """The sampler's kernels (:meth:`mcland.pipeline.Plan.load_kernels`) and the
+        configured integrator's, compiled beside them on a first run
+        (:func:`mcland._compile_flow.prepare_dynamics`)."""
+        integrator = self.settings.integrator
+        return prepare_dynamics(self.plan.sampler, integrator, notifier(progress))
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         """Start the points' sample records and their flows (one task per point)."""

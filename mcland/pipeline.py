@@ -67,6 +67,12 @@ class Job(Protocol):
         """Wait for what :meth:`start` started and return the records, in id order."""
 
 
+def notifier(progress: bool) -> Callable[[str], None] | None:
+    """With ``progress``, what announces a first-run compilation on stderr (the ``notify``
+    of :func:`mcland._compile.prepare_sampler`)."""
+    return (lambda line: print(f"mcland: {line}", file=sys.stderr)) if progress else None
+
+
 @dataclass(frozen=True)
 class Plan:
     """A ``sample`` job: everything a batch of drawn points needs besides the sample ids.
@@ -131,8 +137,7 @@ class Plan:
         """Compile (first run of an installation: two processes side by side, see
         :mod:`mcland._compile`) or load the sampler's kernels; returns the seconds it took.
         With ``progress``, a first-run compilation is announced on stderr."""
-        notify = (lambda line: print(f"mcland: {line}", file=sys.stderr)) if progress else None
-        return _compile.prepare_sampler(self.sampler, notify)
+        return _compile.prepare_sampler(self.sampler, notifier(progress))
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         """:func:`_start`."""

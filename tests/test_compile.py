@@ -1,8 +1,9 @@
 """First-run compilation (mcland._compile) and the kernels' cache (mcland._jit).
 
-These tests compile the sampler's kernels from an empty cache in child processes, twice
-(once in one process, once in two), so they take about a minute: that is what a user's
-first run costs, and it is what they guard.
+These tests compile the sampler's kernels from an empty cache in child processes, three
+times (once in one process, once in two, once with a dynamics run's integrator in a third),
+so they take about two minutes: that is what a user's first run costs, and it is what they
+guard.
 """
 
 from __future__ import annotations
@@ -48,13 +49,36 @@ print(json.dumps({{
 CONFIG = {"n": 40, "seed": 7, "architecture": {"depth": [2, 4], "hidden": [1, 4]}}
 
 
-def _child(cache: Path, jobs: str | None = None) -> dict:
+# A dynamics run in a child with its own NUMBA_CACHE_DIR; prints how the integrator came.
+_DYNAMICS = """
+import hashlib, json
+from mcland import _compile, _compile_flow
+from mcland._kernels import flow
+from mcland.dynamics_run import dynamics
+stamp = _compile_flow.ready_stamp("explicit")
+ready_before = _compile.is_ready(stamp)
+df = dynamics({cfg!r}, threads=1)
+print(json.dumps({{
+    "ready_before": ready_before,
+    "ready_after": _compile.is_ready(stamp) and _compile.is_ready(),
+    "integrate_dense": [
+        sum(flow.integrate_dense.stats.cache_hits.values()),
+        sum(flow.integrate_dense.stats.cache_misses.values()),
+    ],
+    "records": hashlib.sha256(df.to_csv().encode()).hexdigest(),
+}}))
+"""
+
+DYNAMICS = {**CONFIG, "n": 3, "dynamics": {"deltas": [1e-3], "max_evals": 2000}}
+
+
+def _child(cache: Path, jobs: str | None = None, code: str = _SAMPLE, cfg=CONFIG) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
     env.pop(_compile.JOBS_ENV, None)
     if jobs is not None:
         env[_compile.JOBS_ENV] = jobs
     proc = subprocess.run(
-        [sys.executable, "-c", _SAMPLE.format(cfg=CONFIG)],
+        [sys.executable, "-c", code.format(cfg=cfg)],
         capture_output=True,
         text=True,
         env=env,
@@ -110,6 +134,18 @@ def test_a_shared_cache_spares_the_second_process_all_compiling(parallel, parall
     assert second["process_range"] == [1, 0]
     assert second["analyze"] == [0, 0]  # linked into process_range, never looked up
     assert second["records"] == parallel["records"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _compile._parallel(), reason="one core: no second process to compile in")
+def test_a_first_dynamics_run_loads_the_integrator_its_child_compiled(tmp_path):
+    cold = _child(tmp_path, code=_DYNAMICS, cfg=DYNAMICS)
+    assert not cold["ready_before"] and cold["ready_after"]
+    assert cold["integrate_dense"] == [1, 0]  # the child's, loaded before the first point
+    warm = _child(tmp_path, code=_DYNAMICS, cfg=DYNAMICS)
+    assert warm["ready_before"]
+    assert warm["integrate_dense"] == [1, 0]  # loaded lazily on the first point
+    assert warm["records"] == cold["records"]
 
 
 def test_analyze_signature_is_the_documented_one():
