@@ -581,15 +581,14 @@ def _analyze(
     if not moved.any():
         return out, moved, w
     ri = out.row_int
-    counts = ri[:, f.I_N_NEG] + ri[:, f.I_N_ZERO] + ri[:, f.I_N_POS]
-    unsure = counts < w.lengths
+    unsure = _counted(ri) < w.lengths
     back = np.flatnonzero(moved & ((ri[:, f.I_IS_CRITICAL] != 1) | unsure))
     if back.size:
         sub = analyze_points(dims.take(back), w.take(back), problem, tol, threads)
         sr = sub.row_int
         keep = (ri[back, f.I_IS_CRITICAL] == 1) & ~(  # rebalanced and critical, unless ...
             (sr[:, f.I_IS_CRITICAL] == 1)
-            & (sr[:, f.I_N_NEG] + sr[:, f.I_N_ZERO] + sr[:, f.I_N_POS] == w.lengths[back])
+            & (_counted(sr) == w.lengths[back])
             & (sr[:, f.I_N_NEG] >= ri[back, f.I_N_NEG])
             & (sr[:, f.I_N_POS] >= ri[back, f.I_N_POS])
         )  # ... the analysis as given resolves the inertia better
@@ -602,6 +601,12 @@ def _analyze(
     out.weights[rows] = w.take(rows).padded(out.weights.shape[1])
     analysed = Ragged(np.where(np.repeat(moved, w.lengths), balanced.flat, w.flat), w.off)
     return out, moved, analysed
+
+
+def _counted(row_int: np.ndarray) -> np.ndarray:
+    """``n_neg + n_zero + n_pos`` of each row: less than ``N`` when an eigenvalue fell in
+    the uncertain band between ``-tol_neg`` and ``-tol_zero``."""
+    return row_int[:, f.I_N_NEG] + row_int[:, f.I_N_ZERO] + row_int[:, f.I_N_POS]
 
 
 def nearest_index(values: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -645,15 +650,27 @@ def _nearest(
 def gradient(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
     """Flat gradient of ``L(w) = ||W_H ... W_1 X - Y||_F^2`` at the flat point ``w`` (N,):
     ``dL/dW_h = 2 W_{H:h+1}^T (W_{H:1} Sxx - Syx) W_{h-1:1}^T``."""
+    return _gradient_of(*_partial_products(dims, w), problem)
+
+
+def _partial_products(dims: np.ndarray, w: np.ndarray) -> tuple[list, list]:
+    """``pre[h] = W_{h:1}`` and ``suf[h] = W_{H:h+1}`` for ``h = 0 ... H`` (identities at
+    the ends) at the flat point ``w``."""
     mats = split_layers(w, dims)
     H = len(mats)
     pre = [np.eye(int(dims[0]))]
     for W in mats:
         pre.append(W @ pre[-1])
-    R = pre[H] @ problem.Sxx - problem.Syx
     suf = [np.eye(int(dims[H]))] * (H + 1)
     for h in range(H - 1, -1, -1):
         suf[h] = suf[h + 1] @ mats[h]
+    return pre, suf
+
+
+def _gradient_of(pre: list, suf: list, problem: Problem) -> np.ndarray:
+    """:func:`gradient` from the partial products (:func:`_partial_products`)."""
+    H = len(pre) - 1
+    R = pre[H] @ problem.Sxx - problem.Syx
     return np.concatenate([(2.0 * suf[h + 1].T @ R @ pre[h].T).ravel() for h in range(H)])
 
 
@@ -663,54 +680,49 @@ def hessian(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
     return upper + np.triu(upper, 1).T
 
 
-def _grad_rel(dims: np.ndarray, w: np.ndarray, g: np.ndarray, problem: Problem) -> float:
-    """``||g|| / g_scale`` at the flat point ``w``: the formula of
+def _gradient_and_rel(
+    dims: np.ndarray, w: np.ndarray, problem: Problem
+) -> tuple[np.ndarray, float]:
+    """:func:`gradient` at the flat point ``w`` and ``||g|| / g_scale``: the formula of
     :func:`mcland._kernels.hessian.gradient_scale` with the norms of the partial products
     themselves, in the original coordinates.  It is not the kernel's ``grad_rel`` (which
     differed from it by up to 1e3 on the refinement table's points), so refinement accepts
     only rounding-level values (:data:`REFINE_ABOVE`), far below ``grad_rtol``."""
-    mats = split_layers(w, dims)
-    H = len(mats)
-    pre = [np.eye(int(dims[0]))]  # pre[h] = W_{h:1}
-    for W in mats:
-        pre.append(W @ pre[-1])
-    suf = [np.eye(int(dims[H]))] * (H + 1)  # suf[h] = W_{H:h+1}
-    for h in range(H - 1, -1, -1):
-        suf[h] = suf[h + 1] @ mats[h]
+    pre, suf = _partial_products(dims, w)
+    g = _gradient_of(pre, suf, problem)
+    H = len(pre) - 1
     base = np.linalg.norm(pre[H]) * np.linalg.norm(problem.Sxx) + np.linalg.norm(problem.Syx)
     scale = sum(2.0 * np.linalg.norm(suf[h + 1]) * np.linalg.norm(pre[h]) for h in range(H)) * base
     with np.errstate(all="ignore"):
-        return float(np.linalg.norm(g) / scale)
+        return g, float(np.linalg.norm(g) / scale)
 
 
-def _gauss_newton(
-    dims: np.ndarray, w: np.ndarray, problem: Problem, rcond: float | None, max_steps: int
-) -> tuple[np.ndarray, int]:
+def _gauss_newton(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int) -> np.ndarray:
     """Minimum-norm Gauss-Newton steps ``-H^+ g`` on the gradient from ``w`` (``H^+`` by
-    ``numpy.linalg.lstsq`` with ``rcond``), each halved until ``||g||`` decreases; stops when
-    no halving decreases it, at ``||g|| <= EPS * g_scale`` or after ``max_steps`` gradient
-    evaluations.  Returns the last accepted iterate and the evaluations used."""
+    ``numpy.linalg.lstsq`` with ``rcond = GN_RCOND``), each halved until ``||g||``
+    decreases; stops when no halving decreases it, at ``||g|| <= EPS * g_scale`` or after
+    ``max_steps`` gradient evaluations.  Returns the last accepted iterate."""
     x = w
-    g = gradient(dims, x, problem)
+    g, rel = _gradient_and_rel(dims, x, problem)
     norm = float(np.linalg.norm(g))
     used = 1
-    while used < max_steps and np.isfinite(norm) and _grad_rel(dims, x, g, problem) > EPS:
-        step = np.linalg.lstsq(hessian(dims, x, problem), g, rcond=rcond)[0]
+    while used < max_steps and np.isfinite(norm) and rel > EPS:
+        step = np.linalg.lstsq(hessian(dims, x, problem), g, rcond=GN_RCOND)[0]
         t, accepted = 1.0, False
         for _ in range(GN_HALVINGS):
             if used >= max_steps:
                 break
             y = x - t * step
-            gy = gradient(dims, y, problem)
+            gy, rel_y = _gradient_and_rel(dims, y, problem)
             used += 1
             ny = float(np.linalg.norm(gy))
             if ny < norm:  # (False for NaN)
-                x, g, norm, accepted = y, gy, ny, True
+                x, g, norm, rel, accepted = y, gy, ny, rel_y, True
                 break
             t /= 2.0
         if not accepted:
             break
-    return x, used
+    return x
 
 
 def _finite_point(dims: np.ndarray, x: np.ndarray, problem: Problem) -> bool:
@@ -763,13 +775,13 @@ def refine_point(
     """
     with np.errstate(all="ignore"):
         try:
-            x, _ = _gauss_newton(dims, w, problem, GN_RCOND, max_steps)
+            x = _gauss_newton(dims, w, problem, max_steps)
         except (ValueError, np.linalg.LinAlgError):
             x = w
         x = _lm(dims, x, problem, max_steps)
         y = _lm(dims, w, problem, max_steps)
-        if _grad_rel(dims, x, gradient(dims, x, problem), problem) <= REFINE_ABOVE and (
-            _grad_rel(dims, y, gradient(dims, y, problem), problem) > REFINE_ABOVE
+        if _gradient_and_rel(dims, x, problem)[1] <= REFINE_ABOVE and (
+            _gradient_and_rel(dims, y, problem)[1] > REFINE_ABOVE
             or np.linalg.norm(x - w) <= np.linalg.norm(y - w)
         ):
             return x
