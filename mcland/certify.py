@@ -885,7 +885,6 @@ def _exact_rows(cols, rows, dims_list, w_list, X, Y, problem, row_float, k_all, 
 def _objects(values: list) -> np.ndarray:
     """``values`` as a 1-D object array (lists stay elements, not rows)."""
     out = np.empty(len(values), object)
-    out[:] = [None] * len(values)
     for i, v in enumerate(values):
         out[i] = v
     return out
@@ -894,6 +893,9 @@ def _objects(values: list) -> np.ndarray:
 _MASK_TYPES = _objects(
     [[ks.TYPES[i] for i in range(4) if m >> i & 1] for m in range(16)]
 )  # possible types of a bit mask, in the order of ks.TYPES (read-only, shared by rows)
+_TYPES, _STABILITIES, _METHODS = (
+    _objects(list(names)) for names in (ks.TYPES, ks.STABILITIES, ks.METHODS)
+)
 
 
 def _fill_float64(cols: dict, rows: np.ndarray, fig: np.ndarray, code: np.ndarray, rel: float):
@@ -903,16 +905,15 @@ def _fill_float64(cols: dict, rows: np.ndarray, fig: np.ndarray, code: np.ndarra
         return
     c = code[rows]
     verdict = c[:, ks.C_VERDICT]
-    names = {"types": _objects(list(ks.TYPES)), "stab": _objects(list(ks.STABILITIES))}
-    cols["exact_type"][rows] = names["types"][verdict]
+    cols["exact_type"][rows] = _TYPES[verdict]
     cols["decided_by"][rows] = "float64"
-    cols["stability"][rows] = names["stab"][c[:, ks.C_STAB]]
+    cols["stability"][rows] = _STABILITIES[c[:, ks.C_STAB]]
     cols["possible_types"][rows] = _MASK_TYPES[c[:, ks.C_POSSIBLE]]
     cols["stability_scale"][rows] = np.where(verdict == ks.T_STRICT, fig[rows, ks.G_GAP], 0.0)
     cols["stability_bound"][rows] = fig[rows, ks.G_BETA]
     cols["stability_rel"][rows] = rel
-    cols["stability_method"][rows] = _objects(list(ks.METHODS))[c[:, ks.C_METHOD]]
-    cols["normwise_stability"][rows] = names["stab"][c[:, ks.C_STAB_N]]
+    cols["stability_method"][rows] = _METHODS[c[:, ks.C_METHOD]]
+    cols["normwise_stability"][rows] = _STABILITIES[c[:, ks.C_STAB_N]]
     cols["normwise_possible_types"][rows] = _MASK_TYPES[c[:, ks.C_POSSIBLE_N]]
 
 
