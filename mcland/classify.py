@@ -278,9 +278,7 @@ def _parquet_arrays(table: pa.Table, cols: list[str]) -> tuple[Ragged, Ragged] |
             return None
         rows = np.flatnonzero(has)
         layer = Ragged.from_lengths(col[0], per_layer[rows, h])
-        w.flat[np.repeat(w.off[rows] + start[rows, h], layer.lengths) + layer.position()] = (
-            layer.flat
-        )
+        layer.place_into(w.flat, w.off[rows] + start[rows, h])
     return dims, w
 
 

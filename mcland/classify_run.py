@@ -25,6 +25,7 @@ from mcland.config import Output
 from mcland.errors import MclandError
 from mcland.pipeline import BATCH, ThreadPool
 from mcland.problem import Problem
+from mcland.ragged import Ragged
 from mcland.tolerances import Tolerances
 
 DEFAULT_SHARD_SIZE = Output.model_fields["shard_size"].default  # as for sampling runs
@@ -35,8 +36,8 @@ def points_sha256(given: Points) -> str:
     (float64), point after point, then the keys."""
     dims, w = given.dims, given.w
     stream = np.empty(dims.flat.size + w.flat.size, np.int64)  # both are 8-byte words
-    stream[dims.position() + np.repeat(dims.off[:-1] + w.off[:-1], dims.lengths)] = dims.flat
-    stream[w.position() + np.repeat(dims.off[1:] + w.off[:-1], w.lengths)] = w.flat.view(np.int64)
+    dims.place_into(stream, dims.off[:-1] + w.off[:-1])
+    Ragged(w.flat.view(np.int64), w.off).place_into(stream, dims.off[1:] + w.off[:-1])
     digest = hashlib.sha256(stream.tobytes())
     digest.update(repr(given.keys.to_pylist()).encode())
     return digest.hexdigest()

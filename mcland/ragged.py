@@ -74,13 +74,14 @@ class Ragged(Sequence):
         """(n,) int64: the length of each array."""
         return np.diff(self.off)
 
-    def owner(self) -> np.ndarray:
-        """(off[-1],) int64: the index of the array each element of ``flat`` belongs to."""
-        return np.repeat(np.arange(len(self)), self.lengths)
-
     def position(self) -> np.ndarray:
         """(off[-1],) int64: each element's index inside its own array."""
         return np.arange(self.flat.size) - np.repeat(self.off[:-1], self.lengths)
+
+    def place_into(self, out: np.ndarray, starts: np.ndarray) -> None:
+        """Write array ``t`` into ``out[starts[t] : starts[t] + len]`` for every ``t``
+        (``out`` 1-D, ``starts`` (n,)); the rest of ``out`` is left as it is."""
+        out[np.repeat(starts, self.lengths) + self.position()] = self.flat
 
     def take(self, ids: Sequence[int] | np.ndarray) -> Ragged:
         """The arrays ``ids`` (in that order) as a new :class:`Ragged`."""

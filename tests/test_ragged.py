@@ -29,17 +29,23 @@ def test_sequence_of_views(arrays):
     with pytest.raises(IndexError):
         r[len(arrays)]
     np.testing.assert_array_equal(r.lengths, [a.size for a in arrays])
-    np.testing.assert_array_equal(
-        r.owner(), np.concatenate([[t] * a.size for t, a in enumerate(arrays)])
-    )
     np.testing.assert_array_equal(r.position(), np.concatenate([np.arange(a.size) for a in arrays]))
     assert Ragged.from_arrays(r) is r
     with pytest.raises(ValueError, match="sum to"):
         Ragged.from_lengths(np.zeros(3), np.array([1, 1]))
 
 
-def test_take_and_padded(arrays):
+def test_take_padded_and_place_into(arrays):
     r = Ragged.from_arrays(arrays)
+    starts = np.array(
+        [40, 0, 30, 5, 12, 20, 14]
+    )  # disjoint  # arrays of lengths 3, 0, 1, 7, 2, 0, 5
+    out = np.full(45, -1.0)
+    r.place_into(out, starts)
+    want = np.full(45, -1.0)
+    for a, s in zip(arrays, starts, strict=True):
+        want[s : s + a.size] = a
+    np.testing.assert_array_equal(out, want)
     ids = [6, 0, 3, 3, 1]
     taken = r.take(ids)
     assert [a.tolist() for a in taken] == [arrays[i].tolist() for i in ids]
