@@ -164,6 +164,12 @@ def layer_sizes(dims: Ragged) -> Ragged:
     return Ragged(prod[keep], dims.off - np.arange(dims.off.size))
 
 
+def point_sizes(dims: Ragged) -> np.ndarray:
+    """(n,) int64: the number of weights ``N = sum_h d_h d_{h-1}`` of every point."""
+    sizes = layer_sizes(dims)
+    return np.add.reduceat(sizes.flat, sizes.off[:-1])
+
+
 def layer_norms(dims: Ragged, w: Ragged) -> tuple[Ragged, np.ndarray]:
     """Frobenius norm of every layer of every point (a Ragged of (H,) per point; may
     overflow to inf) and the layers' start offsets in ``w.flat`` (sum of H,)."""
@@ -258,7 +264,7 @@ def _parquet_arrays(table: pa.Table, cols: list[str]) -> tuple[Ragged, Ragged] |
     dims = Ragged.from_lengths(values.astype(np.int64), lengths)
     sizes = layer_sizes(dims)
     depth = sizes.lengths
-    need = np.add.reduceat(sizes.flat, sizes.off[:-1])
+    need = point_sizes(dims)
     if cols == ["w"]:
         w_col = _list_column(table, "w")
         if w_col is None or np.any(w_col[1] != need):
@@ -423,10 +429,7 @@ def _from_lists(mats: list) -> tuple[Ragged, Ragged] | None:
         arch.append([shapes[0][1], *(shape[0] for shape in shapes)])
     arch_dims = Ragged.from_arrays([np.array(a, np.int64) for a in arch], np.int64)
     dims = arch_dims.take(kind)
-    sizes = layer_sizes(dims)
-    w = Ragged.from_lengths(
-        np.concatenate(layers, axis=None), np.add.reduceat(sizes.flat, sizes.off[:-1])
-    )
+    w = Ragged.from_lengths(np.concatenate(layers, axis=None), point_sizes(dims))
     return dims, w
 
 
