@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mcland import MclandError, Problem, load_config
-from mcland.datasource import load_data
+from mcland.core.datasource import load_data
 
 
 def main(config_path: str) -> int:

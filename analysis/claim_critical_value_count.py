@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mcland import load
+from mcland.rundir.files import read_manifest
 from mcland.stats import (
     Verdict,
     claim_main,
@@ -38,7 +39,6 @@ from mcland.stats import (
     match_critical_values,
     n_critical_values,
 )
-from mcland.storage import read_manifest
 
 VALUE_RTOL = 8 * np.finfo(float).eps
 CLAIM = "the number of distinct critical values is sum_{k<=r} C(d_y, k)"

@@ -36,8 +36,8 @@ from scipy.sparse.linalg import minres
 from threadpoolctl import threadpool_limits
 
 import mcland
-from mcland import groundtruth as gt
-from mcland.bench import naive
+from mcland.classification import groundtruth as gt
+from mcland.core import naive
 
 ROOT = Path(__file__).resolve().parents[1]
 CUTOFF = -1e-5  # the usual eigenvalue cutoff: an eigenvalue below it counts as negative
@@ -50,7 +50,7 @@ FAR_RTOL = 1e-2
 
 def problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``X`` (scaled so that ``lam_1 = 1``), the sorted critical values and their ``n_neg``
-    fractions (exact set at depth 2, from :mod:`mcland.groundtruth`, scaled alike)."""
+    fractions (exact set at depth 2, from :mod:`mcland.classification.groundtruth`, scaled alike)."""
     X = gt.autoencoder_data().astype(np.float64)
     scale = 1.0 / np.sqrt(16.0 * gt.AMPLITUDES[0] ** 2)
     return X * scale, scale

@@ -2,7 +2,7 @@
 
 ``X = diag(a) Had_16`` (16 features by 16 samples; Sylvester's Hadamard matrix), so
 ``X X^T = 16 diag(a^2)`` exactly; the autoencoder uses ``Y = X``.  The amplitudes
-``a = mcland.groundtruth.AMPLITUDES`` are the greedy sequence from 4 whose squares have
+``a = mcland.classification.groundtruth.AMPLITUDES`` are the greedy sequence from 4 whose squares have
 pairwise distinct sums over subsets of at most 4 elements (checked here), so the 2517
 critical values of the 16-4-16 autoencoder are distinct integers.  One row per sample,
 columns x1..x16 (x1 has the largest variance).  Deterministic: no randomness.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcland.groundtruth import AMPLITUDES, autoencoder_data
+from mcland.classification.groundtruth import AMPLITUDES, autoencoder_data
 
 
 def greedy_amplitudes(start: int = 4, count: int = 16, k_max: int = 4) -> list[int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import mcland
-from mcland.point import split_layers
+from mcland.points.inspect import split_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPES = ("global_minimizer", "strict_saddle", "non_strict_saddle")

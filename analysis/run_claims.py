@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from mcland import MclandError, __version__
-from mcland.storage import read_manifest
+from mcland.rundir.files import read_manifest
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,12 +6,12 @@ Usage: python analysis/shifted_inertia.py CONFIG SAMPLE_ID [--shift -10] [--reba
 The exact inertia of a point that is critical only to rounding is no arbiter of its float64
 counts: its symmetry zeros are exactly tiny nonzero numbers of either sign.  Counting
 beyond a threshold placed in the spectrum's gap is: ``#{lambda < -t}`` is the number of
-negative eigenvalues of ``Hess + t I`` and ``#{lambda > t}`` that of ``t I - Hess``, both exact integer matrices here (``mcland.certify.exact_point``: the
+negative eigenvalues of ``Hess + t I`` and ``#{lambda > t}`` that of ``t I - Hess``, both exact integer matrices here (``mcland.classification.certify.exact_type.exact_point``: the
 Hessian of the stored floats as ``M * 2**e``, ``M`` Python integers, original coordinates,
 data moments exact too).  The negative count is Jacobi's rule (sign changes along the
 leading principal minors, computed fraction-free by Bareiss elimination), or the exact
-LDL inertia of :func:`mcland.exact.inertia` when a leading minor vanishes.  ``--rebalanced``
-counts for the point's power-of-two rebalanced form (:func:`mcland.classify.rebalance`),
+LDL inertia of :func:`mcland.classification.exact.inertia` when a leading minor vanishes.  ``--rebalanced``
+counts for the point's power-of-two rebalanced form (:func:`mcland.classification.rebalance.rebalance`),
 which has the same exact inertia by Sylvester's law; the float64 counts of both analyses
 are printed beside.  Used for sample 32436 of runs/linnerud.toml (docs/classify.md#speed):
 ``python analysis/shifted_inertia.py runs/linnerud.toml 32436`` (about 3 minutes).
@@ -20,7 +20,6 @@ are printed beside.  Used for sample 32436 of runs/linnerud.toml (docs/classify.
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -28,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 import mcland
-from mcland import certify, exact
-
-cl = importlib.import_module("mcland.classify")  # the module (mcland.classify is the function)
+from mcland.classification import exact
+from mcland.classification.certify.exact_type import exact_moments, exact_point
+from mcland.classification.rebalance import rebalance
 
 
 def negatives(A: np.ndarray) -> int:
@@ -52,8 +51,8 @@ def negatives(A: np.ndarray) -> int:
 
 def shifted_counts(dims: np.ndarray, w: np.ndarray, X: np.ndarray, Y: np.ndarray, s: int):
     """``(#{lambda < -2**s}, #{lambda > 2**s}, N)`` for the Hessian at the flat point ``w``."""
-    Sxx, Syx = certify.exact_moments(X, Y)
-    hess = certify.exact_point(dims, w, Sxx, Syx).hess
+    Sxx, Syx = exact_moments(X, Y)
+    hess = exact_point(dims, w, Sxx, Syx).hess
     M, e = hess.M, hess.e
     N = M.shape[0]
     if s >= e:
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"classify: n_neg {rec.n_neg}, n_zero {rec.n_zero}, n_pos {rec.n_pos}, "
           f"rebalanced {bool(rec.rebalanced)}, tol_zero {rec.noise_floor:.3e}")  # fmt: skip
     if args.rebalanced:
-        w = np.asarray(cl.rebalance([dims], [w])[0][0])
+        w = np.asarray(rebalance([dims], [w])[0][0])
     t0 = time.perf_counter()
     below, above, N = shifted_counts(dims, w, X, Y, args.shift)
     which = "rebalanced" if args.rebalanced else "as given"

@@ -26,7 +26,6 @@ import time
 import numpy as np
 from numba import njit
 
-from mcland import pipeline
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels.batch import _product_error, draw_point
@@ -45,7 +44,8 @@ from mcland._kernels.hessian import (
 from mcland._kernels.lapack import eigvalsh_destroy
 from mcland._kernels.theory import partial_product_ranks, read_S
 from mcland.bench.measure import workload_config
-from mcland.tolerances import EPS
+from mcland.core.tolerances import EPS
+from mcland.points.plan import make_plan
 
 STAGES = [
     "draw (architecture, data, whitening, critical point)",
@@ -135,7 +135,7 @@ def _stage(which, reps, sampler, sid):
 
 def budget(workload: str, points: int) -> dict[str, float]:
     """Mean warm µs per point of every stage (keys of :data:`STAGES`)."""
-    plan = pipeline.make_plan(workload_config(workload))
+    plan = make_plan(workload_config(workload))
     total = np.zeros(len(STAGES))
     for sid in range(points):
         args = (plan.sampler, sid)

@@ -20,10 +20,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from certify_fixture import lm_points  # noqa: E402
 
 import mcland  # noqa: E402
-from mcland.problem import Problem  # noqa: E402
-
-cert = sys.modules["mcland.certify"]
-mc = sys.modules["mcland.classify"]
+from mcland.classification import classify as classify_module  # noqa: E402
+from mcland.classification.certify.exact_type import exact_certificate, exact_moments  # noqa: E402
+from mcland.core.problem import Problem  # noqa: E402
 
 
 def best_of(fn, n=3):
@@ -37,25 +36,25 @@ def best_of(fn, n=3):
 
 def with_without(points, X, Y):
     t_with, df = best_of(lambda: mcland.classify(points, X, Y, threads=1))
-    real = mc.certify_rows
-    mc.certify_rows = lambda *a, **k: {}
+    real = classify_module.certify_rows
+    classify_module.certify_rows = lambda *a, **k: {}
     try:
         t_without, _ = best_of(lambda: mcland.classify(points, X, Y, threads=1))
     finally:
-        mc.certify_rows = real
+        classify_module.certify_rows = real
     return t_with, t_without, df
 
 
 def main():
     pts, X, Y = lm_points(400)
-    problem, mom = Problem.from_data(X, Y), cert.exact_moments(X, Y)
+    problem, mom = Problem.from_data(X, Y), exact_moments(X, Y)
     t_with, t_without, df = with_without(pts, X, Y)
     amb = [i for i in range(len(pts)) if df.numeric_type[i] == "ambiguous"]
     dims = np.array([4, 2, 2, 2, 2])
     t0 = time.perf_counter()
     for i in amb:
         w = np.concatenate([W.ravel() for W in pts[i]])
-        cert.exact_certificate(dims, w, problem, mom, False)
+        exact_certificate(dims, w, problem, mom, False)
     dt = (time.perf_counter() - t0) / len(amb)
     print(f"LM: {len(amb)} ambiguous rows (N = 20): {1e3 * dt:.1f} ms per exact evaluation")
     n_exact = int((df.decided_by != "float64").sum())
@@ -74,12 +73,12 @@ def main():
             zip(d.numeric_type, d.decided_by, d.exact_type, d.stability, strict=True)
         )
     )
-    pl, ml = Problem.from_data(Xl, Yl), cert.exact_moments(Xl, Yl)
+    pl, ml = Problem.from_data(Xl, Yl), exact_moments(Xl, Yl)
     for t in d.index[d.decided_by != "float64"]:
         dims = np.array([lin[t][0].shape[1]] + [a.shape[0] for a in lin[t]])
         w = np.concatenate([a.ravel() for a in lin[t]])
         t0 = time.perf_counter()
-        c = cert.exact_certificate(dims, w, pl, ml, False)
+        c = exact_certificate(dims, w, pl, ml, False)
         dt = time.perf_counter() - t0
         print(
             f"  exact row {t}: dims {dims.tolist()}, N = {w.size}: {c.decided_by} {c.exact_type}, {1e3 * dt:.0f} ms"
@@ -93,9 +92,7 @@ def main():
         W2[:r, :] = np.diag(np.arange(2 * dd, 2 * dd - r, -1).astype(float))
         dims, w = np.array([dd, r, dd]), np.concatenate([W1.ravel(), W2.ravel()])
         t0 = time.perf_counter()
-        c = cert.exact_certificate(
-            dims, w, Problem.from_data(Xg, Yg), cert.exact_moments(Xg, Yg), True
-        )
+        c = exact_certificate(dims, w, Problem.from_data(Xg, Yg), exact_moments(Xg, Yg), True)
         dt = time.perf_counter() - t0
         print(
             f"exact PSD proof, global minimizer {dd}-{r}-{dd}, N = {w.size}: {c.decided_by} rank {c.exact_rank}, {1e3 * dt:.0f} ms"

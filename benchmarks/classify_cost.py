@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import mcland
-from mcland.point import split_layers
+from mcland.points.inspect import split_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 SAME = ["s", "theory_type", "numeric_type", "n_neg", "n_zero", "n_pos"]

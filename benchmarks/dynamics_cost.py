@@ -1,4 +1,4 @@
-"""Cost per point of the dynamics experiments (``mcland.dynamics.point_records``).
+"""Cost per point of the dynamics experiments (``mcland.flow.records.point_records``).
 
 Usage: python benchmarks/dynamics_cost.py [--points 30] [--depths 2 3 4]
        [--integrator explicit|rosenbrock]
@@ -19,9 +19,9 @@ from collections import Counter
 
 import numpy as np
 
-from mcland.config import Dynamics
-from mcland.dynamics import point_records
-from mcland.pipeline import make_plan
+from mcland.core.config import Dynamics
+from mcland.flow.records import point_records
+from mcland.points.plan import make_plan
 
 
 def main() -> None:

@@ -42,9 +42,9 @@ os.environ.setdefault(
 
 import numpy as np
 
-from mcland._version import __version__
 from mcland.bench import dynamics
-from mcland.sampling import draw_point
+from mcland.core.version import __version__
+from mcland.sampling.run import draw_point
 
 ROOT = Path(__file__).resolve().parents[1]
 DYNAMICS_QUICK = ROOT / "runs" / "dynamics_quick.toml"

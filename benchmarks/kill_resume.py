@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from mcland.compare import compare_runs as compare
+from mcland.rundir.compare import compare_runs as compare
 
 
 def main() -> None:

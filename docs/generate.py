@@ -7,14 +7,14 @@ Each generated section sits between ``<!-- generated:NAME -->`` and
 ``<!-- /generated:NAME -->`` in its page; the prose around it is hand-written and left alone.
 The sources are the code's own:
 
-* ``docs/output-schema.md`` (``schema``): :data:`mcland.storage.SCHEMA`, whose fields carry
+* ``docs/output-schema.md`` (``schema``): :data:`mcland.points.records.SCHEMA`, whose fields carry
   their descriptions as metadata;
-* ``docs/configuration.md`` (``configuration``): the pydantic models of :mod:`mcland.config`
+* ``docs/configuration.md`` (``configuration``): the pydantic models of :mod:`mcland.core.config`
   (``Field(description=...)``, defaults, bounds), defaults of tolerances from
-  :mod:`mcland.tolerances`;
+  :mod:`mcland.core.tolerances`;
 * ``docs/cli.md`` (``cli``): the ``--help`` text of the click commands of :mod:`mcland.cli`;
 * ``docs/dynamics.md`` (``dynamics_escape``, ``dynamics_small_init``): the record schemas of
-  :func:`mcland.dynamics.record_schema`.
+  :func:`mcland.flow.schema.record_schema`.
 
 ``tests/test_docs.py`` runs :func:`check`, so a change to any of these sources fails the
 tests until the pages are regenerated.
@@ -28,6 +28,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from mcland.points.records import SCHEMA, description
 
 DOCS = Path(__file__).resolve().parent
 WIDTH = 88  # of the --help text, fixed so the output does not depend on the terminal
@@ -47,11 +49,10 @@ def _arrow_type(t: Any) -> str:
 
 
 def schema_section() -> str:
-    from mcland import storage
 
     rows = ["| column | Arrow type | nullable | meaning (paper notation) |", "|---|---|---|---|"]
-    for fl in storage.SCHEMA:
-        desc = storage.description(fl.name).replace("|", "\\|")
+    for fl in SCHEMA:
+        desc = description(fl.name).replace("|", "\\|")
         rows.append(
             f"| `{fl.name}` | {_arrow_type(fl.type)} | {'yes' if fl.nullable else 'no'} | {desc} |"
         )
@@ -81,7 +82,7 @@ def _schema_table(schema: Any) -> str:
 
 
 def dynamics_section(experiment: str) -> str:
-    from mcland.dynamics_schema import record_schema
+    from mcland.flow.schema import record_schema
 
     return _schema_table(record_schema(experiment))
 
@@ -184,7 +185,7 @@ def _rst_to_md(text: str) -> str:
 def configuration_section() -> str:
     from pydantic import BaseModel
 
-    from mcland.config import Config
+    from mcland.core.config import Config
 
     out: list[str] = []
 
@@ -232,7 +233,8 @@ def cli_section() -> str:
         **cli.context_settings,  # -h as well as --help
     )
     out = ["```text", "$ mcland --help", cli.get_help(root), "```"]
-    for name, cmd in cli.commands.items():  # in the order they are defined
+    for name in cli.list_commands(root):  # in the order `mcland --help` lists them
+        cmd = cli.commands[name]
         ctx = click.Context(
             cmd, info_name=name, parent=root, terminal_width=WIDTH, max_content_width=WIDTH
         )

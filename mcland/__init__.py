@@ -5,7 +5,7 @@ Public API: :func:`inspect_point` / :class:`PointReport` for one point,
 (:func:`certify_point`: the exact type of one point's floats and its stability),
 :func:`dynamics` for gradient-flow experiments from drawn points (:func:`escape` /
 :func:`gradient_flow` for one point), :func:`run` to write a run directory (the other kinds
-of run: :func:`mcland.classify_run.run`, :func:`mcland.dynamics_run.run`), :func:`load`
+of run: :func:`mcland.classification.run.run`, :func:`mcland.flow.run.run`), :func:`load`
 to read one back (:func:`load_depth` for one depth with predicate pushdown),
 :func:`type_fractions` / :func:`wilson_interval` for type fractions with binomial
 intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
@@ -14,20 +14,28 @@ intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
 
 from __future__ import annotations
 
-from mcland import _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
-from mcland._version import __version__
-from mcland.certify import certify_point
-from mcland.classify import classify
-from mcland.config import Config, load_config
-from mcland.dynamics import escape, gradient_flow
-from mcland.dynamics_run import dynamics  # the module stays mcland.dynamics in sys.modules
-from mcland.errors import MclandError
-from mcland.point import PointReport, inspect_point, rank_labels
-from mcland.problem import Problem
-from mcland.sampling import draw_point, run, sample
+from mcland.core import blas as _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
+
+# isort: split
+from mcland.classification import run as _classify_run
+from mcland.classification.classify import certify_point, classify
+from mcland.core.config import Config, load_config
+from mcland.core.errors import MclandError
+from mcland.core.problem import Problem
+from mcland.core.tolerances import Tolerances
+from mcland.core.version import __version__
+from mcland.flow import run as _dynamics_run
+from mcland.flow.gradient_flow import gradient_flow
+from mcland.flow.run import dynamics, escape
+from mcland.points.inspect import PointReport, inspect_point, rank_labels
+from mcland.rundir import kinds as _kinds
+from mcland.rundir.files import load
+from mcland.sampling import run as _sample_run
+from mcland.sampling.run import draw_point, run, sample
 from mcland.stats import load_depth, type_fractions, wilson_interval
-from mcland.storage import load
-from mcland.tolerances import Tolerances
+
+# the one place that knows every kind of run: the run directories learn their shards here
+_kinds.register(_sample_run.KIND, _classify_run.KIND, _dynamics_run.KIND)
 
 __all__ = [
     "Config",

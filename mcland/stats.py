@@ -19,10 +19,11 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from scipy.stats import binom
 
 from mcland._kernels.fields import TYPE_NAMES
-from mcland.errors import MclandError
-from mcland.storage import SHARD_GLOB, load, read_manifest
+from mcland.core.errors import MclandError
+from mcland.rundir.files import SHARD_GLOB, load, read_manifest
 
 TYPES = list(TYPE_NAMES)
 """The type codes of ``theory_type`` / ``numeric_type``, in display order (the kernels'
@@ -93,6 +94,29 @@ def wilson_interval(
     lo = np.where(k == 0, 0.0, lo)
     hi = np.where(k == n, 1.0, hi)
     return lo, hi
+
+
+def median_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """The median of ``x`` and a distribution-free interval for it.
+
+    The interval is ``[x_(j), x_(n+1-j)]`` (order statistics, 1-based) with ``j`` the
+    largest index such that ``P(Binomial(n, 1/2) < j) <= (1 - confidence) / 2``; its
+    coverage is at least ``confidence`` for ``n >= 6``.  For ``n <= 5`` no such ``j >= 1``
+    exists and the interval is the range (coverage ``1 - 2^(1-n)``).
+
+    Returns
+    -------
+    (median, lo, hi) : floats; NaN for an empty ``x``.
+    """
+    x = np.sort(np.asarray(x, float))
+    n = x.size
+    if not n:
+        return np.nan, np.nan, np.nan
+    j = int(binom.ppf((1.0 - confidence) / 2.0, n, 0.5))  # P(B <= j) >= alpha/2
+    if j >= 1 and binom.cdf(j - 1, n, 0.5) > (1.0 - confidence) / 2.0:
+        j -= 1
+    j = max(j, 1)
+    return float(np.median(x)), float(x[j - 1]), float(x[n - j])
 
 
 def type_fractions(

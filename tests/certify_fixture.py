@@ -16,7 +16,7 @@ from scipy.optimize import least_squares
 
 from mcland._kernels.dense import layer_offsets, prod, product_table
 from mcland._kernels.hessian import assemble_hessian, gradient, residual
-from mcland.problem import Problem
+from mcland.core.problem import Problem
 
 LM_DIMS = (4, 2, 2, 2, 2)  # d_0 .. d_H, H = 4: N = 8 + 4 + 4 + 4 = 20
 LM_SEED = 14
@@ -33,7 +33,7 @@ def lm_data(seed: int = LM_SEED) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lm(dims: np.ndarray, w: np.ndarray, problem: Problem, steps: int) -> np.ndarray:
-    """Levenberg-Marquardt on the gradient as :func:`mcland.classify.refine_point` does
+    """Levenberg-Marquardt on the gradient as :func:`mcland.classification.refine.refine_point` does
     (MINPACK, Hessian as Jacobian), with the gradient from the Numba kernels instead of
     NumPy's BLAS products, whose last bits may depend on memory alignment: on these
     degenerate points LM amplifies such bits, and the fixture must be bit-reproducible."""
@@ -183,7 +183,7 @@ if __name__ == "__main__":  # pragma: no cover - the docs' table
     import time
 
     import mcland
-    from mcland.certify import certify_point
+    from mcland.classification.classify import certify_point
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
     t0 = time.perf_counter()

@@ -1,12 +1,12 @@
-"""NumPy references for the tests: :mod:`mcland.bench.naive` (shared with the benchmark's
+"""NumPy references for the tests: :mod:`mcland.core.naive` (shared with the benchmark's
 baseline) plus the reader of the independently labelled fixtures."""
 
 from pathlib import Path
 
 import numpy as np
 
-from mcland.bench.naive import *  # noqa: F403
-from mcland.bench.naive import unravel_weights
+from mcland.core.naive import *  # noqa: F403
+from mcland.core.naive import unravel_weights
 
 # ------------------------------------------------------------------- fixtures
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcland import runlog, storage
-from mcland.compare import record_bytes, records
+from mcland.rundir import runlog
+from mcland.rundir.compare import record_bytes, records
+from mcland.rundir.files import CHECKSUM_DIR, CHECKSUM_SUFFIX, MANIFEST, shard_name, verify_checksum
 
 
 def assert_same_records(a: Path, b: Path) -> None:
@@ -27,15 +28,15 @@ def assert_clean(run_dir: Path, n: int, shards: int) -> None:
     no temporary file); every checksum verifies; sample ids 0..n-1 once each."""
     names = sorted(p.name for p in Path(run_dir).iterdir())
     expected = [
-        storage.MANIFEST,
+        MANIFEST,
         runlog.LOG_FILE,
-        storage.CHECKSUM_DIR,
-        *(storage.shard_name(k) for k in range(shards)),
+        CHECKSUM_DIR,
+        *(shard_name(k) for k in range(shards)),
     ]
     assert names == sorted(expected)
-    sums = sorted(p.name for p in (Path(run_dir) / storage.CHECKSUM_DIR).iterdir())
-    assert sums == [storage.shard_name(k) + storage.CHECKSUM_SUFFIX for k in range(shards)]
+    sums = sorted(p.name for p in (Path(run_dir) / CHECKSUM_DIR).iterdir())
+    assert sums == [shard_name(k) + CHECKSUM_SUFFIX for k in range(shards)]
     for k in range(shards):
-        assert storage.verify_checksum(Path(run_dir) / storage.shard_name(k)) == "ok"
+        assert verify_checksum(Path(run_dir) / shard_name(k)) == "ok"
     ids = records(run_dir).column("sample_id").to_pylist()
     assert ids == list(range(n))

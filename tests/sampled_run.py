@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import mcland
-from mcland import storage
+from mcland.rundir.files import checksum_path, file_sha256
 
 # Depths 2-4 so H = 2 and W = 0 points at H >= 3 occur; scaled data; three shards so
 # loading crosses files; spectra stored for the report's spectral densities.
@@ -45,6 +45,6 @@ def tampered_copy(src: Path, dst: Path, edit: Callable[[pd.DataFrame], None]) ->
     edit(df)
     new = pa.Table.from_pandas(df, schema=table.schema, preserve_index=False)
     pq.write_table(new, first)
-    digest = storage.file_sha256(first)
-    storage.checksum_path(first).write_text(f"{digest}  {first.name}\n", encoding="ascii")
+    digest = file_sha256(first)
+    checksum_path(first).write_text(f"{digest}  {first.name}\n", encoding="ascii")
     return dst

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mcland
-from mcland.config import config_from_dict, load_config
-from mcland.errors import MclandError
+from mcland.core.config import config_from_dict, load_config
+from mcland.core.errors import MclandError
 
 TINY = "n = 10\n[architecture]\ndepth = [2, 3]\nd_y = [1, 2]\nhidden = [1, 3]\n[output]\nshard_size = 5\n"
 

@@ -11,10 +11,11 @@ import numpy as np
 from cli_helpers import assert_bad_input, cli
 
 import mcland
-from mcland import pipeline
 from mcland._kernels.bench import eigvalsh_range, point_hessian
-from mcland.bench import baseline, measure, naive
-from mcland.config import config_from_dict
+from mcland.bench import baseline, measure
+from mcland.core import naive
+from mcland.core.config import config_from_dict
+from mcland.points.plan import make_plan
 
 KEYS = (
     "points_per_s",
@@ -42,7 +43,7 @@ DYNAMICS_KEYS = (
 
 def test_floor_decomposes_the_pipelines_hessians():
     cfg = measure.workload_config("small")
-    plan = pipeline.make_plan(cfg)
+    plan = make_plan(cfg)
     ids = np.arange(40)
     packed, offsets, sizes = measure._hessians(plan, ids)
     out = np.empty(ids.size)

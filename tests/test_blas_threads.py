@@ -1,4 +1,4 @@
-"""``mcland._blas.one_blas_thread``: one BLAS thread inside, the original limits after,
+"""``mcland.core.blas.one_blas_thread``: one BLAS thread inside, the original limits after,
 whatever the nesting and the threads that enter and leave."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import threading
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from mcland._blas import one_blas_thread
+from mcland.core.blas import one_blas_thread
 
 
 def _blas_threads() -> set[int]:

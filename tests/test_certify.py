@@ -1,11 +1,10 @@
-"""Tests of mcland.certify: exact evaluation on the stored floats, the exact PSD test, the
+"""Tests of mcland.classification.certify: exact evaluation on the stored floats, the exact PSD test, the
 perturbation bound behind the stability answer, and the classify integration
 (docs/certify.md).  References: ``fractions.Fraction`` for signs and exact values, the
-float64 NumPy formulas (mcland.classify.gradient / hessian) for values."""
+float64 NumPy formulas (mcland.classification.refine.gradient / hessian) for values."""
 
 from __future__ import annotations
 
-import sys
 from fractions import Fraction
 
 import numpy as np
@@ -20,10 +19,29 @@ from certify_fixture import (
 )
 
 import mcland
-from mcland.classify import gradient, hessian
-from mcland.problem import Problem
-
-cert = sys.modules["mcland.certify"]  # the module (mcland.certify_point is the function)
+from mcland.classification.certify import rows
+from mcland.classification.certify.balance import balance_rows, layer_balance
+from mcland.classification.certify.dyadic import Dyadic, floats, floats_wide, ldexp
+from mcland.classification.certify.exact_type import (
+    _balance,
+    _quad,
+    exact_certificate,
+    exact_moments,
+    exact_point,
+    psd_rank,
+)
+from mcland.classification.certify.reference import certify_figures_reference
+from mcland.classification.certify.rows import (
+    COLUMNS,
+    DEFAULT_REL,
+    _fill_float64,
+    certify_figures,
+    certify_rows,
+)
+from mcland.classification.certify.stability import bounds_rows, perturbation_bounds
+from mcland.classification.refine import gradient, hessian
+from mcland.core.problem import Problem
+from mcland.core.tolerances import EPS
 
 
 def _flat(weights):
@@ -100,7 +118,7 @@ def test_exact_gradient_and_hessian_match_float64(case):
     weights, X, Y = _points()[case]
     dims, w = _flat(weights)
     problem = Problem.from_data(X, Y)
-    ex = cert.exact_point(dims, w, *cert.exact_moments(X, Y))
+    ex = exact_point(dims, w, *exact_moments(X, Y))
     Hf, Hn = ex.hess.to_float(), hessian(dims, w, problem)
     assert np.allclose(Hf, Hf.T, rtol=0, atol=0)
     scale = np.abs(Hn).max()
@@ -116,10 +134,10 @@ def test_exact_gradient_and_hessian_match_float64(case):
 def test_exact_quadratic_form_equals_fraction_reference(case):
     weights, X, Y = _points()[case]
     dims, w = _flat(weights)
-    ex = cert.exact_point(dims, w, *cert.exact_moments(X, Y))
+    ex = exact_point(dims, w, *exact_moments(X, Y))
     rng = np.random.default_rng(case)
     for v in [rng.standard_normal(w.size), np.linalg.eigh(ex.hess.to_float())[1][:, 0]]:
-        sign, q, _ = cert._quad(ex.hess, v)
+        sign, q, _ = _quad(ex.hess, v)
         ref = _quad_reference(weights, _split(v, weights), X, Y)
         assert sign == (ref > 0) - (ref < 0)
         assert q == pytest.approx(float(ref), rel=1e-15, abs=0)
@@ -129,14 +147,12 @@ def test_psd_rank_against_eigenvalues():
     rng = np.random.default_rng(3)
     for n, k in ((5, 5), (6, 3), (7, 1), (4, 0)):
         B = rng.integers(-9, 10, size=(n, k))
-        A = cert.Dyadic(np.array((B @ B.T).tolist(), dtype=object), 0)  # PSD, rank k
-        assert cert.psd_rank(A) == (True, int(np.linalg.matrix_rank(B @ B.T)))
+        A = Dyadic(np.array((B @ B.T).tolist(), dtype=object), 0)  # PSD, rank k
+        assert psd_rank(A) == (True, int(np.linalg.matrix_rank(B @ B.T)))
         D = np.diag([-1] + [1] * (k - 1)) if k else None
         if k:
-            A = cert.Dyadic(np.array((B @ D @ B.T).tolist(), dtype=object), 0)
-            assert cert.psd_rank(A)[0] == (
-                np.linalg.eigvalsh((B @ D @ B.T).astype(float))[0] >= -1e-9
-            )
+            A = Dyadic(np.array((B @ D @ B.T).tolist(), dtype=object), 0)
+            assert psd_rank(A)[0] == (np.linalg.eigvalsh((B @ D @ B.T).astype(float))[0] >= -1e-9)
     for M in (
         [[0, 1], [1, 0]],
         [[1, 2], [2, 1]],
@@ -144,7 +160,7 @@ def test_psd_rank_against_eigenvalues():
         [[1, 1, 0], [1, 1, 0], [0, 0, 0]],
     ):
         expect = bool(np.linalg.eigvalsh(np.array(M, float))[0] >= -1e-12)
-        assert cert.psd_rank(cert.Dyadic(np.array(M, dtype=object), 0))[0] == expect
+        assert psd_rank(Dyadic(np.array(M, dtype=object), 0))[0] == expect
 
 
 def test_tiny_strict_saddle_is_certified_by_exact():
@@ -156,7 +172,7 @@ def test_tiny_strict_saddle_is_certified_by_exact():
     assert (r["exact_type"], r["decided_by"]) == ("strict_saddle", "exact")
     assert r["exact_curvature"] < 0 and r["stability"] == "stable"
     dims, w = _flat(weights)
-    c = cert.exact_certificate(dims, w, Problem.from_data(X, Y), cert.exact_moments(X, Y), False)
+    c = exact_certificate(dims, w, Problem.from_data(X, Y), exact_moments(X, Y), False)
     ref = _quad_reference(weights, _split(c.direction, weights), X, Y)
     assert ref < 0  # the certificate, checked independently in Fractions
 
@@ -188,15 +204,15 @@ def test_unbalanced_strict_saddle_is_certified_and_stable():
         "stable",
     )
     dims, w = _flat(weights)
-    k = cert.layer_balance(dims, w)
+    k = layer_balance(dims, w)
     assert k.sum() == 0
     per = np.repeat(k, dims[1:] * dims[:-1])
     assert np.array_equal(np.ldexp(np.ldexp(w, -per), per), w)  # exact rescaling
     wb = np.ldexp(w, -per)
     nb = [np.linalg.norm(W) for W in _split(wb, weights)]
     assert max(nb) / min(nb) < 2.0 ** (len(nb) + 1)  # balanced (the rounding of k)
-    problem, mom = Problem.from_data(X, Y), cert.exact_moments(X, Y)
-    plain = cert.exact_certificate(dims, w, problem, mom, False, balance=False)
+    problem, mom = Problem.from_data(X, Y), exact_moments(X, Y)
+    plain = exact_certificate(dims, w, problem, mom, False, balance=False)
     assert plain.exact_type == "strict_saddle"  # same type without balancing
 
 
@@ -209,9 +225,7 @@ def test_exact_psd_points_are_not_called_strict(make, expect, rank):
     dims, w = _flat(weights)
     problem = Problem.from_data(X, Y)
     assert np.all(gradient(dims, w, problem) == 0)  # exactly critical
-    c = cert.exact_certificate(
-        dims, w, problem, cert.exact_moments(X, Y), expect == "global_minimizer"
-    )
+    c = exact_certificate(dims, w, problem, exact_moments(X, Y), expect == "global_minimizer")
     assert (c.exact_type, c.decided_by, c.exact_rank) == (expect, "exact_inertia", rank)
 
 
@@ -225,7 +239,7 @@ def test_exact_rank_of_a_global_minimizer():
     W2 = np.zeros((d, r))
     W2[:r, :] = np.diag(np.arange(2 * d, 2 * d - r, -1).astype(float))
     dims, w = _flat([W1, W2])
-    c = cert.exact_certificate(dims, w, Problem.from_data(X, Y), cert.exact_moments(X, Y), True)
+    c = exact_certificate(dims, w, Problem.from_data(X, Y), exact_moments(X, Y), True)
     assert (c.exact_type, c.decided_by, c.exact_rank) == ("global_minimizer", "exact_inertia", 27)
 
 
@@ -281,7 +295,7 @@ def test_bound_holds_for_random_perturbations(rel):
         for W in weights[1:]:
             P = W @ P
         r_norm = np.linalg.norm(P @ problem.Sxx - problem.Syx) * (1 + 1e-12) + 1e-300
-        beta, dgrad, _ = cert.perturbation_bounds(
+        beta, dgrad, _ = perturbation_bounds(
             norms,
             r_norm,
             np.linalg.eigvalsh(problem.Sxx)[-1],
@@ -289,11 +303,11 @@ def test_bound_holds_for_random_perturbations(rel):
             np.linalg.norm(Y),
             rel,
         )
-        ex0 = cert.exact_point(dims, w, *cert.exact_moments(X, Y))
+        ex0 = exact_point(dims, w, *exact_moments(X, Y))
         for _ in range(3):
             Xp, Yp = _perturb(X, rel, rng), _perturb(Y, rel, rng)
             wp = _perturb(w, rel, rng)
-            ex1 = cert.exact_point(dims, wp, *cert.exact_moments(Xp, Yp))
+            ex1 = exact_point(dims, wp, *exact_moments(Xp, Yp))
             dH = (ex1.hess - ex0.hess).to_float()
             dg = (ex1.grad - ex0.grad).to_float()
             assert np.linalg.norm(dH, 2) <= beta
@@ -317,13 +331,13 @@ def test_robust_float64_non_strict_is_exactly_strict_and_stable():
 def test_classify_runs_exact_only_where_needed(monkeypatch):
     pts, X, Y = lm_points(40)
     calls = []
-    real = cert.exact_certificate
+    real = exact_certificate
 
     def spy(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(cert, "exact_certificate", spy)
+    monkeypatch.setattr(rows, "exact_certificate", spy)
     df = mcland.classify(pts, X, Y, threads=1)
     exact_rows = df["decided_by"] != "float64"
     assert len(calls) == int(exact_rows.sum())
@@ -333,7 +347,7 @@ def test_classify_runs_exact_only_where_needed(monkeypatch):
         == df.loc[df.decided_by == "float64", "numeric_type"]
     ).all()
     assert df["decided_by"].isin(["float64", "exact", "exact_inertia", "undecided"]).all()
-    assert (df["stability_rel"] == cert.DEFAULT_REL).all()
+    assert (df["stability_rel"] == DEFAULT_REL).all()
     with pytest.raises(mcland.MclandError, match="stability_rel"):
         mcland.classify(pts[:1], X, Y, stability_rel=-1.0)
 
@@ -424,8 +438,9 @@ def test_cli_stability_rel_option(tmp_path):
 def _analysed(cases):
     """Rows of the analysis (as mcland.classify computes them) for (weights, X, Y) of one
     data set."""
-    from mcland.classify import analyze_points, read_points
-    from mcland.tolerances import Tolerances
+    from mcland.classification.analysis import analyze_points
+    from mcland.classification.inputs import read_points
+    from mcland.core.tolerances import Tolerances
 
     pts, X, Y = cases
     problem = Problem.from_data(X, Y)
@@ -441,7 +456,7 @@ def _sampler_points(n):
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"weights": True})})
     _, X, Y = mcland.draw_point(cfg, 0)
     df = mcland.sample(cfg, n=n, threads=1)
-    from mcland.point import split_layers
+    from mcland.points.inspect import split_layers
 
     pts = [
         split_layers(np.asarray(w), np.asarray(d, np.int64))
@@ -453,8 +468,8 @@ def _sampler_points(n):
 def _assert_figures_agree(args, rel, dist, everything):
     from mcland._kernels import stability as ks
 
-    a = cert.certify_figures(*args, rel, dist, 1e-8, everything)
-    b = cert.certify_figures_reference(*args, rel, dist, 1e-8, everything)
+    a = certify_figures(*args, rel, dist, 1e-8, everything)
+    b = certify_figures_reference(*args, rel, dist, 1e-8, everything)
     crit = b[2][:, ks.C_CRITICAL] == 1
     assert crit.any()
     assert np.array_equal(a[2][crit], b[2][crit])  # triage, verdicts, possible types
@@ -464,7 +479,7 @@ def _assert_figures_agree(args, rel, dist, everything):
         np.testing.assert_allclose(a[1][crit, j], b[1][crit, j], rtol=1e-12, atol=0, err_msg=name)
 
 
-@pytest.mark.parametrize("rel", [cert.DEFAULT_REL, 1e-8])
+@pytest.mark.parametrize("rel", [DEFAULT_REL, 1e-8])
 def test_bounds_kernel_matches_reference_on_sampler_points(rel):
     args = _analysed(_sampler_points(300))
     _assert_figures_agree(args, rel, None, False)
@@ -474,11 +489,11 @@ def test_bounds_kernel_matches_reference_on_lm_points():
     args = _analysed(lm_points(40))
     n = len(args[1])
     dist = np.where(np.arange(n) % 3 == 0, 1e-9 * np.arange(n), np.nan)  # refine distances
-    _assert_figures_agree(args, cert.DEFAULT_REL, None, False)
+    _assert_figures_agree(args, DEFAULT_REL, None, False)
     _assert_figures_agree(args, 1e-8, dist, True)
     cols = ["exact_type", "decided_by", "stability", "possible_types", "normwise_stability"]
-    a = cert.certify_rows(*args)
-    b = cert.certify_rows(*args, reference=True)
+    a = certify_rows(*args)
+    b = certify_rows(*args, reference=True)
     for c in cols:
         assert a[c].tolist() == b[c].tolist(), c
 
@@ -492,12 +507,12 @@ def test_bounds_kernel_one_row_matches_perturbation_bounds():
         norms = 10.0 ** rng.uniform(-8, 3, H)
         r_norm, sxx_2, xn, yn = 10.0 ** rng.uniform(-3, 3, 4)
         rel, dist, data_rel = 10.0 ** rng.uniform(-8, -2, 3)
-        ref = cert.bounds_rows(
+        ref = bounds_rows(
             norms[None, :], np.array([r_norm]), sxx_2, xn, yn, rel, np.array([dist]), data_rel
         )
         got = ks.bounds(norms, r_norm, sxx_2, xn, yn, rel, dist, data_rel)
         # same operations in the same order (H <= 7: NumPy's row sums are sequential)
-        np.testing.assert_allclose(got, [x[0] for x in ref], rtol=2 * cert.EPS, atol=0)
+        np.testing.assert_allclose(got, [x[0] for x in ref], rtol=2 * EPS, atol=0)
 
 
 def test_balance_kernel_matches_balance_rows():
@@ -511,7 +526,7 @@ def test_balance_kernel_matches_balance_rows():
         small = np.where(norms > 0, big * 10.0 ** rng.uniform(-300, 0, H), np.inf)
         k = np.zeros(H, np.int64)
         ks.balance(norms, big, small, k)
-        ref = cert.balance_rows(norms[None, :], big[None, :], small[None, :])[0]
+        ref = balance_rows(norms[None, :], big[None, :], small[None, :])[0]
         assert np.array_equal(k, ref), (norms, k, ref)
 
 
@@ -565,7 +580,7 @@ def test_bound_evaluation_is_rounded_up():
 
 
 def test_floats_of_integer_matrices_match_scalar_ldexp():
-    """certify._floats (the int64 fast path and the fallback) gives exactly _ldexp's
+    """certify.floats (the int64 fast path and the fallback) gives exactly ldexp's
     floats, exponents down to subnormal and up to overflow."""
     rng = np.random.default_rng(8)
     for trial in range(200):
@@ -576,12 +591,12 @@ def test_floats_of_integer_matrices_match_scalar_ldexp():
             v = int(rng.integers(0, 2**62)) >> max(62 - b, 0) << max(b - 62, 0)
             M[idx] = v * int(rng.choice([-1, 1])) if rng.uniform() < 0.9 else 0
         e = rng.integers(-1200, 1000, size=M.shape)
-        ref = np.array([[cert._ldexp(M[i, j], int(e[i, j])) for j in range(6)] for i in range(6)])
+        ref = np.array([[ldexp(M[i, j], int(e[i, j])) for j in range(6)] for i in range(6)])
         with np.errstate(over="ignore"):
-            assert np.array_equal(cert._floats(M, e), ref), trial
+            assert np.array_equal(floats(M, e), ref), trial
             e0 = int(rng.integers(-1100, 900))
-            ref0 = np.array([[cert._ldexp(x, e0) for x in row] for row in M])
-            assert np.array_equal(cert._floats(M, e0), ref0), trial
+            ref0 = np.array([[ldexp(x, e0) for x in row] for row in M])
+            assert np.array_equal(floats(M, e0), ref0), trial
 
 
 def test_balanced_floats_from_the_rounded_hessian_are_the_same():
@@ -589,29 +604,28 @@ def test_balanced_floats_from_the_rounded_hessian_are_the_same():
     same floats as converting the integers again, entries down to subnormal and zero and
     up to overflow."""
     rng = np.random.default_rng(9)
-    cases = [
-        cert.exact_point(*_flat(p[0]), *cert.exact_moments(p[1], p[2])).hess for p in _points()
-    ]
+    cases = [exact_point(*_flat(p[0]), *exact_moments(p[1], p[2])).hess for p in _points()]
     for _ in range(60):
         M = np.empty((5, 5), dtype=object)
         for idx in np.ndindex(M.shape):
             b = int(rng.integers(0, 200))
             v = int(rng.integers(1, 2**62)) >> max(62 - b, 0) << max(b - 62, 0)
             M[idx] = v * int(rng.choice([-1, 1])) if rng.uniform() < 0.8 else 0
-        cases.append(cert.Dyadic(M, int(rng.integers(-1250, 900))))
+        cases.append(Dyadic(M, int(rng.integers(-1250, 900))))
     for hess in cases:
         with np.errstate(over="ignore"):
             Hf = hess.to_float()
-            k, B = cert._balance(hess, Hf)
-            k0, B0 = cert._balance(hess)
+            k, B = _balance(hess, Hf)
+            k0, B0 = _balance(hess)
         assert np.array_equal(k, k0) and np.array_equal(B, B0)
 
 
 def _fill_float64_naive(n, rows, fig, code, rel):
-    """Row by row, as :func:`mcland.certify._fill_float64` was written before it was
+    """Row by row, as :func:`mcland.classification.certify.rows._fill_float64` was written before it was
     vectorised: the reference for its table lookups."""
-    ks = cert.ks
-    cols = {c: [None] * n for c in cert.COLUMNS}
+    from mcland._kernels import stability as ks
+
+    cols = {c: [None] * n for c in COLUMNS}
     for t in rows.tolist():
         c = code[t]
         v = int(c[ks.C_VERDICT])
@@ -631,7 +645,8 @@ def _fill_float64_naive(n, rows, fig, code, rel):
 
 
 def test_float64_columns_are_the_codes_read_row_by_row():
-    ks = cert.ks
+    from mcland._kernels import stability as ks
+
     rng = np.random.default_rng(4)
     n = 300
     code = np.zeros((n, len(ks.CODE_NAMES)), np.int64)
@@ -643,15 +658,15 @@ def test_float64_columns_are_the_codes_read_row_by_row():
     code[:, ks.C_METHOD] = rng.integers(0, 3, n)
     fig = rng.standard_normal((n, len(ks.FIG_NAMES)))
     rows = np.sort(rng.choice(n, 200, replace=False))
-    got = {c: np.full(n, None, object) for c in cert.COLUMNS}
-    cert._fill_float64(got, rows, fig, code, 1e-8)
+    got = {c: np.full(n, None, object) for c in COLUMNS}
+    _fill_float64(got, rows, fig, code, 1e-8)
     want = _fill_float64_naive(n, rows, fig, code, 1e-8)
-    for c in cert.COLUMNS:
+    for c in COLUMNS:
         assert got[c].tolist() == want[c], c
 
 
 def test_wide_int_rounding_is_ldexp_entry_by_entry():
-    """``_floats_wide`` (NumPy object loops) gives the very floats of ``_ldexp`` per entry:
+    """``floats_wide`` (NumPy object loops) gives the very floats of ``ldexp`` per entry:
     64-bit cut toward zero, one rounding, overflow to inf, for ints of 1 to 2,000 bits."""
     rng = np.random.default_rng(0)
     vals = [0, 2**64 - 1, 2**64, 2**64 + 1, 2**53 + 1, -(2**53 + 1), (2**64 - 1) << 900, 2**1100]
@@ -665,6 +680,6 @@ def test_wide_int_rounding_is_ldexp_entry_by_entry():
     M = np.empty(len(vals), object)
     M[:] = vals
     e = rng.integers(-1200, 200, len(vals))
-    want = np.array([cert._ldexp(n, int(k)) for n, k in zip(vals, e, strict=True)])
+    want = np.array([ldexp(n, int(k)) for n, k in zip(vals, e, strict=True)])
     assert np.isinf(want).any() and (want == 0).sum() > 1  # overflow and underflow covered
-    assert cert._floats_wide(M, e).tobytes() == want.tobytes()
+    assert floats_wide(M, e).tobytes() == want.tobytes()

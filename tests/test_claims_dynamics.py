@@ -14,7 +14,7 @@ import pytest
 
 import mcland
 from mcland import MclandError
-from mcland.dynamics_run import run
+from mcland.flow.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 ANALYSIS = ROOT / "analysis"

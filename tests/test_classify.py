@@ -22,7 +22,7 @@ import pytest
 from cli_helpers import cli, refused
 
 import mcland
-from mcland.point import split_layers
+from mcland.points.inspect import split_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = {
@@ -40,7 +40,7 @@ CONFIG = {
 }
 SAME = ["is_critical", "s", "loss", "theory_type", "numeric_type", "n_neg", "n_zero", "n_pos",
         "critical_value"]  # fmt: skip
-# of the rescaled point for rebalanced ones (mcland.classify.rebalance), else the same
+# of the rescaled point for rebalanced ones (mcland.classification.rebalance.rebalance), else the same
 SAME_UNLESS_REBALANCED = ["eig_min_w", "grad_rel", "hess_norm_w"]
 
 

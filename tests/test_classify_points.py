@@ -8,19 +8,17 @@ aside, and the row-by-row reader names the row.
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import mcland
-from mcland.classify_run import points_sha256
-from mcland.problem import Problem
-from mcland.ragged import Ragged
+from mcland.classification.inputs import _parquet_arrays, _parquet_rows, read_points
+from mcland.classification.run import points_sha256
+from mcland.core.problem import Problem
+from mcland.core.ragged import Ragged
 
-cl = importlib.import_module("mcland.classify")  # the module (mcland.classify is the function)
 DIMS = [[3, 2, 3], [3, 1, 4, 3], [3, 3, 3], [3, 2, 2, 2, 3]]
 
 
@@ -54,8 +52,8 @@ def _both(table):
         if "w" in table.column_names
         else sorted((c for c in table.column_names if c.startswith("W")), key=lambda c: int(c[1:]))
     )
-    fast = cl._parquet_arrays(table, cols)
-    rows = cl._parquet_rows("t", table, cols)
+    fast = _parquet_arrays(table, cols)
+    rows = _parquet_rows("t", table, cols)
     dims = Ragged.from_arrays(
         [np.array([p[0].shape[1]] + [W.shape[0] for W in p]) for p in rows], np.int64
     )
@@ -114,9 +112,9 @@ def test_lists_and_files_read_alike(layers, tmp_path):
     X = np.random.default_rng(0).standard_normal((3, 20))
     problem = Problem.from_data(X, X)
     pq.write_table(_layer_table(layers), tmp_path / "p.parquet")
-    from_file = cl.read_points(tmp_path / "p.parquet", problem)
-    from_memory = cl.read_points(layers, problem)
-    nested = cl.read_points([[W.tolist() for W in p] for p in layers], problem)  # slow path
+    from_file = read_points(tmp_path / "p.parquet", problem)
+    from_memory = read_points(layers, problem)
+    nested = read_points([[W.tolist() for W in p] for p in layers], problem)  # slow path
     digest = hashlib_points(layers)
     for got in (from_file, from_memory, nested):
         assert got.w.flat.tobytes() == from_memory.w.flat.tobytes()

@@ -1,6 +1,6 @@
 """``mcland classify`` run directories: the same records as the in-memory
 :func:`mcland.classify` whatever the shard size, threads or Dask workers, and after a
-SIGKILL and a resume (the machinery of ``mcland sample``, :mod:`mcland.runner`)."""
+SIGKILL and a resume (the machinery of ``mcland sample``, :mod:`mcland.execution.runner`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import pytest
 from cli_helpers import cli
 
 import mcland
-from mcland import _faults, rundir, storage
+from mcland.core import faults
+from mcland.rundir import directory as rundir
+from mcland.rundir.files import read_manifest
 
 CONFIG = {
     "n": 30,
@@ -75,13 +77,13 @@ def test_shards_and_threads_give_the_in_memory_records(given, capsys, tmp_path):
         assert code == 0, err
         _same(out, expected)
         st = rundir.scan(out)
-        assert st.complete and st.verified and storage.read_manifest(out)["kind"] == "classify"
+        assert st.complete and st.verified and read_manifest(out)["kind"] == "classify"
 
 
 def test_sigkill_then_resume(given, tmp_path):
     root, _, _, _, expected = given
     out, flag = tmp_path / "run", tmp_path / "fired"
-    env = {**os.environ, _faults.ENV: f"kill:shard-done:2:{flag}"}
+    env = {**os.environ, faults.ENV: f"kill:shard-done:2:{flag}"}
     cmd = [
         sys.executable,
         "-m",
@@ -131,9 +133,9 @@ def test_options_are_part_of_the_run(given, capsys, tmp_path):
 
 
 def test_nearest_index_is_argmin():
-    """The bisection of :func:`mcland.classify.nearest_index` against ``argmin``: ties,
+    """The bisection of :func:`mcland.classification.analysis.nearest_index` against ``argmin``: ties,
     repeated values, values outside the range, NaN."""
-    from mcland.classify import nearest_index
+    from mcland.classification.analysis import nearest_index
 
     rng = np.random.default_rng(0)
     for _ in range(200):

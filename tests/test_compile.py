@@ -1,4 +1,4 @@
-"""First-run compilation (mcland._compile) and the kernels' cache (mcland._jit).
+"""First-run compilation (mcland._kernels.compile) and the kernels' cache (mcland._kernels.jit).
 
 These tests compile the sampler's kernels from an empty cache in child processes, three
 times (once in one process, once in two, once with a dynamics run's integrator in a third),
@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mcland import _compile, _jit
+from mcland._kernels import jit
+from mcland._kernels.compile import common
+from mcland._kernels.compile.common import READY
+from mcland._kernels.compile.sampler import analyze_signature
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,9 +28,9 @@ _SAMPLE = """
 import hashlib, json
 from numba.core.registry import CPUDispatcher
 import mcland
-from mcland import _compile
+from mcland._kernels.compile.common import is_ready
 from mcland._kernels import batch, bundles, classify, dense, draw, hessian, rng, theory, whiten
-ready_before = _compile.is_ready()
+ready_before = is_ready()
 df = mcland.sample({cfg!r}, n=40, threads=1)
 kernels = {{}}
 for module in (batch, classify, dense, draw, hessian, rng, theory, whiten):
@@ -38,7 +41,7 @@ def stats(d):
     return [sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values())]
 print(json.dumps({{
     "ready_before": ready_before,
-    "ready_after": _compile.is_ready(),
+    "ready_after": is_ready(),
     "signatures": kernels,
     "analyze": stats(classify.analyze),
     "process_range": stats(batch.process_range),
@@ -52,15 +55,16 @@ CONFIG = {"n": 40, "seed": 7, "architecture": {"depth": [2, 4], "hidden": [1, 4]
 # A dynamics run in a child with its own NUMBA_CACHE_DIR; prints how the integrator came.
 _DYNAMICS = """
 import hashlib, json
-from mcland import _compile, _compile_flow
 from mcland._kernels import flow
-from mcland.dynamics_run import dynamics
-stamp = _compile_flow.ready_stamp("explicit")
-ready_before = _compile.is_ready(stamp)
+from mcland._kernels.compile.common import is_ready
+from mcland._kernels.compile.flow import ready_stamp
+from mcland.flow.run import dynamics
+stamp = ready_stamp("explicit")
+ready_before = is_ready(stamp)
 df = dynamics({cfg!r}, threads=1)
 print(json.dumps({{
     "ready_before": ready_before,
-    "ready_after": _compile.is_ready(stamp) and _compile.is_ready(),
+    "ready_after": is_ready(stamp) and is_ready(),
     "integrate_dense": [
         sum(flow.integrate_dense.stats.cache_hits.values()),
         sum(flow.integrate_dense.stats.cache_misses.values()),
@@ -74,9 +78,9 @@ DYNAMICS = {**CONFIG, "n": 3, "dynamics": {"deltas": [1e-3], "max_evals": 2000}}
 
 def _child(cache: Path, jobs: str | None = None, code: str = _SAMPLE, cfg=CONFIG) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
-    env.pop(_compile.JOBS_ENV, None)
+    env.pop(common.JOBS_ENV, None)
     if jobs is not None:
-        env[_compile.JOBS_ENV] = jobs
+        env[common.JOBS_ENV] = jobs
     proc = subprocess.run(
         [sys.executable, "-c", code.format(cfg=cfg)],
         capture_output=True,
@@ -119,7 +123,7 @@ def test_every_kernel_compiles_once_for_the_sampler(serial):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _compile._parallel(), reason="one core: no second process to compile in")
+@pytest.mark.skipif(not common.parallel(), reason="one core: no second process to compile in")
 def test_the_child_compiles_analyze_with_the_samplers_signature(parallel, serial):
     hits, misses = parallel["analyze"]
     assert (hits, misses) == (1, 0)  # loaded what the child compiled, not compiled again
@@ -137,7 +141,7 @@ def test_a_shared_cache_spares_the_second_process_all_compiling(parallel, parall
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _compile._parallel(), reason="one core: no second process to compile in")
+@pytest.mark.skipif(not common.parallel(), reason="one core: no second process to compile in")
 def test_a_first_dynamics_run_loads_the_integrator_its_child_compiled(tmp_path):
     cold = _child(tmp_path, code=_DYNAMICS, cfg=DYNAMICS)
     assert not cold["ready_before"] and cold["ready_after"]
@@ -149,7 +153,7 @@ def test_a_first_dynamics_run_loads_the_integrator_its_child_compiled(tmp_path):
 
 
 def test_analyze_signature_is_the_documented_one():
-    sig = _compile.analyze_signature()
+    sig = analyze_signature()
     moments = sig[2]
     assert [str(t.layout) for t in moments.types if hasattr(t, "layout")] == [
         "C", "C", "C", "C", "C", "C", "F", "F",
@@ -157,20 +161,20 @@ def test_analyze_signature_is_the_documented_one():
 
 
 def test_a_stale_cache_is_emptied_wherever_numba_keeps_it(tmp_path):
-    code = "from mcland import _jit; print(_jit.CACHE_DIR)"
+    code = "from mcland._kernels import jit; print(jit.CACHE_DIR)"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     run = lambda: subprocess.run(  # noqa: E731
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     ).stdout.strip()
     cache = Path(run())
     assert cache.is_relative_to(tmp_path)
-    assert (cache / _jit.STAMP).read_text() == _jit.fingerprint()
-    leftovers = [cache / "classify.analyze-1.py311.nbi", cache / _compile.READY]
+    assert (cache / jit.STAMP).read_text() == jit.fingerprint()
+    leftovers = [cache / "classify.analyze-1.py311.nbi", cache / READY]
     for f in leftovers:
         f.write_text("x")
     assert run() == str(cache)
     assert all(f.exists() for f in leftovers)  # same sources: kept
-    (cache / _jit.STAMP).write_text("built from other sources")
+    (cache / jit.STAMP).write_text("built from other sources")
     run()
     assert not any(f.exists() for f in leftovers)
-    assert (cache / _jit.STAMP).read_text() == _jit.fingerprint()
+    assert (cache / jit.STAMP).read_text() == jit.fingerprint()

@@ -25,8 +25,8 @@ from cli_helpers import assert_bad_input, cli, tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcland.config import CONFIG_KEYS, Config, load_config
-from mcland.errors import MclandError
+from mcland.core.config import CONFIG_KEYS, Config, load_config
+from mcland.core.errors import MclandError
 
 # ---------------------------------------------------------------------- helpers
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import mcland
-from mcland.problem import Problem
+from mcland.core.problem import Problem
 
 
 @pytest.fixture

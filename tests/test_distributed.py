@@ -17,7 +17,10 @@ from cli_helpers import assert_bad_input, cli, tree
 from run_helpers import assert_clean, assert_same_records
 
 import mcland
-from mcland import _faults, distributed, lock, rundir
+from mcland.core import faults
+from mcland.execution import cluster as distributed
+from mcland.rundir import directory as rundir
+from mcland.rundir import lock
 
 dd = pytest.importorskip("distributed")
 
@@ -90,7 +93,7 @@ def test_dead_worker_has_its_shard_redone(tmp_path, config, reference, monkeypat
     shard's temporary file and renaming it, or receives SIGTERM (pre-emption) there; the run
     still completes, and a dead attempt's temporary file is removed at its end."""
     flag = tmp_path / "killed"
-    monkeypatch.setenv(_faults.ENV, f"{action}:{moment}:1:{flag}")  # inherited by the workers
+    monkeypatch.setenv(faults.ENV, f"{action}:{moment}:1:{flag}")  # inherited by the workers
     out = tmp_path / "run"
     summary = mcland.run(config, out, workers=2, progress=False)
     assert flag.exists()  # a worker did die

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mcland import storage
-from mcland.config import CONFIG_KEYS
+from mcland.core.config import CONFIG_KEYS
+from mcland.points.records import SCHEMA, description
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,17 +44,17 @@ def test_cli_module_docstring_names_every_command():
     from mcland import cli
 
     missing = [name for name in cli.cli.commands if f"``{name}``" not in cli.__doc__]
-    assert not missing, f"add {missing} to the docstring of mcland/cli.py"
+    assert not missing, f"add {missing} to the docstring of mcland/cli/__init__.py"
 
 
 def test_every_column_has_a_description():
-    for fl in storage.SCHEMA:
-        assert fl.metadata and storage.description(fl.name).strip(), fl.name
+    for fl in SCHEMA:
+        assert fl.metadata and description(fl.name).strip(), fl.name
 
 
 def test_every_config_key_has_a_description_and_is_documented():
     page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    from mcland.config import Config
+    from mcland.core.config import Config
 
     for section, keys in CONFIG_KEYS.items():
         model = Config
@@ -89,3 +89,14 @@ def test_relative_links_resolve(page):
             continue
         path = (page.parent / target.split("#")[0]).resolve()
         assert path.exists(), f"{page.name}: broken link {target}"
+
+
+def test_citation_and_license_match_the_package():
+    """CITATION.cff repeats the version and the license of pyproject.toml (the source)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    cff = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    assert re.search(rf"^version: {re.escape(project['version'])}$", cff, re.MULTILINE)
+    assert re.search(rf"^license: {re.escape(project['license']['text'])}$", cff, re.MULTILINE)
+    assert "BSD 3-Clause License" in (ROOT / "LICENSE").read_text(encoding="utf-8")

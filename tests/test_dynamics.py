@@ -12,7 +12,8 @@ import pytest
 import mcland
 from mcland._kernels.bundles import FlowControl
 from mcland._kernels.flow import advance_time, clip_step, loss_and_gradient
-from mcland.dynamics import _flow_problem, escape, gradient_flow
+from mcland.flow.gradient_flow import flow_problem, gradient_flow
+from mcland.flow.run import escape
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,7 @@ def _random_net(rng, dims, m=12):
 @pytest.mark.parametrize("dims", [(2, 3, 2), (3, 2, 4, 2), (3, 4, 4, 4, 2)])
 def test_loss_and_gradient_match_numpy(rng, dims):
     W, X, Y = _random_net(rng, dims)
-    problem = _flow_problem(np.array(dims), X, Y)
+    problem = flow_problem(np.array(dims), X, Y)
     w = naive.ravel_weights(W)
     g = np.empty_like(w)
     L = loss_and_gradient(problem, w, g)

@@ -7,8 +7,8 @@ import math
 import pytest
 from test_config import by_patch, sample_ok, sample_refused, write_config
 
-from mcland.config import Dynamics, config_from_dict
-from mcland.errors import MclandError
+from mcland.core.config import Dynamics, config_from_dict
+from mcland.core.errors import MclandError
 
 
 def test_absent_section_leaves_the_resolved_config_unchanged():

@@ -12,11 +12,13 @@ import pyarrow as pa
 import pytest
 
 import mcland
-from mcland import storage
-from mcland.config import Dynamics
-from mcland.dynamics import _records, gradient_flow, point_records, record_schema
-from mcland.pipeline import make_plan
-from mcland.plateaus import plateau_runs
+from mcland.core.config import Dynamics
+from mcland.flow.gradient_flow import gradient_flow
+from mcland.flow.plateaus import plateau_runs
+from mcland.flow.records import _records, point_records
+from mcland.flow.schema import record_schema
+from mcland.points.plan import make_plan
+from mcland.points.records import SCHEMA
 
 CONFIG = {
     "n": 40,
@@ -40,7 +42,7 @@ def test_rows_follow_the_schema(experiment):
     for fl in schema:
         assert fl.metadata[b"description"].decode().strip(), fl.name
     # the point's own columns come from the sampler's record: no name is shared but the key
-    assert set(schema.names) & set(storage.SCHEMA.names) == {"sample_id"}
+    assert set(schema.names) & set(SCHEMA.names) == {"sample_id"}
     plan = make_plan(CONFIG)
     settings = Dynamics(experiment=experiment, **QUICK)
     rows = [r for sid in range(4) for r in point_records(plan, settings, sid)]

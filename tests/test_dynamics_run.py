@@ -1,7 +1,7 @@
 """``mcland dynamics`` run directories: the same records as the in-memory
-:func:`mcland.dynamics_run.dynamics` whatever the threads and shard size, after a SIGKILL
+:func:`mcland.flow.run.dynamics` whatever the threads and shard size, after a SIGKILL
 and a resume, and with Dask workers; bad ``[dynamics]`` input refused in one line (the
-machinery of ``mcland sample``, :mod:`mcland.runner`)."""
+machinery of ``mcland sample``, :mod:`mcland.execution.runner`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from cli_helpers import cli, refused
 from test_config import merged, to_toml
 
 import mcland
-from mcland import _faults, rundir, storage
-from mcland.dynamics_run import dynamics
+from mcland.core import faults
+from mcland.flow.run import dynamics
+from mcland.rundir import directory as rundir
+from mcland.rundir.files import read_manifest
 
 # small: 8 points, depths 2-3, a cheap budget; the escape rows include strict saddles,
 # W = 0 and minimizers, the small_init rows plateaus (checked below, so the comparison is
@@ -82,14 +84,14 @@ def test_threads_and_shard_sizes_give_the_in_memory_records(expected, capsys, tm
         assert code == 0, err
         _same(out, df)
         st = rundir.scan(out)
-        assert st.complete and st.verified and storage.read_manifest(out)["kind"] == "dynamics"
+        assert st.complete and st.verified and read_manifest(out)["kind"] == "dynamics"
 
 
 def test_sigkill_after_the_first_shard_then_resume(expected, tmp_path):
     exp, df = expected
     config, out, flag = write(tmp_path, exp, shard_size=2), tmp_path / "run", tmp_path / "fired"
     cmd = [sys.executable, "-m", "mcland.cli", *map(str, _args(config, out, "--threads", "2"))]
-    env = {**os.environ, _faults.ENV: f"kill:shard-done:1:{flag}"}
+    env = {**os.environ, faults.ENV: f"kill:shard-done:1:{flag}"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == -9 and flag.exists(), proc.stderr
     st = rundir.scan(out)

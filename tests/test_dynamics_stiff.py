@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from mcland._kernels.rosenbrock import lu_factor, lu_solve
-from mcland.config import Dynamics
-from mcland.dynamics import _records, point_records
-from mcland.pipeline import make_plan
+from mcland.core.config import Dynamics
+from mcland.flow.records import _records, point_records
+from mcland.points.plan import make_plan
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 17])

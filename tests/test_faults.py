@@ -2,7 +2,7 @@
 disk, race a second writer or a second attempt at a shard, corrupt a shard; resume, compare.
 
 Each test starts ``python -m mcland.cli sample`` with the test-only hook of
-:mod:`mcland._faults` set to *pause* at one moment of the run (for example between writing
+:mod:`mcland.core.faults` set to *pause* at one moment of the run (for example between writing
 a shard's temporary file and renaming it), waits until the process is there, kills it with
 SIGKILL from outside, checks the directory is in the state that moment implies, resumes
 the run, and compares it with an uninterrupted run: the same records bit for bit, every
@@ -30,8 +30,22 @@ from cli_helpers import cli, refused, tree
 from run_helpers import assert_clean, assert_same_records
 
 import mcland
-from mcland import _faults, lock, pipeline, rundir, runlog, runner, storage
 from mcland.cli import EXIT_NOT_VERIFIED, EXIT_STORAGE_FULL
+from mcland.core import faults
+from mcland.execution import runner
+from mcland.execution.compute import compute_shard
+from mcland.points.plan import make_plan
+from mcland.rundir import directory as rundir
+from mcland.rundir import lock, runlog
+from mcland.rundir.files import (
+    CHECKSUM_DIR,
+    MANIFEST,
+    SHARD_GLOB,
+    read_manifest,
+    shard_name,
+    tmp_name,
+    verify_checksum,
+)
 
 N, SHARD, SHARDS = 60, 20, 3
 TOML = f"""\
@@ -112,7 +126,7 @@ def test_sigkill_then_resume(tmp_path, config, reference, moment, count, state):
     out = tmp_path / "run"
     kill_at(config, out, moment, count, tmp_path / "flag")
     manifest, finished, tmp = state
-    assert (out / storage.MANIFEST).exists() is manifest
+    assert (out / MANIFEST).exists() is manifest
     assert len(shards(out)) == finished
     assert len(leftovers(out)) == tmp
     summary = mcland.run(config, out, threads=1, progress=False)
@@ -149,7 +163,7 @@ def test_killed_three_times_then_resumed_from_the_command_line(tmp_path, config,
 
 def start_paused(config: Path, out: Path, moment: str, count: int, flag: Path, *extra: str):
     """Start ``mcland sample`` and wait until it pauses at the ``count``-th ``moment``."""
-    env = {**os.environ, _faults.ENV: f"pause:{moment}:{count}:{flag}"}
+    env = {**os.environ, faults.ENV: f"pause:{moment}:{count}:{flag}"}
     proc = subprocess.Popen(
         [*sample_cmd(config, out), "--threads", "1", *extra],
         env=env,
@@ -176,8 +190,8 @@ def assert_nothing_partial(out: Path) -> None:
     """No temporary file anywhere, no lock, every shard present verifies."""
     assert not [n for n in all_names(out) if ".tmp-" in n], all_names(out)
     assert not (out / lock.LOCK_FILE).exists()
-    for path in out.glob(storage.SHARD_GLOB):
-        assert storage.verify_checksum(path) == "ok"
+    for path in out.glob(SHARD_GLOB):
+        assert verify_checksum(path) == "ok"
 
 
 # ---------------------------------------------------------------------- one writer per directory
@@ -249,8 +263,8 @@ def test_disk_full_stops_cleanly_then_resumes(
     tmp_path, config, reference, capsys, monkeypatch, moment, count, done
 ):
     out = tmp_path / "run"
-    monkeypatch.setenv(_faults.ENV, f"enospc:{moment}:{count}:{tmp_path / 'flag'}")
-    monkeypatch.setattr(_faults, "_seen", _faults.Counter())
+    monkeypatch.setenv(faults.ENV, f"enospc:{moment}:{count}:{tmp_path / 'flag'}")
+    monkeypatch.setattr(faults, "_seen", faults.Counter())
     code, stdout, err = cli(capsys, *sample_cmd(config, out)[3:], "--threads", "1")
     assert code == EXIT_STORAGE_FULL, err
     assert err.count("\n") == 1 and err.startswith("mcland: error: no space left"), err
@@ -261,7 +275,7 @@ def test_disk_full_stops_cleanly_then_resumes(
         assert_nothing_partial(out)
     else:
         assert not out.exists()  # nothing at all was written
-    monkeypatch.delenv(_faults.ENV)
+    monkeypatch.delenv(faults.ENV)
     summary = mcland.run(config, out, threads=1, progress=False)
     assert summary.computed == N - done * SHARD
     assert_clean(out, N, SHARDS)
@@ -351,7 +365,7 @@ def test_sigterm_at_a_random_moment(tmp_path, config, reference):
         text=True,
     )
     deadline = time.monotonic() + WAIT_LIMIT
-    while not (out / storage.MANIFEST).exists() and proc.poll() is None:
+    while not (out / MANIFEST).exists() and proc.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     time.sleep(random.uniform(0.0, 0.3))
@@ -371,18 +385,18 @@ def test_sigterm_at_a_random_moment(tmp_path, config, reference):
 
 def test_racing_attempts_at_one_shard_leave_one_valid_shard(tmp_path, config, reference):
     out = tmp_path / "run"
-    plan = pipeline.make_plan(config)
+    plan = make_plan(config)
     manifest = runner.manifest(plan, plan.config.output.shard_size)
     with rundir.writing(out, manifest) as st:
         assert st.missing == [0, 1, 2]
         # a temporary file of an attempt still writing shard 1 (another worker)
-        other = out / storage.tmp_name(storage.shard_name(1))
+        other = out / tmp_name(shard_name(1))
         other.write_bytes(b"half a shard")
         barrier = threading.Barrier(4)
 
         def attempt(k: int) -> int:
             barrier.wait()
-            return pipeline.compute_shard(plan, out, manifest, k)
+            return compute_shard(plan, out, manifest, k)
 
         with ThreadPoolExecutor(4) as ex:
             rows = list(ex.map(attempt, [1, 1, 1, 1]))
@@ -390,8 +404,8 @@ def test_racing_attempts_at_one_shard_leave_one_valid_shard(tmp_path, config, re
         assert other.exists()  # the other attempt's file is not touched by these
         other.unlink()
         for k in (0, 2):
-            pipeline.compute_shard(plan, out, manifest, k)
-    assert storage.tmp_name("x") != storage.tmp_name("x")  # unique per attempt
+            compute_shard(plan, out, manifest, k)
+    assert tmp_name("x") != tmp_name("x")  # unique per attempt
     ref = rundir.shard_path(reference, 1).read_bytes()
     assert rundir.shard_path(out, 1).read_bytes() == ref  # the attempts wrote identical bytes
     assert rundir.scan(out).verified
@@ -436,11 +450,11 @@ def test_flipped_byte_is_found_refused_and_recomputed(tmp_path, reference, confi
 def test_shards_without_checksums_of_0_5_0_are_unverifiable(tmp_path, reference, capsys):
     out = tmp_path / "run"
     shutil.copytree(reference, out)
-    shutil.rmtree(out / storage.CHECKSUM_DIR)
-    manifest = storage.read_manifest(out)
+    shutil.rmtree(out / CHECKSUM_DIR)
+    manifest = read_manifest(out)
     manifest["mcland_version"] = "0.5.0"
-    (out / storage.MANIFEST).write_text(json.dumps(manifest))
-    for path in out.glob(storage.SHARD_GLOB):
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    for path in out.glob(SHARD_GLOB):
         t = pq.read_table(path)
         meta = {"mcland": json.dumps(manifest, sort_keys=True)}
         pq.write_table(t.replace_schema_metadata(meta), path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import naive
 import pytest
 
-from mcland.point import inspect_point
+from mcland.points.inspect import inspect_point
 
 FIXTURES = naive.load_fixtures()
 NAMES = naive.TYPE_NAMES

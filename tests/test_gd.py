@@ -19,7 +19,7 @@ from mcland._kernels.flow import loss_and_gradient
 from mcland._kernels.gd import LANES, value_and_gradient, workspace_size
 from mcland._kernels.hessian import gradient, loss, residual
 from mcland.bench import dynamics
-from mcland.bench import naive as bench_naive
+from mcland.core import naive as bench_naive
 
 DIMS = [(2, 3), (1, 1, 1), (3, 4, 4, 4, 2), (3, 1, 5, 2, 6, 2), (4, 2, 3, 3, 3, 3, 1), (2, 5, 1)]
 

@@ -17,10 +17,11 @@ import pytest
 from cli_helpers import assert_bad_input, cli, tree
 
 import mcland
-from mcland import exact, storage
-from mcland import groundtruth as gt
 from mcland._kernels.whiten import critical_values_into, n_critical_values
-from mcland.bench import naive
+from mcland.classification import exact
+from mcland.classification import groundtruth as gt
+from mcland.core import naive
+from mcland.points.records import BatchOutput
 
 ROOT = Path(__file__).resolve().parents[1]
 AE2 = ROOT / "runs/autoencoder2.toml"
@@ -56,13 +57,8 @@ def test_enumeration_matches_naive(rng, d_y):
 def test_record_stores_2517_values_for_16_4_16(tmp_path):
     """A sampled 16-4-16 record carries all 2517 values (null before: d_y > 12), equal to
     the naive reference; a buffer for d_y = 16 has 4096 columns, for d_y <= 12 2**d_y."""
-    assert (
-        storage.BatchOutput.allocate(1, 2, 16, 1, False, False, False).critical_values.shape[1]
-        == 4096
-    )
-    assert (
-        storage.BatchOutput.allocate(1, 2, 5, 1, False, False, False).critical_values.shape[1] == 32
-    )
+    assert BatchOutput.allocate(1, 2, 16, 1, False, False, False).critical_values.shape[1] == 4096
+    assert BatchOutput.allocate(1, 2, 5, 1, False, False, False).critical_values.shape[1] == 32
     code = subprocess.run(
         [sys.executable, "-m", "mcland.cli", "sample", str(AE2), "--out", str(tmp_path / "run"),
          "--n", "3", "--threads", "1", "--no-progress"],

@@ -15,7 +15,7 @@ from mcland._kernels.hessian import frob_upper, gradient, hessian_into, loss, re
 from mcland._kernels.lapack import eigvalsh_destroy
 from mcland._kernels.theory import numerical_rank, pair_curvature, top_singular_pair
 from mcland._kernels.whiten import moments, whiten
-from mcland.point import inspect_point
+from mcland.points.inspect import inspect_point
 
 SHAPES = [
     (2, 1, 1),

@@ -1,4 +1,4 @@
-"""``mcland.ragged.Ragged`` and the per-layer helpers of ``mcland.classify`` against plain
+"""``mcland.core.ragged.Ragged`` and the per-layer helpers of ``mcland.classification.inputs`` against plain
 Python lists of arrays (the reference: what the code did before it was vectorised)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from mcland.classify import layer_norms, layer_sizes
-from mcland.ragged import Ragged
+from mcland.classification.inputs import layer_norms, layer_sizes
+from mcland.core.ragged import Ragged
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 """Badly scaled factorisations (one layer ``2**e`` times larger, the next ``2**e`` times
-smaller) keep their loss, ``S``, type and inertia; :func:`mcland.classify.rebalance` rescales
+smaller) keep their loss, ``S``, type and inertia; :func:`mcland.classification.rebalance.rebalance` rescales
 them by powers of two before the analysis, so the float64 verdict is that of the balanced
 point.  Checked against the exact inertia of the ground-truth set (docs/groundtruth.md)."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 
 import mcland
-from mcland import groundtruth as gt
+from mcland._kernels import fields as f
+from mcland.classification import analysis
+from mcland.classification import groundtruth as gt
+from mcland.classification import rebalance as rebalance_module
+from mcland.classification.analysis import analyze_points
+from mcland.classification.rebalance import REBALANCE_FROM, rebalance
+from mcland.points.inspect import split_layers
 
 ROOT = Path(__file__).resolve().parents[1]
-cl = importlib.import_module("mcland.classify")  # the module (mcland.classify is the function)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,7 @@ def _inertia(df):
 
 def test_exact_inertia_on_badly_scaled_points(truth):
     out, table, X = truth
-    bad = table["scale_exponents"].map(lambda e: np.abs(e).max() >= cl.REBALANCE_FROM).to_numpy()
+    bad = table["scale_exponents"].map(lambda e: np.abs(e).max() >= REBALANCE_FROM).to_numpy()
     assert bad.sum() >= 10
     rec = mcland.classify(out / "points.parquet", X, X, threads=1)
     np.testing.assert_array_equal(_inertia(rec), _inertia(table))
@@ -58,7 +62,7 @@ def test_without_rebalancing_the_floor_hides_negative_directions(truth, monkeypa
     """The reason for rebalancing: on the same points, analysed as given, float64 counts
     too few negative eigenvalues (never too many)."""
     out, table, X = truth
-    monkeypatch.setattr(cl, "REBALANCE_FROM", 1000)
+    monkeypatch.setattr(rebalance_module, "REBALANCE_FROM", 1000)
     rec = mcland.classify(out / "points.parquet", X, X, threads=1)
     assert not rec["rebalanced"].any()
     n_neg, exact = rec["n_neg"].to_numpy(), table["n_neg"].to_numpy()
@@ -69,16 +73,16 @@ def test_rebalance_is_an_exact_symmetry(truth):
     _, table, X = truth
     dims = [np.asarray(d, np.int64) for d in table["dims"]]
     w = [np.asarray(x, np.float64) for x in table["w"]]
-    scaled, moved = cl.rebalance(dims, w)
+    scaled, moved = rebalance(dims, w)
     assert moved.any() and not moved.all()
     for d, a, b, m in zip(dims, w, scaled, moved, strict=True):
         pa_, pb = np.eye(d[0]), np.eye(d[0])
-        for A, B in zip(cl.split_layers(a, d), cl.split_layers(b, d), strict=True):
+        for A, B in zip(split_layers(a, d), split_layers(b, d), strict=True):
             pa_, pb = A @ pa_, B @ pb
         np.testing.assert_array_equal(pa_, pb)  # the product, bit for bit
-        norms = [np.linalg.norm(B) for B in cl.split_layers(b, d)]
+        norms = [np.linalg.norm(B) for B in split_layers(b, d)]
         if m:
-            assert max(norms) < 2.0**cl.REBALANCE_FROM * min(norms)
+            assert max(norms) < 2.0**REBALANCE_FROM * min(norms)
         else:
             assert a.tobytes() == b.tobytes()  # untouched, bit for bit
 
@@ -98,21 +102,21 @@ def test_rebalancing_that_blurs_an_eigenvalue_is_not_used(monkeypatch):
     assert (rec.n_neg, rec.n_zero, rec.n_pos) == (3, 74, 11)
     assert not rec.rebalanced and rec.numeric_type == "strict_saddle"
     # the case this test is about: the rescaled analysis alone leaves one eigenvalue unsigned
-    monkeypatch.setattr(cl, "analyze_points", _only_rescaled(cl.analyze_points))
+    monkeypatch.setattr(analysis, "analyze_points", _only_rescaled(analyze_points))
     rec = mcland.classify([W], X, Y, threads=1).iloc[0]
     assert rec.rebalanced and (rec.n_neg, rec.n_zero, rec.n_pos) == (2, 74, 11)
 
 
 def _only_rescaled(analyze):
     """``analyze_points`` whose second call (the point as given) reports nothing resolved,
-    so that :func:`mcland.classify._analyze` keeps the rescaled analysis."""
+    so that :func:`mcland.classification.analysis.analyze_given` keeps the rescaled analysis."""
     calls = []
 
     def wrapped(dims, w, *args, **kwargs):
         out = analyze(dims, w, *args, **kwargs)
         calls.append(1)
         if len(calls) == 2:
-            out.row_int[:, cl.f.I_N_NEG] = 0
+            out.row_int[:, f.I_N_NEG] = 0
         return out
 
     return wrapped

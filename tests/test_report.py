@@ -16,8 +16,8 @@ from cli_helpers import cli, refused
 from sampled_run import SMALL_RUN_CONFIG, small_run, tampered_copy
 
 import mcland
-from mcland import runlog
 from mcland.report import REPORT_FILE, build_report
+from mcland.rundir import runlog
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTIONS = [  # in page order: results first, metadata last

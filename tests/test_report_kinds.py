@@ -15,11 +15,12 @@ from test_report import PNG_MAGIC, metadata, tables
 from test_report_browser import open_in_chromium, problems
 
 import mcland
-from mcland import classify_run, dynamics_run
-from mcland.point import split_layers
+from mcland.classification import run as classify_run
+from mcland.flow import run as dynamics_run
+from mcland.points.inspect import split_layers
 from mcland.report import REPORT_FILE, build_report
-from mcland.report.dynamics import median_interval
 from mcland.report.small_init import in_order, sequence_text
+from mcland.stats import median_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 LINNERUD = {

@@ -10,7 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import mcland
-from mcland import pipeline, storage
+from mcland.execution import threads
+from mcland.execution.compute import compute
+from mcland.points import plan as plan_module
+from mcland.points.plan import Plan, _finish, make_plan
+from mcland.points.records import SCHEMA
 
 CFG = {"n": 300, "seed": 4, "architecture": {"depth": [2, 5], "d_y": [1, 3], "hidden": [1, 5]}}
 
@@ -24,16 +28,16 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_threads_and_chunking_do_not_change_records(monkeypatch):
     ref = mcland.sample(CFG, threads=1)
     _same(ref, mcland.sample(CFG, threads=2))
-    monkeypatch.setattr(pipeline.Plan, "batch", 37)
-    monkeypatch.setattr(pipeline, "TASKS_PER_THREAD", 3)
+    monkeypatch.setattr(Plan, "batch", 37)
+    monkeypatch.setattr(threads, "TASKS_PER_THREAD", 3)
     _same(ref, mcland.sample(CFG, threads=2))
 
 
 def test_any_subset_of_ids_reproduces_its_rows():
     ref = mcland.sample(CFG, threads=1)
-    plan = pipeline.make_plan(CFG)
+    plan = make_plan(CFG)
     ids = np.array([250, 3, 77, 3, 149])
-    sub = pipeline.compute(plan, ids).to_pandas()
+    sub = compute(plan, ids).to_pandas()
     expect = ref.set_index("sample_id").loc[ids].reset_index()
     pd.testing.assert_frame_equal(sub, expect, check_exact=True)
 
@@ -60,7 +64,7 @@ def test_run_directory_round_trip(tmp_path):
     meta = json.loads(pq.read_schema(files[0]).metadata[b"mcland"])
     assert meta["seed"] == 4 and meta["n"] == 300 and meta["mcland_version"] == mcland.__version__
     assert meta["config"]["architecture"]["depth"] == [2, 5]
-    assert pq.read_schema(files[0]).remove_metadata().equals(storage.SCHEMA)
+    assert pq.read_schema(files[0]).remove_metadata().equals(SCHEMA)
     one_depth = mcland.load(tmp_path / "run", columns=["sample_id", "H"], filters=[("H", "==", 3)])
     assert list(one_depth.columns) == ["sample_id", "H"] and (one_depth["H"] == 3).all()
     assert len(one_depth) == (loaded["H"] == 3).sum()
@@ -70,7 +74,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     cfg = {**CFG, "output": {"shard_size": 100}}
     out = tmp_path / "run"
     calls = {"n": 0}
-    real = pipeline._finish
+    real = _finish
 
     def failing(plan, started):
         calls["n"] += 1
@@ -78,12 +82,12 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(plan, started)
 
-    monkeypatch.setattr(pipeline, "_finish", failing)
+    monkeypatch.setattr(plan_module, "_finish", failing)
     with pytest.raises(KeyboardInterrupt):
         mcland.run(cfg, out, progress=False)
     assert [f.name for f in out.glob("part-*")] == ["part-000000.parquet"]
     assert not list(out.glob(".tmp-*"))
-    monkeypatch.setattr(pipeline, "_finish", real)
+    monkeypatch.setattr(plan_module, "_finish", real)
     (out / ".tmp-999-part-000001.parquet").write_bytes(b"half a shard")  # as left by SIGKILL
     summary = mcland.run(cfg, out, progress=False)
     assert not list(out.glob(".tmp-*"))

@@ -14,7 +14,13 @@ from cli_helpers import assert_bad_input, cli, tree
 from run_helpers import assert_clean, assert_same_records, record_bytes, records
 
 import mcland
-from mcland import pipeline, rundir, storage
+from mcland.execution import threads
+from mcland.execution.compute import compute
+from mcland.execution.threads import thread_pool
+from mcland.points import plan as plan_module
+from mcland.points.plan import Plan, _finish, make_plan
+from mcland.rundir import directory as rundir
+from mcland.rundir.files import read_manifest
 
 N, SHARD = 120, 40
 CFG = {
@@ -61,7 +67,7 @@ def test_manifest_holds_the_shard_plan(reference):
 
 def test_last_shard_is_short(tmp_path):
     mcland.run({**CFG, "n": 50}, tmp_path / "run", threads=1, progress=False)
-    m = storage.read_manifest(tmp_path / "run")
+    m = read_manifest(tmp_path / "run")
     assert m["shards"] == 2 and rundir.shard_range(m, 1) == (40, 50)
     assert_clean(tmp_path / "run", 50, 2)
 
@@ -246,8 +252,8 @@ def test_threads_shard_and_batch_sizes_do_not_change_records(tmp_path, reference
     mcland.run({**CFG, "output": {"shard_size": 17}}, b, threads=2, progress=False)
     assert len(list(b.glob("part-*"))) == 8
     assert_same_records(b, reference)
-    monkeypatch.setattr(pipeline.Plan, "batch", 7)
-    monkeypatch.setattr(pipeline, "TASKS_PER_THREAD", 5)
+    monkeypatch.setattr(Plan, "batch", 7)
+    monkeypatch.setattr(threads, "TASKS_PER_THREAD", 5)
     c = tmp_path / "batches"
     mcland.run({**CFG, "output": {"shard_size": 50}}, c, threads=2, progress=False)
     assert_same_records(c, reference)
@@ -257,8 +263,8 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
     """Interrupt after every 1st, 2nd, ... batch; resume each time; the same records."""
     out = tmp_path / "run"
     cfg = {**CFG, "output": {"shard_size": 20}}
-    monkeypatch.setattr(pipeline.Plan, "batch", 8)  # 3 batches per shard
-    real = pipeline._finish
+    monkeypatch.setattr(Plan, "batch", 8)  # 3 batches per shard
+    real = _finish
     interruptions = 0
     for stop_after in (1, 2, 5, 3, 1):
         calls = {"n": 0}
@@ -269,11 +275,11 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
                 raise KeyboardInterrupt
             return real(plan, started)
 
-        monkeypatch.setattr(pipeline, "_finish", interrupted)
+        monkeypatch.setattr(plan_module, "_finish", interrupted)
         with pytest.raises(KeyboardInterrupt):
             mcland.run(cfg, out, threads=2, progress=False)
         interruptions += 1
-    monkeypatch.setattr(pipeline, "_finish", real)
+    monkeypatch.setattr(plan_module, "_finish", real)
     assert not rundir.scan(out).complete
     mcland.run(cfg, out, threads=1, progress=False)
     assert interruptions == 5
@@ -283,19 +289,19 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
 
 
 # Points of runs/quick.toml whose smallest eigenvalues (at the rounding floor) came out
-# differently on repeated computation with OpenBLAS's AVX-512 kernels (see mcland._blas);
+# differently on repeated computation with OpenBLAS's AVX-512 kernels (see mcland.core.blas);
 # the 800 points after them make the test independent of these particular draws (about
 # 0.2 % of points were affected).
 ALIGNMENT_SENSITIVE = [347, 493, 1182, 1281, 1976, 2957, 3005, 3291]
 
 
 def test_records_do_not_depend_on_memory_alignment():
-    plan = pipeline.make_plan(Path(__file__).parents[1] / "runs" / "quick.toml")
+    plan = make_plan(Path(__file__).parents[1] / "runs" / "quick.toml")
     ids = np.array([*ALIGNMENT_SENSITIVE, *range(800)])
     rng = np.random.default_rng(0)
     keep = []
-    with pipeline.thread_pool(2) as pool:
-        first = record_bytes(pipeline.compute(plan, ids, pool))
+    with thread_pool(2) as pool:
+        first = record_bytes(compute(plan, ids, pool))
         for _ in range(3):  # shift the heap between computations
             keep.append([np.empty(int(rng.integers(1, 99))) for _ in range(rng.integers(1, 5))])
-            assert record_bytes(pipeline.compute(plan, ids, pool)) == first
+            assert record_bytes(compute(plan, ids, pool)) == first

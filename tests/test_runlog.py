@@ -11,8 +11,10 @@ from cli_helpers import cli
 from sampled_run import SMALL_RUN_CONFIG
 
 import mcland
-from mcland import runlog, runner, storage
+from mcland.execution import runner
 from mcland.report.sections import wall_time
+from mcland.rundir import runlog
+from mcland.rundir.files import read_manifest
 
 N, SHARD = 40, 20
 CFG = {**SMALL_RUN_CONFIG, "n": N, "output": {"shard_size": SHARD}}
@@ -38,7 +40,7 @@ def test_a_run_writes_one_line(tmp_path):
     # the session spans loading the kernels and computing; it closes a few statements before
     # run() stops its own clock, and the log keeps milliseconds: 10 ms of slack
     assert entry["wall_seconds"] > 0 and summary.seconds <= entry["wall_seconds"]
-    manifest = storage.read_manifest(out)  # the log is not part of the run's identity
+    manifest = read_manifest(out)  # the log is not part of the run's identity
     assert not {"wall_seconds", "host", "pid", "start"} & set(manifest)
 
 

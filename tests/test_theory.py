@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mcland
-from mcland.point import inspect_point
+from mcland.points.inspect import inspect_point
 
 TYPES = ("global_minimizer", "strict_saddle", "non_strict_saddle")
 

@@ -3,5 +3,5 @@
 
 def cache_probe() -> int:  # pragma: no cover - never called
     """A function of this package, for finding where Numba caches its kernels
-    (:func:`mcland._jit.cache_dir`)."""
+    (:func:`mcland._kernels.jit.cache_dir`)."""
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit, jit_inline
 from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels import rng
@@ -16,6 +15,7 @@ from mcland._kernels.bundles import DrawnPoint, PointOutput, Thresholds
 from mcland._kernels.classify import analyze
 from mcland._kernels.dense import bottleneck, copy_into, frob, layer, layer_offsets, matmul
 from mcland._kernels.draw import construct, draw_data, draw_dims
+from mcland._kernels.jit import jit, jit_inline
 from mcland._kernels.whiten import (
     critical_values_into,
     n_critical_values,
@@ -113,8 +113,8 @@ def process_range(sampler, ids, out, start, stop, step):
     (:class:`.bundles.RangeOutput`): row t of every output is point ids[t].
 
     Compiled with ``nogil``: disjoint ranges run concurrently in threads (see
-    :func:`mcland.pipeline.compute`).  Drawing and analysing a point are two kernels of
-    their own (:func:`draw_point`, :func:`.classify.analyze`), which :mod:`mcland._compile`
+    :func:`mcland.execution.compute.compute`).  Drawing and analysing a point are two kernels of
+    their own (:func:`draw_point`, :func:`.classify.analyze`), which :mod:`mcland._kernels.compile`
     compiles side by side in two processes on a first run.
     """
     params = sampler.params

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
 from mcland._kernels.batch import draw_point
 from mcland._kernels.classify import whitened_problem
 from mcland._kernels.hessian import assemble_hessian
+from mcland._kernels.jit import jit
 from mcland._kernels.lapack import eigvalsh_destroy
 
 

@@ -5,7 +5,7 @@ kernel agree by field name, not by position.  Numba types a ``collections.namedt
 as a tuple whose fields are read by name (``moments.K_inv``) at no run-time cost, and
 kernels can build them (``Moments(...)``).  A bundle's field types are part of the
 kernel's signature, so callers pass exactly the documented dtypes and layouts (one
-compiled specialisation per kernel; see :mod:`mcland._compile`).
+compiled specialisation per kernel; see :mod:`mcland._kernels.compile`).
 
 Shapes below use ``n`` for points of a range, ``d_x``, ``d_y`` for the data widths and
 ``N`` for the number of parameters of a point.

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit, jit_inline
 from mcland._kernels import fields as f
 from mcland._kernels.bundles import Moments
+from mcland._kernels.constants import EPS
 from mcland._kernels.dense import (
     as_matrix,
     bottleneck,
@@ -48,6 +48,7 @@ from mcland._kernels.hessian import (
     product_norms,
     residual,
 )
+from mcland._kernels.jit import jit, jit_inline
 from mcland._kernels.lapack import cholesky_destroy, eigvalsh_destroy
 from mcland._kernels.theory import (
     pair_curvature,
@@ -56,7 +57,6 @@ from mcland._kernels.theory import (
     swap_curvature,
     write_direction,
 )
-from mcland.tolerances import EPS
 
 TINY = np.finfo(np.float64).tiny
 S_DEV_MAX = 1e-3  # S is only trusted when every z_i is this close to 0 or 1

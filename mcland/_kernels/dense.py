@@ -35,7 +35,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from mcland._jit import jit, jit_inline
+from mcland._kernels.jit import jit, jit_inline
 
 
 @intrinsic

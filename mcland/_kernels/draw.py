@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit, jit_inline
 from mcland._kernels import params as p
 from mcland._kernels import rng
 from mcland._kernels.dense import (
@@ -23,6 +22,7 @@ from mcland._kernels.dense import (
     matmul,
     matmul_nt,
 )
+from mcland._kernels.jit import jit, jit_inline
 from mcland._kernels.whiten import problem, smallest_relative_gap
 
 MAX_DATA_TRIES = 20

@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit, jit_inline
 from mcland._kernels.gd import value_and_gradient, workspace_size
+from mcland._kernels.jit import jit, jit_inline
 
 SETTLED = 0
 LOSS_REACHED = 1

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._kernels.jit import jit
 
 
 @jit

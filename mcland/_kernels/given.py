@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
 from mcland._kernels.bundles import PointOutput
 from mcland._kernels.classify import analyze
+from mcland._kernels.jit import jit
 
 
 @jit
@@ -24,7 +24,7 @@ def classify_range(
     ``moments`` (:class:`.bundles.Moments`) into row t of the fields of ``out``
     (:class:`.bundles.RangeOutput`; only ``row_float``, ``row_int``, ``s_mask``, ``ranks``,
     ``spectrum_w`` and ``spectrum`` are written).  ``nogil``: disjoint ranges run
-    concurrently in threads (:func:`mcland.classify.classify`)."""
+    concurrently in threads (:func:`mcland.classification.classify.classify`)."""
     no_direction = np.zeros(0)
     work = np.empty(0)
     for t in range(start, stop, step):

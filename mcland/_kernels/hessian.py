@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._kernels.constants import EPS
 from mcland._kernels.dense import (
     as_matrix,
     frob,
@@ -25,7 +25,7 @@ from mcland._kernels.dense import (
     prod,
     product_table,
 )
-from mcland.tolerances import EPS
+from mcland._kernels.jit import jit
 
 
 @jit

@@ -53,7 +53,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
 
-from mcland._jit import jit
+from mcland._kernels.jit import jit
 
 _D = "__pyx_t_5scipy_6linalg_13cython_lapack_d *"
 _SIGNATURES = {  # as SciPy's capsules spell them: Fortran interface, 32-bit ``int``

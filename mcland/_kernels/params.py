@@ -1,6 +1,6 @@
 """Layout of the flat parameter vector that carries a sampling configuration into kernels.
 
-:func:`mcland.config.Config.kernel_params` fills it; kernels read it with these indices.
+:func:`mcland.core.config.Config.kernel_params` fills it; kernels read it with these indices.
 One float64 vector keeps the kernels' signatures fixed (one compilation for all configs).
 """
 

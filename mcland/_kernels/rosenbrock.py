@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
 from mcland._kernels.flow import (
     FAILED,
     _dist,
@@ -41,6 +40,7 @@ from mcland._kernels.flow import (
     stop_status,
 )
 from mcland._kernels.hessian import assemble_hessian
+from mcland._kernels.jit import jit
 
 GAMMA = 1.0 + 1.0 / np.sqrt(2.0)
 

@@ -1,11 +1,11 @@
-"""The float64 part of :func:`mcland.certify.certify_rows` in one kernel over all rows.
+"""The float64 part of :func:`mcland.classification.certify.rows.certify_rows` in one kernel over all rows.
 
 For every critical row: the layer norms, the balancing exponents
-(:func:`mcland.certify.balance_rows`), the residual norm, the Weyl bounds
-(:func:`mcland.certify.bounds_rows`, componentwise in balanced and original coordinates,
+(:func:`mcland.classification.certify.balance.balance_rows`), the residual norm, the Weyl bounds
+(:func:`mcland.classification.certify.stability.bounds_rows`, componentwise in balanced and original coordinates,
 and normwise), the distance to the critical set, the triage for the exact evaluation and
-the stability verdict of the float64 type (:func:`mcland.certify.stability`).  The NumPy
-reference of the same figures is :func:`mcland.certify.certify_figures_reference`; the two
+the stability verdict of the float64 type (:func:`mcland.classification.certify.stability.stability`).  The NumPy
+reference of the same figures is :func:`mcland.classification.certify.reference.certify_figures_reference`; the two
 agree to rounding (same formulas and order of the products; sums of squares and the
 matrix products may round differently), see tests/test_certify.py.
 
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
 from mcland._kernels import fields as f
-from mcland.tolerances import EPS
+from mcland._kernels.constants import EPS
+from mcland._kernels.jit import jit
 
-# the triage's constants (docs/certify.md); mcland.certify re-exports them
+# the triage's constants (docs/certify.md); the NumPy reference uses them too
 WEAK_PSD = 0.5
 PSD_VACUOUS = 1e-3
 NEAR_EXACT = 1e-12
@@ -50,7 +50,7 @@ STABILITIES = ("stable", "unstable", "undecided")
 @jit
 def _others(n, skip1, skip2):
     """Product of ``n[j]`` over ``j`` other than ``skip1``, ``skip2`` (-1: none), in
-    index order from 1.0 (as :func:`mcland.certify._others`)."""
+    index order from 1.0 (as :func:`mcland.classification.certify.stability._others`)."""
     out = 1.0
     for j in range(n.size):
         if j != skip1 and j != skip2:
@@ -62,7 +62,7 @@ def _others(n, skip1, skip2):
 def _tele(n, n2, e, skip1, skip2):
     """``prod(n2) - prod(n)`` over ``j`` other than ``skip1``, ``skip2``, without
     cancellation: ``sum_h (prod_{j<h} n2_j) e_h (prod_{j>h} n_j)`` with ``e = n2 - n >= 0``
-    (as :func:`mcland.certify._tele`)."""
+    (as :func:`mcland.classification.certify.stability._tele`)."""
     out = 0.0
     for h in range(n.size):
         if h in (skip1, skip2):
@@ -77,9 +77,9 @@ def _tele(n, n2, e, skip1, skip2):
 
 @jit
 def bounds(norms, r_norm, sxx_2, x_norm, y_norm, rel, dist, data_rel):
-    """:func:`mcland.certify.perturbation_bounds` for one row: ``norms`` (H,) float64;
+    """:func:`mcland.classification.certify.stability.perturbation_bounds` for one row: ``norms`` (H,) float64;
     returns ``(beta, dgrad, dloss)``, in the operation order of
-    :func:`mcland.certify.bounds_rows`."""
+    :func:`mcland.classification.certify.stability.bounds_rows`."""
     H = norms.size
     e = rel * norms + dist
     n2 = norms + e
@@ -132,7 +132,7 @@ def _round_half_even(x):
 
 @jit
 def balance(norms, big, small, k):
-    """:func:`mcland.certify.balance_rows` for one row, into ``k`` (H,) int64."""
+    """:func:`mcland.classification.certify.balance.balance_rows` for one row, into ``k`` (H,) int64."""
     H = norms.size
     logs = np.zeros(H)
     count = 0
@@ -175,7 +175,7 @@ def balance(norms, big, small, k):
 
 @jit
 def stability_codes(verdict, gap, grad_norm, grad_limit, psd, beta, dgrad):
-    """:func:`mcland.certify.stability` in codes: ``verdict`` a type index (-1: none);
+    """:func:`mcland.classification.certify.stability.stability` in codes: ``verdict`` a type index (-1: none);
     ``psd`` a mask; returns ``(stability index, possible mask)``."""
     if verdict < 0 or verdict == T_NOT_CRITICAL:
         return 2, 0

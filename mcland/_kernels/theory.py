@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit
+from mcland._kernels.constants import EPS
 from mcland._kernels.dense import (
     dot,
     frob,
@@ -26,8 +26,8 @@ from mcland._kernels.dense import (
     rmatvec,
     rmatvec_into,
 )
+from mcland._kernels.jit import jit
 from mcland._kernels.lapack import eigvalsh_destroy
-from mcland.tolerances import EPS
 
 
 @jit

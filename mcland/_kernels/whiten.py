@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland._jit import jit, jit_inline
 from mcland._kernels.bundles import Moments
 from mcland._kernels.dense import matmul, matmul_nt
+from mcland._kernels.jit import jit, jit_inline
 
 
 @jit

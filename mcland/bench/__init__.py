@@ -19,9 +19,9 @@ import os
 import platform
 from collections.abc import Callable
 
-from mcland._version import __version__
 from mcland.bench import dynamics, measure
-from mcland.pipeline import default_threads
+from mcland.core.version import __version__
+from mcland.execution.threads import default_threads
 
 
 def run_benchmark(

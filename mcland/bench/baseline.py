@@ -4,7 +4,7 @@ One Python call per point: draw an architecture, Gaussian data and an exact crit
 verify it (gradient, loss against the enumerated critical values), assemble the Hessian
 from ``np.kron`` blocks, take its eigenvalues with ``np.linalg.eigvalsh``, compute the ranks
 of all partial products and decide the type by the rank criterion of docs/theory.md §3
-(:func:`mcland.bench.naive.theory_type_rank`).  This is what a careful NumPy user would
+(:func:`mcland.core.naive.theory_type_rank`).  This is what a careful NumPy user would
 write; it is the reference against which the compiled pipeline's speed is reported.
 
 The critical point is built from the simplest member of docs/theory.md §5's family, with
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcland.bench import naive
-from mcland.config import Config
-from mcland.tolerances import EPS
+from mcland.core import naive
+from mcland.core.config import Config
+from mcland.core.tolerances import EPS
 
 
 def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -10,7 +10,7 @@ evaluation (loss and gradient) is the unit, as in the adaptive integrator.
 * **kernel** -- :func:`descend`: :func:`mcland._kernels.gd.descend_range` with the
   trajectories dealt to the threads (task j takes trajectories j, j + k, ...), with 1 thread
   and with all threads;
-* **numpy** -- :func:`mcland.bench.naive.gd_moments` (the same formulas in NumPy, one call
+* **numpy** -- :func:`mcland.core.naive.gd_moments` (the same formulas in NumPy, one call
   per step) on the first few trajectories, fewer steps, 1 thread;
 * **compile** -- a child process with an empty Numba cache: import and first call of the
   kernel (compilation of :mod:`mcland._kernels.gd`).
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcland import pipeline
-from mcland._blas import one_blas_thread
 from mcland._kernels.bundles import FlowProblem, GDRun
 from mcland._kernels.gd import LANES, descend_range
-from mcland.bench import naive
+from mcland.core import naive
+from mcland.core.blas import one_blas_thread
+from mcland.execution.threads import default_threads, thread_pool
 
 SEED = 20261130
 ARCHITECTURE = (3, 4, 4, 4, 2)
@@ -95,7 +95,7 @@ def descend(t: Task, n_steps: int, threads: int | None = 1) -> tuple[np.ndarray,
     T = t.w0.shape[0]
     run = GDRun(float(t.eta), np.int64(n_steps), t.w0.copy(), np.empty((T, n_steps)))
     blocks = -(-T // LANES)
-    with pipeline.thread_pool(threads) as pool:
+    with thread_pool(threads) as pool:
         if pool is None:
             descend_range(t.problem, run, 0, blocks, 1)
         else:
@@ -107,7 +107,7 @@ def descend(t: Task, n_steps: int, threads: int | None = 1) -> tuple[np.ndarray,
 
 
 def descend_numpy(t: Task, trajectories: int, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The NumPy loop (:func:`mcland.bench.naive.gd_moments`) on the first ``trajectories``
+    """The NumPy loop (:func:`mcland.core.naive.gd_moments`) on the first ``trajectories``
     starts of ``t``: final weights and losses, as :func:`descend`."""
     p = t.problem
     dims = tuple(int(d) for d in p.dims)
@@ -225,5 +225,5 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
-    threads = a.threads or pipeline.default_threads()
+    threads = a.threads or default_threads()
     print(json.dumps(throughput(QUICK if a.quick else FULL, threads, quick=a.quick), indent=2))

@@ -34,11 +34,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from mcland import pipeline, storage
-from mcland._blas import one_blas_thread
 from mcland._kernels.bench import eigvalsh_range, point_hessian
 from mcland.bench import baseline
-from mcland.sampling import draw_point
+from mcland.core.blas import one_blas_thread
+from mcland.execution.compute import compute_table
+from mcland.execution.threads import thread_pool
+from mcland.points.plan import BATCH, Plan, make_plan
+from mcland.points.records import PARQUET_OPTIONS
+from mcland.sampling.run import draw_point
 
 SEED = 20261127
 WORKLOADS: dict[str, dict] = {
@@ -74,15 +77,15 @@ def _best(fn: Callable[[], object], rounds: int) -> float:
     return min(times)
 
 
-def _pipeline(plan: pipeline.Plan, ids: np.ndarray, threads: int) -> None:
+def _pipeline(plan: Plan, ids: np.ndarray, threads: int) -> None:
     """What ``mcland sample`` does for a shard of ``ids``: compute its table batch by batch
     and encode it as one Parquet file (in memory)."""
-    with pipeline.thread_pool(threads) as pool:
-        table = pipeline.compute_table(plan, ids, pool)
-    pq.write_table(table, io.BytesIO(), **storage.PARQUET_OPTIONS)
+    with thread_pool(threads) as pool:
+        table = compute_table(plan, ids, pool)
+    pq.write_table(table, io.BytesIO(), **PARQUET_OPTIONS)
 
 
-def _hessians(plan: pipeline.Plan, ids: np.ndarray) -> tuple[np.ndarray, ...]:
+def _hessians(plan: Plan, ids: np.ndarray) -> tuple[np.ndarray, ...]:
     mats = [point_hessian(plan.sampler, int(i)) for i in ids]
     sizes = np.array([m.shape[0] for m in mats], np.int64)
     offsets = np.zeros(sizes.size, np.int64)
@@ -97,14 +100,14 @@ def _floor(hess: tuple[np.ndarray, ...], threads: int) -> float:
     packed, offsets, sizes = hess
     work = packed.copy()
     out = np.empty(sizes.size)
-    with one_blas_thread(), pipeline.thread_pool(threads) as pool:
+    with one_blas_thread(), thread_pool(threads) as pool:
         t0 = time.perf_counter()
         if pool is None:
             eigvalsh_range(work, offsets, sizes, out, 0, sizes.size, 1)
-        else:  # the pipeline's tasks (pipeline._start), all queued at once
+        else:  # the pipeline's tasks (_start), all queued at once
             tasks = []
-            for a in range(0, sizes.size, pipeline.BATCH):
-                b = min(a + pipeline.BATCH, sizes.size)
+            for a in range(0, sizes.size, BATCH):
+                b = min(a + BATCH, sizes.size)
                 k = min(b - a, pool.tasks)
                 args = (work, offsets, sizes, out)
                 tasks += [pool.submit(eigvalsh_range, *args, a + j, b, k) for j in range(k)]
@@ -209,8 +212,8 @@ def peak_rss_mb(name: str, n: int) -> float:
 
 def throughput(name: str, sizes: Sizes, threads: int) -> dict[str, float]:
     """Pipeline, floor, baseline and spectrum-free timings of one workload."""
-    plan = pipeline.make_plan(workload_config(name))
-    free = pipeline.make_plan(workload_config(name, spectrum_free=True))
+    plan = make_plan(workload_config(name))
+    free = make_plan(workload_config(name, spectrum_free=True))
     ids = np.arange(sizes.n, dtype=np.int64)
     hess = _hessians(plan, ids)
     _pipeline(plan, ids[:2], 1)  # load the compiled code before timing

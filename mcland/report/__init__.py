@@ -1,7 +1,7 @@
 """``mcland report``: a self-contained HTML report of a run directory, PNG figures beside it.
 
 :func:`build_report` is the entry point.  It reads the manifest's kind
-(:func:`mcland.kinds.kind_of`) and hands the records to the sections of that kind:
+(:func:`mcland.rundir.kinds.kind_of`) and hands the records to the sections of that kind:
 :mod:`~mcland.report.sections` and :mod:`~mcland.report.landscape` for ``sample`` runs,
 :mod:`~mcland.report.given` for ``classify`` runs, :mod:`~mcland.report.dynamics` for
 ``dynamics`` runs.  :mod:`~mcland.report.figures` (and the kinds' figure modules) draw the
@@ -17,8 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from mcland.errors import MclandError
-from mcland.kinds import kind_of
+from mcland.core.errors import MclandError
 from mcland.report import dynamics, given, html
 from mcland.report.landscape import spectra_section, strata_section
 from mcland.report.sections import (
@@ -31,8 +30,9 @@ from mcland.report.sections import (
     results_section,
     wall_time,
 )
+from mcland.rundir.files import load, read_manifest
+from mcland.rundir.kinds import kind_of
 from mcland.stats import run_columns
-from mcland.storage import load, read_manifest
 
 REPORT_FILE = "report.html"
 COLUMNS = [

@@ -4,7 +4,7 @@ metadata) and the dispatch to :mod:`~mcland.report.escape` or
 :mod:`~mcland.report.small_init`.
 
 A dynamics run has one record per (point, delta) or (point, eps): the point's sample
-record followed by the experiment's columns (:mod:`mcland.dynamics_schema`).
+record followed by the experiment's columns (:mod:`mcland.flow.schema`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from mcland import stats as an
-from mcland.dynamics_schema import record_schema
-from mcland.report import dynamics_figures
+from mcland.flow.schema import record_schema
+from mcland.report import dynamics_figures, escape, small_init
 from mcland.report.html import Section, figure, p, table
 from mcland.report.sections import add_incomplete_note, fmt_tuple, metadata_section
 
@@ -42,8 +41,6 @@ def columns(manifest: dict[str, Any]) -> list[str]:
 
 def sections(run_dir: Path, df: pd.DataFrame, manifest: dict[str, Any], out: Path) -> list[Section]:
     """All sections of a dynamics run's report, in page order."""
-    from mcland.report import escape, small_init
-
     experiment = experiment_of(manifest)
     secs = [status_section(df, manifest)]
     if experiment == "escape":
@@ -60,29 +57,6 @@ def sections(run_dir: Path, df: pd.DataFrame, manifest: dict[str, Any], out: Pat
     )
     secs.append(metadata_section(run_dir, manifest, points, extra))
     return secs
-
-
-def median_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """The median of ``x`` and a distribution-free interval for it.
-
-    The interval is ``[x_(j), x_(n+1-j)]`` (order statistics, 1-based) with ``j`` the
-    largest index such that ``P(Binomial(n, 1/2) < j) <= (1 - confidence) / 2``; its
-    coverage is at least ``confidence`` for ``n >= 6``.  For ``n <= 5`` no such ``j >= 1``
-    exists and the interval is the range (coverage ``1 - 2^(1-n)``).
-
-    Returns
-    -------
-    (median, lo, hi) : floats; NaN for an empty ``x``.
-    """
-    x = np.sort(np.asarray(x, float))
-    n = x.size
-    if not n:
-        return np.nan, np.nan, np.nan
-    j = int(binom.ppf((1.0 - confidence) / 2.0, n, 0.5))  # P(B <= j) >= alpha/2
-    if j >= 1 and binom.cdf(j - 1, n, 0.5) > (1.0 - confidence) / 2.0:
-        j -= 1
-    j = max(j, 1)
-    return float(np.median(x)), float(x[j - 1]), float(x[n - j])
 
 
 def status_section(df: pd.DataFrame, manifest: dict[str, Any]) -> Section:

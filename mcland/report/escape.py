@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from mcland.report import dynamics_figures
-from mcland.report.dynamics import median_interval
 from mcland.report.html import Section, figure, p, table
+from mcland.stats import median_interval
 
 SADDLES = ("strict_saddle", "non_strict_saddle")
 

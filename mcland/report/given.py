@@ -1,4 +1,4 @@
-"""The sections of the report of a ``classify`` run (given points, :mod:`mcland.classify`).
+"""The sections of the report of a ``classify`` run (given points, :mod:`mcland.classification`).
 
 Counts numeric type x theory type and the fraction critical; the distance from each loss
 to the nearest enumerated critical value; with ``--refine``, how far the refinement moved

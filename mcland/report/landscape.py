@@ -12,7 +12,7 @@ from mcland import stats as an
 from mcland.report import figures
 from mcland.report.html import Section, figure, note, p, table
 from mcland.report.sections import DESIGN_NOTE, MAX_LISTED, fmt_tuple
-from mcland.storage import load
+from mcland.rundir.files import load
 
 N_SPECTRAL_ARCHS = 3
 MAX_SPECTRA_PER_ARCH = 400

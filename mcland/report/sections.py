@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mcland import runlog
 from mcland import stats as an
 from mcland.report import figures
 from mcland.report.html import Section, details, esc, figure, link, note, p, pre, table
-from mcland.storage import SHARD_GLOB
+from mcland.rundir import runlog
+from mcland.rundir.files import SHARD_GLOB
 
 THEORY_DOC = "docs/theory.md in the mcland repository"
 NOT_RECORDED = "not recorded (run written before run logs)"
@@ -57,7 +57,7 @@ def _percent(df: pd.DataFrame, col: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------
 def wall_time(run_dir: Path) -> tuple[str, str]:
-    """``(wall time, hosts)`` of the run as text, from its run log (:mod:`mcland.runlog`).
+    """``(wall time, hosts)`` of the run as text, from its run log (:mod:`mcland.rundir.runlog`).
 
     The wall time is the sum over the recorded sessions (a fresh run and each resume).
     A run without a log (mcland 0.5.0 and earlier) gives :data:`NOT_RECORDED` for both.

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from mcland.report import dynamics_figures
-from mcland.report.dynamics import median_interval
 from mcland.report.html import Section, figure, p, table
 from mcland.report.sections import fmt_tuple
+from mcland.stats import median_interval
 
 MAX_SEQUENCES = 20  # most frequent visited-S sequences listed in the page
 MATCH = 1.0  # a plateau loss within MATCH * loss_tol of a critical value matches it

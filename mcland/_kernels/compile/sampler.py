@@ -1,0 +1,140 @@
+"""Compiling the sampler's kernels on a first run: two processes side by side.
+
+The sampler's kernel :func:`~mcland._kernels.batch.process_range` calls two big kernels that
+do not depend on each other: :func:`~mcland._kernels.batch.draw_point` and
+:func:`~mcland._kernels.classify.analyze`.  On a first run, :func:`prepare_sampler`
+compiles ``analyze`` in a child process (:func:`mcland._kernels.compile.child.main`) while
+this process compiles ``draw_point``; both land in the shared cache, and compiling
+``process_range`` then loads them from it.  On 2 cores that takes the first run's compile
+time from the sum of the two to about the larger (docs/performance.md "First run").
+
+Compiling from the cache needs the exact signatures ``process_range`` calls them with;
+:func:`analyze_signature` builds ``analyze``'s, and ``tests/test_compile.py`` checks that a
+cold run loads it from the cache instead of compiling it again.  A dynamics run compiles its
+integrator in a second child, started where ``prepare_sampler`` would only wait for the
+first (its ``beside``; :mod:`mcland._kernels.compile.flow`).  Once ``process_range`` is
+cached, the stamp :data:`~.common.READY` lets later processes skip all this.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+from mcland._kernels import fields as f
+from mcland._kernels.batch import _product_error, draw_point, process_range
+from mcland._kernels.bundles import Moments, PointOutput, RangeOutput, Sampler, Thresholds
+from mcland._kernels.compile.common import is_ready, mark_ready, parallel, spawn, stop, wait
+from mcland._kernels.rng import audit_uniform
+from mcland._kernels.theory import pair_curvature, swap_curvature
+from mcland._kernels.whiten import critical_values_into, smallest_relative_gap
+
+
+def analyze_signature() -> tuple:
+    """Numba argument types of :func:`~mcland._kernels.classify.analyze` as
+    ``process_range`` calls it (the shapes do not matter, only dtypes, ranks and layouts:
+    the data's ``U`` and ``Vt`` come from LAPACK's SVD in Fortran order)."""
+    f8 = np.zeros(2)
+    f8_2 = np.zeros((2, 2))
+    f8_2f = np.zeros((2, 2), order="F")  # (1, 1) would read as C-contiguous too
+    i8 = np.zeros(2, np.int64)
+    moments = Moments(f8_2, f8_2, 0.0, f8, f8_2, f8_2, f8, f8_2f, f8_2f)
+    out = PointOutput(f8, i8, np.zeros(2, np.bool_), i8, f8, f8, f8)
+    example = (i8, f8, moments, Thresholds(0.0, 0.0, 0.0), f.SPECTRUM, out, f8)
+    return tuple(numba.typeof(a) for a in example)
+
+
+def _compile_certificates() -> None:
+    """Compile the theory's certificate kernels (``pair_curvature``, ``swap_curvature``)
+    with the types ``analyze`` calls them with, first thing in this process: the child
+    compiling ``analyze`` reaches them only after several seconds and then loads them from
+    the cache instead of compiling them itself (if it gets there first, both compile the
+    same code, which costs only time)."""
+    table, dims = numba.types.float64[::1], numba.types.int64[::1]
+    table_off = numba.types.int64[:, ::1]
+    c2, f2 = numba.types.float64[:, ::1], numba.types.float64[::1, :]
+    i8, f8, b1 = numba.types.int64, numba.types.float64, numba.types.boolean
+    pair_curvature.compile((table, table_off, dims, c2, c2, i8, i8, f8, b1))
+    s_in = numba.types.boolean[::1]
+    swap_curvature.compile((table, table_off, dims, c2, c2, c2, f2, f2, s_in, b1))
+
+
+def draw_point_signature(sampler: Sampler) -> tuple:
+    """Numba argument types of :func:`~mcland._kernels.batch.draw_point` for ``sampler``."""
+    return (numba.typeof(sampler), numba.types.int64)
+
+
+def _compile_draw_side(sampler: Sampler) -> None:
+    """Compile :func:`~mcland._kernels.batch.draw_point` for ``sampler``, then the smaller
+    kernels ``process_range`` calls on a drawn point, with the exact types of that point
+    (read off ``draw_point``'s compiled return type), so that compiling ``process_range``
+    only has its own body left to do."""
+    args = draw_point_signature(sampler)
+    draw_point.compile(args)
+    (point,) = [s.return_type for s in draw_point.nopython_signatures if s.args == args]
+    field = dict(zip(point.fields, point.types, strict=True))
+    moments = dict(zip(Moments._fields, field["moments"].types, strict=True))
+    i8 = numba.types.int64
+    row = numba.types.float64[::1]
+    _product_error.compile(
+        (
+            field["w"],
+            field["dims"],
+            field["s_drawn"],
+            moments["U"],
+            moments["Syx"],
+            moments["K_inv"],
+        )
+    )
+    critical_values_into.compile((moments["lam"], moments["tr_syy"], i8, row))
+    smallest_relative_gap.compile((moments["lam"],))
+    audit_uniform.compile((i8, i8))
+
+
+def _empty_output() -> RangeOutput:
+    i8 = np.zeros((0, 1), np.int64)
+    f8 = np.zeros((0, 1))
+    b1 = np.zeros((0, 1), np.bool_)
+    return RangeOutput(i8, i8, f8, f8, i8, b1, b1, i8, f8, f8, f8, f8)
+
+
+def prepare_sampler(
+    sampler: Sampler,
+    notify: Callable[[str], object] | None = None,
+    beside: Callable[[], object] | None = None,
+) -> float:
+    """Compile (first run) or load the sampler's kernels for ``sampler``; returns seconds.
+
+    Parameters
+    ----------
+    sampler : Sampler
+        The run's bundle (:class:`mcland._kernels.bundles.Sampler`); only its types matter.
+    notify : callable, optional
+        Called with one line before a first-run compilation starts (progress for a user
+        who would otherwise wait half a minute in silence).
+    beside : callable, optional
+        Called on a first run with a child compiling ``analyze``, once this process has
+        compiled its side: from then on this process mostly waits for the child, so a core
+        is free for more work (a dynamics run starts compiling its integrator there,
+        :mod:`mcland._kernels.compile.flow`).
+    """
+    t0 = time.perf_counter()
+    if not is_ready():
+        if notify is not None:
+            notify("compiling the kernels (first run of this installation, about half a minute)")
+        child = spawn(["analyze"]) if parallel() else None
+        try:
+            _compile_certificates()
+            _compile_draw_side(sampler)
+            if child is not None and beside is not None:
+                beside()
+            wait(child)
+        finally:
+            stop(child)
+    ids = np.zeros(0, np.int64)
+    process_range(sampler, ids, _empty_output(), 0, 0, 1)  # compiles or loads it
+    mark_ready()
+    return time.perf_counter() - t0

@@ -1,0 +1,192 @@
+"""Moving a given point to a critical point nearby (:func:`refine_point`).
+
+The refinement moves a non-critical point to a critical point
+nearby by Gauss-Newton on the gradient as residual, with the Hessian as its exact Jacobian.
+The critical sets are manifolds, so the Hessian is singular on them and nearly singular
+beside them, along their flat directions (the layer symmetries ``W_h -> A W_h``,
+``W_{h+1} -> W_{h+1} A^{-1}`` among them).  Minimum-norm steps ``-H^+ g`` with the small
+singular values cut (``GN_RCOND``) have no component along those directions, so from a point
+at distance ``delta`` of the manifold they move by about ``delta``; Levenberg-Marquardt
+(MINPACK, ``scipy.optimize.least_squares(method="lm")``) then drives the gradient to
+rounding level.  Levenberg-Marquardt from the point as given, whose first steps can drift
+far along the flat directions, is run too and kept when it is the closer critical point or
+the only one (measured in docs/classify.md).  The layout of POINTS files is in
+docs/classify.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._kernels.hessian import assemble_hessian
+from mcland.core.errors import MclandError
+from mcland.core.problem import Problem
+from mcland.core.tolerances import EPS
+from mcland.points.inspect import check_magnitude, split_layers
+
+REFINE_ABOVE = 1e-12  # refine moves points with grad_rel above this (exact points reach ~1e-15)
+# refine_point: the Gauss-Newton steps cut singular values below this times the largest
+GN_RCOND = 1e-10
+GN_HALVINGS = 30  # refine_point: a Gauss-Newton step is halved at most this often
+
+
+def gradient(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
+    """Flat gradient of ``L(w) = ||W_H ... W_1 X - Y||_F^2`` at the flat point ``w`` (N,):
+    ``dL/dW_h = 2 W_{H:h+1}^T (W_{H:1} Sxx - Syx) W_{h-1:1}^T``."""
+    return _gradient_of(*_partial_products(dims, w), problem)
+
+
+def _partial_products(dims: np.ndarray, w: np.ndarray) -> tuple[list, list]:
+    """``pre[h] = W_{h:1}`` and ``suf[h] = W_{H:h+1}`` for ``h = 0 ... H`` (identities at
+    the ends) at the flat point ``w``."""
+    mats = split_layers(w, dims)
+    H = len(mats)
+    pre = [np.eye(int(dims[0]))]
+    for W in mats:
+        pre.append(W @ pre[-1])
+    suf = [np.eye(int(dims[H]))] * (H + 1)
+    for h in range(H - 1, -1, -1):
+        suf[h] = suf[h + 1] @ mats[h]
+    return pre, suf
+
+
+def _gradient_of(pre: list, suf: list, problem: Problem) -> np.ndarray:
+    """:func:`gradient` from the partial products (:func:`_partial_products`)."""
+    H = len(pre) - 1
+    R = pre[H] @ problem.Sxx - problem.Syx
+    return np.concatenate([(2.0 * suf[h + 1].T @ R @ pre[h].T).ravel() for h in range(H)])
+
+
+def hessian(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
+    """The (symmetric, N x N) Hessian of ``L`` at the flat point ``w``."""
+    upper = np.triu(assemble_hessian(dims, w, problem.Sxx, problem.Syx))
+    return upper + np.triu(upper, 1).T
+
+
+def _gradient_and_rel(
+    dims: np.ndarray, w: np.ndarray, problem: Problem
+) -> tuple[np.ndarray, float]:
+    """:func:`gradient` at the flat point ``w`` and ``||g|| / g_scale``: the formula of
+    :func:`mcland._kernels.hessian.gradient_scale` with the norms of the partial products
+    themselves, in the original coordinates.  It is not the kernel's ``grad_rel`` (which
+    differed from it by up to 1e3 on the refinement table's points), so refinement accepts
+    only rounding-level values (:data:`REFINE_ABOVE`), far below ``grad_rtol``."""
+    pre, suf = _partial_products(dims, w)
+    g = _gradient_of(pre, suf, problem)
+    H = len(pre) - 1
+    base = np.linalg.norm(pre[H]) * np.linalg.norm(problem.Sxx) + np.linalg.norm(problem.Syx)
+    scale = sum(2.0 * np.linalg.norm(suf[h + 1]) * np.linalg.norm(pre[h]) for h in range(H)) * base
+    with np.errstate(all="ignore"):
+        return g, float(np.linalg.norm(g) / scale)
+
+
+def _gauss_newton(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int) -> np.ndarray:
+    """Minimum-norm Gauss-Newton steps ``-H^+ g`` on the gradient from ``w`` (``H^+`` by
+    ``numpy.linalg.lstsq`` with ``rcond = GN_RCOND``), each halved until ``||g||``
+    decreases; stops when no halving decreases it, at ``||g|| <= EPS * g_scale`` or after
+    ``max_steps`` gradient evaluations.  Returns the last accepted iterate."""
+    x = w
+    g, rel = _gradient_and_rel(dims, x, problem)
+    norm = float(np.linalg.norm(g))
+    used = 1
+    while used < max_steps and np.isfinite(norm) and rel > EPS:
+        step = np.linalg.lstsq(hessian(dims, x, problem), g, rcond=GN_RCOND)[0]
+        t, accepted = 1.0, False
+        for _ in range(GN_HALVINGS):
+            if used >= max_steps:
+                break
+            y = x - t * step
+            gy, rel_y = _gradient_and_rel(dims, y, problem)
+            used += 1
+            ny = float(np.linalg.norm(gy))
+            if ny < norm:  # (False for NaN)
+                x, g, norm, rel, accepted = y, gy, ny, rel_y, True
+                break
+            t /= 2.0
+        if not accepted:
+            break
+    return x
+
+
+def _finite_point(dims: np.ndarray, x: np.ndarray, problem: Problem) -> bool:
+    """``x`` is finite and its products do not overflow (:func:`mcland.points.inspect.check_magnitude`)."""
+    if not np.all(np.isfinite(x)):
+        return False
+    try:
+        check_magnitude(dims, x, problem)
+    except MclandError:
+        return False
+    return True
+
+
+def refine_point(
+    dims: np.ndarray,
+    w: np.ndarray,
+    problem: Problem,
+    max_steps: int = 200,
+) -> np.ndarray:
+    """A critical point near ``w``: minimum-norm Gauss-Newton, polished by
+    Levenberg-Marquardt, or Levenberg-Marquardt alone if closer (module docstring).
+
+    Candidate 1: minimum-norm Gauss-Newton steps ``-H^+ g`` from ``w`` (the Hessian ``H`` as
+    the gradient's Jacobian, its singular values below ``GN_RCOND`` times the largest cut;
+    each step halved until ``||g||`` decreases), then Levenberg-Marquardt from there to
+    drive the gradient to rounding level.  A minimum-norm step has no component along the
+    (nearly) flat directions of the critical set, the layer symmetries among them, so it
+    does not drift along them.  Candidate 2: Levenberg-Marquardt from ``w`` (MINPACK,
+    ``scipy.optimize.least_squares(method="lm")``), the earlier method, whose first steps
+    can be large and drift along the flat directions.  Candidate 1 is returned when its
+    ``grad_rel`` (the kernel's ``g_scale``) is at most :data:`REFINE_ABOVE` and it is no
+    farther from ``w`` than candidate 2, or candidate 2 is not that critical; else
+    candidate 2.
+
+    Parameters
+    ----------
+    dims : ndarray (H+1,) int64
+    w : ndarray (N,)
+        Flat layers of the starting point.
+    problem : Problem
+    max_steps : int
+        Budget of gradient evaluations of each of the three iterations.
+
+    Returns
+    -------
+    ndarray (N,)
+        The chosen point (the caller judges criticality by ``grad_rtol``); an iteration that
+        fails or leaves the finite range gives back its starting point, so ``w`` itself when
+        both fail.
+    """
+    with np.errstate(all="ignore"):
+        try:
+            x = _gauss_newton(dims, w, problem, max_steps)
+        except (ValueError, np.linalg.LinAlgError):
+            x = w
+        x = _lm(dims, x, problem, max_steps)
+        y = _lm(dims, w, problem, max_steps)
+        if _gradient_and_rel(dims, x, problem)[1] <= REFINE_ABOVE and (
+            _gradient_and_rel(dims, y, problem)[1] > REFINE_ABOVE
+            or np.linalg.norm(x - w) <= np.linalg.norm(y - w)
+        ):
+            return x
+        return y
+
+
+def _lm(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int) -> np.ndarray:
+    """The last Levenberg-Marquardt iterate from ``w`` (``w`` on failure or overflow)."""
+    from scipy.optimize import least_squares
+
+    try:
+        res = least_squares(
+            lambda x: gradient(dims, x, problem),
+            w,
+            jac=lambda x: hessian(dims, x, problem),
+            method="lm",
+            xtol=1e-15,
+            ftol=1e-15,
+            gtol=1e-15,
+            max_nfev=max_steps,
+        )
+    except (ValueError, np.linalg.LinAlgError):
+        return w
+    x = np.asarray(res.x, dtype=np.float64)
+    return x if _finite_point(dims, x, problem) else w

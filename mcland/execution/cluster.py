@@ -1,0 +1,162 @@
+"""Distributed runs on Dask: one task per shard, written by the workers themselves.
+
+``mcland sample CONFIG --out DIR --scheduler tcp://host:8786`` connects to a running
+Dask cluster; ``--workers N`` starts a local one (``N`` single-threaded worker processes on
+127.0.0.1).  The client writes the manifest, submits one task per shard still to compute
+and checks every shard a worker reports as written; a shard whose task failed, or whose
+worker died, is submitted again (Dask itself reschedules the tasks of a dead worker).
+Workers write into ``DIR`` with ordinary file calls, so ``DIR`` must be a local path
+(``--workers``) or a path on a shared POSIX filesystem that every worker mounts at the
+same place (``--scheduler``).
+
+``dask.distributed`` is imported only here and only when a distributed run is asked for;
+the default in-process path does not need it (``pip install "mcland[dask]"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcland.core import faults
+from mcland.core.errors import MclandError
+from mcland.core.version import __version__
+from mcland.execution.compute import compute_shard
+from mcland.execution.job import Job
+from mcland.rundir import directory as rundir
+from mcland.rundir.files import MANIFEST, shard_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
+    from tqdm import tqdm
+
+    from mcland.execution.signals import Stop
+
+ATTEMPTS = 3  # submissions of a shard before the run gives up
+CONNECT_TIMEOUT = "30s"
+
+
+def _dask() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise MclandError(
+            "--scheduler and --workers need dask.distributed: pip install 'mcland[dask]'"
+        ) from None
+    return distributed
+
+
+@contextmanager
+def client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
+    """A Dask client of the scheduler at ``scheduler``, or of a new local cluster.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler, e.g. ``tcp://10.0.0.5:8786``.
+    workers : int, optional
+        Without ``scheduler``: start ``LocalCluster(n_workers=workers,
+        threads_per_worker=1, processes=True)`` on the loopback interface.
+
+    Raises
+    ------
+    MclandError
+        The scheduler cannot be reached or its address is malformed.
+    """
+    dd = _dask()
+    if scheduler is not None:
+        try:
+            c = dd.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, ValueError, TypeError) as exc:
+            raise MclandError(f"cannot connect to the Dask scheduler {scheduler}: {exc}") from None
+        with c:
+            yield c
+        return
+    with (
+        dd.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",  # any free port: clusters may run side by side
+        ) as cluster,
+        dd.Client(cluster, set_as_default=False) as c,
+    ):
+        yield c
+
+
+def shard_task(job: Job, run_dir: str, manifest: dict[str, Any], k: int) -> int:
+    """Worker side: compute shard ``k`` and write it into ``run_dir``; returns its row count."""
+    faults.checkpoint("shard-task")
+    if manifest["mcland_version"] != __version__:
+        raise MclandError(
+            f"worker has mcland {__version__}, the run needs {manifest['mcland_version']}"
+        )
+    directory = Path(run_dir)
+    if not (directory / MANIFEST).is_file():
+        raise MclandError(f"worker cannot see {directory / MANIFEST}: is {run_dir} shared?")
+    return compute_shard(job, directory, manifest, k)
+
+
+def run_shards(
+    c: Client,
+    job: Job,
+    run_dir: Path,
+    manifest: dict[str, Any],
+    shards: list[int],
+    bar: tqdm,
+    stop: Stop | None = None,
+) -> int:
+    """Compute ``shards`` on the cluster of ``c``; returns the number of points computed.
+
+    ``stop`` (SIGTERM/SIGINT of the client) is checked whenever a task completes: the run
+    then stops, the remaining tasks are released, and shards being written by workers are
+    either renamed into place whole or not at all.
+
+    Every shard a task reports as written is checked (:func:`mcland.rundir.directory.check_shard`);
+    failed or bad shards are submitted again, up to :data:`ATTEMPTS` times in all.
+
+    Raises
+    ------
+    MclandError
+        Some shard still failed after :data:`ATTEMPTS` submissions (the message names it
+        and the last error); the shards already written are kept for a resume.
+    """
+    dd = _dask()
+    path = str(run_dir.resolve())
+    job_ref = c.scatter(job, broadcast=True, hash=False)
+    computed = 0
+    todo = list(shards)
+    failures: dict[int, str] = {}
+    for _ in range(ATTEMPTS):
+        futures = {c.submit(shard_task, job_ref, path, manifest, k, pure=False): k for k in todo}
+        failures = {}
+        for fut in dd.as_completed(futures, loop=c.loop):
+            k = futures[fut]
+            try:
+                rows = fut.result()
+            except MclandError:
+                raise
+            except Exception as exc:  # a dead worker, ...: try again
+                failures[k] = f"{type(exc).__name__}: {exc}"
+                if stop is not None:
+                    stop.between_shards()
+                continue
+            why = rundir.check_shard(run_dir, manifest, k)
+            if why is not None:
+                failures[k] = f"written but {why}"
+                continue
+            computed += rows
+            bar.update(rows)
+            if stop is not None:
+                stop.between_shards()
+        todo = sorted(failures)
+        if not todo:
+            return computed
+    k = todo[0]
+    raise MclandError(
+        f"{len(todo)} shard(s) failed on the cluster {ATTEMPTS} times "
+        f"({shard_name(k)}: {failures[k]}); rerun to resume"
+    )

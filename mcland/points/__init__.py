@@ -1,0 +1,3 @@
+"""What every kind of run computes per point: one point's analysis (:mod:`.inspect`, behind
+:func:`mcland.inspect_point`), its record (:mod:`.records`), and the job that draws points
+and computes their records (:mod:`.plan`)."""

@@ -1,0 +1,294 @@
+"""``inspect_point``: classify one given point ``(weights, X, Y)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import pairwise
+
+import numpy as np
+
+from mcland._kernels import fields as f
+from mcland._kernels.bundles import PointOutput
+from mcland._kernels.classify import analyze
+from mcland.core.errors import MclandError
+from mcland.core.problem import Problem, as_matrix
+from mcland.core.tolerances import Tolerances
+
+
+def rank_labels(H: int) -> list[str]:
+    """Names of the partial products in the order of the ``ranks`` column / attribute.
+
+    ``W_{1:1}, W_{2:1}, W_{2:2}, W_{3:1}, W_{3:2}, W_{3:3}, ...``: ``W_{a:b}`` is at index
+    ``a(a-1)/2 + b - 1``, for 1 <= b <= a <= H.
+    """
+    return [f"W_{{{a}:{b}}}" for a in range(1, H + 1) for b in range(1, a + 1)]
+
+
+@dataclass(frozen=True)
+class PointReport:
+    """Classification of one point of the square loss ``||W_H ... W_1 X - Y||^2``.
+
+    Types are one of ``global_minimizer``, ``strict_saddle``, ``non_strict_saddle``,
+    ``not_critical`` and ``ambiguous`` (the evidence sits inside the tolerance band).
+
+    Attributes
+    ----------
+    dims : tuple of int
+        Architecture ``(d_0, ..., d_H)``.
+    is_critical : bool
+        ``grad_rel <= grad_rtol``.
+    grad_norm, grad_rel : float
+        ``||grad L||_F`` and its ratio to the cancellation scale (see :mod:`mcland.core.tolerances`).
+    S : tuple of int
+        Index set read off the point, 1-based eigen-indices of ``Sigma`` sorted by decreasing
+        eigenvalue (meaningful for critical points).
+    s_dev : float
+        ``max_i min(z_i, |1 - z_i|)`` of the S reading; tiny at critical points.
+    loss, critical_value, global_min_value : float
+        ``L(W)``, ``tr(Syy) - sum_{i in S} lambda_i`` and ``L* = tr(Syy) - sum_{i<=r} lambda_i``.
+    theory_type : str
+        From docs/theory.md §3 (S and the open-pair certificates); ``not_critical`` if not critical.
+    numeric_type : str
+        From the Hessian spectrum and the loss (docs/theory.md §4).
+    eigenvalues : ndarray (N,)
+        Hessian eigenvalues (original coordinates), ascending.
+    eig_min, eig_max, hess_norm : float
+        Extreme eigenvalues and ``||∇²L||_F`` of the Hessian (original coordinates).
+    eigenvalues_w : ndarray (N,)
+        Eigenvalues of the Hessian in whitened input coordinates ``(W_1 Sxx^{1/2}, W_2,
+        ...)``, ascending: congruent to the original (same inertia) and free of the data's
+        scaling; the numeric type is decided from them.
+    eig_min_w, eig_max_w, hess_norm_w : float
+        Their extremes and the whitened Hessian's Frobenius norm.
+    noise_floor, tol_zero, tol_neg : float
+        Rounding-error estimate of the whitened spectrum and the two thresholds from it.
+    n_neg, n_zero, n_pos : int
+        Whitened eigenvalues below ``-tol_neg``, within ``±tol_zero``, above ``tol_zero``
+        (the inertia, shared by both Hessians).
+    open_pair : tuple of int or None
+        ``(h1, h2)`` of the first open layer pair of a theory-strict saddle with ``S = [s]``.
+    escape_curvature : float or None
+        Curvature of the escape certificate of a theory-strict saddle (negative): a Rayleigh
+        quotient of the whitened Hessian, so never below ``eig_min_w``.
+    escape_direction : list of ndarray or None
+        The certificate's direction ``V = [V_1, ..., V_H]`` (shapes of the weights, nonzero on
+        two layers): ``V^T ∇²L V = escape_curvature * ||(V_1 Sxx^{1/2}, V_2, ..., V_H)||_F^2 < 0``,
+        so ``L(W + t V) < L(W)`` for small t != 0.
+    ranks : dict
+        Numerical rank of each partial product, keyed ``(a, b)`` for ``W_{a:b}``.
+    r, N : int
+        Bottleneck width ``min_h d_h`` and number of parameters.
+    min_rel_gap : float
+        Smallest relative gap of the eigenvalues of ``Sigma`` (docs/theory.md §1), from the data.
+    """
+
+    dims: tuple[int, ...]
+    is_critical: bool
+    grad_norm: float
+    grad_rel: float
+    S: tuple[int, ...]
+    s_dev: float
+    loss: float
+    critical_value: float
+    global_min_value: float
+    theory_type: str
+    numeric_type: str
+    eig_min: float
+    eig_max: float
+    hess_norm: float
+    eig_min_w: float
+    eig_max_w: float
+    hess_norm_w: float
+    noise_floor: float
+    tol_zero: float
+    tol_neg: float
+    n_neg: int
+    n_zero: int
+    n_pos: int
+    open_pair: tuple[int, int] | None
+    escape_curvature: float | None
+    escape_direction: list[np.ndarray] | None = field(repr=False)
+    ranks: dict[tuple[int, int], int]
+    r: int
+    N: int
+    min_rel_gap: float
+    eigenvalues: np.ndarray = field(repr=False)
+    eigenvalues_w: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-serialisable dictionary (ranks keyed ``"W_{a:b}"``)."""
+        d = asdict(self)
+        d["eigenvalues"] = self.eigenvalues.tolist()
+        d["eigenvalues_w"] = self.eigenvalues_w.tolist()
+        d["escape_direction"] = (
+            None if self.escape_direction is None else [V.tolist() for V in self.escape_direction]
+        )
+        d["ranks"] = {f"W_{{{a}:{b}}}": k for (a, b), k in self.ranks.items()}
+        return d
+
+
+def check_weights(weights: Sequence[object], d_x: int, d_y: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(weights, np.ndarray) or len(weights) < 2:
+        raise MclandError("weights must be a list [W_1, ..., W_H] of H >= 2 matrices")
+    mats = [as_matrix(W, f"W_{h}") for h, W in enumerate(weights, start=1)]
+    dims = [mats[0].shape[1]] + [W.shape[0] for W in mats]
+    for h in range(1, len(mats)):
+        if mats[h].shape[1] != mats[h - 1].shape[0]:
+            raise MclandError(
+                f"shapes do not chain: W_{h + 1} is {mats[h].shape} but W_{h} has "
+                f"{mats[h - 1].shape[0]} rows (W_h must be (d_h, d_(h-1)))"
+            )
+    if dims[0] != d_x or dims[-1] != d_y:
+        raise MclandError(
+            f"weights map R^{dims[0]} -> R^{dims[-1]} but the data have d_x = {d_x}, d_y = {d_y}"
+        )
+    w = np.concatenate([W.ravel() for W in mats])
+    return np.array(dims, dtype=np.int64), w
+
+
+def split_layers(flat: np.ndarray, dims: np.ndarray) -> list[np.ndarray]:
+    """Flat parameters (layers concatenated row-major) -> ``[V_1, ..., V_H]``, ``V_h`` a view
+    of shape ``(d_h, d_{h-1})``."""
+    bounds = np.cumsum(np.concatenate([[0], dims[1:] * dims[:-1]]))
+    return [
+        flat[a:b].reshape(int(dims[h + 1]), int(dims[h]))
+        for h, (a, b) in enumerate(pairwise(bounds))
+    ]
+
+
+def analyze_flat(
+    dims: np.ndarray,
+    w: np.ndarray,
+    problem: Problem,
+    tol: Tolerances,
+    flags: int = f.SPECTRUM | f.ORIGINAL,
+) -> tuple[np.ndarray, ...]:
+    """Run the analysis kernel on one flat point (``flags``: bits of ``_kernels.fields``).
+
+    Returns ``(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)``: the
+    kernel's outputs (rows named by ``FLOAT_FIELDS`` / ``INT_FIELDS``, the mask of ``S``,
+    the partial products' ranks, the whitened and original spectra, the escape direction).
+    """
+    H = dims.size - 1
+    N = int(np.sum(dims[1:] * dims[:-1]))
+    row_float = np.empty(len(f.FLOAT_FIELDS))
+    row_int = np.empty(len(f.INT_FIELDS), np.int64)
+    s_mask = np.zeros(problem.d_y, np.bool_)
+    ranks = np.zeros(H * (H + 1) // 2, np.int64)
+    spectrum_w = np.full(N, np.nan)
+    spectrum = np.full(N, np.nan)
+    escape = np.empty(N)
+    out = PointOutput(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)
+    analyze(dims, w, problem.moments, tol.thresholds, flags, out, np.empty(0))
+    return row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape
+
+
+def inspect_point(
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    tolerances: Tolerances | None = None,
+    problem: Problem | None = None,
+) -> PointReport:
+    """Classify the point ``weights`` of the loss ``||W_H ... W_1 X - Y||_F^2``.
+
+    Parameters
+    ----------
+    weights : sequence of ndarray
+        ``[W_1, ..., W_H]``, H >= 2, ``W_h`` of shape ``(d_h, d_{h-1})``.
+    X : ndarray (d_x, m)
+        Inputs, samples as columns.
+    Y : ndarray (d_y, m)
+        Targets, samples as columns.
+    tolerances : Tolerances, optional
+        Classification tolerances (defaults documented in :mod:`mcland.core.tolerances`).
+    problem : Problem, optional
+        Precomputed ``Problem.from_data(X, Y)`` to skip its setup when inspecting many
+        points of the same data (``X`` and ``Y`` are then ignored).
+
+    Returns
+    -------
+    PointReport
+
+    Raises
+    ------
+    MclandError
+        Shapes that do not chain or do not match the data, NaN/inf, weights whose products
+        overflow, or data violating the assumptions of docs/theory.md §1.
+    """
+    tol = tolerances or Tolerances()
+    prob = problem if problem is not None else Problem.from_data(X, Y)
+    dims, w = check_weights(weights, prob.d_x, prob.d_y)
+    check_magnitude(dims, w, prob)
+    try:
+        outputs = analyze_flat(dims, w, prob, tol)
+    except np.linalg.LinAlgError:
+        raise MclandError(
+            "the point's Hessian is not finite in float64: rescale the weights"
+        ) from None
+    return point_report(dims, prob, *outputs)
+
+
+def check_magnitude(dims: np.ndarray, w: np.ndarray, problem: Problem) -> None:
+    """MclandError unless the scale of the loss's terms and ``||w||^2`` are finite."""
+    with np.errstate(over="ignore"):
+        norms = [np.linalg.norm(W) for W in split_layers(w, dims)]
+        scale = float(np.prod(norms)) ** 2 * np.linalg.norm(problem.Sxx)
+        sq = float(np.linalg.norm(w)) ** 2
+    if not (np.isfinite(scale) and np.isfinite(sq)):
+        raise MclandError("the weights are too large: their products overflow float64")
+
+
+def point_report(
+    dims: np.ndarray,
+    problem: Problem,
+    row_float: np.ndarray,
+    row_int: np.ndarray,
+    s_mask: np.ndarray,
+    ranks: np.ndarray,
+    spectrum_w: np.ndarray,
+    spectrum: np.ndarray,
+    escape: np.ndarray,
+) -> PointReport:
+    """The :class:`PointReport` of the kernel's outputs for one point (:func:`analyze_flat`)."""
+    fv = dict(zip(f.FLOAT_FIELDS, row_float.tolist(), strict=True))
+    iv = dict(zip(f.INT_FIELDS, row_int.tolist(), strict=True))
+    H = dims.size - 1
+    curv = fv["escape_curvature"]
+    keys = [(a, b) for a in range(1, H + 1) for b in range(1, a + 1)]
+    return PointReport(
+        dims=tuple(int(d) for d in dims),
+        is_critical=bool(iv["is_critical"]),
+        grad_norm=fv["grad_norm"],
+        grad_rel=fv["grad_rel"],
+        S=tuple(int(i) + 1 for i in np.flatnonzero(s_mask)),
+        s_dev=fv["s_dev"],
+        loss=fv["loss"],
+        critical_value=fv["critical_value"],
+        global_min_value=fv["global_min_value"],
+        theory_type=f.TYPE_NAMES[iv["theory_type"]],
+        numeric_type=f.TYPE_NAMES[iv["numeric_type"]],
+        eig_min=fv["eig_min"],
+        eig_max=fv["eig_max"],
+        hess_norm=fv["hess_norm"],
+        eig_min_w=fv["eig_min_w"],
+        eig_max_w=fv["eig_max_w"],
+        hess_norm_w=fv["hess_norm_w"],
+        noise_floor=fv["noise_floor"],
+        tol_zero=fv["tol_zero"],
+        tol_neg=fv["tol_neg"],
+        n_neg=iv["n_neg"],
+        n_zero=iv["n_zero"],
+        n_pos=iv["n_pos"],
+        open_pair=(iv["open_h1"], iv["open_h2"]) if iv["open_h1"] > 0 else None,
+        escape_curvature=None if np.isnan(curv) else curv,
+        escape_direction=None if np.isnan(curv) else split_layers(escape, dims),
+        ranks=dict(zip(keys, (int(k) for k in ranks), strict=True)),
+        r=int(dims.min()),
+        N=int(spectrum.size),
+        min_rel_gap=problem.min_rel_gap,
+        eigenvalues=spectrum,
+        eigenvalues_w=spectrum_w,
+    )

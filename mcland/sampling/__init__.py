@@ -1,0 +1,2 @@
+"""The ``sample`` kind of run: drawn critical points and their records, in memory or into run
+directories (:mod:`.run`)."""
