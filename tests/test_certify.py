@@ -6,6 +6,7 @@ float64 NumPy formulas (mcland.classification.refine.gradient / hessian) for val
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from certify_fixture import (
 )
 
 import mcland
+from mcland._kernels.fields import TYPE_NAMES
 from mcland.classification.certify import rows
 from mcland.classification.certify.balance import balance_rows, layer_balance
 from mcland.classification.certify.dyadic import Dyadic, floats, floats_wide, ldexp
@@ -42,6 +44,9 @@ from mcland.classification.certify.stability import bounds_rows, perturbation_bo
 from mcland.classification.refine import gradient, hessian
 from mcland.core.problem import Problem
 from mcland.core.tolerances import EPS
+from mcland.points.records import verdicts
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flat(weights):
@@ -683,3 +688,40 @@ def test_wide_int_rounding_is_ldexp_entry_by_entry():
     want = np.array([ldexp(n, int(k)) for n, k in zip(vals, e, strict=True)])
     assert np.isinf(want).any() and (want == 0).sum() > 1  # overflow and underflow covered
     assert floats_wide(M, e).tobytes() == want.tobytes()
+
+
+def test_the_verdict_is_the_certified_type_where_decided():
+    """``verdict`` (the column to group by) is ``exact_type`` wherever the floats' type is
+    decided, never the float64 ``numeric_type`` when the exact evaluation overrules it."""
+    pts, X, Y = lm_points(40)
+    df = mcland.classify(pts, X, Y, threads=1)
+    decided = df["exact_type"].notna()
+    assert (df.loc[decided, "verdict"].astype(str) == df.loc[decided, "exact_type"]).all()
+    rest = df.loc[~decided]
+    expect = np.where(
+        rest["numeric_type"].astype(str) == "not_critical", "not_critical", "ambiguous"
+    )
+    assert (rest["verdict"].astype(str).to_numpy() == expect).all()
+    # the points where float64 and the exact type differ are grouped by the exact one
+    overruled = decided & (df["exact_type"] != df["numeric_type"].astype(str))
+    assert overruled.any(), "the LM endpoints include points whose float64 type is overruled"
+    assert (
+        df.loc[overruled, "verdict"].astype(str) != df.loc[overruled, "numeric_type"].astype(str)
+    ).all()
+
+
+def test_sampled_verdicts_are_the_agreeing_type_else_ambiguous():
+    names = np.array(TYPE_NAMES)
+    theory = np.array([0, 1, 2, 3, 1, 2, 4])
+    numeric = np.array([0, 1, 2, 3, 2, 4, 4])
+    assert names[verdicts(theory, numeric)].tolist() == [
+        "global_minimizer", "strict_saddle", "non_strict_saddle", "not_critical",
+        "ambiguous", "ambiguous", "ambiguous",
+    ]  # fmt: skip
+    df = mcland.sample(ROOT / "runs" / "quick.toml", n=200, threads=1)
+    agree = df["theory_type"] == df["numeric_type"]
+    assert (df.loc[agree, "verdict"] == df.loc[agree, "numeric_type"]).all()
+    assert (df.loc[~agree, "verdict"].astype(str) == "ambiguous").all()
+    for k in (0, 1, 2, 3):  # inspect_point reaches the record's verdict
+        W, X, Y = mcland.draw_point(ROOT / "runs" / "quick.toml", k)
+        assert mcland.inspect_point(W, X, Y).verdict == str(df["verdict"][k])

@@ -43,7 +43,7 @@ from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
 from mcland.core.tolerances import Tolerances
-from mcland.points.records import to_table
+from mcland.points.records import TYPE_DICT, to_table
 
 
 def check_stability_rel(value: float | None) -> float:
@@ -53,6 +53,19 @@ def check_stability_rel(value: float | None) -> float:
     if not (np.isfinite(rel) and 0.0 <= rel < 1.0):
         raise MclandError(f"stability_rel must be in [0, 1), got {value}")
     return rel
+
+
+def certified_verdicts(exact_type: list[str | None], numeric: np.ndarray) -> pa.DictionaryArray:
+    """The ``verdict`` of classify records: the certified type of the stored floats
+    (``exact_type``, which at ``decided_by = "float64"`` is the agreeing float64 type) where
+    it is decided, ``not_critical`` for a point the float64 gradient test finds non-critical,
+    else ``ambiguous``.  ``numeric`` holds the numeric type codes (n,)."""
+    code = {name: k for k, name in enumerate(f.TYPE_NAMES)}
+    verdict = np.where(numeric == f.NOT_CRITICAL, f.NOT_CRITICAL, f.AMBIGUOUS).astype(np.int8)
+    for t, name in enumerate(exact_type):
+        if name is not None:
+            verdict[t] = code[name]
+    return pa.DictionaryArray.from_arrays(pa.array(verdict, pa.int8()), TYPE_DICT)
 
 
 def classify_table(
@@ -129,6 +142,7 @@ def classify_given(
         if name in cert:
             extra[name] = pa.array(cert[name], typ)
     extra["rebalanced"] = pa.array(moved_layers, pa.bool_())
+    extra["verdict"] = certified_verdicts(cert["exact_type"], out.row_int[:, f.I_NUMERIC_TYPE])
     records = to_table(out, np.arange(n, dtype=np.int64), 0)
     extra.update(nearest(out, given.dims, problem))
     schema = record_schema(given.keys.type)

@@ -35,6 +35,7 @@ def inspect(weights: Path, data: Path, as_json: bool) -> None:
         f"theory type    {report.theory_type}"
         + (f"  (open pair {report.open_pair})" if report.open_pair else ""),
         f"numeric type   {report.numeric_type}",
+        f"verdict        {report.verdict}",
         f"Hessian        eig_min {report.eig_min:.6e}, eig_max {report.eig_max:.6e}",
         f"whitened       eig_min {report.eig_min_w:.6e}; inertia {report.n_neg} negative, "
         f"{report.n_zero} zero, {report.n_pos} positive",

@@ -116,9 +116,16 @@ class PointReport:
     eigenvalues: np.ndarray = field(repr=False)
     eigenvalues_w: np.ndarray = field(repr=False)
 
+    @property
+    def verdict(self) -> str:
+        """What mcland concludes (the ``verdict`` column of a record): the type on which
+        ``theory_type`` and ``numeric_type`` agree, else ``ambiguous``."""
+        return self.numeric_type if self.theory_type == self.numeric_type else "ambiguous"
+
     def to_dict(self) -> dict[str, object]:
-        """Plain JSON-serialisable dictionary (ranks keyed ``"W_{a:b}"``)."""
+        """Plain JSON-serialisable dictionary (ranks keyed ``"W_{a:b}"``), with ``verdict``."""
         d = asdict(self)
+        d["verdict"] = self.verdict
         d["eigenvalues"] = self.eigenvalues.tolist()
         d["eigenvalues_w"] = self.eigenvalues_w.tolist()
         d["escape_direction"] = (

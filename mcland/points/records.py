@@ -64,6 +64,7 @@ _COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("theory_type", _TYPE, False, "type from the theory: `global_minimizer`, `strict_saddle`, `non_strict_saddle`, `not_critical`, `ambiguous`"),
     ("numeric_type", _TYPE, False, "same codes, from the loss and the whitened Hessian only (its spectrum, or shifted Cholesky factorisations in spectrum-free mode)"),
     ("agree", pa.bool_(), False, "`theory_type == numeric_type`"),
+    ("verdict", _TYPE, False, "what mcland concludes, the column to group by: the type on which `theory_type` and `numeric_type` agree, else `ambiguous` (a classify record: the certified type of the stored floats, `exact_type`, where decided)"),
     ("open_h1", pa.int8(), True, "first layer `h1` of the first open pair `(h1, h2)` of a theory-strict saddle with `S = [s]`"),
     ("open_h2", pa.int8(), True, "second layer `h2` of that pair"),
     ("escape_curvature", pa.float64(), True, "certificate curvature of a theory-strict saddle"),
@@ -206,6 +207,13 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return np.unpackbits(as_bytes, axis=1).sum(axis=1, dtype=np.int8)
 
 
+def verdicts(theory: np.ndarray, numeric: np.ndarray) -> np.ndarray:
+    """The ``verdict`` codes (:data:`mcland._kernels.fields.TYPE_NAMES`) of points whose
+    theory and numeric type codes are ``theory`` and ``numeric``: the type they agree on,
+    else ``ambiguous`` (never one of two disagreeing answers)."""
+    return np.where(theory == numeric, numeric, f.AMBIGUOUS)
+
+
 def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
     """Arrow table of the records of one batch, in :data:`SCHEMA`."""
     n = ids.size
@@ -243,6 +251,9 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
             pa.array(iv["numeric_type"], pa.int8()), TYPE_DICT
         ),
         "agree": pa.array(iv["theory_type"] == iv["numeric_type"], pa.bool_()),
+        "verdict": pa.DictionaryArray.from_arrays(
+            pa.array(verdicts(iv["theory_type"], iv["numeric_type"]), pa.int8()), TYPE_DICT
+        ),
         "open_h1": pa.array(iv["open_h1"], pa.int8(), mask=~has_pair),
         "open_h2": pa.array(iv["open_h2"], pa.int8(), mask=~has_pair),
         **{k: pa.array(iv[k], pa.int32(), mask=iv[k] < 0) for k in ("n_neg", "n_zero", "n_pos")},
