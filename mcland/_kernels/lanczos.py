@@ -1,0 +1,215 @@
+"""The long-vector operations of block Lanczos with full reorthogonalisation.
+
+Vectors are the **rows** of C-ordered arrays: the basis ``Q`` (m_max, N), a block ``W``
+(b, N).  Every entry is computed by one loop in a fixed order (sums over the long index in
+chunks of :data:`CHUNK` entries, four interleaved partial sums within a chunk, chunks added
+in order), so results are the same bits whatever the thread that runs them; callers may
+split the rows of an output between threads (:func:`project` over ``Q``'s rows,
+:func:`subtract` over the column ranges ``[lo, hi)`` of the long index) without changing a
+bit.  The driver and the projected eigenproblem are in :mod:`mcland.core.lanczos`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._kernels.jit import jit
+
+CHUNK = 2048  # entries of the long index per chunk (a block's chunk stays in L2)
+
+
+@jit
+def _dot(x, y, lo, hi):
+    """``sum_{t in [lo, hi)} x[t] y[t]``, four interleaved partial sums (fixed order)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    t = lo
+    while t + 3 < hi:
+        s0 += x[t] * y[t]
+        s1 += x[t + 1] * y[t + 1]
+        s2 += x[t + 2] * y[t + 2]
+        s3 += x[t + 3] * y[t + 3]
+        t += 4
+    while t < hi:
+        s0 += x[t] * y[t]
+        t += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@jit
+def project(Q, i0, i1, W, C):
+    """``C[i, j] = <Q[i], W[j]>`` for ``i`` in ``[i0, i1)`` and every row ``j`` of ``W``
+    (``C`` (>= i1, b)); each entry is summed chunk by chunk (:func:`_dot`)."""
+    N = W.shape[1]
+    b = W.shape[0]
+    for i in range(i0, i1):
+        for j in range(b):
+            C[i, j] = 0.0
+    lo = 0
+    while lo < N:
+        hi = min(lo + CHUNK, N)
+        for i in range(i0, i1):
+            q = Q[i]
+            for j in range(b):
+                C[i, j] += _dot(q, W[j], lo, hi)
+        lo = hi
+
+
+@jit
+def subtract(Q, m, C, W, lo, hi):
+    """``W[j, lo:hi] -= sum_{i < m} C[i, j] Q[i, lo:hi]`` for every row ``j`` of ``W`` (the
+    sum over ``i`` in increasing order, entry by entry)."""
+    b = W.shape[0]
+    c0 = lo
+    while c0 < hi:
+        c1 = min(c0 + CHUNK, hi)
+        for j in range(b):
+            w = W[j]
+            for i in range(m):
+                c = C[i, j]
+                if c != 0.0:
+                    q = Q[i]
+                    for t in range(c0, c1):
+                        w[t] -= c * q[t]
+        c0 = c1
+
+
+@jit
+def norm_row(x):
+    """Euclidean norm of a row (chunked fixed-order sum)."""
+    N = x.size
+    s = 0.0
+    lo = 0
+    while lo < N:
+        hi = min(lo + CHUNK, N)
+        s += _dot(x, x, lo, hi)
+        lo = hi
+    return np.sqrt(s)
+
+
+@jit
+def _project_out(Q, m, W, j, c, lo_rows):
+    """Row ``j`` of ``W`` projected out of ``Q[:m]`` (when ``m > 0``) and out of the rows
+    ``W[:j]`` (classical Gram-Schmidt against ``Q``, then row by row); returns the
+    coefficients against ``W[:j]`` in ``c[:j, 0]`` and the row's norm afterwards."""
+    N = W.shape[1]
+    w = W[j : j + 1]
+    if m > 0:
+        project(Q, 0, m, w, c)
+        subtract(Q, m, c, w, 0, N)
+    wj = W[j]
+    for i in range(lo_rows, j):
+        x = _dot_full(W[i], wj)
+        c[i, 0] = x
+        wi = W[i]
+        for t in range(N):
+            wj[t] -= x * wi[t]
+    return norm_row(wj)
+
+
+@jit
+def orthonormalize_block(Q, m, W, R, ref, spare, defl_rtol):
+    """Orthonormalise the rows of ``W`` (b, N) against ``Q[:m]`` and each other, in place,
+    for a caller that has already projected ``W`` out of ``Q[:m]`` once.
+
+    Row by row: projected out of ``Q[:m]`` and the previous rows again ("twice is enough",
+    Giraud, Langou & Rozloznik 2005), and once more while a pass removes more than
+    ``1 - 1/sqrt(2)`` of the row's norm (Daniel, Gragg, Kaufman & Stewart 1976), at most
+    four passes (a fresh spare row: at least two).  ``R`` (b, b) receives the coefficients among the rows (``W_in = R^T
+    W_out`` up to the components along ``Q[:m]``).  A row whose norm falls to ``defl_rtol
+    * ref[j]`` or below (``ref`` (b,): the norms the rows had before any projection; the
+    block is then numerically dependent on ``Q[:m]``: an invariant subspace) is replaced by
+    row ``j`` of ``spare`` (random), orthonormalised the same way, with ``R[:, j] = 0``.
+
+    Returns the number of rows replaced; ``-1`` if a spare row was dependent too; ``-2 -
+    j`` if row ``j`` needed a spare and ``spare`` has no row ``j`` (the caller restores
+    ``W`` and calls again with spare rows; the test that asks for them is deterministic).
+    """
+    b, N = W.shape
+    c = np.empty((m + b, 1))
+    replaced = 0
+    for j in range(b):
+        for i in range(b):
+            R[i, j] = 0.0
+    for j in range(b):
+        before = norm_row(W[j])
+        nrm = before
+        for npass in range(4):
+            nrm = _project_out(Q, m, W, j, c, 0)
+            for i in range(j):
+                R[i, j] += c[i, 0]
+            if nrm > 0.7071067811865476 * before:
+                break
+            before = nrm
+        if not (nrm > defl_rtol * ref[j]):
+            if j >= spare.shape[0]:
+                return -2 - j
+            replaced += 1
+            for i in range(b):
+                R[i, j] = 0.0
+            wj = W[j]
+            sj = spare[j]
+            for t in range(N):
+                wj[t] = sj[t]
+            n0 = norm_row(wj)
+            before = n0
+            for npass in range(4):
+                nrm = _project_out(Q, m, W, j, c, 0)
+                if npass >= 1 and nrm > 0.7071067811865476 * before:
+                    break
+                before = nrm
+            if not (nrm > defl_rtol * n0):
+                return -1
+        else:
+            R[j, j] = nrm
+        inv = 1.0 / nrm
+        wj = W[j]
+        for t in range(N):
+            wj[t] *= inv
+    return replaced
+
+
+@jit
+def _dot_full(x, y):
+    """``<x, y>`` over whole rows (chunked fixed-order sum)."""
+    N = x.size
+    s = 0.0
+    lo = 0
+    while lo < N:
+        hi = min(lo + CHUNK, N)
+        s += _dot(x, y, lo, hi)
+        lo = hi
+    return s
+
+
+@jit
+def gram_defect(Q, m):
+    """``||Q[:m] Q[:m]^T - I||_F`` (the loss of orthonormality of the basis), ``O(m^2 N)``."""
+    s = 0.0
+    for i in range(m):
+        for j in range(i, m):
+            g = _dot_full(Q[i], Q[j])
+            if i == j:
+                s += (g - 1.0) ** 2
+            else:
+                s += 2.0 * g * g
+    return np.sqrt(s)
+
+
+@jit
+def combine(Q, m, S, Y):
+    """``Y[k] = sum_{i < m} S[i, k] Q[i]`` for every column ``k`` of ``S`` (m, p) (Ritz
+    vectors from the eigenvectors of the projected matrix), sums over ``i`` in order."""
+    p = S.shape[1]
+    N = Q.shape[1]
+    for k in range(p):
+        y = Y[k]
+        for t in range(N):
+            y[t] = 0.0
+        for i in range(m):
+            s = S[i, k]
+            q = Q[i]
+            for t in range(N):
+                y[t] += s * q[t]
