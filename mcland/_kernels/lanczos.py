@@ -136,7 +136,7 @@ def orthonormalize_block(Q, m, W, R, ref, spare, defl_rtol):
     for j in range(b):
         before = norm_row(W[j])
         nrm = before
-        for npass in range(4):
+        for _npass in range(4):
             nrm = _project_out(Q, m, W, j, c, 0)
             for i in range(j):
                 R[i, j] += c[i, 0]
