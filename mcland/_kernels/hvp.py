@@ -302,7 +302,8 @@ def hvp_rows(f, V, U, start, stop, work):
 
 @jit
 def hessian_frob(f):
-    """``||nabla^2 L||_F`` from the factors alone (no N x N matrix): blocks ``(h, k)`` are
+    """``(||nabla^2 L||_F, ||GN||_F, ||SO||_F)``, the Frobenius norms of the Hessian and of
+    its Gauss-Newton and second-order parts, from the factors alone (no N x N matrix): blocks ``(h, k)`` are
     ``GN_{hk} = 2 (A_h^T A_k) (x) C_{hk}`` plus, for ``h < k``, the second-order block with
     entries ``2 G_{kh}[c, b] W_{k-1:h+1}[e, a]``, so ``||GN_{hk}|| = 2 ||A_h^T A_k|| ||C_{hk}||``,
     ``||SO_{hk}|| = 2 ||G_{kh}|| ||W_{k-1:h+1}||`` and ``<GN_{hk}, SO_{hk}> = 4 tr(A_h^T A_k
@@ -316,6 +317,8 @@ def hessian_frob(f):
     t2 = np.empty(dm * dm)
     t3 = np.empty(dm * dm)
     total = 0.0
+    gn_total = 0.0
+    so_total = 0.0
     for h in range(1, H + 1):
         Ah = prod(f.table, f.table_off, dims, H, h + 1)
         for k in range(h, H + 1):
@@ -351,8 +354,11 @@ def hessian_frob(f):
                 for i in range(dims[h]):
                     for j in range(dims[k]):
                         cross += PtP[i, j] * GCW[j, i]
+                gn_total += 2.0 * blk
+                so_total += 8.0 * gg * ww
                 blk += 4.0 * gg * ww + 8.0 * cross
                 total += 2.0 * blk
             else:
+                gn_total += blk
                 total += blk
-    return np.sqrt(max(total, 0.0))
+    return np.sqrt(max(total, 0.0)), np.sqrt(gn_total), np.sqrt(so_total)
