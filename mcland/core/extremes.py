@@ -203,17 +203,22 @@ def bounds_from(
     *,
     N: int,
     op_error: float,
+    struct_error: float,
     tol_zero: float,
     tol_neg: float,
 ) -> dict:
     """The enclosures and inertia bounds from a Lanczos run and the structural spectrum
-    (the theorems of the module docstring); a dict of :class:`Extremes` fields."""
+    (the theorems of the module docstring); a dict of :class:`Extremes` fields.
+
+    ``op_error`` bounds the products' error (:func:`operator_error`); ``struct_error`` the
+    distance between the exact Hessian and the operator of the computed factors
+    (``E_asm``), to which the pieces' singular-value rounding is added."""
     theta = res.theta
     m = theta.size
     delta = ritz_error(res, N, op_error)
     up = theta + delta  # lambda_j <= up[j]          (interlacing)
     lo = theta - delta  # lambda_{N-m+j} >= lo[j]    (interlacing)
-    s_err = op_error + spec.svd_error  # the structural operator vs the exact Hessian
+    s_err = struct_error + spec.svd_error  # the structural operator vs the exact Hessian
 
     def below_lo(x: float) -> int:  # #{lambda < x} >= this
         return int(np.sum(up < x))
@@ -223,7 +228,7 @@ def bounds_from(
 
     def below_hi(x: float) -> int:  # #{lambda < x} <= this
         best = N
-        if x < 0.0:  # structural, x = -(thr): #{lambda < -thr} <= count_below(thr - s_err)
+        if x <= 0.0:  # structural, x = -(thr): #{lambda < -thr} <= count_below(thr - s_err)
             best = min(best, count_below(spec, -x - s_err))
         ok = np.nonzero(lo >= x)[0]  # lambda_{N-m+j} >= lo[j] >= x => #{lambda < x} <= N-m+j-1
         if ok.size:
@@ -232,7 +237,7 @@ def bounds_from(
 
     def above_hi(x: float) -> int:  # #{lambda > x} <= this
         best = N
-        if x > 0.0:
+        if x >= 0.0:
             best = min(best, count_above(spec, x - s_err))
         ok = np.nonzero(up <= x)[0]  # lambda_j <= up[j] <= x => #{lambda > x} <= N - j - 1
         if ok.size:
@@ -355,7 +360,7 @@ def matrix_free_spectrum(
             )
     f = khvp.hvp_factors(d, w, Sxx, Syx)
     N = int(f.off[-1])
-    op, floor, h_f, _ = operator_error(f, Sxx, Syx)
+    op, floor, h_f, e_asm = operator_error(f, Sxx, Syx)
     tz = c_zero * floor if tol_zero is None else float(tol_zero)
     tn = c_neg * floor if tol_neg is None else float(tol_neg)
     spec = structural_spectrum(f)
@@ -367,7 +372,7 @@ def matrix_free_spectrum(
     finally:
         if pool is not None:
             pool.shutdown()
-    b = bounds_from(res, spec, N=N, op_error=op, tol_zero=tz, tol_neg=tn)
+    b = bounds_from(res, spec, N=N, op_error=op, struct_error=e_asm, tol_zero=tz, tol_neg=tn)
     return Extremes(
         N=N,
         **b,

@@ -55,7 +55,10 @@ class StructuralSpectrum:
     so_top, gn_top : ndarray
         Each piece's largest eigenvalue (magnitude).
     svd_error : float
-        A bound on the rounding of the pieces' computed eigenvalues, summed over pieces.
+        A bound on the rounding of the pieces' computed eigenvalues, summed over pieces:
+        LAPACK's singular values are within ``sqrt(d) eps sigma_1`` (probabilistic model of
+        docs/numerics.md), so a product ``2 s_a t_b`` within ``2 sqrt(d) eps`` of the piece's
+        largest.
     rank : int
         :func:`rank_bound`.
     d_y_d_x : int
@@ -142,7 +145,7 @@ def structural_spectrum(f: HVPFactors) -> StructuralSpectrum:
                 so.append((s, t))
                 top = 2.0 * (s[0] if s.size else 0.0) * (t[0] if t.size else 0.0)
                 so_top.append(top)
-                err += 8.0 * np.sqrt(max(dims)) * EPS * top
+                err += 2.0 * np.sqrt(max(dims)) * EPS * top
             A = prod(H, h + 1)
             co = int(f.c_off[h, h])
             Chh = f.C[co : co + dims[h - 1] ** 2].reshape(dims[h - 1], dims[h - 1])
@@ -151,7 +154,7 @@ def structural_spectrum(f: HVPFactors) -> StructuralSpectrum:
             gn.append((sa, mu))
             top = 2.0 * (sa.max() if sa.size else 0.0) * (mu.max() if mu.size else 0.0)
             gn_top.append(top)
-            err += 8.0 * np.sqrt(max(dims)) * EPS * top
+            err += 2.0 * np.sqrt(max(dims)) * EPS * top
     N = sum(dims[h] * dims[h - 1] for h in range(1, H + 1))
     return StructuralSpectrum(
         so=so,
@@ -198,9 +201,10 @@ def _splits(tops: np.ndarray, x: float) -> list[np.ndarray]:
 
 def count_below(spec: StructuralSpectrum, x: float) -> int:
     """An upper bound on ``#{lambda(H) < -x}`` for ``x > 0`` (Weyl on ``SO``; ``GN >= 0``),
-    before errors; ``N`` when ``x <= 0``."""
+    before errors; for ``x == 0``, 0 when every piece of ``SO`` is zero, else ``N``; ``N``
+    when ``x < 0``."""
     if not x > 0.0:
-        return spec.N
+        return 0 if x == 0.0 and not np.any(spec.so_top) else spec.N
     if len(spec.so) == 0:
         return 0
     best = spec.N
@@ -212,9 +216,10 @@ def count_below(spec: StructuralSpectrum, x: float) -> int:
 
 def count_above(spec: StructuralSpectrum, x: float) -> int:
     """An upper bound on ``#{lambda(H) > x}`` for ``x > 0`` (Weyl on ``GN + SO``), before
-    errors; ``N`` when ``x <= 0``."""
+    errors; for ``x == 0``, 0 when every piece is zero, else ``N``; ``N`` when ``x < 0``."""
     if not x > 0.0:
-        return spec.N
+        zero = not (np.any(spec.so_top) or np.any(spec.gn_top))
+        return 0 if x == 0.0 and zero else spec.N
     tops = np.concatenate([spec.gn_top, spec.so_top])
     pieces = list(spec.gn) + list(spec.so)
     n_gn = len(spec.gn)
