@@ -13,6 +13,7 @@ import mcland
 from mcland._kernels.constants import EPS
 from mcland._kernels.dense import layer_offsets, product_table
 from mcland._kernels.hessian import assembly_error, product_norms
+from mcland.core.blas import one_blas_thread
 from mcland.core.tolerances import C_NEG, C_ZERO
 
 QUICK = Path(__file__).resolve().parent.parent / "runs" / "quick.toml"
@@ -44,14 +45,24 @@ def sampled_point(sample_id, config=QUICK):
     return mcland.draw_point(config, sample_id)
 
 
-def wide_config(hidden=(10, 24), depth=(2, 4), n=200, seed=7):
-    """A quick.toml-like sampler configuration with wider hidden layers (N up to ~2,000)."""
+def wide_config(hidden=(20, 36), depth=(3, 4), n=200, seed=7):
+    """A quick.toml-like sampler configuration with wider hidden layers (N 700..2,000 for ids 0..7)."""
     return {
         "n": n,
         "seed": seed,
-        "architecture": {"depth": list(depth), "d_y": [2, 5], "d_x_extra": [0, 3], "hidden": list(hidden)},
+        "architecture": {
+            "depth": list(depth),
+            "d_y": [2, 5],
+            "d_x_extra": [0, 3],
+            "hidden": list(hidden),
+        },
         "data": {"m": 40, "noise": 0.5},
-        "points": {"weight_global": 1.0, "weight_top_saddle": 1.6, "weight_other_saddle": 0.6, "kill_weights": [1, 1, 4, 4]},
+        "points": {
+            "weight_global": 1.0,
+            "weight_top_saddle": 1.6,
+            "weight_other_saddle": 0.6,
+            "kill_weights": [1, 1, 4, 4],
+        },
     }
 
 
@@ -106,7 +117,9 @@ def dense_truth(weights, X, Y):
     Ww, Xw = whiten(weights, X, Y)
     hess = naive.hessian(Ww, Xw, Y)
     floor = dense_floor(Ww, Xw, Y, hess)
-    return np.linalg.eigvalsh(hess), C_ZERO * floor, C_NEG * floor
+    with one_blas_thread():  # BLAS threads only contend on a shared machine
+        ev = np.linalg.eigvalsh(hess)
+    return ev, C_ZERO * floor, C_NEG * floor
 
 
 def counts(ev, tol_zero, tol_neg):

@@ -169,30 +169,42 @@ def _apply(f, threads: int):
 def operator_error(f, Sxx: np.ndarray, Syx: np.ndarray) -> tuple[float, float, float, float]:
     """``(op_error, floor, ||H||_F, E_asm)`` at the point of the factors ``f``.
 
-    ``floor = E_asm + sqrt(N) eps ||H||_F`` is the dense path's noise floor
-    (docs/numerics.md; :func:`mcland._kernels.hessian.assembly_error` with ``||H||_F`` from
-    :func:`mcland._kernels.hvp.hessian_frob` instead of the assembled matrix), so the bands
-    are the same.  ``op_error = E_asm + 3 sqrt(H sum_h d_h) eps (||GN||_F + ||SO||_F)``
-    bounds ``||fl(H v) - H v|| / ||v||`` for :func:`mcland._kernels.hvp.hvp_into`: the
-    factors' errors as in the assembled Hessian, plus at most three accumulations of length
-    ``<= sum_h d_h`` per term (tests/test_hvp.py measures it against extended precision)."""
+    The bounds of this module are proven for ``H~``, the Hessian assembled *in exact
+    arithmetic* from the computed partial products ``W_{a:b}`` and residual ``R`` (the
+    table of :func:`mcland._kernels.dense.product_table`, the object the dense path
+    assembles too).  ``op_error`` bounds ``||fl(H v) - H~ v|| / ||v||`` for
+    :func:`mcland._kernels.hvp.hvp_into`: the accumulations that form ``C``, ``G`` and
+    apply them, at most six of length ``<= sum_h d_h`` per term, each ``sqrt(n) eps``
+    relative to the product of its factors' norms (the probabilistic model of
+    docs/numerics.md), summed over the blocks (tests/test_hvp.py measures it against
+    extended precision).
+
+    ``E_asm`` (:func:`mcland._kernels.hessian.assembly_error`) bounds ``||H~ - H||`` for
+    the exact Hessian ``H`` at the stored weights, and ``floor = E_asm + sqrt(N) eps
+    ||H||_F`` is the dense path's noise floor (docs/numerics.md), with ``||H||_F`` from
+    :func:`mcland._kernels.hvp.hessian_frob`: the same bands.  Every exact eigenvalue lies
+    within ``E_asm <= floor`` of one of ``H~`` (Weyl), the convention of the dense path,
+    whose computed eigenvalues are those of a rounded ``H~`` too."""
     dims = f.dims
     H = dims.size - 1
     N = int(f.off[H])
     pn, perr = product_norms(f.table, f.table_off, dims)
-    e_asm = float(
-        assembly_error(
-            pn,
-            perr,
-            dims,
-            float(np.linalg.norm(Sxx)),
-            float(np.linalg.norm(Syx)),
-            float(np.linalg.norm(f.R)),
-        )
-    )
-    h_f, gn_f, so_f = (float(x) for x in khvp.hessian_frob(f))
-    dsum = float(np.sum(dims))
-    op = e_asm + 3.0 * np.sqrt(H * dsum) * EPS * (gn_f + so_f)
+    sxx_n = float(np.linalg.norm(Sxx))
+    r_n = float(np.linalg.norm(f.R))
+    e_asm = float(assembly_error(pn, perr, dims, sxx_n, float(np.linalg.norm(Syx)), r_n))
+
+    def nrm(a: int, b: int) -> float:  # ||W_{a:b}||, the identity's 2-norm being 1
+        return 1.0 if a == b - 1 else float(pn[a, b])
+
+    scale = 0.0
+    for h in range(1, H + 1):
+        for k in range(1, H + 1):
+            scale += 2.0 * nrm(H, h + 1) * nrm(H, k + 1) * nrm(h - 1, 1) * nrm(k - 1, 1) * sxx_n
+            if h != k:
+                lo, hi = min(h, k), max(h, k)
+                scale += 2.0 * nrm(H, hi + 1) * r_n * nrm(lo - 1, 1) * nrm(hi - 1, lo + 1)
+    op = 6.0 * np.sqrt(float(np.sum(dims))) * EPS * scale
+    h_f = float(khvp.hessian_frob(f)[0])
     floor = e_asm + np.sqrt(N) * EPS * h_f
     return op, floor, h_f, e_asm
 
@@ -211,14 +223,15 @@ def bounds_from(
     (the theorems of the module docstring); a dict of :class:`Extremes` fields.
 
     ``op_error`` bounds the products' error (:func:`operator_error`); ``struct_error`` the
-    distance between the exact Hessian and the operator of the computed factors
-    (``E_asm``), to which the pieces' singular-value rounding is added."""
+    distance between ``H~`` and the operator of the computed factors ``C``, ``G`` (their
+    accumulation: ``op_error`` bounds it too), to which the pieces' singular-value rounding
+    is added."""
     theta = res.theta
     m = theta.size
     delta = ritz_error(res, N, op_error)
     up = theta + delta  # lambda_j <= up[j]          (interlacing)
     lo = theta - delta  # lambda_{N-m+j} >= lo[j]    (interlacing)
-    s_err = struct_error + spec.svd_error  # the structural operator vs the exact Hessian
+    s_err = struct_error + spec.svd_error  # the pieces as computed vs H~
 
     def below_lo(x: float) -> int:  # #{lambda < x} >= this
         return int(np.sum(up < x))
@@ -360,7 +373,7 @@ def matrix_free_spectrum(
             )
     f = khvp.hvp_factors(d, w, Sxx, Syx)
     N = int(f.off[-1])
-    op, floor, h_f, e_asm = operator_error(f, Sxx, Syx)
+    op, floor, h_f, _ = operator_error(f, Sxx, Syx)
     tz = c_zero * floor if tol_zero is None else float(tol_zero)
     tn = c_neg * floor if tol_neg is None else float(tol_neg)
     spec = structural_spectrum(f)
@@ -372,7 +385,7 @@ def matrix_free_spectrum(
     finally:
         if pool is not None:
             pool.shutdown()
-    b = bounds_from(res, spec, N=N, op_error=op, struct_error=e_asm, tol_zero=tz, tol_neg=tn)
+    b = bounds_from(res, spec, N=N, op_error=op, struct_error=op, tol_zero=tz, tol_neg=tn)
     return Extremes(
         N=N,
         **b,

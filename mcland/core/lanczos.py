@@ -143,7 +143,8 @@ def block_lanczos(
         (so the basis has at most ``max_products - 2 n_want`` vectors).
     rtol : float
         Stop when the estimated residual of each wanted pair is at most ``rtol`` times
-        ``max |theta|`` (the Ritz estimate of ``||A||_2``).
+        ``max |theta|`` (the Ritz estimate of ``||A||_2``); ``0``: run to the cap (or the
+        whole space).
     seed : int
         Seed of the start block (and of the rare replacement vectors).
 
@@ -215,7 +216,7 @@ def block_lanczos(
                 resid_est = np.full(m, np.inf)
         scale = max(abs(theta[0]), abs(theta[-1]))
         want = _wanted(m, n_want)
-        if at_end or np.all(resid_est[want] <= rtol * scale):
+        if at_end or (rtol > 0 and np.all(resid_est[want] <= rtol * scale)):
             converged = True
             break
         if m + b_next > cap:
@@ -263,17 +264,20 @@ def ritz_error(res: LanczosResult, N: int, op_error: float) -> np.ndarray:
     computed basis lie within ``delta[j]`` of ``res.theta[j]`` (first order in ``eps``).
 
     ``op_error`` bounds ``||fl(A v) - A v|| / ||v||`` for the products used.  Three
-    contributions: the entries of ``T`` (the products' error, ``(1 + eta) op_error``, and
-    the rounding of the inner products, ``sqrt(N) eps ||Q||_F ||A Q||_F``, the
-    probabilistic model of docs/numerics.md); LAPACK's backward error on ``T``
-    (``m eps ||T||_F``); and the basis' non-orthonormality ``eta = ||Q^T Q - I||_F``:
-    the Ritz values of the orthonormalised basis are those of ``S^{-1/2} M S^{-1/2}`` with
-    ``S = Q^T Q``, ``M = Q^T A Q``, i.e. ``lambda_j(M)`` times a factor in ``[1/(1+eta),
-    1/(1-eta)]`` (Ostrowski's theorem).  Requires ``eta < 1/2`` (else ``inf``)."""
+    contributions to ``||T - Q^T A Q||_2`` and ``theta``: the products' error
+    (``(1 + eta) op_error``); the rounding of the inner products, ``sqrt(N) eps`` times
+    ``||q_i|| ||A q_j||`` entry by entry, whose spectral norm is at most ``sqrt(N) eps (1 +
+    eta) (||A Q||_F + sqrt(m) max_j ||A q_j||)`` for independent entry errors, bounded by
+    ``2 sqrt(N) eps (1 + eta) ||A Q||_F`` (the probabilistic model of docs/numerics.md);
+    LAPACK's backward error on ``T`` (``sqrt(m) eps ||T||_F``, the dense path's model);
+    and the basis' non-orthonormality ``eta = ||Q^T Q - I||_F``: the Ritz values of the
+    orthonormalised basis are those of ``S^{-1/2} M S^{-1/2}`` with ``S = Q^T Q``, ``M =
+    Q^T A Q``, i.e. ``lambda_j(M)`` times a factor in ``[1/(1+eta), 1/(1-eta)]``
+    (Ostrowski's theorem).  Requires ``eta < 1/2`` (else ``inf``)."""
     eta = res.orth_defect
     if not eta < 0.5:
         return np.full(res.theta.size, np.inf)
     t_frob = float(np.linalg.norm(res.T))
-    e_t = (1.0 + eta) * op_error + np.sqrt(N) * EPS * res.q_frob * res.aq_frob
-    e_t += res.m * EPS * t_frob
+    e_t = (1.0 + eta) * (op_error + 2.0 * np.sqrt(N) * EPS * res.aq_frob)
+    e_t += np.sqrt(res.m) * EPS * t_frob
     return e_t + (np.abs(res.theta) + e_t) * eta / (1.0 - eta)
