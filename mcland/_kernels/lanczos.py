@@ -185,31 +185,30 @@ def _dot_full(x, y):
 
 
 @jit
-def gram_defect(Q, m):
-    """``||Q[:m] Q[:m]^T - I||_F`` (the loss of orthonormality of the basis), ``O(m^2 N)``."""
-    s = 0.0
-    for i in range(m):
-        for j in range(i, m):
+def gram_defect_rows(Q, m, i0, i1, out):
+    """``out[i] = (<Q[i], Q[i]> - 1)^2 + 2 sum_{j > i} <Q[i], Q[j]>^2`` for ``i`` in ``[i0,
+    i1)``: ``||Q[:m] Q[:m]^T - I||_F^2`` is ``sum(out[:m])`` (``O(m^2 N)`` in all)."""
+    for i in range(i0, i1):
+        g = _dot_full(Q[i], Q[i]) - 1.0
+        s = g * g
+        for j in range(i + 1, m):
             g = _dot_full(Q[i], Q[j])
-            if i == j:
-                s += (g - 1.0) ** 2
-            else:
-                s += 2.0 * g * g
-    return np.sqrt(s)
+            s += 2.0 * g * g
+        out[i] = s
 
 
 @jit
-def combine(Q, m, S, Y):
-    """``Y[k] = sum_{i < m} S[i, k] Q[i]`` for every column ``k`` of ``S`` (m, p) (Ritz
-    vectors from the eigenvectors of the projected matrix), sums over ``i`` in order."""
+def combine(Q, m, S, Y, lo, hi):
+    """``Y[k, lo:hi] = sum_{i < m} S[i, k] Q[i, lo:hi]`` for every column ``k`` of ``S``
+    (m, p) (Ritz vectors from the eigenvectors of the projected matrix), sums over ``i`` in
+    order."""
     p = S.shape[1]
-    N = Q.shape[1]
     for k in range(p):
         y = Y[k]
-        for t in range(N):
+        for t in range(lo, hi):
             y[t] = 0.0
         for i in range(m):
             s = S[i, k]
             q = Q[i]
-            for t in range(N):
+            for t in range(lo, hi):
                 y[t] += s * q[t]

@@ -380,7 +380,14 @@ def matrix_free_spectrum(
     apply, pool = _apply(f, threads)
     try:
         res = block_lanczos(
-            apply, N, block=block, n_want=n_want, max_products=max_products, rtol=rtol, seed=seed
+            apply,
+            N,
+            block=block,
+            n_want=n_want,
+            max_products=max_products,
+            rtol=rtol,
+            seed=seed,
+            threads=threads,
         )
     finally:
         if pool is not None:

@@ -32,7 +32,9 @@ vectors and their products (:func:`lanczos_bytes`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +110,54 @@ def _wanted(m: int, n_want: int) -> np.ndarray:
     return np.concatenate([np.arange(n_want), np.arange(m - n_want, m)])
 
 
+class _Parallel:
+    """The long-vector kernels split between threads so that every output entry is computed
+    by one thread in the same order as without threads: projections by rows of the basis,
+    updates and combinations by column ranges, the Gram defect by rows (its per-row sums
+    added in order)."""
+
+    def __init__(self, threads: int, N: int) -> None:
+        self.threads = max(1, int(threads))
+        self.N = N
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def _run(self, fn, ranges) -> None:
+        if self.pool is None:
+            for lo, hi in ranges:
+                fn(lo, hi)
+            return
+        for fu in [self.pool.submit(fn, lo, hi) for lo, hi in ranges]:
+            fu.result()
+
+    def _ranges(self, n: int, align: int = 1) -> list[tuple[int, int]]:
+        k = min(self.threads, max(1, n // max(align, 1)))
+        edges = [(n * i // k) // align * align for i in range(k)] + [n]
+        return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+    def project(self, Q, m, W, C) -> None:
+        self._run(lambda a, b: kl.project(Q, a, b, W, C), self._ranges(m))
+
+    def subtract(self, Q, m, C, W) -> None:
+        # column ranges aligned to the kernels' chunks: the same chunking as one thread
+        self._run(lambda a, b: kl.subtract(Q, m, C, W, a, b), self._ranges(self.N, kl.CHUNK))
+
+    def combine(self, Q, m, S, Y) -> None:
+        self._run(lambda a, b: kl.combine(Q, m, S, Y, a, b), self._ranges(self.N, kl.CHUNK))
+
+    def gram_defect(self, Q, m) -> float:
+        out = np.zeros(m)
+        # rows i cost (m - i) dot products: balance by splitting at sqrt-spaced edges
+        k = min(self.threads, m) if m else 1
+        edges = [m - round(m * np.sqrt(1 - i / k)) for i in range(k)] + [m]
+        ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+        self._run(lambda a, b: kl.gram_defect_rows(Q, m, a, b, out), ranges)
+        return float(np.sqrt(np.sum(out)))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
 def _eigh(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with one_blas_thread():
         return np.linalg.eigh(T)
@@ -122,6 +172,7 @@ def block_lanczos(
     max_products: int = 512,
     rtol: float = 1e-8,
     seed: int = 0,
+    threads: int = 1,
 ) -> LanczosResult:
     """A few smallest and largest eigenpairs of a symmetric operator by block Lanczos.
 
@@ -147,6 +198,9 @@ def block_lanczos(
         whole space).
     seed : int
         Seed of the start block (and of the rare replacement vectors).
+    threads : int
+        Threads for the long-vector work (rows of the projections, column ranges of the
+        updates); the result does not depend on it.
 
     Returns
     -------
@@ -154,6 +208,14 @@ def block_lanczos(
     """
     if N < 1:
         raise ValueError("N must be positive")
+    par = _Parallel(threads, N)
+    try:
+        return _block_lanczos(apply, N, block, n_want, max_products, rtol, seed, par)
+    finally:
+        par.close()
+
+
+def _block_lanczos(apply, N, block, n_want, max_products, rtol, seed, par) -> LanczosResult:
     rng = np.random.default_rng(seed)
     b = max(1, min(block, N))
     n_want = max(1, n_want)
@@ -197,7 +259,7 @@ def block_lanczos(
         Wj = W[:bj]
         ref = np.array([kl.norm_row(Wj[i]) for i in range(bj)])
         aq2 += float(ref @ ref)
-        kl.project(Q, 0, m, Wj, C)
+        par.project(Q, m, Wj, C)
         Cj = C[:m, :bj]
         T[:m0, m0:m] = Cj[:m0]
         T[m0:m, :m0] = Cj[:m0].T
@@ -208,7 +270,7 @@ def block_lanczos(
         if at_end:
             resid_est = np.zeros(m)
         else:
-            kl.subtract(Q, m, C, Wj, 0, N)
+            par.subtract(Q, m, C, Wj)
             Rb = orthonormalize(m, Wj[:b_next], ref[:b_next])
             if b_next == bj:  # residual estimates ||R_{j+1} s_last||
                 resid_est = np.linalg.norm(Rb @ S[m0:m, :], axis=0)
@@ -226,7 +288,7 @@ def block_lanczos(
     # the wanted Ritz pairs, with explicit residuals
     want = _wanted(m, n_want)
     Y = np.empty((want.size, N))
-    kl.combine(Q, m, np.ascontiguousarray(S[:, want]), Y)
+    par.combine(Q, m, np.ascontiguousarray(S[:, want]), Y)
     AY = np.empty_like(Y)
     apply(Y, AY)
     products += want.size
@@ -247,7 +309,7 @@ def block_lanczos(
         y_norm=y_norm,
         ay_norm=ay_norm,
         resid_est=resid_est,
-        orth_defect=float(kl.gram_defect(Q, m)),
+        orth_defect=par.gram_defect(Q, m),
         q_frob=q_frob,
         aq_frob=float(np.sqrt(aq2)),
         m=m,
