@@ -60,17 +60,18 @@ def project(Q, i0, i1, W, C):
 @jit
 def subtract(Q, m, C, W, lo, hi):
     """``W[j, lo:hi] -= sum_{i < m} C[i, j] Q[i, lo:hi]`` for every row ``j`` of ``W`` (the
-    sum over ``i`` in increasing order, entry by entry)."""
+    sum over ``i`` in increasing order, entry by entry; chunk by chunk, each chunk of a
+    basis row read once for the whole block)."""
     b = W.shape[0]
     c0 = lo
     while c0 < hi:
         c1 = min(c0 + CHUNK, hi)
-        for j in range(b):
-            w = W[j]
-            for i in range(m):
+        for i in range(m):
+            q = Q[i]
+            for j in range(b):
                 c = C[i, j]
                 if c != 0.0:
-                    q = Q[i]
+                    w = W[j]
                     for t in range(c0, c1):
                         w[t] -= c * q[t]
         c0 = c1
@@ -90,23 +91,40 @@ def norm_row(x):
 
 
 @jit
-def _project_out(Q, m, W, j, c, lo_rows):
-    """Row ``j`` of ``W`` projected out of ``Q[:m]`` (when ``m > 0``) and out of the rows
-    ``W[:j]`` (classical Gram-Schmidt against ``Q``, then row by row); returns the
-    coefficients against ``W[:j]`` in ``c[:j, 0]`` and the row's norm afterwards."""
+def _against_block(W, j, R, record):
+    """Row ``j`` of ``W`` projected out of the rows ``W[:j]`` (one modified Gram-Schmidt
+    sweep), the coefficients added to ``R[:j, j]`` when ``record``."""
     N = W.shape[1]
-    w = W[j : j + 1]
-    if m > 0:
-        project(Q, 0, m, w, c)
-        subtract(Q, m, c, w, 0, N)
     wj = W[j]
-    for i in range(lo_rows, j):
+    for i in range(j):
         x = _dot_full(W[i], wj)
-        c[i, 0] = x
+        if record:
+            R[i, j] += x
         wi = W[i]
         for t in range(N):
             wj[t] -= x * wi[t]
-    return norm_row(wj)
+
+
+@jit
+def _against_basis(Q, m, W, C, passes, first_norms):
+    """The rows of ``W`` projected out of ``Q[:m]`` as a block (each pass reads the basis
+    once): at least one pass, at most ``passes``, another while a pass removed more than
+    ``1 - 1/sqrt(2)`` of some row's norm (Daniel, Gragg, Kaufman & Stewart 1976)."""
+    b, N = W.shape
+    before = first_norms.copy()
+    for _ in range(passes):
+        if m == 0:
+            return
+        project(Q, 0, m, W, C)
+        subtract(Q, m, C, W, 0, N)
+        again = False
+        for j in range(b):
+            nrm = norm_row(W[j])
+            if not (nrm > 0.7071067811865476 * before[j]):
+                again = True
+            before[j] = nrm
+        if not again:
+            return
 
 
 @jit
@@ -114,35 +132,32 @@ def orthonormalize_block(Q, m, W, R, ref, spare, defl_rtol):
     """Orthonormalise the rows of ``W`` (b, N) against ``Q[:m]`` and each other, in place,
     for a caller that has already projected ``W`` out of ``Q[:m]`` once.
 
-    Row by row: projected out of ``Q[:m]`` and the previous rows again ("twice is enough",
-    Giraud, Langou & Rozloznik 2005), and once more while a pass removes more than
-    ``1 - 1/sqrt(2)`` of the row's norm (Daniel, Gragg, Kaufman & Stewart 1976), at most
-    four passes (a fresh spare row: at least two).  ``R`` (b, b) receives the coefficients among the rows (``W_in = R^T
-    W_out`` up to the components along ``Q[:m]``).  A row whose norm falls to ``defl_rtol
-    * ref[j]`` or below (``ref`` (b,): the norms the rows had before any projection; the
-    block is then numerically dependent on ``Q[:m]``: an invariant subspace) is replaced by
-    row ``j`` of ``spare`` (random), orthonormalised the same way, with ``R[:, j] = 0``.
+    The block is projected out of ``Q[:m]`` again ("twice is enough", Giraud, Langou &
+    Rozloznik 2005; more passes, at most three, while a pass removes much of a row:
+    :func:`_against_basis`), then orthonormalised within itself by two sweeps of modified
+    Gram-Schmidt.  ``R`` (b, b) receives the within-block coefficients (``W_in = R^T
+    W_out`` up to the components along ``Q[:m]``).  A row whose norm falls to ``defl_rtol *
+    ref[j]`` or below (``ref`` (b,): the norms the rows had before any projection; the
+    block is then numerically dependent: an invariant subspace) is replaced by row ``j`` of
+    ``spare`` (random), orthonormalised the same way, with ``R[:, j] = 0``.
 
     Returns the number of rows replaced; ``-1`` if a spare row was dependent too; ``-2 -
     j`` if row ``j`` needed a spare and ``spare`` has no row ``j`` (the caller restores
     ``W`` and calls again with spare rows; the test that asks for them is deterministic).
     """
     b, N = W.shape
-    c = np.empty((m + b, 1))
-    replaced = 0
+    C = np.empty((max(m, 1), b))
+    first = np.empty(b)
     for j in range(b):
+        first[j] = norm_row(W[j])
         for i in range(b):
             R[i, j] = 0.0
+    _against_basis(Q, m, W, C, 3, first)
+    replaced = 0
     for j in range(b):
-        before = norm_row(W[j])
-        nrm = before
-        for _npass in range(4):
-            nrm = _project_out(Q, m, W, j, c, 0)
-            for i in range(j):
-                R[i, j] += c[i, 0]
-            if nrm > 0.7071067811865476 * before:
-                break
-            before = nrm
+        for _ in range(2):
+            _against_block(W, j, R, True)
+        nrm = norm_row(W[j])
         if not (nrm > defl_rtol * ref[j]):
             if j >= spare.shape[0]:
                 return -2 - j
@@ -153,14 +168,15 @@ def orthonormalize_block(Q, m, W, R, ref, spare, defl_rtol):
             sj = spare[j]
             for t in range(N):
                 wj[t] = sj[t]
-            n0 = norm_row(wj)
-            before = n0
-            for npass in range(4):
-                nrm = _project_out(Q, m, W, j, c, 0)
-                if npass >= 1 and nrm > 0.7071067811865476 * before:
-                    break
-                before = nrm
-            if not (nrm > defl_rtol * n0):
+            row = W[j : j + 1]
+            n0 = np.empty(1)
+            n0[0] = norm_row(wj)
+            _against_basis(Q, m, row, C, 3, n0)
+            _against_basis(Q, m, row, C, 3, n0)  # a fresh row: at least two passes
+            for _ in range(2):
+                _against_block(W, j, R, False)
+            nrm = norm_row(wj)
+            if not (nrm > defl_rtol * n0[0]):
                 return -1
         else:
             R[j, j] = nrm
@@ -187,12 +203,25 @@ def _dot_full(x, y):
 @jit
 def gram_defect_rows(Q, m, i0, i1, out):
     """``out[i] = (<Q[i], Q[i]> - 1)^2 + 2 sum_{j > i} <Q[i], Q[j]>^2`` for ``i`` in ``[i0,
-    i1)``: ``||Q[:m] Q[:m]^T - I||_F^2`` is ``sum(out[:m])`` (``O(m^2 N)`` in all)."""
+    i1)``: ``||Q[:m] Q[:m]^T - I||_F^2`` is ``sum(out[:m])`` (``O(m^2 N)`` in all).  Inner
+    products chunk by chunk (the chunks of a pair added in order, as :func:`_dot_full`),
+    so that a chunk of the basis is read from cache for all pairs."""
+    N = Q.shape[1]
+    n = i1 - i0
+    G = np.zeros((n, m))
+    lo = 0
+    while lo < N:
+        hi = min(lo + CHUNK, N)
+        for i in range(i0, i1):
+            qi = Q[i]
+            for j in range(i, m):
+                G[i - i0, j] += _dot(qi, Q[j], lo, hi)
+        lo = hi
     for i in range(i0, i1):
-        g = _dot_full(Q[i], Q[i]) - 1.0
+        g = G[i - i0, i] - 1.0
         s = g * g
         for j in range(i + 1, m):
-            g = _dot_full(Q[i], Q[j])
+            g = G[i - i0, j]
             s += 2.0 * g * g
         out[i] = s
 
@@ -201,14 +230,20 @@ def gram_defect_rows(Q, m, i0, i1, out):
 def combine(Q, m, S, Y, lo, hi):
     """``Y[k, lo:hi] = sum_{i < m} S[i, k] Q[i, lo:hi]`` for every column ``k`` of ``S``
     (m, p) (Ritz vectors from the eigenvectors of the projected matrix), sums over ``i`` in
-    order."""
+    order, entry by entry; chunk by chunk, each chunk of a basis row read once."""
     p = S.shape[1]
-    for k in range(p):
-        y = Y[k]
-        for t in range(lo, hi):
-            y[t] = 0.0
+    c0 = lo
+    while c0 < hi:
+        c1 = min(c0 + CHUNK, hi)
+        for k in range(p):
+            y = Y[k]
+            for t in range(c0, c1):
+                y[t] = 0.0
         for i in range(m):
-            s = S[i, k]
             q = Q[i]
-            for t in range(lo, hi):
-                y[t] += s * q[t]
+            for k in range(p):
+                s = S[i, k]
+                y = Y[k]
+                for t in range(c0, c1):
+                    y[t] += s * q[t]
+        c0 = c1
