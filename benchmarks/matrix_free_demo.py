@@ -112,6 +112,7 @@ def analyse(label, dims, weights_w, Syx_w, args, lines, out):
         d, block=args.block, max_products=args.max_products, n_want=args.block, threads=args.threads
     )
     r0 = rss_mib()
+    c0 = time.process_time()
     t0 = time.perf_counter()
     e = matrix_free_spectrum(
         d,
@@ -124,12 +125,14 @@ def analyse(label, dims, weights_w, Syx_w, args, lines, out):
         seed=args.seed,
     )
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     c = e.columns()
     lines += [
         f"## {label}",
         f"predicted: {cost.product_madds:.3g} multiply-adds per product, {cost.madds:.3g} in all "
         f"(cap), arrays {cost.bytes / 2**20:.0f} MiB",
-        f"measured: {wall:.1f} s wall ({e.lanczos_products} products, basis {e.lanczos_basis}, "
+        f"measured: {wall:.1f} s wall, {cpu:.1f} s CPU, products {e.product_seconds:.1f} s wall "
+        f"({e.lanczos_products} products, basis {e.lanczos_basis}, "
         f"block {e.lanczos_block}, converged {e.lanczos_converged}); max RSS {rss_mib():.0f} MiB "
         f"(before {r0:.0f} MiB)",
         f"lambda_min in [{e.eig_min_lo:.6g}, {e.eig_min_hi:.6g}]  (Ritz {e.eig_min_ritz:.6g}, "
@@ -149,6 +152,7 @@ def analyse(label, dims, weights_w, Syx_w, args, lines, out):
     out[label] = {
         **{k: (v.item() if hasattr(v, "item") else v) for k, v in c.items()},
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
         "max_rss_mib": rss_mib(),
         "predicted_bytes": cost.bytes,
         "predicted_madds": cost.madds,

@@ -62,7 +62,8 @@ class Extremes:
     docs/numerics.md (``band``: ``[-tol_neg, -tol_zero)``).  ``inertia_exact`` when every
     count is decided; ``curvature``: ``"negative"`` (an eigenvalue below ``-tol_neg`` is
     proven: a strict saddle if critical), ``"nonnegative"`` (none below ``-tol_zero``), or
-    ``"uncertain"``.
+    ``"uncertain"``.  ``seconds`` the wall time, ``product_seconds`` the part spent in
+    products (the rest: factors, reorthogonalisation, checks).
     """
 
     N: int
@@ -98,6 +99,7 @@ class Extremes:
     lanczos_converged: bool
     orth_defect: float
     seconds: float
+    product_seconds: float
 
     def columns(self) -> dict:
         """The fields as a flat dict (the proposed record columns)."""
@@ -151,6 +153,13 @@ def _apply(f, threads: int):
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
 
     def apply(V: np.ndarray, U: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        _run(V, U)
+        apply.seconds += time.perf_counter() - t0
+
+    apply.seconds = 0.0
+
+    def _run(V: np.ndarray, U: np.ndarray) -> None:
         p = V.shape[0]
         if pool is None or p == 1:
             khvp.hvp_rows(f, V, U, 0, p, works[0])
@@ -409,4 +418,5 @@ def matrix_free_spectrum(
         lanczos_converged=res.converged,
         orth_defect=res.orth_defect,
         seconds=time.perf_counter() - t0,
+        product_seconds=apply.seconds,
     )
