@@ -173,3 +173,16 @@ CertifyOutput = namedtuple("CertifyOutput", ["k", "fig", "code"])
 """Where :func:`.stability.certify_bounds` writes (row t, critical rows only): ``k``
 (n, H_max) int64 the balancing exponents (0-padded), ``fig`` (n, len(FIG_NAMES)) float64
 and ``code`` (n, len(CODE_NAMES)) int64, indexed by the constants of :mod:`.stability`."""
+
+HVPFactors = namedtuple(
+    "HVPFactors",
+    ["dims", "off", "table", "table_off", "R", "C", "c_off", "G", "GT", "g_off"],
+)
+"""The small factors of the Hessian's action at one point (:func:`.hvp.hvp_factors`), from
+which :func:`.hvp.hvp_into` applies ``nabla^2 L`` in ``O(N d)``: ``dims`` (H+1,) and ``off``
+(H+1,) int64 the widths and layer offsets (:func:`.dense.layer_offsets`); ``table``,
+``table_off`` the partial products (:func:`.dense.product_table`); ``R = W_{H:1} Sxx - Syx``
+(d_y, d_x); ``C`` flat float64, block ``C_{kh} = W_{k-1:1} Sxx W_{h-1:1}^T`` (d_{k-1},
+d_{h-1}) row-major at ``c_off[k, h]`` ((H+1, H+1) int64), every ``1 <= k, h <= H``; ``G``
+flat float64, block ``G_{kh} = W_{H:k+1}^T R W_{h-1:1}^T`` (d_k, d_{h-1}) at ``g_off[k, h]``
+for ``k > h`` (-1 elsewhere), and ``GT`` its transpose (d_{h-1}, d_k) at the same offset."""
