@@ -60,5 +60,7 @@ print(f"0.7.1 against itself, classify --refine --threads 1 twice: rows={rows}; 
 ta = pq.read_table(root / "before/truth/points.parquet")
 tb = pq.read_table(root / "after/truth/points.parquet")
 same = digest(root / "before/truth/points.parquet") == digest(root / "after/truth/points.parquet")
-print(f"groundtruth points.parquet rows={ta.num_rows} byte-identical={same} "
-      f"columns equal={all(ta.column(c).equals(tb.column(c)) for c in ta.column_names)}")
+print(
+    f"groundtruth points.parquet rows={ta.num_rows} byte-identical={same} "
+    f"columns equal={all(ta.column(c).equals(tb.column(c)) for c in ta.column_names)}"
+)
