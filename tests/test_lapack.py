@@ -4,7 +4,6 @@ instance of the same library."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -101,36 +100,6 @@ def test_the_calls_are_bitwise_numbas_on_the_same_kernel():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [core, "84"]
-
-
-def test_the_private_instance_keeps_its_kernel_whatever_the_process_loaded():
-    """A process that loaded NumPy and SciPy on another kernel first (``OPENBLAS_CORETYPE``
-    for the process): mcland's instance still runs its own kernel and one thread, and is not
-    one of the libraries threadpoolctl manages."""
-    from mcland._kernels import lapack_library
-
-    ours = lapack_library.describe()
-    if ours["mode"] != "private":
-        pytest.skip("no private OpenBLAS instance on this install")
-    probe = (
-        "import numpy, scipy.linalg, threadpoolctl, json\n"
-        "def blas():\n"
-        "    info = threadpoolctl.threadpool_info()\n"
-        "    return sorted(i['filepath'] for i in info if i['internal_api'] == 'openblas')\n"
-        "before = blas()\n"
-        "from mcland._kernels import lapack_library\n"
-        "after = blas()\n"
-        "print(json.dumps([lapack_library.describe(), before == after,\n"
-        "    [i['architecture'] for i in threadpoolctl.threadpool_info()]]))"
-    )
-    for other in ("Prescott",):  # one child: the oldest kernel, the farthest from ours
-        env = {**os.environ, "OPENBLAS_CORETYPE": other}
-        out = subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
-        ).stdout
-        described, unchanged, _ = json.loads(out)
-        assert described == ours, other
-        assert unchanged, out
 
 
 @pytest.mark.parametrize("N", [1, 2, 33, 200])

@@ -46,6 +46,7 @@ from run_helpers import assert_same_records
 
 import mcland
 import mcland.cli
+from mcland._kernels import lapack_library
 from mcland.core import numerics
 from mcland.rundir.compare import compare_runs, record_bytes
 
@@ -84,9 +85,14 @@ KINDS = {
 
 NOTEBOOK = """
 import sys, json
-import numpy, scipy.linalg
+import numpy, scipy.linalg, threadpoolctl
 numpy.linalg.eigh(numpy.eye(3) + 1.0); scipy.linalg.eigh(numpy.eye(3) + 1.0)
+def blas():
+    return sorted(i["filepath"] for i in threadpoolctl.threadpool_info())
+before = blas()
 import mcland.cli
+from mcland._kernels import lapack_library
+print(json.dumps([lapack_library.describe(), before == blas()]))
 for argv in json.loads(sys.argv[1]):
     mcland.cli.main(argv)
 """
@@ -185,6 +191,10 @@ def test_another_process_gives_the_same_records(inputs, reference, tmp_path):
         cwd=inputs,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # mcland's LAPACK instance is the same library on the same kernel as this process's,
+    # and is not one of the libraries threadpoolctl manages (it limits itself to one thread)
+    described, unchanged = json.loads(proc.stdout.splitlines()[0])
+    assert described == lapack_library.describe() and unchanged, proc.stdout[:2000]
     for kind in KINDS:
         if kind == "groundtruth":  # one Parquet file, its metadata aside
             differ = _groundtruth_columns_differing(tmp_path / kind, reference / kind)
