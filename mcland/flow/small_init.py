@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from mcland._kernels.flow import loss_and_gradient
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.config import Dynamics
 from mcland.flow.experiment import ExperimentPoint, analyze, end_columns, flow, seed_stream
 from mcland.flow.gradient_flow import FlowResult
@@ -26,7 +27,7 @@ def _plateau_records(
     for k in range(t.size):
         if np.isfinite(W[k, 0]):
             loss[k] = loss_and_gradient(pt.flow, W[k].copy(), g)
-            grad[k] = float(np.linalg.norm(g))
+            grad[k] = la.norm(g)
     runs = plateau_runs(
         t, t * grad * grad, loss, res.loss_end, settings.plateau_threshold * scale,
         settings.plateau_min_ratio,
@@ -108,7 +109,7 @@ def small_init_rows(
             {
                 "sample_id": int(sample_id),
                 "eps": float(eps),
-                "init_norm": float(np.linalg.norm(w0)),
+                "init_norm": la.norm(w0),
                 "loss_start": res.loss_start,
                 "t_global": res.t_mark if math.isfinite(res.t_mark) else None,
                 "n_plateaus": len(plateaus),
