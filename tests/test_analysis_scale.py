@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from test_analysis_same import no_png  # noqa: F401  autouse: figures drawn, PNGs not rendered
 
 import mcland
 from mcland import stats as an
@@ -226,16 +227,23 @@ def _claims(argv: list[str]) -> str:
 
 
 def test_report_claims_and_compare_on_a_local_dask_cluster_are_the_same(copy, tmp_path):
-    pytest.importorskip("distributed")
-    assert on_cluster(os.getpid, workers=1) != os.getpid()  # it does run on a worker
+    distributed = pytest.importorskip("distributed")
     run = copy("tampered")
+    # one local cluster for the four (each --workers N would start its own): the paths
+    # through --scheduler ADDRESS; --workers N differs only in the cluster it starts
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:  # fmt: skip
+        there = {"scheduler": cluster.scheduler_address}
+        assert on_cluster(os.getpid, **there) != os.getpid()  # it does run on a worker
+        page = build_report(run, tmp_path / "there", **there)
+        claims = _claims([str(run), "--scheduler", there["scheduler"]])
+        compared = on_cluster(compare_runs, run, DATA / "sample" / "run", **there)
+    assert page == tmp_path / "there" / "report.html"
     here = build_report(run, tmp_path / "here").read_text(encoding="utf-8")
-    there = build_report(run, tmp_path / "there", workers=1)
-    assert there == tmp_path / "there" / "report.html"
-    assert there.read_text(encoding="utf-8") == here
+    assert page.read_text(encoding="utf-8") == here
     for csv in ("disagreements.csv", "strata_flagged.csv"):
         assert (tmp_path / "there" / csv).read_bytes() == (tmp_path / "here" / csv).read_bytes()
-    assert _claims([str(run), "--workers", "1"]) == _claims([str(run)])
-    assert on_cluster(compare_runs, run, DATA / "sample" / "run", workers=1) == compare_runs(
-        run, DATA / "sample" / "run"
-    )
+    assert claims == _claims([str(run)])
+    assert compared == compare_runs(run, DATA / "sample" / "run")
