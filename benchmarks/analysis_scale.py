@@ -45,6 +45,7 @@ def points(run_dir: Path) -> int:
 
 def measure(cmd: list[str], cwd: Path) -> dict:
     """Run ``cmd``; its wall time, peak resident memory (bytes) and exit status."""
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -56,7 +57,8 @@ def measure(cmd: list[str], cwd: Path) -> dict:
         "seconds": round(seconds, 2),
         "peak_bytes": usage.ru_maxrss * 1024,  # kilobytes on Linux
         "exit": os.waitstatus_to_exitcode(status),
-        "load_before": os.getloadavg()[0],
+        "load_before": load_before,  # 1-minute load average, before and after the command
+        "load_after": os.getloadavg()[0],
         "tail": (out + err).strip().splitlines()[-1:] if (out + err).strip() else [],
     }
 
@@ -77,14 +79,27 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--baseline-python")
     ap.add_argument("--baseline-root", type=Path)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "analysis_scale")
+    ap.add_argument(
+        "--only", choices=["small", "large"], help="measure one size now (the other later)"
+    )
+    ap.add_argument(
+        "--previous", type=Path, help="a JSON output of an earlier --only run to complete"
+    )
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="mcland-bench-"))
-    sizes = {"small": points(args.small), "large": points(args.large)}
     rows = []
+    sizes = {}
+    if args.previous:
+        old = json.loads(args.previous.read_text())
+        rows, sizes = old["measurements"], old["runs"]["points"]
+    for size, run in (("small", args.small), ("large", args.large)):
+        if args.only in (None, size):
+            sizes[size] = points(run)
     try:
         plan = [("this", sys.executable, ROOT, "small"), ("this", sys.executable, ROOT, "large")]
         if args.baseline_python:
             plan.insert(0, ("baseline", args.baseline_python, args.baseline_root, "small"))
+        plan = [step for step in plan if args.only in (None, step[3])]
         for who, python, root, size in plan:
             run = args.small if size == "small" else args.large
             for what, cmd in commands(python, root, run, tmp / f"{who}-{size}").items():
@@ -95,13 +110,13 @@ def main(argv: list[str] | None = None) -> dict:
                 print(
                     f"{who:8s} {what:7s} {sizes[size]:>11,} points: {m['seconds']:8.1f} s "
                     f"({m['us_per_point']:.2f} us/point), peak {m['peak_bytes'] / 2**20:7.0f} MiB, "
-                    f"exit {m['exit']}, load {m['load_before']:.1f}",
+                    f"exit {m['exit']}, load {m['load_before']:.1f} -> {m['load_after']:.1f}",
                     flush=True,
                 )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     verdicts = {}
-    for what in ("report", "claims"):
+    for what in ("report", "claims") if len(sizes) == 2 else ():
         got = {r["size"]: r for r in rows if r["who"] == "this" and r["what"] == what}
         base = [r for r in rows if r["who"] == "baseline" and r["what"] == what]
         peak = max(got["small"]["peak_bytes"], got["large"]["peak_bytes"])
