@@ -4,6 +4,7 @@
 Usage:
     python benchmarks/analysis_scale.py RUN_SMALL RUN_LARGE [--baseline-python PY
         --baseline-root DIR] [--out benchmarks/results/analysis_scale]
+        [--only small|large|none] [--previous OUT1.json ...]
 
 RUN_SMALL and RUN_LARGE are run directories of ``runs/quick.toml`` (``[output] spectrum =
 false``), e.g. 2,000,000 and 20,000,000 points.  Each command runs in a child process
@@ -12,6 +13,10 @@ directory.  With ``--baseline-python`` (an interpreter with another mcland, e.g.
 and ``--baseline-root`` (its checkout, for ``analysis/run_claims.py``), the same commands
 are timed with it on RUN_SMALL only (the in-memory analysis of RUN_LARGE needs more memory
 than a 24 GB machine has), in the same session, for the ratio per point.
+
+``--only`` measures one size (``none``: nothing) and ``--previous`` adds the measurements
+of earlier ``--only`` runs, so the sizes can be measured in separate sessions and the
+verdicts computed once both are there.
 
 The acceptance criteria printed (issue 24): peak memory at most 1 GB at both sizes and
 within 10 % between them; time per point at most half of the baseline's; time linear in
@@ -80,18 +85,25 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--baseline-root", type=Path)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "analysis_scale")
     ap.add_argument(
-        "--only", choices=["small", "large"], help="measure one size now (the other later)"
+        "--only",
+        choices=["small", "large", "none"],
+        help="measure one size now (the other later); none: only the verdicts of --previous",
     )
     ap.add_argument(
-        "--previous", type=Path, help="a JSON output of an earlier --only run to complete"
+        "--previous",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="JSON outputs of earlier --only runs to complete",
     )
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="mcland-bench-"))
     rows = []
     sizes = {}
-    if args.previous:
-        old = json.loads(args.previous.read_text())
-        rows, sizes = old["measurements"], old["runs"]["points"]
+    for previous in args.previous:
+        old = json.loads(previous.read_text())
+        rows += old["measurements"]
+        sizes.update(old["runs"]["points"])
     for size, run in (("small", args.small), ("large", args.large)):
         if args.only in (None, size):
             sizes[size] = points(run)
