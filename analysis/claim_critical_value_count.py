@@ -20,6 +20,10 @@ rounding-error bound on its loss, relative to the point's scale — docs/theory.
    it is not part of the claim.
 
 Records with ``d_y > 12`` carry no enumerated set and are left out (the count is printed).
+The run is aggregated in DuckDB (:class:`mcland.rundir.scan.Scan`), never loaded; with fixed data,
+equal losses are ordered by their position in the run (0.7.1 used NumPy's quicksort, whose
+order among exact ties is unspecified; it matters only when tied losses carry different
+tolerances at a cluster boundary).
 """
 
 from __future__ import annotations
@@ -27,22 +31,27 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import pandas as pd
 
-from mcland import load
-from mcland.rundir.files import read_manifest
+from mcland.rundir.scan import Scan
 from mcland.stats import (
+    CRITICAL,
     Verdict,
     claim_main,
-    coverage,
-    drop_null,
-    match_critical_values,
+    coverage_groups,
+    coverage_rows,
+    match_sql,
     n_critical_values,
 )
 
 VALUE_RTOL = 8 * np.finfo(float).eps
 CLAIM = "the number of distinct critical values is sum_{k<=r} C(d_y, k)"
 COLUMNS = ["is_critical", "d_y", "r", "loss", "loss_tol", "critical_values"]
+SCALE = "list_max(list_transform(critical_values, lambda c: abs(c)))"
+MIN_GAP = (
+    "CASE WHEN len(critical_values) > 1 THEN list_min(list_transform("
+    "list_slice(critical_values, 2, len(critical_values)), lambda x, i: x - critical_values[i])) "
+    "ELSE 'inf'::DOUBLE END"
+)  # the smallest consecutive difference (np.diff), inf for a single value
 
 
 def distinct_losses(losses: np.ndarray, tol: np.ndarray) -> int:
@@ -55,58 +64,84 @@ def distinct_losses(losses: np.ndarray, tol: np.ndarray) -> int:
 def check(run_dir: str) -> Verdict:
     """Check the claim on the critical records of ``run_dir``."""
     v = Verdict(CLAIM)
-    fixed = read_manifest(run_dir)["config"]["data"]["source"] != "gaussian"
-    df = load(run_dir, columns=COLUMNS)
-    df, dropped = drop_null(df[df["is_critical"].to_numpy(bool)], ["critical_values"])
-    v.require(len(df) > 0, f"{len(df)} critical points with an enumerated set")
+    with Scan(run_dir) as scan:
+        _check(scan, v)
+    return v
+
+
+def _check(scan: Scan, v: Verdict) -> None:
+    """The checks of :func:`check` on an open run."""
+    fixed = scan.manifest["config"]["data"]["source"] != "gaussian"
+    n = scan.count(CRITICAL)
+    dropped = scan.count("is_critical AND critical_values IS NULL")
+    v.require(n > 0, f"{n} critical points with an enumerated set")
     if dropped:
         v.note(f"{dropped} critical points without an enumerated set (d_y > 12) left out")
-    if not len(df):
-        return v
-    sizes = np.array([len(c) for c in df["critical_values"]])
-    expected = np.array(
-        [n_critical_values(int(a), int(b)) for a, b in zip(df["d_y"], df["r"], strict=True)]
+    if not n:
+        return
+    # every per-record quantity, in one pass over the lists: a temporary table of scalars
+    scan.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _cv AS
+        SELECT m.*, len(critical_values) AS size, {MIN_GAP} AS min_gap, {SCALE} AS scale,
+               ({float(VALUE_RTOL)!r} * (d_y + 1)) * {SCALE} AS value_tol
+        FROM ({match_sql(CRITICAL, ["d_y", "r", "loss", "critical_values"])}) m"""
+    )
+    scan.con.execute("ALTER TABLE _cv DROP COLUMN critical_values")
+    pairs = scan.df("SELECT DISTINCT d_y, r FROM _cv")
+    pairs["e"] = [
+        n_critical_values(int(a), int(b)) for a, b in zip(pairs["d_y"], pairs["r"], strict=True)
+    ]
+    scan.add_table("_expected", pairs)
+    wrong, lo, hi = scan.one(
+        "SELECT count(*) FILTER (size <> e), min(size), max(size) "
+        "FROM _cv JOIN _expected USING (d_y, r)"
     )
     v.require(
-        bool((sizes == expected).all()),
-        f"{int((sizes != expected).sum())} points whose enumerated set does not have "
-        f"sum_(k<=r) C(d_y, k) elements (sizes {sizes.min()}..{sizes.max()})",
+        wrong == 0,
+        f"{wrong} points whose enumerated set does not have "
+        f"sum_(k<=r) C(d_y, k) elements (sizes {lo}..{hi})",
     )
     # distinct: consecutive values differ by more than the rounding of the values themselves
     # (tr(Syy) - sum of eigenvalues, tr(Syy) being the largest value, S = {})
-    scale = np.array([np.max(np.abs(c)) for c in df["critical_values"]])
-    value_tol = VALUE_RTOL * (df["d_y"].to_numpy() + 1) * scale
-    min_gap = np.array(
-        [np.min(np.diff(c)) if len(c) > 1 else np.inf for c in df["critical_values"]]
+    close_n, smallest = scan.one(
+        "SELECT count(*) FILTER (min_gap <= value_tol), min(min_gap / scale) FROM _cv"
     )
-    rel = min_gap / scale
+    median = scan.medians("min_gap / scale", "isfinite(min_gap / scale)", source="_cv")
     v.require(
-        bool((min_gap > value_tol).all()),
-        f"{int((min_gap <= value_tol).sum())} points with two enumerated values closer than "
-        f"{VALUE_RTOL:.1e} (d_y + 1) tr(Syy) (smallest gap {np.min(rel):.3g} tr(Syy), "
-        f"median {np.median(rel[np.isfinite(rel)]):.3g} tr(Syy))",
+        close_n == 0,
+        f"{close_n} points with two enumerated values closer than "
+        f"{VALUE_RTOL:.1e} (d_y + 1) tr(Syy) (smallest gap {smallest:.3g} tr(Syy), "
+        f"median {median['median'].iloc[0]:.3g} tr(Syy))",
     )
-    m = pd.concat([df[["d_y", "r"]], match_critical_values(df)], axis=1)
+    unmatched, n_close, close_lo, close_hi = scan.one(
+        "SELECT count(*) FILTER (NOT matched), count(*) FILTER (n_within > 1), "
+        "min(min_gap / scale) FILTER (n_within > 1), max(min_gap / scale) FILTER (n_within > 1) "
+        "FROM _cv"
+    )
     v.require(
-        bool(m["matched"].all()),
-        f"{int((~m['matched']).sum())} of {len(m)} losses match no enumerated value within loss_tol",
+        unmatched == 0, f"{unmatched} of {n} losses match no enumerated value within loss_tol"
     )
-    close = m["n_within"] > 1
-    if close.any():
-        gaps = rel[close.to_numpy()]
+    if n_close:
         v.note(
-            f"{int(close.sum())} losses lie within loss_tol of two enumerated values: the "
-            f"values differ by {gaps.min():.2g}..{gaps.max():.2g} tr(Syy), less than those "
+            f"{n_close} losses lie within loss_tol of two enumerated values: the "
+            f"values differ by {close_lo:.2g}..{close_hi:.2g} tr(Syy), less than those "
             "points' loss resolution (S, read off the weights, tells which one is reached)"
         )
-    cov = coverage(m, by=("d_y", "r"))
+    cov = coverage_rows(coverage_groups(scan, ["d_y", "r"], matched="_cv"), ["d_y", "r"], True)
     if fixed:
-        for r, g in df.groupby("r", sort=True):
-            k = distinct_losses(g["loss"].to_numpy(), g["loss_tol"].to_numpy())
-            e = n_critical_values(int(g["d_y"].iloc[0]), int(r))
+        clusters = scan.df(
+            """SELECT r, count(*) AS points, 1 + count(*) FILTER (gap > greatest(loss_tol, prev_tol)) AS k,
+                       arg_min(d_y, _order) AS d_y
+            FROM (SELECT r, d_y, _order, _tol AS loss_tol,
+                         loss - lag(loss) OVER w AS gap, lag(_tol) OVER w AS prev_tol
+                  FROM _cv WINDOW w AS (PARTITION BY r ORDER BY loss, _order))
+            GROUP BY r ORDER BY r"""
+        )
+        for r, k, d_y, points in zip(clusters["r"], clusters["k"], clusters["d_y"], clusters["points"], strict=True):  # fmt: skip
+            e = n_critical_values(int(d_y), int(r))
             v.require(
                 k <= e,
-                f"r = {r}: {k} distinct observed losses of {e} critical values ({len(g)} points)",
+                f"r = {r}: {k} distinct observed losses of {e} critical values ({points} points)",
             )
     else:
         v.note(
@@ -117,7 +152,6 @@ def check(run_dir: str) -> Verdict:
             f"d_y = {row.d_y}, r = {row.r}: {row.points} points reach {row.reached} of "
             f"{row.n_values} values (sum_k<=r C = {row.expected}, coverage {row.coverage:.0%})"
         )
-    return v
 
 
 def main(argv: list[str]) -> int:

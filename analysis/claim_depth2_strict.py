@@ -6,7 +6,8 @@ Reads only the H = 2 records (predicate pushdown). Passes when no H = 2 point is
 non-strict saddle by the theory or by the spectrum and none is ambiguous; prints the
 counts, how clearly negative the smallest whitened eigenvalue of the candidate saddles
 (S = [s], s < r, the only ones that could be non-strict) is, and a 95% upper bound on
-their non-strict fraction.
+their non-strict fraction.  The run is aggregated in DuckDB (:class:`mcland.rundir.scan.Scan`),
+never loaded.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import sys
 
 import numpy as np
 
-from mcland.stats import Verdict, claim_main, drop_null, load_depth, wilson_interval
+from mcland.report.sections import value_counts
+from mcland.rundir.scan import Scan
+from mcland.stats import Verdict, claim_main, wilson_interval
 
 CLAIM = "depth 2 has no non-strict saddles"
 COLUMNS = ["theory_type", "numeric_type", "s", "r", "S", "eig_min_w", "tol_neg"]
+TOP = "S_set::BIGINT[] = range(1, s::BIGINT + 1)"  # S = {1, ..., s} (is_top_set in SQL)
 
 
 def is_top_set(S: object, s: int) -> bool:
@@ -29,40 +33,46 @@ def is_top_set(S: object, s: int) -> bool:
 def check(run_dir: str) -> Verdict:
     """Check the claim on the H = 2 records of ``run_dir``."""
     v = Verdict(CLAIM)
-    df = load_depth(run_dir, 2, columns=COLUMNS)
-    v.require(len(df) > 0, f"{len(df)} points of depth 2 in the run")
-    if not len(df):
-        return v
-    th, nu = df["theory_type"].astype(str), df["numeric_type"].astype(str)
-    v.note("numeric types: " + ", ".join(f"{k} {c}" for k, c in nu.value_counts().items() if c))
-    v.require(
-        (th == "non_strict_saddle").sum() == 0,
-        f"{(th == 'non_strict_saddle').sum()} non-strict saddles by the theory",
-    )
-    v.require(
-        (nu == "non_strict_saddle").sum() == 0,
-        f"{(nu == 'non_strict_saddle').sum()} non-strict saddles by the spectrum",
-    )
-    amb = int(((th == "ambiguous") | (nu == "ambiguous")).sum())
-    v.require(amb == 0, f"{amb} ambiguous points")
-    top = np.array([is_top_set(S, s) for S, s in zip(df["S"], df["s"], strict=True)])
-    cand = df[top & (df["s"] < df["r"]).to_numpy()]
-    k = int((cand["numeric_type"].astype(str) == "non_strict_saddle").sum())
-    hi = float(wilson_interval(k, len(cand))[1])
-    v.note(
-        f"{len(cand)} candidate saddles (S = [s], s < r): {k} non-strict, "
-        f"95% upper bound on the non-strict fraction {hi:.2e}"
-    )
-    cand_w, dropped = drop_null(cand, ["eig_min_w", "tol_neg"])
-    cand_w = cand_w[cand_w["tol_neg"] > 0]
-    if dropped:
-        v.note(f"{dropped} candidates without a stored spectrum (eig_min_w null) left out below")
-    if len(cand_w):
-        ratio = (-cand_w["eig_min_w"] / cand_w["tol_neg"]).to_numpy()
-        v.note(
-            f"their smallest whitened eigenvalue is at least {np.min(ratio):.3g} x tol_neg below "
-            f"zero (median {np.median(ratio):.3g} x; tol_neg = 10 noise floors)"
+    with Scan(run_dir) as scan:
+        h2 = "H = 2"
+        n = scan.count(h2)
+        v.require(n > 0, f"{n} points of depth 2 in the run")
+        if not n:
+            return v
+        th, nu = "coalesce(theory_type::VARCHAR, 'nan')", "coalesce(numeric_type::VARCHAR, 'nan')"
+        counts = value_counts(scan, nu, h2)
+        v.note("numeric types: " + ", ".join(f"{k} {c}" for k, c in counts.items() if c))
+        th_ns, nu_ns, amb = scan.one(
+            f"SELECT count(*) FILTER ({th} = 'non_strict_saddle'), "
+            f"count(*) FILTER ({nu} = 'non_strict_saddle'), "
+            f"count(*) FILTER ({th} = 'ambiguous' OR {nu} = 'ambiguous') FROM records WHERE {h2}"
         )
+        v.require(th_ns == 0, f"{th_ns} non-strict saddles by the theory")
+        v.require(nu_ns == 0, f"{nu_ns} non-strict saddles by the spectrum")
+        v.require(amb == 0, f"{amb} ambiguous points")
+        cand = f"{h2} AND {TOP} AND s < r"
+        n_cand, k, dropped = scan.one(
+            f"SELECT count(*), count(*) FILTER ({nu} = 'non_strict_saddle'), "
+            f"count(*) FILTER (eig_min_w IS NULL OR tol_neg IS NULL) FROM records WHERE {cand}"
+        )
+        hi = float(wilson_interval(k, n_cand)[1])
+        v.note(
+            f"{n_cand} candidate saddles (S = [s], s < r): {k} non-strict, "
+            f"95% upper bound on the non-strict fraction {hi:.2e}"
+        )
+        cand_w = f"{cand} AND eig_min_w IS NOT NULL AND tol_neg IS NOT NULL AND tol_neg > 0"
+        if dropped:
+            v.note(
+                f"{dropped} candidates without a stored spectrum (eig_min_w null) left out below"
+            )
+        ratio = "-eig_min_w / tol_neg"
+        if scan.count(cand_w):
+            smallest = scan.scalar(f"SELECT min({ratio}) FROM records WHERE {cand_w}")
+            median = scan.medians(ratio, cand_w)["median"].iloc[0]
+            v.note(
+                f"their smallest whitened eigenvalue is at least {smallest:.3g} x tol_neg below "
+                f"zero (median {median:.3g} x; tol_neg = 10 noise floors)"
+            )
     return v
 
 

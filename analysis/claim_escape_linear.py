@@ -3,7 +3,8 @@
 Usage: python analysis/claim_escape_linear.py RUN_DIR [--tables DIR] [--figures DIR]
 
 RUN_DIR is a dynamics run of the ``escape`` experiment (``mcland dynamics``;
-docs/dynamics.md). Linearised at a strict saddle ``W*``, a perturbation of size delta grows
+docs/dynamics.md), read one shard at a time (only the strict saddles' scalar columns are
+kept). Linearised at a strict saddle ``W*``, a perturbation of size delta grows
 like ``delta exp(|eig_min| t)`` along the Hessian's most negative direction (original
 coordinates, ``eig_min_star``), so the time to reach a fixed loss drop is
 
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcland.stats import Verdict, claim_main, dynamics_not_applicable, load_dynamics
+from mcland.stats import Verdict, claim_main, dynamics_not_applicable, reduce_dynamics
 
 CLAIM = "strict saddles: t_escape = ln(1/delta) / |eig_min| + const (slope 1)"
 EXPERIMENT = "escape"
@@ -157,10 +158,19 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, pd.DataFrame, pd.DataFrame]:
     return v, fits, table
 
 
+def strict_rows(run_dir: str) -> pd.DataFrame:
+    """The records of the theory-strict saddles (all :func:`analyse` uses), read one
+    shard at a time: the run is never loaded whole."""
+    parts = reduce_dynamics(
+        run_dir, EXPERIMENT, COLUMNS, lambda d: d[d["theory_type"].astype(str) == "strict_saddle"]
+    )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+
+
 def check(run_dir: str, tables: Path | None = None, figures: Path | None = None) -> Verdict:
     """Check the claim on the escape records of ``run_dir``; with ``tables`` /
     ``figures``, write the CSV tables and the figure (PNG) there."""
-    df = load_dynamics(run_dir, EXPERIMENT, COLUMNS)
+    df = strict_rows(run_dir)
     v, fits, table = analyse(df)
     if tables:
         tables.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@
 Usage: python analysis/claim_small_init.py RUN_DIR [--tables DIR] [--figures DIR]
 
 RUN_DIR is a dynamics run of the ``small_init`` experiment (``mcland dynamics``;
-docs/dynamics.md): ``W_h(0) = eps a G_h``, plateaus detected on a log-spaced time grid by
+docs/dynamics.md), read one shard at a time: each shard is reduced to its plateaus, first
+drops and a few scalar columns before the next is read (the loss curves are not kept).
+The runs: ``W_h(0) = eps a G_h``, plateaus detected on a log-spaced time grid by
 ``t ||grad L||^2 <= plateau_threshold lambda_r``, ``S`` read off each plateau's point of
 smallest gradient. Four parts, each measured on the rows with ``eps <= EPS_SMALL`` (the
 small-initialisation regime; larger eps are tabulated for contrast):
@@ -58,7 +60,7 @@ from mcland.stats import (
     Verdict,
     claim_main,
     dynamics_not_applicable,
-    load_dynamics,
+    reduce_dynamics,
     wilson_interval,
 )
 
@@ -176,8 +178,24 @@ def duration_fits(pl: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-def analyse(df: pd.DataFrame) -> tuple[Verdict, dict[str, pd.DataFrame]]:
-    """The verdict and its tables (order, plateaus, durations) from a small_init run."""
+LIGHT = ["sample_id", "H", "eps", "status", "visited_S"]  # what analyse needs besides pl, drops
+
+
+def reduce_shard(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One shard's records reduced to what :func:`analyse` needs: their light columns,
+    their plateau table and the first drops of their small-eps rows (the loss curves and
+    plateaus are not kept)."""
+    return df[LIGHT], plateau_table(df), first_drops(df[df["eps"] <= EPS_SMALL])
+
+
+def analyse(
+    df: pd.DataFrame, pl: pd.DataFrame | None = None, drops: pd.DataFrame | None = None
+) -> tuple[Verdict, dict[str, pd.DataFrame]]:
+    """The verdict and its tables (order, plateaus, durations) from a small_init run.
+
+    ``pl`` and ``drops``, when given, are :func:`plateau_table` of ``df`` and
+    :func:`first_drops` of its rows with eps <= EPS_SMALL, computed beforehand (shard by
+    shard, :func:`reduce_shard`); ``df`` then needs only the columns of :data:`LIGHT`."""
     v = Verdict(CLAIM)
     rng = np.random.default_rng(SEED)
     df = df.copy()
@@ -208,7 +226,7 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, dict[str, pd.DataFrame]]:
                "rows visit a non-top set or go back")  # fmt: skip
 
     # 2. plateau values
-    pl = plateau_table(df)
+    pl = plateau_table(df) if pl is None else pl
     pls = pl[pl["eps"] <= EPS_SMALL]
     v.note(f"2. {len(pl)} plateaus ({len(pls)} at eps <= {EPS_SMALL:g}); distance of the "
            "plateau loss to the nearest critical value")  # fmt: skip
@@ -245,7 +263,7 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, dict[str, pd.DataFrame]]:
            "first drop t_drop read off the loss curve; later plateaus t_end - t_start. Depth 2: "
            "slope b of length = a + b ln(1/eps) and R^2; depth >= 3: exponent q of length ~ "
            "eps^-q (predicted H - 2 for S = [])")  # fmt: skip
-    drops = first_drops(small)
+    drops = first_drops(small) if drops is None else drops
     drop_fits = duration_fits(drops)
     judged = 0
     rows = []
@@ -280,7 +298,10 @@ def analyse(df: pd.DataFrame) -> tuple[Verdict, dict[str, pd.DataFrame]]:
 def check(run_dir: str, tables: Path | None = None, figures: Path | None = None) -> Verdict:
     """Check the claim on the small_init records of ``run_dir``; with ``tables`` /
     ``figures``, write the CSV tables and the figure (PNG) there."""
-    v, out = analyse(load_dynamics(run_dir, EXPERIMENT, COLUMNS))
+    parts = reduce_dynamics(run_dir, EXPERIMENT, COLUMNS, reduce_shard)
+    parts = parts or [reduce_shard(pd.DataFrame(columns=COLUMNS))]
+    df, pl, drops = (pd.concat([part[k] for part in parts], ignore_index=True) for k in range(3))
+    v, out = analyse(df, pl, drops)
     if tables:
         tables.mkdir(parents=True, exist_ok=True)
         for name in ("order", "durations"):

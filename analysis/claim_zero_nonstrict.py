@@ -21,14 +21,17 @@ import sys
 
 import numpy as np
 
-from mcland import inspect_point, load
-from mcland.stats import Verdict, claim_main, drop_null
+from mcland import inspect_point
+from mcland.rundir.scan import Scan, literal
+from mcland.stats import TYPES, Verdict, claim_main
 
 CLAIM = "W = 0 is a non-strict saddle for every H >= 3"
 COLUMNS = ["sample_id", "H", "ranks", "theory_type", "numeric_type"]
 CONSTRUCT_DEPTHS = range(2, 9)
 PER_DEPTH = 5
 SEED = 20210728
+# W = 0: every single-layer rank rk W_{h:h} (1-based index h(h+1)/2 of ranks) is 0
+ZERO = "NOT list_bool_or(list_transform(range(1, H + 1), lambda a: ranks[a * (a + 1) // 2] <> 0))"
 
 
 def layer_ranks(ranks: object, H: int) -> np.ndarray:
@@ -56,27 +59,39 @@ def constructed(rng: np.random.Generator) -> list[tuple[int, tuple[int, ...], st
 def check(run_dir: str) -> Verdict:
     """Check the claim on the W = 0 records of ``run_dir`` and on constructed points."""
     v = Verdict(CLAIM)
-    df, dropped = drop_null(load(run_dir, columns=COLUMNS), ["ranks"])
-    zero = np.array(
-        [not layer_ranks(rk, int(H)).any() for rk, H in zip(df["ranks"], df["H"], strict=True)],
-        dtype=bool,
-    )
-    z = df[zero]
+    with Scan(run_dir) as scan:
+        n, dropped = scan.one(
+            "SELECT count(*) FILTER (ranks IS NOT NULL), count(*) FILTER (ranks IS NULL) "
+            "FROM records"
+        )
+        zero = f"ranks IS NOT NULL AND {ZERO}"
+        pairs = scan.df(
+            f"SELECT * FROM (SELECT H, theory_type::VARCHAR AS t, numeric_type::VARCHAR AS u, "
+            f"count(*) AS c FROM records WHERE {zero} GROUP BY ALL) ORDER BY H, "
+            f"list_position({literal(TYPES)}, t) NULLS LAST, "
+            f"list_position({literal(TYPES)}, u) NULLS LAST"
+        )
+        per_h = scan.df(
+            f"SELECT H, count(*) AS n, count(*) FILTER (theory_type = 'non_strict_saddle' AND "
+            f"numeric_type = 'non_strict_saddle') AS ok FROM records WHERE {zero} "
+            "GROUP BY H ORDER BY H"
+        )
     v.note(
-        f"run: {len(z)} of {len(df)} points have W = 0"
+        f"run: {int(per_h['n'].sum())} of {n} points have W = 0"
         + (f" ({dropped} without ranks)" if dropped else "")
     )
-    for H, g in z.groupby("H", sort=True):
-        th, nu = g["theory_type"].astype(str), g["numeric_type"].astype(str)
-        pairs = g.groupby(["theory_type", "numeric_type"], observed=True).size()
-        kinds = ", ".join(f"{t}/{n} {c}" for (t, n), c in pairs.items() if c)
-        line = f"run, H = {H}: {len(g)} points W = 0 (theory/numeric: {kinds})"
+    for H, g, ok_n in zip(per_h["H"], per_h["n"], per_h["ok"], strict=True):
+        p = pairs[(pairs["H"] == H) & pairs["t"].notna() & pairs["u"].notna()]
+        kinds = ", ".join(
+            f"{t}/{u} {c}" for t, u, c in zip(p["t"], p["u"], p["c"], strict=True) if c
+        )
+        line = f"run, H = {H}: {g} points W = 0 (theory/numeric: {kinds})"
         if H >= 3:
-            ok = bool(((th == "non_strict_saddle") & (nu == "non_strict_saddle")).all())
-            v.require(ok, line)
+            v.require(bool(ok_n == g), line)
         else:
             v.note(line + " — H = 2, contrast")
-    run_depths = sorted(int(h) for h in z["H"].unique() if h >= 3)
+    z = per_h
+    run_depths = sorted(int(h) for h in z["H"] if h >= 3)
     v.note(f"run covers W = 0 at depths {run_depths or 'none'}")
     cases = constructed(np.random.default_rng(SEED))
     for H in CONSTRUCT_DEPTHS:

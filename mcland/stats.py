@@ -1,8 +1,14 @@
 """Tidy group-bys of run records: type fractions with binomial intervals, strata, coverage.
 
-Every function takes a pandas DataFrame as returned by :func:`mcland.load` (only the
-columns it names are needed) and returns a new tidy DataFrame; none of them reads or
-writes files except :func:`load_depth`, which loads one depth with predicate pushdown.
+Every function takes either a pandas DataFrame as returned by :func:`mcland.load` (only
+the columns it names are needed) or a run directory (a path, or an open
+:class:`mcland.rundir.scan.Scan`), and returns a new tidy DataFrame.  Given a run directory, the
+group-by runs in DuckDB over the shards (:mod:`mcland.rundir.scan`) and the run is never loaded:
+memory does not grow with the number of records, and the result is the one the DataFrame
+of the whole run would give.  Functions whose result has one row per point
+(:func:`disagreements`) or per stratum (:func:`strata`) return the first ``limit`` rows of
+a run directory, with the total in ``result.attrs``.  None of them writes files;
+:func:`load_depth` loads one depth with predicate pushdown.
 Columns that a spectrum-free run leaves null (``n_neg``, ``n_zero``, ``eig_min_w``, ...)
 are dropped row-wise by :func:`drop_null`, which also says how many rows went.
 """
@@ -10,11 +16,13 @@ are dropped row-wise by :func:`drop_null`, which also says how many rows went.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +32,32 @@ from scipy.stats import binom
 from mcland._kernels.fields import TYPE_NAMES
 from mcland.core.errors import MclandError
 from mcland.rundir.files import SHARD_GLOB, load, read_manifest
+from mcland.rundir.scan import Scan, literal, open_scan, sql_name
+
+Data = pd.DataFrame | str | Path | Scan
+"""What the helpers take: the records as a DataFrame, or a run directory (path or
+:class:`~mcland.rundir.scan.Scan`) to aggregate without loading it."""
+MAX_ROWS = 100_000
+"""Default number of rows returned for a run directory by the per-point and per-stratum
+helpers (:func:`disagreements`, :func:`strata`); ``result.attrs`` holds the totals."""
+
+
+@contextmanager
+def scanning(data: str | Path | Scan) -> Iterator[Scan]:
+    """``data`` as an open :class:`~mcland.rundir.scan.Scan` (opened and closed here if it is a
+    path)."""
+    scan, owned = open_scan(data)
+    try:
+        yield scan
+    finally:
+        if owned:
+            scan.close()
+
+
+def _type_sql(column: str) -> str:
+    """A type column as text in SQL."""
+    return f"{sql_name(column)}::VARCHAR"
+
 
 TYPES = list(TYPE_NAMES)
 """The type codes of ``theory_type`` / ``numeric_type``, in display order (the kernels'
@@ -64,6 +98,11 @@ def drop_null(df: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, i
     return df[keep], int((~keep).sum())
 
 
+def not_null(columns: Sequence[str]) -> str:
+    """SQL condition: none of the record ``columns`` is null (:func:`drop_null` in SQL)."""
+    return " AND ".join(f"{sql_name(c)} IS NOT NULL" for c in columns) or "TRUE"
+
+
 def wilson_interval(
     k: np.ndarray | int, n: np.ndarray | int, confidence: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +135,32 @@ def wilson_interval(
     return lo, hi
 
 
+def median_ranks(n: int, confidence: float = 0.95) -> int:
+    """The ``j`` of :func:`median_interval` for ``n`` values (at least 1)."""
+    j = int(binom.ppf((1.0 - confidence) / 2.0, n, 0.5))  # P(B <= j) >= alpha/2
+    if j >= 1 and binom.cdf(j - 1, n, 0.5) > (1.0 - confidence) / 2.0:
+        j -= 1
+    return max(j, 1)
+
+
+def median_intervals(
+    scan: Scan, value: str, where: str, by: list[str], source: str = "records"
+) -> pd.DataFrame:
+    """:func:`median_interval` per group, from exact order statistics in DuckDB.
+
+    Returns ``g0``, ..., ``n`` (rows with a non-null value), ``median``, ``lo``, ``hi``.
+    """
+
+    def ends(n: int) -> list[int]:
+        j = median_ranks(n)
+        return [j, n + 1 - j]
+
+    got = scan.quantile_ranks(value, f"({where}) AND ({value}) IS NOT NULL", by, ends, source)
+    if "x1" not in got:
+        got["x1"] = got["x2"] = np.nan
+    return got.rename(columns={"x1": "lo", "x2": "hi"})
+
+
 def median_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """The median of ``x`` and a distribution-free interval for it.
 
@@ -112,31 +177,32 @@ def median_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     n = x.size
     if not n:
         return np.nan, np.nan, np.nan
-    j = int(binom.ppf((1.0 - confidence) / 2.0, n, 0.5))  # P(B <= j) >= alpha/2
-    if j >= 1 and binom.cdf(j - 1, n, 0.5) > (1.0 - confidence) / 2.0:
-        j -= 1
-    j = max(j, 1)
+    j = median_ranks(n, confidence)
     return float(np.median(x)), float(x[j - 1]), float(x[n - j])
 
 
 def type_fractions(
-    df: pd.DataFrame,
+    df: Data,
     by: str | Sequence[str],
     type_col: str = "numeric_type",
     confidence: float = 0.95,
+    where: str = "TRUE",
 ) -> pd.DataFrame:
     """Fraction of each type per group, with Wilson intervals.
 
     Parameters
     ----------
-    df : DataFrame
-        Records with the ``by`` columns and ``type_col``.
+    df : DataFrame or run directory
+        Records with the ``by`` columns and ``type_col``, or a run directory (path or
+        :class:`~mcland.rundir.scan.Scan`) whose records are counted without loading them.
     by : str or sequence of str
         Grouping columns, e.g. ``"H"``, ``"r"``, ``"s"``, ``["H", "r"]``.
     type_col : str
         ``numeric_type`` or ``theory_type``.
     confidence : float
         Level of the intervals.
+    where : str
+        With a run directory: a SQL condition on the records counted (default all).
 
     Returns
     -------
@@ -147,10 +213,13 @@ def type_fractions(
         the ``by`` columns, ``type``, ``count``, ``total``, ``fraction``, ``lo``, ``hi``.
     """
     by = [by] if isinstance(by, str) else list(by)
-    types = pd.Categorical(df[type_col].astype(str), categories=TYPES)
-    counts = pd.crosstab([df[c] for c in by], types, dropna=False).reindex(
-        columns=TYPES, fill_value=0
-    )
+    if isinstance(df, pd.DataFrame):
+        types = pd.Categorical(df[type_col].astype(str), categories=TYPES)
+        counts = pd.crosstab([df[c] for c in by], types, dropna=False).reindex(
+            columns=TYPES, fill_value=0
+        )
+    else:
+        counts = _type_counts(df, by, type_col, where)
     counts.columns.name = "type"
     tidy = counts.stack().rename("count").reset_index()
     tidy["total"] = tidy.groupby(by, observed=True)["count"].transform("sum")
@@ -162,14 +231,45 @@ def type_fractions(
     return tidy
 
 
+def _type_counts(data: str | Path | Scan, by: list[str], type_col: str, where: str) -> pd.DataFrame:
+    """Counts per group (rows, sorted) and type (columns :data:`TYPES`), as the crosstab of
+    :func:`type_fractions` gives them, counted in SQL."""
+    keys = ", ".join(sql_name(c) for c in by)
+    with scanning(data) as scan:
+        got = scan.df(
+            f"SELECT {keys}, {_type_sql(type_col)} AS type, count(*) AS n FROM records "
+            f"WHERE {sql_name(type_col)} IS NOT NULL AND ({where}) GROUP BY ALL"
+        )
+    got.columns = [*by, "type", "n"]
+    got = got[got["type"].isin(TYPES)]
+    wide = got.set_index([*by, "type"])["n"].unstack("type", fill_value=0)
+    wide = wide.reindex(columns=TYPES, fill_value=0).sort_index().astype("int64")
+    wide.columns = pd.Index(TYPES)
+    return wide
+
+
 def confusion(
-    df: pd.DataFrame, rows: str = "theory_type", cols: str = "numeric_type"
+    df: Data, rows: str = "theory_type", cols: str = "numeric_type", where: str = "TRUE"
 ) -> pd.DataFrame:
     """Counts of one type column (rows) x another (columns), all types included.
 
     The default is theory x numeric; ``cols="audit_type"`` (on the audited rows of a
-    spectrum-free run) compares with the spectral audit.
+    spectrum-free run) compares with the spectral audit.  ``df`` is a DataFrame or a run
+    directory (then ``where``, SQL, selects the records counted; rows with a null type are
+    not counted either way).
     """
+    if not isinstance(df, pd.DataFrame):
+        with scanning(df) as scan:
+            got = scan.df(
+                f"SELECT {_type_sql(rows)} AS a, {_type_sql(cols)} AS b, count(*) AS n "
+                f"FROM records WHERE ({where}) AND {not_null([rows, cols])} GROUP BY ALL"
+            )
+        table = pd.DataFrame(0, index=pd.Index(TYPES), columns=pd.Index(TYPES), dtype="int64")
+        for a, b, n in got.itertuples(index=False):
+            if a in TYPES and b in TYPES:
+                table.loc[a, b] = int(n)
+        table.index.name, table.columns.name = rows, cols
+        return table
     a = pd.Categorical(df[rows].astype(str), categories=TYPES)
     b = pd.Categorical(df[cols].astype(str), categories=TYPES)
     table = pd.crosstab(a, b, dropna=False).reindex(index=TYPES, columns=TYPES, fill_value=0)
@@ -177,12 +277,24 @@ def confusion(
     return table
 
 
-def disagreements(df: pd.DataFrame) -> pd.DataFrame:
+def disagreements(df: Data, limit: int = MAX_ROWS) -> pd.DataFrame:
     """Points where theory and numeric type differ or either says ``ambiguous``.
 
     With an ``audit_type`` column (spectrum-free runs), audited points whose spectral type
-    differs from the numeric type (or is ambiguous) are included too.
+    differs from the numeric type (or is ambiguous) are included too.  Given a run
+    directory, the first ``limit`` such records (all columns, in the order of
+    :func:`mcland.load`) are returned and ``result.attrs["total"]`` counts them all.
     """
+    if not isinstance(df, pd.DataFrame):
+        with scanning(df) as scan:
+            where = disagreement_sql(scan.has("audit_type"))
+            total = scan.count(where)
+            cols = ", ".join(f'{sql_name(c)} AS "{c}"' for c in scan.columns)
+            out = scan.df(
+                f"SELECT {cols} FROM records WHERE {where} ORDER BY _order LIMIT {int(limit)}"
+            )
+        out.attrs["total"] = total
+        return out
     th, nu = df["theory_type"].astype(str), df["numeric_type"].astype(str)
     odd = (th != nu) | (th == "ambiguous") | (nu == "ambiguous")
     if "audit_type" in df.columns:
@@ -192,21 +304,44 @@ def disagreements(df: pd.DataFrame) -> pd.DataFrame:
     return df[odd.to_numpy()]
 
 
+def disagreement_sql(audit: bool) -> str:
+    """SQL condition of :func:`disagreements` (``audit``: the records have ``audit_type``);
+    a null type reads as the text ``nan``, as ``astype(str)`` makes it."""
+    th, nu = "coalesce(theory_type::VARCHAR, 'nan')", "coalesce(numeric_type::VARCHAR, 'nan')"
+    odd = f"({th} <> {nu} OR {th} = 'ambiguous' OR {nu} = 'ambiguous')"
+    if audit:
+        au = "audit_type::VARCHAR"
+        odd += f" OR (audit_type IS NOT NULL AND ({au} <> {nu} OR {au} = 'ambiguous'))"
+    return f"({odd})"
+
+
 def as_key(values: object) -> tuple[int, ...]:
     """A hashable tuple of ints from a list-column cell (``dims``, ``S``, ``ranks``)."""
     return tuple(int(v) for v in np.asarray(values).ravel())
 
 
-def strata(df: pd.DataFrame, keys: Sequence[str] = ("dims", "S", "ranks")) -> pd.DataFrame:
+def strata(
+    df: Data,
+    keys: Sequence[str] = ("dims", "S", "ranks"),
+    limit: int = MAX_ROWS,
+    flagged_only: bool = False,
+) -> pd.DataFrame:
     """``n_neg`` / ``n_zero`` per stratum (architecture, index set, rank profile).
 
     Parameters
     ----------
-    df : DataFrame
+    df : DataFrame or run directory
         Records with ``keys``, ``n_neg``, ``n_zero`` and ``numeric_type`` (rows with null
-        inertia must have been dropped, see :func:`drop_null`).
+        inertia must have been dropped, see :func:`drop_null`), or a run directory (its
+        records with an inertia are used).
     keys : sequence of str
         List columns defining a stratum.
+    limit : int
+        With a run directory: the number of strata returned (the largest first);
+        ``result.attrs`` holds ``total`` (strata), ``multi`` (strata of two or more
+        points) and ``flagged`` (strata that are not constant).
+    flagged_only : bool
+        With a run directory: return the non-constant strata only.
 
     Returns
     -------
@@ -214,7 +349,11 @@ def strata(df: pd.DataFrame, keys: Sequence[str] = ("dims", "S", "ranks")) -> pd
         One row per stratum, largest first: the keys (as tuples), ``n``, ``n_neg_min``,
         ``n_neg_max``, ``n_zero_min``, ``n_zero_max``, ``types`` (the numeric types seen,
         joined by ``/``) and ``constant`` (False when the inertia or the type varies).
+        Equal sizes are ordered by ``types``, then by the first appearance of the stratum.
     """
+    if not isinstance(df, pd.DataFrame):
+        with scanning(df) as scan:
+            return strata_tables(scan, list(keys), {"out": (limit, flagged_only)})["out"]
     keyed = pd.DataFrame({k: [as_key(v) for v in df[k]] for k in keys}, index=df.index)
     keyed["n_neg"] = df["n_neg"].astype(int)
     keyed["n_zero"] = df["n_zero"].astype(int)
@@ -236,6 +375,58 @@ def strata(df: pd.DataFrame, keys: Sequence[str] = ("dims", "S", "ranks")) -> pd
     return out.sort_values(["n", "types"], ascending=[False, True], kind="stable").reset_index(
         drop=True
     )
+
+
+def strata_tables(
+    scan: Scan, keys: Sequence[str], wanted: dict[str, tuple[int, bool]]
+) -> dict[str, pd.DataFrame]:
+    """:func:`strata` of a run directory, several views of one aggregation.
+
+    The strata are aggregated once in DuckDB (a hash aggregate spilled to disk beyond its
+    memory limit, so their number is not bounded by memory); ``wanted`` maps a name to
+    ``(limit, flagged_only)``, and each view holds the first ``limit`` strata (all or the
+    non-constant ones) in :func:`strata`'s order, with the totals in ``attrs``.
+    """
+    keys = list(keys)
+    names = ["nan", *TYPES]  # astype(str) of a null type is "nan"
+    sets = [
+        (mask, "/".join(sorted(n for b, n in enumerate(names) if mask >> b & 1)))
+        for mask in range(1, 1 << len(names))
+    ]
+    scan.add_table("_typesets", pd.DataFrame(sets, columns=["mask", "types"]))
+    cols = ", ".join(sql_name(k) for k in keys)
+    code = f"list_position({literal(TYPES)}, numeric_type::VARCHAR)"  # 1..5, null: "nan"
+    scan.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _strata AS
+        WITH g AS (
+            SELECT {cols}, count(*) AS n, min(n_neg) AS n_neg_min, max(n_neg) AS n_neg_max,
+                   min(n_zero) AS n_zero_min, max(n_zero) AS n_zero_max,
+                   bit_or(1 << coalesce({code}, 0)) AS mask, min(_order) AS first
+            FROM records WHERE n_neg IS NOT NULL AND n_zero IS NOT NULL GROUP BY {cols})
+        SELECT g.*, t.types,
+               (n_neg_min = n_neg_max AND n_zero_min = n_zero_max
+                AND NOT contains(t.types, '/')) AS constant
+        FROM g JOIN _typesets t USING (mask)"""
+    )
+    total, multi, flagged = scan.one(
+        "SELECT count(*), count(*) FILTER (n > 1), count(*) FILTER (NOT constant) FROM _strata"
+    )
+    head = ", ".join(f'{sql_name(k)} AS "{k}"' for k in keys)
+    views = {}
+    for name, (limit, flagged_only) in wanted.items():
+        out = scan.df(
+            f"""SELECT {head}, n, n_neg_min, n_neg_max, n_zero_min, n_zero_max, types, constant
+            FROM _strata {"WHERE NOT constant" if flagged_only else ""}
+            ORDER BY n DESC, types, first LIMIT {int(limit)}"""
+        )
+        for k in keys:
+            out[k] = [as_key(v) for v in out[k]]
+        out = out.astype({c: "int64" for c in out.columns[len(keys) : len(keys) + 5]})
+        out.attrs.update(total=int(total), multi=int(multi), flagged=int(flagged))
+        views[name] = out
+    scan.con.execute("DROP TABLE _strata")
+    scan.drop_table("_typesets")
+    return views
 
 
 def n_critical_values(d_y: int, r: int) -> int:
@@ -279,14 +470,15 @@ def match_critical_values(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def coverage(df: pd.DataFrame, by: Sequence[str] = ("d_y", "r")) -> pd.DataFrame:
+def coverage(df: Data, by: Sequence[str] = ("d_y", "r")) -> pd.DataFrame:
     """Which enumerated critical values were reached, per group.
 
     Parameters
     ----------
-    df : DataFrame
+    df : DataFrame or run directory
         Records with the ``by`` columns and the columns of :func:`match_critical_values`
-        (``n_values``, ``position``, ``matched``).
+        (``n_values``, ``position``, ``matched``); or a run directory, whose critical
+        records with an enumerated set are matched in SQL (:func:`match_sql`).
     by : sequence of str
         Grouping, e.g. ``("d_y", "r")`` (the set's size depends only on them) or
         ``("dims",)`` after converting ``dims`` to tuples.
@@ -298,6 +490,9 @@ def coverage(df: pd.DataFrame, by: Sequence[str] = ("d_y", "r")) -> pd.DataFrame
         ``d_y`` and ``r`` are among the columns), ``reached`` (distinct matched
         positions), ``coverage`` (``reached / n_values``), ``unmatched``.
     """
+    if not isinstance(df, pd.DataFrame):
+        with scanning(df) as scan:
+            return coverage_rows(coverage_groups(scan, by), by, expected=True)
     rows = []
     for key, g in df.groupby(list(by), sort=True, observed=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -309,6 +504,72 @@ def coverage(df: pd.DataFrame, by: Sequence[str] = ("d_y", "r")) -> pd.DataFrame
             row["expected"] = n_critical_values(int(g["d_y"].iloc[0]), int(g["r"].iloc[0]))
         row["coverage"] = reached / n_values if n_values else np.nan
         row["unmatched"] = int((~g["matched"]).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+CRITICAL = "is_critical AND critical_values IS NOT NULL"
+"""SQL condition of the records matched to their critical values: critical, with an
+enumerated set (``d_y`` small enough, docs/output-schema.md)."""
+
+
+def match_sql(where: str = CRITICAL, columns: Sequence[str] = ()) -> str:
+    """A SQL query: :func:`match_critical_values` of the records satisfying ``where``.
+
+    Its rows: the record ``columns`` (SQL names), ``_order``, then ``n_values``,
+    ``position``, ``distance``, ``n_within``, ``matched``, computed as in
+    :func:`match_critical_values` (``|value - loss|`` in float64, the first nearest value).
+    """
+    cols = "".join(f"{c}, " for c in columns)
+    return f"""
+        SELECT {cols}_order, len(g) AS n_values,
+               list_position(g, list_min(g)) - 1 AS position, list_min(g) AS distance,
+               len(list_filter(g, lambda x: x <= _tol)) AS n_within,
+               list_min(g) <= _tol AS matched, _tol
+        FROM (SELECT {cols}_order, loss_tol AS _tol,
+                     list_transform(critical_values, lambda v: abs(v - loss)) AS g
+              FROM records WHERE {where})"""
+
+
+def coverage_groups(
+    scan: Scan, by: Sequence[str], where: str = CRITICAL, matched: str | None = None
+) -> pd.DataFrame:
+    """Per group of ``by`` (sorted): ``points``, ``n_values`` (largest set), ``reached``,
+    ``unmatched`` and the ``d_y``, ``r`` of the group's first record.  ``matched``: a
+    relation already holding :func:`match_sql` of the records (with the ``by`` columns,
+    ``d_y`` and ``r``), instead of matching the records satisfying ``where``."""
+    keys = [sql_name(c) for c in by]
+    cols = list(dict.fromkeys([*keys, "d_y", "r"]))
+    source = matched if matched is not None else f"({match_sql(where, cols)})"
+    got = scan.df(
+        f"""WITH m AS (SELECT * FROM {source})
+        SELECT {", ".join(f'{k} AS "{c}"' for k, c in zip(keys, by, strict=True))},
+               count(*) AS points, max(n_values) AS n_values,
+               count(DISTINCT position) FILTER (matched) AS reached,
+               count(*) FILTER (NOT matched) AS unmatched,
+               arg_min(d_y, _order) AS first_d_y, arg_min(r, _order) AS first_r
+        FROM m GROUP BY ALL"""
+    )
+    return got
+
+
+def coverage_rows(got: pd.DataFrame, by: Sequence[str], expected: bool) -> pd.DataFrame:
+    """The rows of :func:`coverage` from :func:`coverage_groups` (groups sorted as
+    ``groupby`` sorts them)."""
+    got = got.copy()
+    for c in by:
+        if got[c].dtype == object:  # list keys (dims): tuples, as after converting them
+            got[c] = [as_key(v) for v in got[c]]
+    got = got.sort_values(list(by), kind="stable").reset_index(drop=True)
+    rows = []
+    for g in got.itertuples(index=False):
+        row = {c: getattr(g, c) for c in by}
+        n_values = int(g.n_values)
+        row.update(points=int(g.points), n_values=n_values, reached=int(g.reached))
+        if expected:
+            row["expected"] = n_critical_values(int(g.first_d_y), int(g.first_r))
+        row["coverage"] = int(g.reached) / n_values if n_values else np.nan
+        row["unmatched"] = int(g.unmatched)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -339,6 +600,42 @@ class Verdict:
         """Print the verdict; return the exit status (0 pass, 1 fail)."""
         print(self.render(), flush=True)
         return 0 if self.passed else 1
+
+
+def claim_modules(directory: str | Path) -> list[Any]:
+    """The ``claim_*.py`` modules of ``directory`` (``analysis/``), loaded by path, in name
+    order."""
+    import importlib.util
+
+    mods = []
+    for path in sorted(Path(directory).glob("claim_*.py")):
+        spec = importlib.util.spec_from_file_location(f"mcland_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mods.append(mod)
+    return mods
+
+
+def claim_verdicts(directory: str | Path, run_dir: str | Path) -> Iterator[tuple[str, Any, float]]:
+    """Check every claim script of ``directory`` on ``run_dir``, in name order: yields
+    ``("skip", text, 0)`` for a claim that does not apply (its ``not_applicable``) and
+    ``("done", verdict, seconds)`` for the others."""
+    import time
+
+    for mod in claim_modules(directory):
+        why = mod.not_applicable(str(run_dir)) if hasattr(mod, "not_applicable") else None
+        if why:
+            yield "skip", f"{mod.CLAIM} ({why})", 0.0
+            continue
+        t0 = time.perf_counter()
+        verdict = mod.check(str(run_dir))
+        yield "done", verdict, time.perf_counter() - t0
+
+
+def claim_verdict_list(directory: str | Path, run_dir: str | Path) -> list[tuple[str, Any, float]]:
+    """:func:`claim_verdicts` as a list (what a Dask worker sends back)."""
+    return list(claim_verdicts(directory, run_dir))
 
 
 def claim_main(
@@ -385,6 +682,42 @@ def dynamics_not_applicable(run_dir: str | Path, experiment: str) -> str | None:
     if m.get("kind") != "dynamics" or exp != experiment:
         return f"not a dynamics run of the {experiment!r} experiment"
     return None
+
+
+def shard_frames(
+    run_dir: str | Path, columns: Sequence[str], verify: str = "error"
+) -> Iterator[pd.DataFrame]:
+    """The records ``columns`` of each shard in turn, as :func:`mcland.load` gives them (the
+    same checksum check, types and order): a run read one shard at a time, for analyses
+    that reduce each shard before going on (the dynamics claims)."""
+    import pyarrow.dataset as ds
+
+    from mcland.rundir.files import verified_files
+    from mcland.rundir.kinds import shard_schema
+
+    schema = shard_schema(read_manifest(run_dir))
+    for path in verified_files(run_dir, verify, stacklevel=3):
+        table = ds.dataset([str(path)], format="parquet", schema=schema).to_table(
+            columns=list(columns)
+        )
+        if "sample_id" in table.column_names:
+            table = table.sort_by("sample_id")
+        yield table.to_pandas()
+
+
+def reduce_dynamics(
+    run_dir: str | Path,
+    experiment: str,
+    columns: list[str],
+    reduce: Callable[[pd.DataFrame], Any],
+) -> list[Any]:
+    """``reduce`` applied to the records ``columns`` of each shard of a dynamics run of
+    ``experiment`` (MclandError for any other run), in shard order: a point's records are
+    all in one shard, so per-point results are whole."""
+    why = dynamics_not_applicable(run_dir, experiment)
+    if why:
+        raise MclandError(f"{run_dir}: {why}")
+    return [reduce(df) for df in shard_frames(run_dir, columns)]
 
 
 def load_dynamics(run_dir: str | Path, experiment: str, columns: list[str]) -> pd.DataFrame:

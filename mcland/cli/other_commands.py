@@ -118,9 +118,29 @@ def bench(json_path: Path | None, threads: int | None, quick: bool) -> None:
     default=None,
     help="Output directory (default: RUN_DIR/report).",
 )
-def report(run_dir: Path, out: Path | None) -> None:
-    """Write an HTML report of RUN_DIR (figures as PNG files beside it)."""
+# the report on a Dask worker (--scheduler / --workers)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Build the report on a worker of the Dask cluster at ADDRESS, where the data is "
+    "(RUN_DIR and OUT as the workers see them). Needs mcland[dask].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Build the report on a local Dask cluster of this many worker processes.",
+)
+def report(run_dir: Path, out: Path | None, scheduler: str | None, workers: int | None) -> None:
+    """Write an HTML report of RUN_DIR (figures as PNG files beside it).
+
+    The run is aggregated by DuckDB shard by shard, never loaded: memory stays bounded
+    (MCLAND_ANALYSIS_MEMORY, default 256MB, plus the process) whatever its size.
+    """
     from mcland.report import build_report
 
-    path = build_report(run_dir, out)
+    path = build_report(run_dir, out, scheduler=scheduler, workers=workers)
     click.echo(f"wrote {path}")
+
+

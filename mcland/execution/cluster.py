@@ -15,7 +15,7 @@ the default in-process path does not need it (``pip install "mcland[dask]"``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,3 +160,35 @@ def run_shards(
         f"{len(todo)} shard(s) failed on the cluster {ATTEMPTS} times "
         f"({shard_name(k)}: {failures[k]}); rerun to resume"
     )
+
+
+# analysis on a Dask worker, where the data is
+def on_cluster(
+    fn: Callable[..., Any],
+    *args: Any,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``fn(*args, **kwargs)`` run on a worker of a Dask cluster, where the data is; its
+    result (or its exception) comes back to the caller.
+
+    For a run directory on a cluster's filesystem: the analysis (``mcland report``, the
+    claims of ``analysis/run_claims.py``, :func:`mcland.rundir.compare.compare_runs`) runs
+    on a worker that mounts it, with the same code and so the same output as in process,
+    and only its result (a path, the verdicts, a dict) travels back.  Paths are those the
+    workers see.
+
+    Parameters
+    ----------
+    fn : callable
+        An importable function (it is sent to the worker by reference).
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``).
+    workers : int, optional
+        Without ``scheduler``: a local cluster of this many worker processes (default 1).
+    """
+    with client(scheduler, workers or (None if scheduler else 1)) as c:
+        return c.submit(fn, *args, pure=False, **kwargs).result()
+
+

@@ -120,22 +120,29 @@ def escape_times(runs: pd.DataFrame, tidy: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
-def escape_rates(strict: pd.DataFrame, path: Path) -> None:
+def escape_rates(
+    strict: pd.DataFrame,
+    path: Path,
+    deltas: tuple[float, float] | None = None,
+    times: tuple[float, float] | None = None,
+) -> None:
     """Strict saddles: escape rate ``1/t_escape`` against ``|eig_min_star|``, and
     ``t_escape`` against the linearised ``t_linear = ln(1/delta)/|eig_min_star|``.
 
     Parameters
     ----------
     strict : DataFrame
-        ``delta``, ``t_escape``, ``t_linear``, ``eig_min_star`` (all finite).
+        ``delta``, ``t_escape``, ``t_linear``, ``eig_min_star`` (all finite): the runs drawn.
     path : Path
         PNG to write.
+    deltas, times : (lo, hi), optional
+        The range of ``delta`` and of the positive times of all runs (default: of those
+        drawn), for the colour scale and the diagonal.
     """
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
-    norm = LogNorm(
-        vmin=strict["delta"].min(), vmax=max(strict["delta"].max(), strict["delta"].min() * 10)
-    )
+    d_lo, d_hi = (strict["delta"].min(), strict["delta"].max()) if deltas is None else deltas
+    norm = LogNorm(vmin=d_lo, vmax=max(d_hi, d_lo * 10))
     x = -strict["eig_min_star"].to_numpy(float)
     rate = 1.0 / strict["t_escape"].to_numpy(float)
     sc = axes[0].scatter(x, rate, c=strict["delta"], norm=norm, cmap="viridis", s=14)
@@ -145,10 +152,12 @@ def escape_rates(strict: pd.DataFrame, path: Path) -> None:
     tl = strict["t_linear"].to_numpy(float)
     te = strict["t_escape"].to_numpy(float)
     axes[1].scatter(tl, te, c=strict["delta"], norm=norm, cmap="viridis", s=14)
-    both = np.concatenate([tl, te])
-    both = both[both > 0]
-    if both.size:
-        a, b = both.min() / 2, both.max() * 2
+    if times is None:
+        both = np.concatenate([tl, te])
+        both = both[both > 0]
+        times = (both.min(), both.max()) if both.size else (None, None)
+    if times[0] is not None:
+        a, b = times[0] / 2, times[1] * 2
         axes[1].plot([a, b], [a, b], "k--", lw=1, label="t_escape = t_linear")
         axes[1].legend(fontsize=8, loc="upper left")
     axes[1].set_xlabel("t_linear = ln(1/delta) / |eig_min_star|")
@@ -162,16 +171,31 @@ def escape_rates(strict: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
-def plateau_values(pl: pd.DataFrame, path: Path) -> None:
+def dist_edges(top: float) -> np.ndarray:
+    """Bin edges of the ``dist_tol`` histogram of :func:`plateau_values` for a largest
+    (floored) distance ``top``."""
+    return np.logspace(-3, max(1.0, np.ceil(np.log10(top))) + 0.5, 40)
+
+
+def plateau_values(
+    pl: pd.DataFrame,
+    path: Path,
+    limits: tuple[float, float],
+    hist: tuple[np.ndarray, np.ndarray],
+) -> None:
     """Plateau losses against their nearest enumerated critical values, and the distance
     in units of ``loss_tol`` (histogram, log).
 
     Parameters
     ----------
     pl : DataFrame
-        One row per plateau: ``loss``, ``value``, ``dist_tol``, ``position`` (1 = first).
+        The plateaus drawn: ``loss``, ``value``, ``position`` (1 = first).
     path : Path
         PNG to write.
+    limits : (lo, hi)
+        Smallest and largest of the values and losses of all plateaus (the diagonal).
+    hist : (edges, counts)
+        The histogram of ``max(dist_tol, 1e-3)`` over all plateaus (:func:`dist_edges`).
     """
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
@@ -180,16 +204,17 @@ def plateau_values(pl: pd.DataFrame, path: Path) -> None:
         axes[0].scatter(
             g["value"], g["loss"], s=14, alpha=0.7, color=cmap((k - 1) % 10), label=f"plateau {k}"
         )
-    v = pl[["value", "loss"]].to_numpy(float)
-    a, b = float(np.nanmin(v)), float(np.nanmax(v))
+    a, b = float(limits[0]), float(limits[1])
     axes[0].plot([a, b], [a, b], "k--", lw=1, label="loss = value")
     axes[0].set_xlabel("nearest enumerated critical value")
     axes[0].set_ylabel("plateau loss (at its smallest gradient)")
     axes[0].set_title("plateau losses against critical values")
     axes[0].legend(fontsize=8)
-    d = np.maximum(pl["dist_tol"].to_numpy(float), 1e-3)
-    edges = np.logspace(-3, max(1.0, np.ceil(np.log10(d.max()))) + 0.5, 40)
-    axes[1].hist(d, bins=edges, histtype="stepfilled", alpha=0.6, color="#1f77b4")
+    edges, counts = hist
+    axes[1].hist(
+        edges[:-1], bins=edges, weights=np.asarray(counts, float), histtype="stepfilled",
+        alpha=0.6, color="#1f77b4",
+    )  # fmt: skip
     axes[1].axvline(1.0, color="k", ls="--", lw=1, label="loss_tol")
     axes[1].set_xscale("log")
     axes[1].set_xlabel("|plateau loss − value| / loss_tol (values < 1e-3 drawn at it)")
@@ -201,7 +226,7 @@ def plateau_values(pl: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
-def plateau_durations(pl: pd.DataFrame, path: Path) -> None:
+def plateau_durations(pl: pd.DataFrame, path: Path, medians: pd.DataFrame) -> None:
     """Plateau durations (plain-GD steps) against eps, log-log, by position in the run;
     one panel per depth H (the expected laws differ: ``ln(1/eps)`` at H = 2,
     ``eps^-(H-2)`` at H >= 3).
@@ -209,25 +234,30 @@ def plateau_durations(pl: pd.DataFrame, path: Path) -> None:
     Parameters
     ----------
     pl : DataFrame
-        One row per plateau: ``H``, ``eps``, ``duration`` (in units of eta, positive),
+        The plateaus drawn: ``H``, ``eps``, ``duration`` (in units of eta, positive),
         ``position`` (1 = first).
     path : Path
         PNG to write.
+    medians : DataFrame
+        Per ``H``, ``position``, ``eps``: ``n`` plateaus and their ``median`` duration,
+        over all plateaus of positive duration.
     """
-    depths = sorted(pl["H"].unique())
+    depths = sorted(medians["H"].unique())
     fig = Figure(figsize=(5.0 * len(depths) + 1.0, 4.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(depths), sharey=True))
     cmap = colormaps["tab10"]
+    eps_max, eps_min = medians["eps"].max(), medians["eps"].min()
     for ax, H in zip(axes, depths, strict=True):
-        for k, g in pl[pl["H"] == H].groupby("position", sort=True):
+        for k, m in medians[medians["H"] == H].groupby("position", sort=True):
             color = cmap((k - 1) % 10)
+            g = pl[(pl["H"] == H) & (pl["position"] == k)]
             ax.scatter(g["eps"], g["duration"], s=10, alpha=0.35, color=color)
-            med = g.groupby("eps")["duration"].median()
-            ax.plot(med.index, med.to_numpy(), marker="o", color=color, lw=1.6,
-                    label=f"plateau {k}: median ({len(g)})")  # fmt: skip
+            m = m.sort_values("eps")
+            ax.plot(m["eps"].to_numpy(), m["median"].to_numpy(), marker="o", color=color, lw=1.6,
+                    label=f"plateau {k}: median ({int(m['n'].sum())})")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlim(pl["eps"].max() * 3, pl["eps"].min() / 3)  # decreasing eps to the right
+        ax.set_xlim(eps_max * 3, eps_min / 3)  # decreasing eps to the right
         ax.set_xlabel("eps (initialisation scale)")
         ax.set_title(f"depth H = {H}")
         ax.grid(alpha=0.3, which="both")

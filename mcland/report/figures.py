@@ -1,6 +1,8 @@
 """The report's figures (matplotlib, object API: no pyplot state, no display needed).
 
 Each function draws one PNG from tidy inputs and returns nothing; none reads a run.
+Histograms are drawn from counts per value (the report aggregates, never loads, a run),
+scatter plots from bounded samples with the counts of all points in their legends.
 """
 
 from __future__ import annotations
@@ -119,37 +121,40 @@ def positions_heatmap(counts: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
-def inertia(df: pd.DataFrame, path: Path) -> None:
+def inertia(hist: dict[str, pd.DataFrame], path: Path) -> None:
     """Distributions of the index ``n_neg`` and of ``n_zero`` by numeric type.
 
     Parameters
     ----------
-    df : DataFrame
-        ``numeric_type``, ``n_neg``, ``n_zero`` (no nulls).
+    hist : dict
+        ``hist["n_neg"]`` and ``hist["n_zero"]``: DataFrames of ``numeric_type``, ``value``
+        and ``n`` (the number of points of that type with that value), the histogram of
+        the column by type (values without nulls).
     path : Path
         PNG to write.
     """
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
-    types = [
-        t for t in present_types(df["numeric_type"].astype(str)) if (df["numeric_type"] == t).any()
-    ]
+    seen = hist["n_neg"].loc[hist["n_neg"]["n"] > 0, "numeric_type"].astype(str)
+    types = [t for t in present_types(seen) if (seen == t).any()]
     for ax, col, xlabel in (
         (axes[0], "n_neg", "index n_neg (negative Hessian eigenvalues)"),
         (axes[1], "n_zero", "n_zero (zero Hessian eigenvalues)"),
     ):
-        hi = int(df[col].max()) if len(df) else 0
+        h = hist[col]
+        hi = int(h["value"].max()) if len(h) else 0
         bins = np.arange(-0.5, hi + 1.5, max(1, (hi + 1) // 60))
         for t in types:
-            x = df.loc[df["numeric_type"] == t, col].to_numpy()
+            g = h[h["numeric_type"] == t]
             ax.hist(
-                x,
+                g["value"].to_numpy(float),
                 bins=bins,
+                weights=g["n"].to_numpy(float),
                 histtype="step",
                 lw=1.6,
                 ls=LINESTYLES[t],
                 color=COLORS[t],
-                label=f"{LABELS[t]} ({x.size})",
+                label=f"{LABELS[t]} ({int(g['n'].sum())})",
             )
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
@@ -207,16 +212,26 @@ def spectral_density(panels: list[tuple[str, pd.DataFrame]], path: Path) -> None
     _save(fig, path)
 
 
-def escape(df: pd.DataFrame, path: Path) -> None:
+def escape(
+    df: pd.DataFrame,
+    path: Path,
+    counts: dict[str, int] | None = None,
+    limits: tuple[float, float] | None = None,
+) -> None:
     """``-eig_min_w`` against ``-escape_curvature`` for theory-strict saddles (log-log).
 
     Parameters
     ----------
     df : DataFrame
         ``eig_min_w``, ``escape_curvature`` (both negative) and ``kind`` (label of the
-        certificate: open layer pair or rotation).
+        certificate: open layer pair or rotation): the points drawn.
     path : Path
         PNG to write.
+    counts : dict, optional
+        Points of each kind in the run (default: those of ``df``), for the legend.
+    limits : (lo, hi), optional
+        Smallest and largest of ``-escape_curvature`` and ``-eig_min_w`` over the run
+        (default: over ``df``), for the diagonal.
     """
     fig = Figure(figsize=(6, 5.2), layout="constrained")
     ax = fig.subplots()
@@ -226,6 +241,8 @@ def escape(df: pd.DataFrame, path: Path) -> None:
         ("open layer pair (S = [s])", "o", "#ff7f0e"),
     ):
         g = df[df["kind"] == kind]
+        n = len(g) if counts is None else counts.get(kind, 0)
+        shown = "" if n == len(g) else f" ({len(g):,} drawn)"
         ax.scatter(
             -g["escape_curvature"],
             -g["eig_min_w"],
@@ -233,10 +250,15 @@ def escape(df: pd.DataFrame, path: Path) -> None:
             alpha=0.4,
             marker=marker,
             color=color,
-            label=f"{kind}: {len(g)}",
+            label=f"{kind}: {n}{shown}",
         )
-    lo = float(np.nanmin(-df[["escape_curvature", "eig_min_w"]].to_numpy())) if len(df) else 1e-3
-    hi = float(np.nanmax(-df[["escape_curvature", "eig_min_w"]].to_numpy())) if len(df) else 1.0
+    if limits is None:
+        vals = -df[["escape_curvature", "eig_min_w"]].to_numpy()
+        limits = (
+            float(np.nanmin(vals)) if len(df) else 1e-3,
+            float(np.nanmax(vals)) if len(df) else 1.0,
+        )
+    lo, hi = limits
     lo, hi = max(lo, 1e-300) / 2, hi * 2
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="eig_min_w = escape curvature")
     ax.set_xscale("log")

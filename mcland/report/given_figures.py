@@ -15,33 +15,38 @@ DISTANCE_FLOOR = 1e-6  # nearest-value distances (loss_tol units) below it drawn
 MOVE_FLOOR = 1e-18  # refine distances (relative) below it, e.g. 0 for unmoved points, drawn at it
 
 
-def nearest_distance(df: pd.DataFrame, path: Path) -> None:
+def distance_edges(top: float) -> np.ndarray:
+    """The bin edges of :func:`nearest_distance` for a largest distance ``top`` (>= 1)."""
+    return np.logspace(np.log10(DISTANCE_FLOOR), np.ceil(np.log10(top)) + 0.5, 40)
+
+
+def nearest_distance(edges: np.ndarray, counts: dict[str, np.ndarray], path: Path) -> None:
     """Histogram of the distance from each loss to the nearest enumerated critical value,
     in units of ``loss_tol`` (log scale), one step curve per numeric type.
 
     Parameters
     ----------
-    df : DataFrame
-        ``numeric_type`` and ``nearest_critical_distance`` (no nulls).
+    edges : ndarray
+        Bin edges (:func:`distance_edges`).
+    counts : dict
+        Per numeric type: the points per bin of their distance, drawn at
+        ``DISTANCE_FLOOR`` when smaller.
     path : Path
         PNG to write.
     """
-    d = np.maximum(df["nearest_critical_distance"].to_numpy(float), DISTANCE_FLOOR)
-    top = max(1.0, float(d.max()))
-    edges = np.logspace(np.log10(DISTANCE_FLOOR), np.ceil(np.log10(top)) + 0.5, 40)
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
-    types = df["numeric_type"].astype(str)
-    for t in present_types(types):
-        x = d[(types == t).to_numpy()]
-        if x.size:
+    for t in present_types(list(counts)):
+        n = counts.get(t)
+        if n is not None and n.sum():
             ax.hist(
-                x,
+                edges[:-1],
                 bins=edges,
+                weights=np.asarray(n, float),
                 histtype="step",
                 lw=1.6,
                 color=COLORS[t],
-                label=f"{LABELS[t]} ({x.size})",
+                label=f"{LABELS[t]} ({int(n.sum())})",
             )
     ax.axvline(1.0, color="k", ls="--", lw=1, label="loss_tol (a match)")
     ax.set_xscale("log")
@@ -56,19 +61,27 @@ def nearest_distance(df: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
-def refine(df: pd.DataFrame, tidy: pd.DataFrame, path: Path) -> None:
+def refine(
+    df: pd.DataFrame,
+    tidy: pd.DataFrame,
+    path: Path,
+    counts: tuple[int, int] | None = None,
+) -> None:
     """Refinement: distance moved against the input's relative gradient (log-log), and
     the converged fraction per decade of that gradient.
 
     Parameters
     ----------
     df : DataFrame
-        ``input_grad_rel``, ``refine_distance_rel``, ``refine_converged`` (no nulls).
+        ``input_grad_rel``, ``refine_distance_rel``, ``refine_converged`` (no nulls): the
+        points drawn.
     tidy : DataFrame
         Per decade: ``decade`` (log10 of its lower end), ``fraction``, ``lo``, ``hi``,
         ``count``, ``total`` (:func:`mcland.report.given.refine_by_decade`).
     path : Path
         PNG to write.
+    counts : (converged, not converged), optional
+        The points of the run (default: those of ``df``), for the legend.
     """
     fig = Figure(figsize=(11, 4.4), layout="constrained")
     axes = fig.subplots(1, 2)
@@ -76,10 +89,12 @@ def refine(df: pd.DataFrame, tidy: pd.DataFrame, path: Path) -> None:
     conv = df["refine_converged"].to_numpy(bool)
     g = np.maximum(df["input_grad_rel"].to_numpy(float), MOVE_FLOOR)
     moved = np.maximum(df["refine_distance_rel"].to_numpy(float), MOVE_FLOOR)
-    for mask, color, marker, label in (
-        (conv, "#2ca02c", "o", "converged"),
-        (~conv, "#d62728", "x", "not converged"),
+    totals = (int(conv.sum()), int((~conv).sum())) if counts is None else counts
+    for mask, color, marker, label, total in (
+        (conv, "#2ca02c", "o", "converged", totals[0]),
+        (~conv, "#d62728", "x", "not converged", totals[1]),
     ):
+        shown = "" if total == int(mask.sum()) else f", {int(mask.sum()):,} drawn"
         ax.scatter(
             g[mask],
             moved[mask],
@@ -87,7 +102,7 @@ def refine(df: pd.DataFrame, tidy: pd.DataFrame, path: Path) -> None:
             color=color,
             marker=marker,
             alpha=0.7,
-            label=f"{label} ({int(mask.sum())})",
+            label=f"{label} ({total}{shown})",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -74,6 +74,7 @@ def table(
     max_rows: int | None = None,
     floatfmt: str = "{:.4g}",
     scroll: bool = True,
+    total: int | None = None,
 ) -> str:
     """A table; rows where ``flag`` (one bool per row of ``df``) is true are highlighted.
 
@@ -81,7 +82,8 @@ def table(
     inside a box of limited height; short tables that must be read whole pass False.
 
     With ``max_rows``, only the first rows are shown, followed by a line saying how many
-    were left out.
+    were left out.  ``total`` is the number of rows of which ``df`` holds the first ones
+    (default ``len(df)``): the line counts the rows left out of that total.
     """
     shown = df if max_rows is None else df.head(max_rows)
     if index:
@@ -107,8 +109,9 @@ def table(
     out = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     if scroll:
         out = f'<div class="scroll">{out}</div>'
-    if max_rows is not None and len(df) > max_rows:
-        out += p(f"… {len(df) - max_rows} more rows not shown here.")
+    n = len(df) if total is None else total
+    if max_rows is not None and n > max_rows:
+        out += p(f"… {n - max_rows} more rows not shown here.")
     return out
 
 

@@ -1,4 +1,9 @@
-"""The report's landscape sections: Hessian spectra and the stratified inertia tables."""
+"""The report's landscape sections: Hessian spectra and the stratified inertia tables.
+
+The run is queried (:class:`~mcland.rundir.scan.Scan`), not loaded: histograms come from counts
+per value, the scatter of strict saddles from the first :data:`MAX_SCATTER` of them, the
+spectral densities from the spectra of at most :data:`MAX_SPECTRA_PER_ARCH` points per
+architecture (loaded by sample id)."""
 
 from __future__ import annotations
 
@@ -11,24 +16,32 @@ import pandas as pd
 from mcland import stats as an
 from mcland.report import figures
 from mcland.report.html import Section, figure, note, p, table
-from mcland.report.sections import DESIGN_NOTE, MAX_LISTED, fmt_tuple
-from mcland.rundir.files import load
+from mcland.report.sections import DESIGN_NOTE, MAX_LISTED, fmt_tuple, value_counts
+from mcland.rundir.scan import Scan, literal, median_of_counts
 
 N_SPECTRAL_ARCHS = 3
 MAX_SPECTRA_PER_ARCH = 400
+MAX_SCATTER = 20_000  # points drawn in a scatter plot: the first ones by sample id
+MAX_FLAGGED = 100_000  # non-constant strata written to strata_flagged.csv
 
 
 def representative_architectures(
-    df: pd.DataFrame, k: int = N_SPECTRAL_ARCHS, min_points: int = 10, min_params: int = 10
+    df: pd.DataFrame | Scan,
+    k: int = N_SPECTRAL_ARCHS,
+    min_points: int = 10,
+    min_params: int = 10,
 ) -> list[tuple[int, ...]]:
     """Up to ``k`` frequent architectures, preferring distinct depths.
 
     Candidates are the architectures with at least ``min_params`` parameters and at least
     ``min_points`` points (each condition dropped if no architecture meets it), by
     decreasing count; the most frequent one of each depth is taken first,
-    then the next most frequent overall.
+    then the next most frequent overall.  ``df``: records with ``dims``, or a run.
     """
-    counts = df["dims"].map(an.as_key).value_counts()
+    if isinstance(df, pd.DataFrame):
+        counts = df["dims"].map(an.as_key).value_counts()
+    else:
+        counts = value_counts(df, "dims")
     n_par = np.array([sum(a * b for a, b in itertools.pairwise(d)) for d in counts.index])
     if (n_par >= min_params).any():  # skip trivial architectures when there is a choice
         counts = counts[n_par >= min_params]
@@ -43,17 +56,21 @@ def representative_architectures(
     return sorted(picks, key=len)
 
 
-def _spectral_panels(run_dir: Path, df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+def _spectral_panels(scan: Scan) -> list[tuple[str, pd.DataFrame]]:
     """Scaled whitened spectra of up to :data:`MAX_SPECTRA_PER_ARCH` points per architecture."""
     spec_col, norm_col = "spectrum_w", "hess_norm_w"
-    dims = df["dims"].map(an.as_key)
     panels = []
-    for arch in representative_architectures(df):
-        ids = df.loc[dims == arch, "sample_id"].to_numpy()[:MAX_SPECTRA_PER_ARCH]
-        got = load(
-            run_dir,
-            columns=["sample_id", "numeric_type", norm_col, spec_col],
-            filters=[("sample_id", "in", ids.tolist())],
+    for arch in representative_architectures(scan):
+        ids = scan.df(
+            f"SELECT sample_id FROM records WHERE dims = {literal(arch)}::SMALLINT[] "
+            f"ORDER BY _order LIMIT {MAX_SPECTRA_PER_ARCH}"
+        )["sample_id"].to_numpy()
+        if not ids.size:
+            continue
+        got = scan.df(  # the range of the ids prunes the row groups read
+            f"SELECT sample_id, numeric_type, {norm_col}, {spec_col} FROM records "
+            f"WHERE sample_id BETWEEN {int(ids.min())} AND {int(ids.max())} "
+            f"AND sample_id IN ({', '.join(str(int(i)) for i in ids)}) ORDER BY _order"
         )
         got, _ = an.drop_null(got, [spec_col, norm_col])
         if not len(got):
@@ -67,59 +84,86 @@ def _spectral_panels(run_dir: Path, df: pd.DataFrame) -> list[tuple[str, pd.Data
     return panels
 
 
-def spectra_section(run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: bool) -> Section:
+def spectra_section(scan: Scan, out: Path, has_spectra: bool) -> Section:
     """Index and nullity by type, spectral densities, eig_min_w vs escape curvature.
 
     ``has_spectra`` says whether the run's shards have the ``spectrum_w`` column.
     """
     sec = Section("spectra", "Hessian spectra")
-    _add_inertia(sec, df, out)
-    _add_spectral_density(sec, run_dir, df, out, has_spectra)
-    _add_escape(sec, df, out)
+    _add_inertia(sec, scan, out)
+    _add_spectral_density(sec, scan, out, has_spectra)
+    _add_escape(sec, scan, out)
     return sec
 
 
-def _add_inertia(sec: Section, df: pd.DataFrame, out: Path) -> None:
+def _add_inertia(sec: Section, scan: Scan, out: Path) -> None:
     """Inertia (n_neg, n_zero) of the whitened Hessian by numeric type: figure and table."""
-    inert, dropped = an.drop_null(df, ["n_neg", "n_zero", "N"])
+    have = an.not_null(["n_neg", "n_zero", "N"])
+    dropped = scan.count(f"NOT ({have})")
     if dropped:
         sec.add(p(f"{dropped} points have no inertia (spectrum-free run, not audited); left out."))
-    if len(inert):
-        figures.inertia(inert, out / "inertia.png")
-        summ = (
-            inert.assign(
-                zero_frac=inert["n_zero"] / inert["N"],
-                numeric_type=inert["numeric_type"].astype(str),
-            )
-            .groupby("numeric_type")
-            .agg(
-                points=("n_neg", "size"),
-                n_neg_min=("n_neg", "min"),
-                n_neg_median=("n_neg", "median"),
-                n_neg_max=("n_neg", "max"),
-                n_zero_min=("n_zero", "min"),
-                n_zero_median=("n_zero", "median"),
-                n_zero_max=("n_zero", "max"),
-                n_zero_over_N_median=("zero_frac", "median"),
-            )
-            .reset_index()
+    if not scan.count(have):
+        return
+    hist = {
+        col: scan.df(
+            f"SELECT numeric_type::VARCHAR AS numeric_type, {col} AS value, count(*) AS n "
+            f"FROM records WHERE {have} GROUP BY ALL ORDER BY ALL"
         )
-        sec.add(
-            p(
-                "Inertia of the whitened Hessian (congruent to ∇²L, same counts): n_neg "
-                "eigenvalues below −tol_neg, n_zero within ±tol_zero (the invariance "
-                "W_h → G_h W_h G_{h−1}⁻¹ alone gives every point a large null space)."
-            ),
-            figure("inertia.png", "distributions of n_neg and n_zero by type"),
-            table(summ),
+        for col in ("n_neg", "n_zero")
+    }
+    figures.inertia(hist, out / "inertia.png")
+    summ = scan.df(
+        f"SELECT numeric_type::VARCHAR AS numeric_type, count(*) AS points, "
+        f"min(n_neg) AS n_neg_min, max(n_neg) AS n_neg_max, min(n_zero) AS n_zero_min, "
+        f"max(n_zero) AS n_zero_max FROM records WHERE {have} GROUP BY ALL ORDER BY ALL"
+    )
+    # exact medians from the counts per distinct value (few: integers, and n_zero / N
+    # from the distinct (n_zero, N) pairs, divided as pandas divides them)
+    pairs = scan.df(
+        f"SELECT numeric_type::VARCHAR AS t, n_zero, N, count(*) AS n FROM records "
+        f"WHERE {have} GROUP BY ALL"
+    )
+    ratio = pairs["n_zero"].to_numpy(float) / pairs["N"].to_numpy(float)
+    med: dict[str, list[float]] = {"n_neg_median": [], "n_zero_median": [],
+                                   "n_zero_over_N_median": []}  # fmt: skip
+    for t in summ["numeric_type"]:
+        for name, col in (("n_neg_median", "n_neg"), ("n_zero_median", "n_zero")):
+            h = hist[col][hist[col]["numeric_type"] == t]
+            med[name].append(median_of_counts(h["value"].to_numpy(), h["n"].to_numpy()))
+        mine = (pairs["t"] == t).to_numpy()
+        med["n_zero_over_N_median"].append(
+            median_of_counts(ratio[mine], pairs["n"].to_numpy()[mine])
         )
+    # as pandas gives them: a column with nulls anywhere in the run is float
+    kind = {c: "float64" if scan.count(f"{c} IS NULL") else "int32" for c in ("n_neg", "n_zero")}
+    summ = pd.DataFrame(
+        {
+            "numeric_type": summ["numeric_type"],
+            "points": summ["points"].astype("int64"),
+            "n_neg_min": summ["n_neg_min"].astype(kind["n_neg"]),
+            "n_neg_median": med["n_neg_median"],
+            "n_neg_max": summ["n_neg_max"].astype(kind["n_neg"]),
+            "n_zero_min": summ["n_zero_min"].astype(kind["n_zero"]),
+            "n_zero_median": med["n_zero_median"],
+            "n_zero_max": summ["n_zero_max"].astype(kind["n_zero"]),
+            "n_zero_over_N_median": med["n_zero_over_N_median"],
+        }
+    )
+    sec.add(
+        p(
+            "Inertia of the whitened Hessian (congruent to ∇²L, same counts): n_neg "
+            "eigenvalues below −tol_neg, n_zero within ±tol_zero (the invariance "
+            "W_h → G_h W_h G_{h−1}⁻¹ alone gives every point a large null space)."
+        ),
+        figure("inertia.png", "distributions of n_neg and n_zero by type"),
+        table(summ),
+    )
 
 
-def _add_spectral_density(
-    sec: Section, run_dir: Path, df: pd.DataFrame, out: Path, has_spectra: bool
-) -> None:
+def _add_spectral_density(sec: Section, scan: Scan, out: Path, has_spectra: bool) -> None:
     """Densities of the normalised whitened spectra, or a note that none are stored."""
-    panels = _spectral_panels(run_dir, df) if has_spectra else []
+    stored = has_spectra and scan.count("spectrum_w IS NOT NULL") > 0
+    panels = _spectral_panels(scan) if stored else []
     if panels:
         figures.spectral_density(panels, out / "spectral_density.png")
         sec.add(
@@ -141,46 +185,67 @@ def _add_spectral_density(
         )
 
 
-def _add_escape(sec: Section, df: pd.DataFrame, out: Path) -> None:
+ROTATION, OPEN_PAIR = "rotation (S not a top set)", "open layer pair (S = [s])"
+
+
+def _add_escape(sec: Section, scan: Scan, out: Path) -> None:
     """eig_min_w against the escape certificate's curvature of theory-strict saddles."""
-    esc, dropped_e = an.drop_null(
-        df[df["theory_type"].astype(str) == "strict_saddle"], ["escape_curvature", "eig_min_w"]
+    strict = "theory_type = 'strict_saddle'"
+    where = f"{strict} AND {an.not_null(['escape_curvature', 'eig_min_w'])}"
+    n = scan.count(where)
+    dropped_e = scan.count(strict) - n
+    if not n:
+        return
+    kind = f"CASE WHEN open_h1 IS NOT NULL THEN '{OPEN_PAIR}' ELSE '{ROTATION}' END"
+    counts = dict(
+        scan.con.sql(f"SELECT {kind}, count(*) FROM records WHERE {where} GROUP BY ALL").fetchall()
     )
-    if len(esc):
-        esc = esc.assign(
-            kind=np.where(
-                esc["open_h1"].notna(), "open layer pair (S = [s])", "rotation (S not a top set)"
-            )
-        )
-        figures.escape(esc, out / "escape.png")
-        over = int((esc["eig_min_w"] > esc["escape_curvature"] + esc["tol_zero"]).sum())
-        sec.add(
-            p(
-                f"{len(esc)} theory-strict saddles with a certificate"
-                + (f" ({dropped_e} without eig_min_w or certificate left out)" if dropped_e else "")
-                + ". The certificate's curvature is a Rayleigh quotient of the whitened Hessian, "
-                f"so eig_min_w ≤ escape_curvature: {over} points exceed it by more than tol_zero."
-            ),
-            figure("escape.png", "eig_min_w vs escape curvature"),
-        )
+    hi_e, lo_e, over = scan.one(
+        f"SELECT greatest(max(escape_curvature), max(eig_min_w)), "
+        f"least(min(escape_curvature), min(eig_min_w)), "
+        f"count(*) FILTER (eig_min_w > escape_curvature + tol_zero) FROM records WHERE {where}"
+    )
+    drawn = scan.df(
+        f"SELECT escape_curvature, eig_min_w, {kind} AS kind FROM records WHERE {where} "
+        f"ORDER BY _order LIMIT {MAX_SCATTER}"
+    )
+    figures.escape(drawn, out / "escape.png", counts=counts, limits=(-hi_e, -lo_e))
+    sampled = (
+        f" The figure draws the first {MAX_SCATTER:,} of them by sample id (sample ids are "
+        "independent draws, so these are a random sample); the counts are of all."
+        if n > MAX_SCATTER
+        else ""
+    )
+    sec.add(
+        p(
+            f"{n} theory-strict saddles with a certificate"
+            + (f" ({dropped_e} without eig_min_w or certificate left out)" if dropped_e else "")
+            + ". The certificate's curvature is a Rayleigh quotient of the whitened Hessian, "
+            f"so eig_min_w ≤ escape_curvature: {over} points exceed it by more than tol_zero."
+            + sampled
+        ),
+        figure("escape.png", "eig_min_w vs escape curvature"),
+    )
 
 
-def strata_section(df: pd.DataFrame, out: Path) -> Section:
+def strata_section(scan: Scan, out: Path) -> Section:
     """n_neg / n_zero per (architecture, S, rank profile), non-constant strata flagged."""
     sec = Section("strata", "Stratified inertia: architecture × S × rank profile")
     sec.add(note(DESIGN_NOTE))
-    inert, dropped = an.drop_null(df, ["n_neg", "n_zero"])
+    dropped = scan.count(f"NOT ({an.not_null(['n_neg', 'n_zero'])})")
     if dropped:
         sec.add(p(f"{dropped} points without inertia left out."))
-    st = an.strata(inert)
-    shown = st.assign(
-        dims=st["dims"].map(fmt_tuple),
-        S=st["S"].map(lambda v: fmt_tuple(v, braces=True)),
-        ranks=st["ranks"].map(fmt_tuple),
+    views = an.strata_tables(
+        scan, ("dims", "S", "ranks"), {"largest": (25, False), "flagged": (MAX_FLAGGED, True)}
     )
-    flagged = shown[~shown["constant"]]
+    largest, flagged = (_shown(views[k]) for k in ("largest", "flagged"))
+    total, multi, n_flagged = (largest.attrs[k] for k in ("total", "multi", "flagged"))
     flagged.to_csv(out / "strata_flagged.csv", index=False)
-    multi = int((st["n"] > 1).sum())
+    where = (
+        "all in strata_flagged.csv"
+        if len(flagged) == n_flagged
+        else f"the {len(flagged):,} largest in strata_flagged.csv"
+    )
     sec.add(
         p(
             "A stratum is one architecture (d_0, …, d_H), one index set S and one rank profile "
@@ -189,15 +254,28 @@ def strata_section(df: pd.DataFrame, out: Path) -> Section:
             "constant; strata where they vary are flagged (red rows)."
         ),
         p(
-            f"{len(st)} strata; {multi} hold two or more points (these alone can be checked); "
-            f"{len(flagged)} are not constant (all in strata_flagged.csv)."
+            f"{total} strata; {multi} hold two or more points (these alone can be checked); "
+            f"{n_flagged} are not constant ({where})."
         ),
     )
-    if len(flagged):
+    if n_flagged:
         sec.add(
             p("Non-constant strata:"),
-            table(flagged, flag=[True] * len(flagged), max_rows=MAX_LISTED),
+            table(
+                flagged,
+                flag=[True] * len(flagged),
+                max_rows=MAX_LISTED,
+                total=n_flagged,
+            ),
         )
-    largest = shown.head(25)
     sec.add(p("The 25 largest strata:"), table(largest, flag=~largest["constant"].to_numpy()))
     return sec
+
+
+def _shown(st: pd.DataFrame) -> pd.DataFrame:
+    """Strata with their keys written as in the page."""
+    return st.assign(
+        dims=st["dims"].map(fmt_tuple),
+        S=st["S"].map(lambda v: fmt_tuple(v, braces=True)),
+        ranks=st["ranks"].map(fmt_tuple),
+    )

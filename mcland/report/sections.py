@@ -1,7 +1,9 @@
-"""The report's sections: each takes the loaded records and writes its figures and CSVs.
+"""The report's sections: each takes the run (a :class:`~mcland.rundir.scan.Scan`, queried in
+DuckDB, never loaded) and writes its figures and CSVs.
 
 Every ``*_section`` function returns a :class:`~mcland.report.html.Section`; figures and
-CSV files go to ``out`` beside the HTML.
+CSV files go to ``out`` beside the HTML.  Per-point lists are written to their CSV file
+batch by batch, up to :data:`MAX_CSV_ROWS` rows (the page says how many were left out).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mcland.report import figures
 from mcland.report.html import Section, details, esc, figure, link, note, p, pre, table
 from mcland.rundir import runlog
 from mcland.rundir.files import SHARD_GLOB
+from mcland.rundir.scan import Scan, sql_name
 
 THEORY_DOC = "docs/theory.md in the mcland repository"
 NOT_RECORDED = "not recorded (run written before run logs)"
@@ -31,6 +34,7 @@ DESIGN_NOTE = (
     "the landscape."
 )
 MAX_LISTED = 1000
+MAX_CSV_ROWS = 1_000_000  # rows of a per-point CSV list (disagreements, flagged strata)
 
 
 def fmt_tuple(values: object, braces: bool = False) -> str:
@@ -113,10 +117,13 @@ def metadata_section(
     ``extra`` rows (item, value) of the run's kind go after the sizes."""
     sec = Section("metadata", "Run metadata")
     files = sorted(run_dir.glob(SHARD_GLOB))
-    metas = [pq.read_metadata(f) for f in files]
-    kv = [json.loads((m.metadata or {}).get(b"mcland", b"{}")) for m in metas]
-    consistent = sum(k == manifest for k in kv)
-    size = sum(f.stat().st_size for f in files)
+    consistent, row_groups, size, first = 0, 0, 0, None
+    for f in files:  # one footer at a time: thousands of shards stay cheap
+        m = pq.read_metadata(f)
+        first = first or m
+        consistent += json.loads((m.metadata or {}).get(b"mcland", b"{}")) == manifest
+        row_groups += m.num_row_groups
+        size += f.stat().st_size
     wall_text, hosts_text = wall_time(run_dir)
     if wall_text == NOT_RECORDED and files:
         mtimes = [datetime.fromtimestamp(f.stat().st_mtime, UTC) for f in files]
@@ -141,9 +148,9 @@ def metadata_section(
             or "given with the points (mcland classify --data)",
         ),
         ("user data SHA-256", manifest.get("data_sha256") or "none (Gaussian data per point)"),
-        ("Parquet writer", metas[0].created_by if metas else "—"),
-        ("columns per shard", metas[0].num_columns if metas else "—"),
-        ("row groups (all shards)", sum(m.num_row_groups for m in metas)),
+        ("Parquet writer", first.created_by if first else "—"),
+        ("columns per shard", first.num_columns if first else "—"),
+        ("row groups (all shards)", row_groups),
         ("shards whose Parquet metadata equals run.json", f"{consistent} of {len(files)}"),
         ("wall time", wall_text),
         ("hosts", hosts_text),
@@ -170,24 +177,25 @@ def add_incomplete_note(sec: Section, n_points: int, manifest: dict[str, Any]) -
         sec.add(note(f"The run is incomplete: {n_points} of {n_planned} points present."))
 
 
-def results_section(df: pd.DataFrame, manifest: dict[str, Any]) -> Section:
+def results_section(scan: Scan, manifest: dict[str, Any]) -> Section:
     """The counts (numeric type x theory type, with totals) and the agreement rate."""
     sec = Section("results", "Results: types and agreement")
-    add_incomplete_note(sec, len(df), manifest)
-    df, dropped = an.drop_null(df, ["theory_type", "numeric_type"])
+    add_incomplete_note(sec, scan.count(), manifest)
+    typed = an.not_null(["theory_type", "numeric_type"])
+    n = scan.count(typed)
+    dropped = scan.count() - n
     if dropped:
         sec.add(p(f"{dropped} points without a theory or numeric type are left out."))
-    conf = an.confusion(df, "numeric_type", "theory_type")
+    conf = an.confusion(scan, "numeric_type", "theory_type")
     agree = int(np.trace(conf.to_numpy()))
     keep = an.TYPES[:3] + [t for t in an.TYPES[3:] if conf.loc[t].sum() or conf[t].sum()]
     counts = conf.loc[keep, keep]
     counts["total"] = counts.sum(axis=1)
-    counts["share"] = (counts["total"] / max(len(df), 1)).map(lambda x: f"{x:.2%}")
-    counts.loc["total"] = [*counts[keep].sum(axis=0), len(df), "100.00%"]
+    counts["share"] = (counts["total"] / max(n, 1)).map(lambda x: f"{x:.2%}")
+    counts.loc["total"] = [*counts[keep].sum(axis=0), n, "100.00%"]
     counts.index.name = "numeric type ↓ / theory type →"
     sec.add(
-        f'<p class="big">Agreement: {agree} of {len(df)} points '
-        f"({agree / max(len(df), 1):.4%}).</p>",
+        f'<p class="big">Agreement: {agree} of {n} points ({agree / max(n, 1):.4%}).</p>',
         "<p>"
         + esc(
             "Rows: type from the loss and the whitened Hessian spectrum (numeric); columns: "
@@ -202,14 +210,14 @@ def results_section(df: pd.DataFrame, manifest: dict[str, Any]) -> Section:
 
 
 # ---------------------------------------------------------------------------------------
-def fractions_section(df: pd.DataFrame, out: Path) -> Section:
+def fractions_section(scan: Scan, out: Path) -> Section:
     """Type fractions vs depth and vs r, with 95% Wilson intervals."""
     sec = Section("fractions", "Type fractions vs depth and bottleneck width")
-    df, dropped = an.drop_null(df, ["numeric_type"])
+    dropped = scan.count("numeric_type IS NULL")
     if dropped:
         sec.add(p(f"{dropped} points without a numeric type are left out."))
-    by_h = an.type_fractions(df, "H")
-    by_r = an.type_fractions(df, "r")
+    by_h = an.type_fractions(scan, "H")
+    by_r = an.type_fractions(scan, "r")
     figures.fractions(by_h, by_r, out / "fractions.png")
     sec.add(
         figure("fractions.png", "type fractions vs depth and vs r"),
@@ -227,85 +235,147 @@ def fractions_section(df: pd.DataFrame, out: Path) -> Section:
 
 
 # ---------------------------------------------------------------------------------------
-def confusion_section(df: pd.DataFrame, out: Path) -> Section:
-    """Every disagreement or ambiguous point; the spectral audit of a spectrum-free run.
+def write_csv(scan: Scan, query: str, path: Path, shape: Any, limit: int | None = None) -> int:
+    """Write the first ``limit`` rows of ``query`` (default :data:`MAX_CSV_ROWS`) to the CSV
+    file ``path``, batch by batch (``shape`` turns each batch, a DataFrame, into the rows
+    written); returns the rows written.  The header is written even without rows."""
+    limit = MAX_CSV_ROWS if limit is None else limit
+    written, header = 0, True
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        for batch in scan.batches(f"SELECT * FROM ({query}) LIMIT {int(limit)}"):
+            if not batch.num_rows:
+                continue
+            rows = shape(batch.to_pandas())
+            rows.to_csv(fh, index=False, header=header)
+            written, header = written + len(rows), False
+        if header:
+            shape(scan.df(f"SELECT * FROM ({query}) LIMIT 0")).to_csv(fh, index=False)
+    return written
+
+
+def _listed(cols: list[str]) -> Any:
+    """The disagreements' columns as the page and disagreements.csv show them."""
+
+    def shape(odd: pd.DataFrame) -> pd.DataFrame:
+        listed = odd[[c for c in cols if c in odd.columns]].copy()
+        listed["dims"] = listed["dims"].map(fmt_tuple)
+        listed["S"] = listed["S"].map(lambda v: fmt_tuple(v, braces=True))
+        for c in ("theory_type", "numeric_type", "audit_type"):
+            if c in listed.columns:
+                listed[c] = listed[c].astype(str).where(listed[c].notna(), "")
+        return listed
+
+    return shape
+
+
+def confusion_section(scan: Scan, out: Path) -> Section:
+    """Every disagreement or ambiguous point (the first :data:`MAX_CSV_ROWS` in
+    disagreements.csv); the spectral audit of a spectrum-free run.
 
     The counts and the agreement rate are in :func:`results_section`.
     """
     sec = Section("confusion", "Disagreements and ambiguous points")
-    df, _ = an.drop_null(df, ["theory_type", "numeric_type"])  # counted in the results
-    if "audit_type" in df.columns and df["audit_type"].notna().any():
-        audited = df[df["audit_type"].notna()]
+    typed = an.not_null(["theory_type", "numeric_type"])  # dropped: counted in the results
+    audit = scan.has("audit_type")
+    audited = scan.count(f"{typed} AND audit_type IS NOT NULL") if audit else 0
+    if audited:
         sec.add(
             p(
-                f"Spectrum-free run: {len(audited)} audited points also have the full spectrum. "
+                f"Spectrum-free run: {audited} audited points also have the full spectrum. "
                 "Numeric type (shifted Cholesky, rows) x spectral audit type (columns):"
             ),
-            table(an.confusion(audited, "numeric_type", "audit_type"), index=True),
+            table(an.confusion(scan, "numeric_type", "audit_type", where=typed), index=True),
         )
-    odd = an.disagreements(df)
     cols = ["sample_id", "dims", "S", "theory_type", "numeric_type", "audit_type", "eig_min_w"]
     cols += ["noise_floor"]
     cols += ["tol_neg", "escape_curvature", "scale_x", "scale_y"]
-    listed = odd[[c for c in cols if c in odd.columns]].copy()
-    listed["dims"] = listed["dims"].map(fmt_tuple)
-    listed["S"] = listed["S"].map(lambda v: fmt_tuple(v, braces=True))
-    for c in ("theory_type", "numeric_type", "audit_type"):
-        if c in listed.columns:
-            listed[c] = listed[c].astype(str).where(listed[c].notna(), "")
-    listed.to_csv(out / "disagreements.csv", index=False)
+    cols = [c for c in cols if scan.has(c)]
+    where = f"{typed} AND {an.disagreement_sql(audit)}"
+    total = scan.count(where)
+    select = ", ".join(f'{sql_name(c)} AS "{c}"' for c in cols)
+    query = f"SELECT {select} FROM records WHERE {where} ORDER BY _order"
+    shape = _listed(cols)
+    written = write_csv(scan, query, out / "disagreements.csv", shape)
+    where_listed = (
+        "all in disagreements.csv"
+        if written == total
+        else f"the first {written:,} by sample id in disagreements.csv"
+    )
     sec.add(
         p(
-            f"{len(listed)} points where theory and spectrum differ or either is ambiguous "
-            "(all in disagreements.csv). Redraw one with "
+            f"{total} points where theory and spectrum differ or either is ambiguous "
+            f"({where_listed}). Redraw one with "
             "mcland.draw_point(config, sample_id) and classify it with mcland.inspect_point."
         )
     )
-    if len(listed):
-        sec.add(table(listed, max_rows=MAX_LISTED, floatfmt="{:.3e}"))
+    if total:
+        head = shape(scan.df(f"{query} LIMIT {MAX_LISTED}"))
+        sec.add(table(head, max_rows=MAX_LISTED, floatfmt="{:.3e}", total=total))
     return sec
 
 
 # ---------------------------------------------------------------------------------------
-def _fixed_data_values(df: pd.DataFrame, m: pd.DataFrame) -> pd.DataFrame:
-    """Per r: each enumerated value, the points that reach it and their index sets."""
+def _fixed_data_values(scan: Scan) -> pd.DataFrame:
+    """Per r: each enumerated value, the points that reach it and their index sets (all
+    points share the data, so the set of the first point of each r is that of all)."""
+    first = scan.df(
+        f"SELECT r, arg_min(critical_values, _order) AS cv FROM records WHERE {an.CRITICAL} "
+        "GROUP BY r ORDER BY r"
+    )
+    hits = scan.df(
+        "SELECT r, position, S_set AS S, count(*) AS n FROM _matched WHERE matched GROUP BY ALL"
+    )
     rows = []
-    for r, g in df.groupby("r", sort=True):
-        values = np.asarray(g["critical_values"].iloc[0], float)
-        mg = m.loc[g.index]
+    for r, cv in zip(first["r"], first["cv"], strict=True):
+        values = np.asarray(cv, float)
+        mine = hits[hits["r"] == r]
         for k, v in enumerate(values):
-            hit = g[(mg["position"] == k).to_numpy() & mg["matched"].to_numpy()]
-            sets = sorted({fmt_tuple(s, braces=True) for s in hit["S"]})
+            at = mine[mine["position"] == k]
+            sets = sorted({fmt_tuple(S, braces=True) for S in at["S"]})
             rows.append(
                 {
                     "r": r,
                     "position": k,
                     "critical value": v,
-                    "points": len(hit),
+                    "points": int(at["n"].sum()),
                     "S": " ".join(sets),
                 }
             )
     return pd.DataFrame(rows)
 
 
-def critical_values_section(df: pd.DataFrame, out: Path, fixed_data: bool) -> Section:
+def critical_values_section(scan: Scan, out: Path, fixed_data: bool) -> Section:
     """Observed losses against the enumerated set of critical values, and coverage."""
     sec = Section("critical-values", "Critical values: observed vs enumerated")
-    crit, dropped = an.drop_null(df[df["is_critical"].to_numpy(bool)], ["critical_values"])
+    dropped = scan.count("is_critical AND critical_values IS NULL")
     if dropped:
         sec.add(p(f"{dropped} critical points carry no enumerated set (d_y > 12); left out."))
-    if not len(crit):
+    n_crit = scan.count(an.CRITICAL)
+    if not n_crit:
         sec.add(p("No critical point with an enumerated set of critical values."))
         return sec
-    m = an.match_critical_values(crit)
-    mm = pd.concat([crit[["d_y", "r"]], m], axis=1)
-    cov = an.coverage(mm, by=("d_y", "r"))
+    # the match, once: a temporary table (spilled beyond the memory limit) for every table
+    scan.con.execute(
+        "CREATE OR REPLACE TEMP TABLE _matched AS "
+        + an.match_sql(an.CRITICAL, ["d_y", "r", "dims", "S_set"])
+    )
+    cov = an.coverage_rows(
+        an.coverage_groups(scan, ["d_y", "r"], matched="_matched"), ["d_y", "r"], expected=True
+    )
+    matched, worst = scan.one(
+        "SELECT count(*) FILTER (matched), max(distance / _tol) FROM _matched"
+    )
+    positions = scan.df(
+        "SELECT d_y, r, position, count(*) AS n FROM _matched WHERE matched GROUP BY ALL"
+    )
     heat = np.full((len(cov), int(cov["n_values"].max())), np.nan)  # NaN: not in the set
     labels = []
     for i, row in enumerate(cov.itertuples(index=False)):
-        g = mm[(mm["d_y"] == row.d_y) & (mm["r"] == row.r) & mm["matched"]]
-        counts = np.bincount(g["position"].to_numpy(), minlength=row.n_values)[: row.n_values]
-        heat[i, : row.n_values] = counts / max(len(g), 1)  # 0: in the set, never reached
+        g = positions[(positions["d_y"] == row.d_y) & (positions["r"] == row.r)]
+        counts = np.zeros(row.n_values, np.int64)
+        inside = g["position"].to_numpy() < row.n_values
+        counts[g["position"].to_numpy()[inside]] = g["n"].to_numpy()[inside]
+        heat[i, : row.n_values] = counts / max(int(g["n"].sum()), 1)  # 0: never reached
         labels.append(f"d_y={row.d_y}, r={row.r} (n={row.points})")
     heat = pd.DataFrame(heat, index=labels)
     figures.positions_heatmap(heat, out / "critical_values.png")
@@ -314,8 +384,8 @@ def critical_values_section(df: pd.DataFrame, out: Path, fixed_data: bool) -> Se
             "Each point's loss is matched to the nearest value of its architecture's enumerated "
             "set {tr(Syy) − Σ_{i∈S} λ_i : |S| ≤ r} (ascending; position 0 is the global "
             "minimum L*); a match needs |loss − value| ≤ loss_tol. "
-            f"{int(m['matched'].sum())} of {len(m)} losses match; the largest distance is "
-            f"{(m['distance'] / crit['loss_tol']).max():.3g} × loss_tol."
+            f"{int(matched)} of {n_crit} losses match; the largest distance is "
+            f"{_nan_float(worst):.3g} × loss_tol."
         ),
         figure("critical_values.png", "positions of matched critical values"),
         p(
@@ -324,16 +394,14 @@ def critical_values_section(df: pd.DataFrame, out: Path, fixed_data: bool) -> Se
         ),
         table(_percent(cov, "coverage")),
     )
-    dims = crit["dims"].map(fmt_tuple)
-    mm = mm.assign(dims=dims.to_numpy())
-    top = dims.value_counts().head(15).index
-    by_arch = an.coverage(mm[mm["dims"].isin(top)], by=("dims", "d_y", "r"))
     sec.add(
         p("The 15 most frequent architectures:"),
-        table(_percent(by_arch.sort_values("points", ascending=False), "coverage")),
+        table(_percent(_top_architectures(scan, 15), "coverage")),
     )
     if fixed_data:
-        vals = _fixed_data_values(crit, m)
+        vals = _fixed_data_values(scan)
+    scan.con.execute("DROP TABLE _matched")
+    if fixed_data:
         vals.to_csv(out / "critical_values.csv", index=False)
         sec.add(
             p(
@@ -343,3 +411,40 @@ def critical_values_section(df: pd.DataFrame, out: Path, fixed_data: bool) -> Se
             table(vals, floatfmt="{:.10g}"),
         )
     return sec
+
+
+def _nan_float(x: object) -> float:
+    """``x`` as a float, NaN for a SQL null."""
+    return np.nan if x is None else float(x)
+
+
+def value_counts(scan: Scan, expr: str, where: str = "TRUE", source: str = "records") -> pd.Series:
+    """``Series.value_counts()`` of a SQL expression over the records (or ``source``):
+    counts in decreasing order, ties in the order of first appearance (as pandas orders
+    them)."""
+    memo = scan.__dict__.setdefault("_value_counts", {})
+    if (expr, where, source) in memo:
+        return memo[(expr, where, source)].copy()
+    got = scan.df(
+        f"SELECT {expr} AS v, count(*) AS n, min(_order) AS first FROM {source} "
+        f"WHERE {where} GROUP BY ALL ORDER BY first"
+    )
+    keys = [an.as_key(v) if isinstance(v, np.ndarray) else v for v in got["v"]]
+    counts = pd.Series(
+        got["n"].to_numpy(np.int64), index=pd.Index(keys, tupleize_cols=False), name="count"
+    )
+    memo[(expr, where, source)] = counts.sort_values(ascending=False, kind="stable")
+    return memo[(expr, where, source)].copy()
+
+
+def _top_architectures(scan: Scan, k: int) -> pd.DataFrame:
+    """Coverage of the ``k`` most frequent architectures among the matched points, by
+    decreasing number of points."""
+    counts = value_counts(scan, "dims", "TRUE", source="_matched")
+    counts.index = [fmt_tuple(d) for d in counts.index]
+    top = set(counts.head(k).index)
+    got = an.coverage_groups(scan, ["dims", "d_y", "r"], matched="_matched")
+    got["dims"] = [fmt_tuple(d) for d in got["dims"]]
+    got = got[got["dims"].isin(top)]
+    by_arch = an.coverage_rows(got, ["dims", "d_y", "r"], expected=True)
+    return by_arch.sort_values("points", ascending=False)

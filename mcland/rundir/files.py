@@ -153,6 +153,37 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         raise MclandError(f"cannot read {path}: {exc}") from None
 
 
+# the shard list with the checksum check, shared by load and rundir.scan
+def verified_files(run_dir: str | Path, verify: str = "error", stacklevel: int = 2) -> list[Path]:
+    """The shard files of ``run_dir``, in name order, checked as ``verify`` says.
+
+    ``"error"``: a shard whose bytes fail its checksum raises MclandError naming it;
+    ``"skip"``: it is left out with a RuntimeWarning; ``"off"``: no check.  Shards without
+    a checksum file (mcland 0.5.0) are kept unverified.  Used by :func:`load` and by the
+    bounded-memory analysis (:mod:`mcland.rundir.scan`), so both read the same shards.
+    """
+    run_dir = Path(run_dir)
+    files = sorted(run_dir.glob(SHARD_GLOB))
+    if verify not in ("error", "skip", "off"):
+        raise MclandError(f"verify must be 'error', 'skip' or 'off', got {verify!r}")
+    if verify != "off":
+        bad = [x for x in files if verify_checksum(x) == "mismatch"]
+        if bad and verify == "error":
+            raise MclandError(
+                f"{run_dir}: {', '.join(x.name for x in bad)} fail(s) the checksum check "
+                "(the bytes changed after the write); rerun `mcland sample` on the directory "
+                "to recompute, or load with verify='skip'"
+            )
+        for x in bad:
+            warnings.warn(
+                f"{x}: fails its checksum check, left out", RuntimeWarning, stacklevel=stacklevel
+            )
+        files = [x for x in files if x not in bad]
+    return files
+
+
+
+
 def load(
     run_dir: str | Path,
     columns: list[str] | None = None,
@@ -185,20 +216,7 @@ def load(
     """
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
-    files = sorted(run_dir.glob(SHARD_GLOB))
-    if verify not in ("error", "skip", "off"):
-        raise MclandError(f"verify must be 'error', 'skip' or 'off', got {verify!r}")
-    if verify != "off":
-        bad = [x for x in files if verify_checksum(x) == "mismatch"]
-        if bad and verify == "error":
-            raise MclandError(
-                f"{run_dir}: {', '.join(x.name for x in bad)} fail(s) the checksum check "
-                "(the bytes changed after the write); rerun `mcland sample` on the directory "
-                "to recompute, or load with verify='skip'"
-            )
-        for x in bad:
-            warnings.warn(f"{x}: fails its checksum check, left out", RuntimeWarning, stacklevel=2)
-        files = [x for x in files if x not in bad]
+    files = verified_files(run_dir, verify, stacklevel=3)
     schema = kinds.shard_schema(manifest)
     if not files:
         return schema.empty_table().to_pandas()
