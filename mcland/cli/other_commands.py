@@ -142,5 +142,3 @@ def report(run_dir: Path, out: Path | None, scheduler: str | None, workers: int 
 
     path = build_report(run_dir, out, scheduler=scheduler, workers=workers)
     click.echo(f"wrote {path}")
-
-

@@ -190,5 +190,3 @@ def on_cluster(
     """
     with client(scheduler, workers or (None if scheduler else 1)) as c:
         return c.submit(fn, *args, pure=False, **kwargs).result()
-
-

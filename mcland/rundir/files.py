@@ -182,8 +182,6 @@ def verified_files(run_dir: str | Path, verify: str = "error", stacklevel: int =
     return files
 
 
-
-
 def load(
     run_dir: str | Path,
     columns: list[str] | None = None,
