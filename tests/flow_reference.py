@@ -32,6 +32,12 @@ class Reference:
     njev: int
     status: int
     t_cross: tuple = ()  # per function of ``crossings``: the times it changes sign
+    w_ref: np.ndarray | None = None
+    dense: object = None  # SciPy's dense output of the displacement ``z = W - w_ref``
+
+    def weights_at(self, times) -> np.ndarray:
+        """The flat weights at ``times`` (within the solved interval), (len(times), N)."""
+        return np.array([self.w_ref + self.dense(t) for t in np.atleast_1d(times)])
 
 
 def reference_flow(
@@ -88,4 +94,4 @@ def reference_flow(
     ws = np.array([w_ref + sol.sol(t) for t in times]).reshape(times.size, z0.size)
     losses = np.array([naive.loss(naive.unravel_weights(w, dims), X, Y) for w in ws])
     return Reference(t_level, times, losses, ws, int(sol.nfev), int(sol.njev), int(sol.status),
-                     t_cross)  # fmt: skip
+                     t_cross, w_ref, sol.sol)  # fmt: skip

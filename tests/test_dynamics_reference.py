@@ -27,6 +27,7 @@ to the implicit steps; never back) -- docs/dynamics.md "What is tested".
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -45,6 +46,27 @@ TOL_EXPLICIT = 2e-5
 TOL_STIFF = 3e-4
 TOL = {"explicit": TOL_EXPLICIT, "rosenbrock": TOL_STIFF, "auto": TOL_STIFF}
 SMALL_INIT_RTOL = 1e-8  # module docstring: small initialisation at the default rtol
+
+
+_REFERENCES: dict = {}
+
+
+def _reference(w0, dims, X, Y, **kwargs):
+    """:func:`reference_flow`, solved once per set of arguments and shared by every
+    integrator compared with it (the reference does not depend on the one under test: its
+    ``t_max`` and recording times are the reference's own)."""
+    h = hashlib.sha256()
+    for a in (w0, X, Y, np.asarray(dims, float)):
+        h.update(np.ascontiguousarray(a, float).tobytes())
+    for k in sorted(kwargs):
+        v = kwargs[k]
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(v, float).tobytes() if isinstance(v, np.ndarray | float | int)
+                 else repr(v).encode())  # fmt: skip
+    key = h.hexdigest()
+    if key not in _REFERENCES:
+        _REFERENCES[key] = reference_flow(w0, dims, X, Y, **kwargs)
+    return _REFERENCES[key]
 
 
 def _check(err, tol, what):
@@ -82,8 +104,8 @@ def _escape_vs_reference(weights, X, Y, delta, integrator, *, seed=1, ref_method
     res = gradient_flow(_layers(w0, dims), X, Y, t_max=1e12, loss_mark=level, loss_stop=level,
                         w_ref=weights, max_evals=max_evals, integrator=integrator)  # fmt: skip
     assert res.status == "loss_reached", (integrator, res.status, res.n_evals)
-    ref = reference_flow(w0, dims, X, Y, t_max=2 * res.t_mark, level=level, w_ref=w_star,
-                         method=ref_method, rtol=1e-10)  # fmt: skip
+    ref = _reference(w0, dims, X, Y, t_max=1e12, level=level, w_ref=w_star, method=ref_method,
+                     rtol=1e-10)  # fmt: skip
     assert np.isfinite(ref.t_level)
     return res, ref
 
@@ -118,12 +140,11 @@ def test_weights_along_an_escape_match_the_reference(integrator):
     weights, X, Y = _quick_point(0)
     w_star, w0, level = _escape_setup(weights, X, Y, 1e-4, 2)
     dims = _dims(weights)
-    probe = gradient_flow(_layers(w0, dims), X, Y, t_max=1e3, loss_mark=level, w_ref=weights,
-                          integrator=integrator, loss_stop=level)  # fmt: skip
-    times = probe.t_mark * np.array([0.1, 0.3, 0.6, 0.9, 1.2])
+    probe = _reference(w0, dims, X, Y, t_max=1e3, level=level, w_ref=w_star, rtol=1e-10)
+    times = probe.t_level * np.array([0.1, 0.3, 0.6, 0.9, 1.2])
     res = gradient_flow(_layers(w0, dims), X, Y, t_max=times[-1], t_record=times,
                         record_weights=True, w_ref=weights, integrator=integrator)  # fmt: skip
-    ref = reference_flow(w0, dims, X, Y, t_max=times[-1], t_eval=times, w_ref=w_star, rtol=1e-10)
+    ref = _reference(w0, dims, X, Y, t_max=times[-1], t_eval=times, w_ref=w_star, rtol=1e-10)
     lam = abs(float(naive.spectrum(weights, X, Y)[0]))
     for k in range(times.size):
         err = np.linalg.norm(res.w_record[k] - ref.w[k]) / np.linalg.norm(ref.w[k] - w_star)
@@ -180,28 +201,57 @@ def _whitened_depth2(m=40, s=(3.0, 1.5, 0.75)):
     return X, U @ np.diag(s) @ V.T @ X
 
 
+def _staircase_reference():
+    """One reference solve of the staircase (``_whitened_depth2``, ``eps = 1e-3``) shared by
+    every integrator and by the visits' test: the crossings of the three mid-drop loss
+    levels, then of ``z_i = 1/2`` for ``i = 1, 2, 3`` (``z_i = ||u_i^T W_{H:1} Sxx^{1/2}|| /
+    sqrt(lambda_i)``), and the weights at five times.  Returns ``(levels, times, ref)``."""
+    X, Y = _whitened_depth2()
+    values = np.sort(naive.critical_values(X, Y, 3))[::-1]  # descending
+    levels = [0.5 * (hi + lo) for hi, lo in zip(values[[0, 4, 6]], values[[4, 6, 7]], strict=True)]
+    times = np.array([0.02, 0.05, 0.08, 0.12, 0.2])
+    if "staircase" not in _REFERENCES:
+        problem = Problem.from_data(X, Y)
+        W0 = _staircase_start()
+        w0 = naive.ravel_weights(W0)
+
+        def product(w):
+            W = naive.unravel_weights(w, [3, 3, 3])
+            return W[1] @ W[0]
+
+        def loss_minus(c):
+            return lambda w: naive.loss(naive.unravel_weights(w, [3, 3, 3]), X, Y) - c
+
+        def z_minus_half(i):
+            u, K, root = problem.U[:, i], problem.K, math.sqrt(problem.lam[i])
+            return lambda w: np.linalg.norm(u @ product(w) @ K) / root - 0.5
+
+        crossings = (*[loss_minus(c) for c in levels], *[z_minus_half(i) for i in range(3)])
+        _REFERENCES["staircase"] = reference_flow(w0, [3, 3, 3], X, Y, t_max=0.2, t_eval=times,
+                                                  rtol=1e-11, crossings=crossings)  # fmt: skip
+    return levels, times, _REFERENCES["staircase"]
+
+
+def _staircase_start():
+    rng = np.random.default_rng(1)
+    return [1e-3 * rng.standard_normal((3, 3)) / math.sqrt(3) for _ in range(2)]
+
+
 @pytest.mark.parametrize("integrator", ["explicit", "rosenbrock", "auto"])
 def test_small_init_staircase_matches_the_reference(integrator):
     """Depth 2, whitened data with singular values 3, 1.5, 0.75, ``eps = 1e-3``: the times at
     which the loss crosses the middle of each of the three drops, and the loss at five
     times."""
     X, Y = _whitened_depth2()
-    rng = np.random.default_rng(1)
-    W0 = [1e-3 * rng.standard_normal((3, 3)) / math.sqrt(3) for _ in range(2)]
-    values = np.sort(naive.critical_values(X, Y, 3))[::-1]  # descending
-    w0 = naive.ravel_weights(W0)
-    for hi, lo in zip(values[[0, 4, 6]], values[[4, 6, 7]], strict=True):
-        level = 0.5 * (hi + lo)
+    W0 = _staircase_start()
+    levels, times, ref = _staircase_reference()
+    for level, t_cross in zip(levels, ref.t_cross[:3], strict=True):
+        assert t_cross.size == 1
         res = gradient_flow(W0, X, Y, t_max=10.0, loss_mark=level, loss_stop=level,
                             integrator=integrator, rtol=SMALL_INIT_RTOL)  # fmt: skip
-        ref = reference_flow(w0, [3, 3, 3], X, Y, t_max=2 * res.t_mark, level=level, rtol=1e-11)
-        _check(
-            abs(res.t_mark / ref.t_level - 1), TOL[integrator], f"{integrator} level {level:.6g}"
-        )
-    times = np.array([0.02, 0.05, 0.08, 0.12, 0.2])
+        _check(abs(res.t_mark / t_cross[0] - 1), TOL[integrator], f"{integrator} level {level:.6g}")
     res = gradient_flow(W0, X, Y, t_max=0.2, t_record=times, record_weights=True,
                         integrator=integrator, rtol=SMALL_INIT_RTOL)  # fmt: skip
-    ref = reference_flow(w0, [3, 3, 3], X, Y, t_max=0.2, t_eval=times, rtol=1e-11)
     for k in range(times.size):
         err = np.linalg.norm(res.w_record[k] - ref.w[k]) / np.linalg.norm(ref.w[k])
         _check(err, TOL[integrator], f"{integrator} weights at t = {times[k]:.4g}")
@@ -217,33 +267,21 @@ def test_visits_match_the_reference(integrator):
     dense output): read at the end of the accepted step instead, they would be late by a
     fraction of a step, about 1e-2 here."""
     X, Y = _whitened_depth2()
-    rng = np.random.default_rng(1)
-    W0 = [1e-3 * rng.standard_normal((3, 3)) / math.sqrt(3) for _ in range(2)]
-    w0 = naive.ravel_weights(W0)
+    w0 = naive.ravel_weights(_staircase_start())
     problem = Problem.from_data(X, Y)
     dims = np.array([3, 3, 3])
-    flat = flow_problem(dims, X, Y)
-    lam = problem.lam
-    mon = monitor(w0.size, problem, 0.05 * float(lam[-1]), 64)
-    res = integrate(dims, w0, flat, t_max=0.25, w_ref=np.zeros_like(w0), rtol=SMALL_INIT_RTOL,
-                    integrator=integrator, visits=mon)  # fmt: skip
+    mon = monitor(w0.size, problem, 0.05 * float(problem.lam[-1]), 64)
+    res = integrate(dims, w0, flow_problem(dims, X, Y), t_max=0.25, w_ref=np.zeros_like(w0),
+                    rtol=SMALL_INIT_RTOL, integrator=integrator, visits=mon)  # fmt: skip
     v = res.visits
     assert v.S == [[], [1], [1, 2], [1, 2, 3]] and v.unresolved == 0 and not v.overflow
-
-    def z_minus_half(i):
-        def c(w):
-            W = naive.unravel_weights(w, [3, 3, 3])
-            P = W[1] @ W[0]
-            return np.linalg.norm(problem.U[:, i] @ P @ problem.K) / math.sqrt(lam[i]) - 0.5
-
-        return c
-
-    ref = reference_flow(w0, [3, 3, 3], X, Y, t_max=0.25, rtol=1e-11,
-                         crossings=tuple(z_minus_half(i) for i in range(3)))  # fmt: skip
+    ref = _staircase_reference()[2]
     for i in range(3):
-        assert ref.t_cross[i].size == 1
-        t_ref = float(ref.t_cross[i][0])
-        _check(abs(v.info[i + 1, 0] / t_ref - 1), TOL[integrator], f"{integrator} enter {i + 1}")
+        t_cross = ref.t_cross[3 + i]
+        assert t_cross.size == 1
+        _check(
+            abs(v.info[i + 1, 0] / t_cross[0] - 1), TOL[integrator], f"{integrator} enter {i + 1}"
+        )
 
 
 STIFF = {
@@ -270,14 +308,14 @@ def test_stiff_small_init_matches_the_reference(integrator):
     res = gradient_flow(W0, X, Y, t_max=1e8, loss_mark=level, loss_stop=level,
                         integrator=integrator, max_evals=200_000, rtol=SMALL_INIT_RTOL)  # fmt: skip
     assert res.status == "loss_reached" and res.n_stiff_steps > 0
-    ref = reference_flow(w0, dims, X, Y, t_max=2 * res.t_mark, level=level, rtol=1e-11)
+    ref = _reference(w0, dims, X, Y, t_max=1e8, level=level, rtol=1e-11)
     _check(abs(res.t_mark / ref.t_level - 1), TOL[integrator], f"{integrator} last drop")
-    times = res.t_mark * np.array([0.3, 0.7, 0.95])
+    times = ref.t_level * np.array([0.3, 0.7, 0.95])
     res = gradient_flow(W0, X, Y, t_max=times[-1], t_record=times, record_weights=True,
                         integrator=integrator, max_evals=200_000, rtol=SMALL_INIT_RTOL)  # fmt: skip
-    ref = reference_flow(w0, dims, X, Y, t_max=times[-1], t_eval=times, rtol=1e-11)
+    w_ref = ref.weights_at(times)  # the same solve's dense output (Radau: order 3 inside a step)
     for k in range(times.size):
-        err = np.linalg.norm(res.w_record[k] - ref.w[k]) / np.linalg.norm(ref.w[k])
+        err = np.linalg.norm(res.w_record[k] - w_ref[k]) / np.linalg.norm(w_ref[k])
         _check(err, TOL[integrator], f"{integrator} weights at t = {times[k]:.4g}")
 
 
@@ -300,8 +338,7 @@ def test_a_first_step_far_too_long_is_rejected(integrator):
     res = gradient_flow(_layers(w0, dims), X, Y, t_max=1e6, loss_mark=level, loss_stop=level,
                         w_ref=weights, h0=1e3 / lam_max, integrator=integrator)  # fmt: skip
     assert res.status == "loss_reached" and res.n_rejected >= 3
-    ref = reference_flow(w0, dims, X, Y, t_max=2 * res.t_mark, level=level, w_ref=w_star,
-                         rtol=1e-10)  # fmt: skip
+    ref = _reference(w0, dims, X, Y, t_max=1e6, level=level, w_ref=w_star, rtol=1e-10)
     _check(
         abs(res.t_mark / ref.t_level - 1), TOL[integrator], f"{integrator}, h0 = 1e3 / lambda_max"
     )
@@ -336,7 +373,7 @@ def test_auto_costs_what_the_cheaper_integrator_costs():
     rows = {}
     for integrator in ("explicit", "rosenbrock", "auto"):
         st = Dynamics(experiment="escape", deltas=[1e-2, 1e-4], integrator=integrator,
-                      max_evals=10**6, t_max_steps=1e15)  # fmt: skip
+                      max_evals=200_000, t_max_steps=1e15)  # fmt: skip
         rows[integrator] = [r for sid in range(24) for r in point_records(plan, st, sid)]
     work = {k: _work(v) for k, v in rows.items()}
     best = np.minimum(work["explicit"], work["rosenbrock"])
