@@ -264,8 +264,8 @@ def test_visits_match_the_reference(integrator):
     resolved, each entered when ``z_i = ||u_i^T W_{H:1} Sxx^{1/2}|| / sqrt(lambda_i)``
     crosses 1/2 in the reference (SciPy's event location on its dense output), within the
     time tolerance.  The entry times are located inside a step (bisection on the step's
-    dense output): read at the end of the accepted step instead, they would be late by a
-    fraction of a step, about 1e-2 here."""
+    dense output): read at the end of the accepted step instead, they are late by a fraction
+    of a step, and this test fails (seen)."""
     X, Y = _whitened_depth2()
     w0 = naive.ravel_weights(_staircase_start())
     problem = Problem.from_data(X, Y)
