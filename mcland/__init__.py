@@ -14,9 +14,6 @@ intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
 
 from __future__ import annotations
 
-from mcland.core import blas as _blas  # noqa: F401  first: before NumPy/SciPy load OpenBLAS
-
-# isort: split
 from mcland.classification import run as _classify_run
 from mcland.classification.classify import certify_point, classify
 from mcland.core.config import Config, load_config

@@ -418,8 +418,16 @@ def test_racing_attempts_at_one_shard_leave_one_valid_shard(tmp_path, config, re
 
 
 def flip_byte(path: Path) -> None:
+    """Flip one bit in the middle of the shard's largest column chunk: a data page (the
+    middle of the file can be the footer, whose metadata grew with the numerics
+    fingerprint)."""
+    rg = pq.ParquetFile(path).metadata.row_group(0)
+    chunk = max(
+        (rg.column(i) for i in range(rg.num_columns)), key=lambda c: c.total_compressed_size
+    )
+    start = min(o for o in (chunk.dictionary_page_offset, chunk.data_page_offset) if o is not None)
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01  # the middle of the file: a data page
+    data[start + chunk.total_compressed_size // 2] ^= 0x01
     path.write_bytes(bytes(data))
 
 

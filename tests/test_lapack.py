@@ -1,8 +1,12 @@
-"""The bare in-place LAPACK calls (SciPy's cython_lapack, by symbol name) against
-numpy.linalg and against Numba's own ``np.linalg`` routines, which call the same library."""
+"""The bare LAPACK calls (mcland's private instance of SciPy's OpenBLAS, by symbol name)
+against numpy.linalg and against Numba's own ``np.linalg`` routines, which call SciPy's
+instance of the same library."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from importlib.metadata import requires, version
 
 import numpy as np
@@ -19,14 +23,6 @@ def _upper_only(A):
     T = A.copy()
     T[np.tril_indices(A.shape[0], -1)] = np.nan
     return T
-
-
-@njit
-def _numba_eigvalsh(A):
-    """Numba's ``eigvalsh``: a Fortran copy, then its C helper's workspace query and
-    ``dsyevd('N', 'L')`` on it, with the LAPACK of ``scipy.linalg.cython_lapack``.  ``A.T``
-    of a C array is that Fortran array, so its lower triangle is ``A``'s upper one."""
-    return np.linalg.eigvalsh(A.T)
 
 
 @njit
@@ -48,22 +44,62 @@ def test_eigvalsh_destroy_matches_numpy(rng, N):
     assert np.all(np.diff(ev[:N]) >= 0)
 
 
-def test_eigvalsh_destroy_is_bitwise_numba_eigvalsh(rng):
-    """Same library, driver, triangle and workspace as the Numba helper the kernels used
-    up to 0.5.0 (``numba.np.linalg._LAPACK().numba_ez_xxxevd``, which ``np.linalg.eigvalsh``
-    calls): the same bits, so the records did not change.  The sizes straddle the point
-    where ``dsytrd`` switches to its blocked reduction (N > 32 here), where a workspace
-    other than the optimal one would change the bits."""
-    sizes = [*range(1, 41), 127, 128, 129, 200, *rng.integers(1, 201, 260)]
-    for N in sizes:
-        B = rng.standard_normal((N, N)) * 10.0 ** rng.uniform(-3, 3)
-        A = (B + B.T) / 2
-        if rng.uniform() < 0.3:  # rank-deficient: clustered, exactly repeated eigenvalues
-            C = rng.standard_normal((N, max(1, N // 3)))
-            A = C @ C.T
-        ev = np.empty(N)
-        assert eigvalsh_destroy(_upper_only(A), ev) == 0
-        np.testing.assert_array_equal(ev, _numba_eigvalsh(np.triu(A)), err_msg=f"N = {N}")
+_SAME_CALLS = """
+import sys
+import numpy as np
+from numba import njit
+from mcland._kernels import lapack, lapack_library
+from mcland._kernels.lapack import eigvalsh_destroy
+
+numba_eigvalsh = njit(lambda A: np.linalg.eigvalsh(A.T))
+numba_eigh = njit(lambda A: np.linalg.eigh(A))
+numba_svd = njit(lambda A: np.linalg.svd(A))
+rng = np.random.default_rng(int(sys.argv[1]))
+sizes = [*range(1, 41), 127, 128, 129, 200, *rng.integers(1, 201, 40)]
+for N in sizes:
+    B = rng.standard_normal((N, N)) * 10.0 ** rng.uniform(-3, 3)
+    A = (B + B.T) / 2
+    if rng.uniform() < 0.3:  # rank-deficient: clustered, exactly repeated eigenvalues
+        C = rng.standard_normal((N, max(1, N // 3)))
+        A = C @ C.T
+    T = A.copy()
+    T[np.tril_indices(N, -1)] = np.nan
+    ev = np.empty(N)
+    assert eigvalsh_destroy(T, ev) == 0
+    assert np.array_equal(ev, numba_eigvalsh(np.triu(A))), ("eigvalsh", N)
+    if N <= 60:
+        w, Q = lapack.eigh(A)
+        w0, Q0 = numba_eigh(A)
+        assert np.array_equal(w, w0) and np.array_equal(Q, np.ascontiguousarray(Q0)), ("eigh", N)
+        M = rng.standard_normal((N, int(rng.integers(1, 60))))
+        U, s, Vt = lapack.svd(M)
+        U0, s0, Vt0 = numba_svd(M)
+        assert np.array_equal(U, U0) and np.array_equal(s, s0) and np.array_equal(Vt, Vt0), ("svd", N)
+print(lapack_library.describe()["core"], len(sizes))
+"""
+
+
+def test_the_calls_are_bitwise_numbas_on_the_same_kernel():
+    """Same driver, triangle and workspace as the Numba routines the kernels used up to
+    0.7.1 (``np.linalg.eigvalsh``, ``eigh``, ``svd``, which call SciPy's instance of the
+    same library): with that instance on the kernel and thread count of mcland's private
+    one (a child with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_NUM_THREADS=1``), the same bits,
+    so the records did not change.  The sizes straddle the point where ``dsytrd`` switches
+    to its blocked reduction (N > 32 here), where a workspace other than the optimal one
+    would change the bits."""
+    from mcland._kernels import lapack_library
+
+    core = lapack_library.describe()["core"]
+    if lapack_library.describe()["mode"] != "private" or core is None:
+        pytest.skip("no private OpenBLAS instance on this install")
+    # one thread, as mcland's instance: OpenBLAS's thread count changes the bits too
+    # (dgesdd of a 60 x 60 matrix: U and Vt differ in the last bits with 2 threads)
+    env = {**os.environ, "OPENBLAS_CORETYPE": core, "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _SAME_CALLS, "7"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == [core, "84"]
 
 
 @pytest.mark.parametrize("N", [1, 2, 33, 200])
@@ -143,3 +179,36 @@ def test_numba_is_within_the_declared_bound():
     (numba_req,) = [r for r in map(Requirement, requires("mcland")) if r.name == "numba"]
     assert any(s.operator == "<" for s in numba_req.specifier), numba_req
     assert version("numba") in numba_req.specifier, (version("numba"), str(numba_req))
+
+
+@pytest.mark.parametrize("N", [1, 2, 7, 40])
+def test_eigh_and_svd_decompose(rng, N):
+    """``lapack.eigh`` and ``lapack.svd`` against the definitions and numpy.linalg, to
+    ``100 N eps`` of the matrix's scale (LAPACK's backward error is a small multiple of
+    ``N eps ||A||``)."""
+    eps = np.finfo(float).eps
+    B = rng.standard_normal((N, N))
+    A = (B + B.T) / 2
+    w, Q = lapack.eigh(A)
+    assert Q.flags.c_contiguous and np.all(np.diff(w) >= 0)
+    tol = 100 * N * eps * np.abs(A).max()
+    np.testing.assert_allclose((Q * w) @ Q.T, A, rtol=0, atol=tol)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(N), rtol=0, atol=100 * N * eps)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(A), rtol=0, atol=tol)
+    for shape in ((N, N + 3), (N + 3, N)):
+        M = rng.standard_normal(shape)
+        U, s, Vt = lapack.svd(M)
+        k = min(shape)
+        assert U.shape == (shape[0], shape[0]) and Vt.shape == (shape[1], shape[1])
+        tol = 100 * max(shape) * eps * np.abs(M).max()
+        np.testing.assert_allclose((U[:, :k] * s) @ Vt[:k], M, rtol=0, atol=tol)
+        np.testing.assert_allclose(U.T @ U, np.eye(shape[0]), rtol=0, atol=100 * k * eps)
+        np.testing.assert_allclose(Vt @ Vt.T, np.eye(shape[1]), rtol=0, atol=100 * k * eps)
+        np.testing.assert_allclose(s, np.linalg.svd(M, compute_uv=False), rtol=0, atol=tol)
+
+
+def test_eigh_and_svd_report_failure_as_nan():
+    A = np.eye(4)
+    A[0, 3] = A[3, 0] = np.nan
+    w, Q = lapack.eigh(A)
+    assert np.isnan(w).all() and np.isnan(Q).all()

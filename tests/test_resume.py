@@ -289,7 +289,8 @@ def test_any_number_of_interruptions(tmp_path, reference, monkeypatch):
 
 
 # Points of runs/quick.toml whose smallest eigenvalues (at the rounding floor) came out
-# differently on repeated computation with OpenBLAS's AVX-512 kernels (see mcland.core.blas);
+# differently on repeated computation with OpenBLAS's AVX-512 kernels, which mcland's own
+# LAPACK instance never uses (mcland._kernels.lapack_library);
 # the 800 points after them make the test independent of these particular draws (about
 # 0.2 % of points were affected).
 ALIGNMENT_SENSITIVE = [347, 493, 1182, 1281, 1976, 2957, 3005, 3291]

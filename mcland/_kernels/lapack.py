@@ -51,14 +51,19 @@ from llvmlite import binding as _llvm
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import get_cython_function_address, intrinsic
+from numba.extending import intrinsic
 
+from mcland._kernels import lapack_library
 from mcland._kernels.jit import jit
 
 _D = "__pyx_t_5scipy_6linalg_13cython_lapack_d *"
 _SIGNATURES = {  # as SciPy's capsules spell them: Fortran interface, 32-bit ``int``
     "dsyevd": f"void (char *, char *, int *, {_D}, int *, {_D}, {_D}, int *, int *, int *, int *)",
     "dpotrf": f"void (char *, int *, {_D}, int *, int *)",
+    "dgesdd": (
+        f"void (char *, int *, int *, {_D}, int *, {_D}, {_D}, int *, {_D}, int *, {_D}, "
+        "int *, int *, int *)"
+    ),
 }
 
 
@@ -69,17 +74,20 @@ def _capsule_signature(name: str) -> str:
 
 
 def _register(name: str) -> str:
-    """Make SciPy's ``name`` callable from compiled code as the symbol ``mcland_<name>``."""
+    """Make ``name`` of mcland's LAPACK instance (:mod:`.lapack_library`) callable from
+    compiled code as the symbol ``mcland_<name>``.  SciPy's capsule signature is checked: the
+    private instance is a copy of the library behind it, so the same interface."""
     found = _capsule_signature(name)
     if found != _SIGNATURES[name]:  # e.g. an ILP64 SciPy: the int32 slots would be wrong
         raise ImportError(f"scipy.linalg.cython_lapack.{name} has signature {found!r}")
     symbol = f"mcland_{name}"
-    _llvm.add_symbol(symbol, get_cython_function_address("scipy.linalg.cython_lapack", name))
+    _llvm.add_symbol(symbol, lapack_library.address(name))
     return symbol
 
 
 _DSYEVD = _register("dsyevd")
 _DPOTRF = _register("dpotrf")
+_DGESDD = _register("dgesdd")
 
 _I8 = ir.IntType(8)
 _I32 = ir.IntType(32)
@@ -104,78 +112,93 @@ def _pointer(context, builder, value, ty):
     return context.cast(builder, value, ty, types.voidptr)
 
 
-@intrinsic
-def _dsyevd_workspace(typingctx, n):
-    """``(lwork, liwork)``, the optimal workspace of ``dsyevd('N', 'L', n, ...)``, from
-    LAPACK's workspace query (``lwork = liwork = -1``); ``(-1, -1)`` if ``info != 0``."""
-    if not isinstance(n, types.Integer):
-        return None
-    sig = types.UniTuple(types.int32, 2)(n)
+def _workspace_query(jobz: str):
+    """Intrinsic ``n -> (lwork, liwork)``: the optimal workspace of ``dsyevd(jobz, 'L', n,
+    ...)`` from LAPACK's workspace query (``lwork = liwork = -1``); ``(-1, -1)`` if
+    ``info != 0``."""
 
-    def codegen(context, builder, sig, args):
-        n = _int32(context, builder, args[0], sig.args[0])
-        work = cgutils.alloca_once_value(builder, ir.Constant(ir.DoubleType(), 0.0))
-        iwork = cgutils.alloca_once_value(builder, _I32(0))
-        info = cgutils.alloca_once_value(builder, _I32(0))
-        null = cgutils.voidptr_t(None)  # A and W are not referenced by a query
-        minus_one = _I32(-1)
-        _call(
-            builder,
-            _DSYEVD,
-            [
-                _slot(builder, _I8(ord("N"))),
-                _slot(builder, _I8(ord("L"))),
-                _slot(builder, n),
-                null,
-                _slot(builder, n),
-                null,
-                builder.bitcast(work, cgutils.voidptr_t),
-                _slot(builder, minus_one),
-                builder.bitcast(iwork, cgutils.voidptr_t),
-                _slot(builder, minus_one),
-                builder.bitcast(info, cgutils.voidptr_t),
-            ],
-        )
-        ok = builder.icmp_signed("==", builder.load(info), _I32(0))
-        lwork = builder.select(ok, builder.fptosi(builder.load(work), _I32), minus_one)
-        liwork = builder.select(ok, builder.load(iwork), minus_one)
-        return context.make_tuple(builder, sig.return_type, [lwork, liwork])
+    @intrinsic
+    def query(typingctx, n):
+        if not isinstance(n, types.Integer):
+            return None
+        sig = types.UniTuple(types.int32, 2)(n)
 
-    return sig, codegen
+        def codegen(context, builder, sig, args):
+            n = _int32(context, builder, args[0], sig.args[0])
+            work = cgutils.alloca_once_value(builder, ir.Constant(ir.DoubleType(), 0.0))
+            iwork = cgutils.alloca_once_value(builder, _I32(0))
+            info = cgutils.alloca_once_value(builder, _I32(0))
+            null = cgutils.voidptr_t(None)  # A and W are not referenced by a query
+            minus_one = _I32(-1)
+            _call(
+                builder,
+                _DSYEVD,
+                [
+                    _slot(builder, _I8(ord(jobz))),
+                    _slot(builder, _I8(ord("L"))),
+                    _slot(builder, n),
+                    null,
+                    _slot(builder, n),
+                    null,
+                    builder.bitcast(work, cgutils.voidptr_t),
+                    _slot(builder, minus_one),
+                    builder.bitcast(iwork, cgutils.voidptr_t),
+                    _slot(builder, minus_one),
+                    builder.bitcast(info, cgutils.voidptr_t),
+                ],
+            )
+            ok = builder.icmp_signed("==", builder.load(info), _I32(0))
+            lwork = builder.select(ok, builder.fptosi(builder.load(work), _I32), minus_one)
+            liwork = builder.select(ok, builder.load(iwork), minus_one)
+            return context.make_tuple(builder, sig.return_type, [lwork, liwork])
+
+        return sig, codegen
+
+    return query
 
 
-@intrinsic
-def _dsyevd(typingctx, n, a, w, work, lwork, iwork, liwork):
-    """``dsyevd('N', 'L', n, a, n, w, work, lwork, iwork, liwork, info)``; returns ``info``.
-    ``a``, ``w``, ``work``, ``iwork`` are pointers (``array.ctypes``)."""
-    sig = types.int32(n, a, w, work, lwork, iwork, liwork)
+def _driver(jobz: str):
+    """Intrinsic ``dsyevd(jobz, 'L', n, a, n, w, work, lwork, iwork, liwork, info)``,
+    returning ``info``; ``a``, ``w``, ``work``, ``iwork`` are pointers (``array.ctypes``)."""
 
-    def codegen(context, builder, sig, args):
-        n, a, w, work, lwork, iwork, liwork = (
-            (_int32 if isinstance(ty, types.Integer) else _pointer)(context, builder, v, ty)
-            for v, ty in zip(args, sig.args, strict=True)
-        )
-        info = cgutils.alloca_once_value(builder, _I32(0))
-        _call(
-            builder,
-            _DSYEVD,
-            [
-                _slot(builder, _I8(ord("N"))),
-                _slot(builder, _I8(ord("L"))),
-                _slot(builder, n),
-                a,
-                _slot(builder, n),
-                w,
-                work,
-                _slot(builder, lwork),
-                iwork,
-                _slot(builder, liwork),
-                builder.bitcast(info, cgutils.voidptr_t),
-            ],
-        )
-        return builder.load(info)
+    @intrinsic
+    def driver(typingctx, n, a, w, work, lwork, iwork, liwork):
+        sig = types.int32(n, a, w, work, lwork, iwork, liwork)
 
-    return sig, codegen
+        def codegen(context, builder, sig, args):
+            n, a, w, work, lwork, iwork, liwork = (
+                (_int32 if isinstance(ty, types.Integer) else _pointer)(context, builder, v, ty)
+                for v, ty in zip(args, sig.args, strict=True)
+            )
+            info = cgutils.alloca_once_value(builder, _I32(0))
+            _call(
+                builder,
+                _DSYEVD,
+                [
+                    _slot(builder, _I8(ord(jobz))),
+                    _slot(builder, _I8(ord("L"))),
+                    _slot(builder, n),
+                    a,
+                    _slot(builder, n),
+                    w,
+                    work,
+                    _slot(builder, lwork),
+                    iwork,
+                    _slot(builder, liwork),
+                    builder.bitcast(info, cgutils.voidptr_t),
+                ],
+            )
+            return builder.load(info)
+
+        return sig, codegen
+
+    return driver
+
+
+_dsyevd_workspace = _workspace_query("N")  # eigenvalues only
+_dsyevd = _driver("N")
+_dsyevd_workspace_v = _workspace_query("V")  # and eigenvectors
+_dsyevd_v = _driver("V")
 
 
 @intrinsic
@@ -201,6 +224,109 @@ def _dpotrf(typingctx, n, a):
         return builder.load(info)
 
     return sig, codegen
+
+
+@intrinsic
+def _dgesdd(typingctx, m, n, a, s, u, vt, work, lwork, iwork):
+    """``dgesdd('A', m, n, a, m, s, u, m, vt, n, work, lwork, iwork, info)``; returns
+    ``info``.  Array arguments are pointers (``array.ctypes``); ``lwork = -1`` is the
+    workspace query (the optimal size in ``work[0]``)."""
+    sig = types.int32(m, n, a, s, u, vt, work, lwork, iwork)
+
+    def codegen(context, builder, sig, args):
+        m, n, a, s, u, vt, work, lwork, iwork = (
+            (_int32 if isinstance(ty, types.Integer) else _pointer)(context, builder, v, ty)
+            for v, ty in zip(args, sig.args, strict=True)
+        )
+        info = cgutils.alloca_once_value(builder, _I32(0))
+        _call(
+            builder,
+            _DGESDD,
+            [
+                _slot(builder, _I8(ord("A"))),
+                _slot(builder, m),
+                _slot(builder, n),
+                a,
+                _slot(builder, m),
+                s,
+                u,
+                _slot(builder, m),
+                vt,
+                _slot(builder, n),
+                work,
+                _slot(builder, lwork),
+                iwork,
+                builder.bitcast(info, cgutils.voidptr_t),
+            ],
+        )
+        return builder.load(info)
+
+    return sig, codegen
+
+
+@jit
+def eigh(A):
+    """``(w, Q)``: ascending eigenvalues (N,) and orthonormal eigenvectors (columns of ``Q``
+    (N, N), C order) of the symmetric ``A`` (N, N; its upper triangle in C order, i.e. LAPACK's
+    lower one in Fortran order, is read), by ``dsyevd('V', 'L')`` with the optimal workspace:
+    the calls and bits of Numba's ``np.linalg.eigh`` (used up to 0.7.1), on mcland's LAPACK
+    instance.  ``A`` is not changed.  A LAPACK failure gives NaN (Numba's raised)."""
+    N = A.shape[0]
+    buf = np.empty((N, N))  # Fortran order of the result: row j of buf is eigenvector j
+    for i in range(N):
+        for j in range(N):
+            buf[i, j] = A[i, j]  # A symmetric: buf read in Fortran order is A
+    w = np.empty(N)
+    info = np.int32(0)
+    if N > 0:
+        lwork, liwork = _dsyevd_workspace_v(N)
+        info = np.int32(-1)
+        if lwork > 0:
+            work = np.empty(lwork)
+            iwork = np.empty(liwork, np.int32)
+            info = _dsyevd_v(N, buf.ctypes, w.ctypes, work.ctypes, lwork, iwork.ctypes, liwork)
+    Q = np.ascontiguousarray(buf.T)
+    if info != 0:
+        w[:] = np.nan
+        Q[:, :] = np.nan
+    return w, Q
+
+
+@jit
+def svd(A):
+    """``(U, s, Vt)`` with ``A = U diag(s) Vt`` for ``A`` (m, n): ``U`` (m, m), ``s``
+    (min(m, n),) decreasing, ``Vt`` (n, n), all C order, by ``dgesdd('A')`` with the optimal
+    workspace: the calls and bits of Numba's ``np.linalg.svd`` (used up to 0.7.1), on mcland's
+    LAPACK instance.  A LAPACK failure gives NaN (Numba's raised)."""
+    m, n = A.shape
+    k = min(m, n)
+    a = np.empty((n, m))  # Fortran order of A: a[j, i] = A[i, j]
+    for i in range(m):
+        for j in range(n):
+            a[j, i] = A[i, j]
+    s = np.empty(k)
+    u = np.empty((m, m))  # Fortran order of U
+    vt = np.empty((n, n))  # Fortran order of Vt
+    info = np.int32(0)
+    if k > 0:
+        query = np.zeros(1)
+        iwork = np.empty(8 * k, np.int32)
+        info = _dgesdd(
+            m, n, a.ctypes, s.ctypes, u.ctypes, vt.ctypes, query.ctypes, -1, iwork.ctypes
+        )
+        if info == 0:
+            lwork = np.int32(query[0])
+            work = np.empty(lwork)
+            info = _dgesdd(
+                m, n, a.ctypes, s.ctypes, u.ctypes, vt.ctypes, work.ctypes, lwork, iwork.ctypes
+            )
+    U = np.ascontiguousarray(u.T)
+    Vt = np.ascontiguousarray(vt.T)
+    if info != 0:
+        s[:] = np.nan
+        U[:, :] = np.nan
+        Vt[:, :] = np.nan
+    return U, s, Vt
 
 
 @jit

@@ -27,7 +27,7 @@ from mcland._kernels.dense import (
     rmatvec_into,
 )
 from mcland._kernels.jit import jit
-from mcland._kernels.lapack import eigvalsh_destroy
+from mcland._kernels.lapack import eigh, eigvalsh_destroy
 
 
 @jit
@@ -96,7 +96,7 @@ def subspace_curvature(table, table_off, dims, Sxx, R, h1, h2, p, y, want_vector
     for i in range(n1):
         for j in range(n1):
             M[n2 + i, n2 + j] = 2.0 * csc * T1T1[i, j]
-    vec = np.ascontiguousarray(np.linalg.eigh(M)[1][:, 0]) if want_vector else np.zeros(0)
+    vec = np.ascontiguousarray(eigh(M)[1][:, 0]) if want_vector else np.zeros(0)
     ev = np.empty(n2 + n1)
     eigvalsh_destroy(M, ev)  # the same bits as np.linalg.eigvalsh, without its copy
     return ev[0], vec

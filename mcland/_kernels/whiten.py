@@ -7,6 +7,7 @@ import numpy as np
 from mcland._kernels.bundles import Moments
 from mcland._kernels.dense import matmul, matmul_nt
 from mcland._kernels.jit import jit, jit_inline
+from mcland._kernels.lapack import eigh, svd
 
 
 @jit
@@ -30,8 +31,7 @@ def whiten(Sxx, Syx):
     ``Vt`` (d_x, d_x) whose first d_y rows are ``v_i^T`` with ``Syx K^{-1} = U diag(sqrt(lam)) V^T``
     and whose remaining rows span the complement ``V_0``.  Assumes ``mu > 0``; callers check.
     """
-    mu, Q = np.linalg.eigh(Sxx)
-    Q = np.ascontiguousarray(Q)  # LAPACK's Fortran order: one layout for every kernel
+    mu, Q = eigh(Sxx)  # mcland's LAPACK instance (lapack_library), C order
     n = mu.size
     Qs = np.empty_like(Q)
     Qi = np.empty_like(Q)
@@ -43,7 +43,7 @@ def whiten(Sxx, Syx):
     K = matmul_nt(Qs, Q)
     Kinv = matmul_nt(Qi, Q)
     M = matmul(Syx, Kinv)
-    U, sig, Vt = np.linalg.svd(M)
+    U, sig, Vt = svd(M)
     lam = sig * sig
     return mu, K, Kinv, lam, U, Vt
 

@@ -39,6 +39,7 @@ from mcland.classification.certify.rows import DEFAULT_REL, certify_rows
 from mcland.classification.inputs import Points, read_points
 from mcland.classification.refine import REFINE_ABOVE, refine_point
 from mcland.classification.schema import DRAWN_ONLY, EXTRA_COLUMNS, record_schema
+from mcland.core import linalg as la  # recorded distances without the process's BLAS
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
@@ -118,8 +119,8 @@ def classify_given(
                 for t, w in enumerate(given.w)
             ]
         )
-        moved = np.array([np.linalg.norm(a - b) for a, b in zip(refined, given.w, strict=True)])
-        scale = np.array([np.linalg.norm(w) for w in given.w])
+        moved = np.array([la.norm(a - b) for a, b in zip(refined, given.w, strict=True)])
+        scale = np.array([la.norm(w) for w in given.w])
         if not exact.all():
             out, moved_layers, analysed = analyze_given(given.dims, refined, problem, tol, threads)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -36,8 +36,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mcland._kernels.hessian import assemble_hessian
 from mcland.classification import exact
-from mcland.core import naive
+from mcland.core import linalg as la  # float figures without the process's BLAS/LAPACK
+from mcland.core import numerics
 from mcland.core.blas import one_blas_thread
 from mcland.core.errors import MclandError
 
@@ -234,10 +236,18 @@ def label(st: Setting, A: list[np.ndarray], S: tuple[int, ...]) -> dict[str, obj
 
 
 def float_figures(W: list[np.ndarray], X: np.ndarray) -> dict[str, object]:
-    """The float64 spectrum of the Hessian at ``W`` (:func:`mcland.core.naive.hessian`,
-    ``numpy.linalg.eigvalsh``): the :data:`N_SMALLEST` smallest eigenvalues, the largest
-    magnitude and the counts at the cutoff :data:`CUTOFF`."""
-    ev = np.linalg.eigvalsh(naive.hessian(W, X, X))
+    """The float64 spectrum of the Hessian at ``W`` of the autoencoder loss (``Y = X``):
+    the :data:`N_SMALLEST` smallest eigenvalues, the largest magnitude and the counts at
+    the cutoff :data:`CUTOFF`.  The Hessian is assembled by mcland's compiled kernel
+    (:func:`mcland._kernels.hessian.assemble_hessian`, the sampler's own, in the original
+    coordinates) and its eigenvalues taken by ``dsyevd`` of mcland's LAPACK instance
+    (:func:`mcland.core.linalg.eigvalsh`): the same bits in every process (up to 0.7:
+    ``numpy.linalg.eigvalsh`` of :func:`mcland.core.naive.hessian`, whose bits depended on
+    the BLAS kernel NumPy loaded)."""
+    dims = np.array([W[0].shape[1], *(x.shape[0] for x in W)], np.int64)
+    w = np.concatenate([np.asarray(x, np.float64).ravel() for x in W])
+    sxx = la.matmul(X, X.T)  # exact: X has small integer entries
+    ev = la.eigvalsh(assemble_hessian(dims, w, sxx, sxx))
     return {
         "eig_smallest": ev[:N_SMALLEST].tolist(),
         "eig_max_abs": float(np.abs(ev).max()),
@@ -324,7 +334,12 @@ def write(df: pd.DataFrame, st: Setting, out: Path, meta: dict[str, object]) -> 
     X = st.X.astype(np.float64)
     np.savez(out / "data.npz", X=X, Y=X)
     table = pa.Table.from_pandas(df, preserve_index=False)
-    table = table.replace_schema_metadata({"mcland.groundtruth": json.dumps(meta)})
+    table = table.replace_schema_metadata(
+        {
+            "mcland.groundtruth": json.dumps(meta),
+            numerics.META_KEY: json.dumps(numerics.fingerprint(), sort_keys=True),  # issue 23
+        }
+    )
     pq.write_table(table, out / "points.parquet")
     for row in df.itertuples(index=False):
         flat = np.asarray(row.w)

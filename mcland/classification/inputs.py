@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.datasource import load_npz_weights, open_npz
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
@@ -343,6 +344,6 @@ def _passes(dims: Ragged, w: Ragged, problem: Problem) -> bool:
         return False
     norms, _ = layer_norms(dims, w)
     with np.errstate(over="ignore"):
-        scale = np.multiply.reduceat(norms.flat, norms.off[:-1]) ** 2 * np.linalg.norm(problem.Sxx)
+        scale = np.multiply.reduceat(norms.flat, norms.off[:-1]) ** 2 * la.norm(problem.Sxx)
         sq = np.add.reduceat(norms.flat * norms.flat, norms.off[:-1])
     return bool(np.all(np.isfinite(scale)) and np.all(np.isfinite(sq)))

@@ -19,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._kernels.hessian import assemble_hessian
+
+# refinement: products, norms, lstsq without the process's BLAS
+from mcland.core import linalg as la
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
 from mcland.core.tolerances import EPS
@@ -43,18 +46,20 @@ def _partial_products(dims: np.ndarray, w: np.ndarray) -> tuple[list, list]:
     H = len(mats)
     pre = [np.eye(int(dims[0]))]
     for W in mats:
-        pre.append(W @ pre[-1])
+        pre.append(la.matmul(W, pre[-1]))
     suf = [np.eye(int(dims[H]))] * (H + 1)
     for h in range(H - 1, -1, -1):
-        suf[h] = suf[h + 1] @ mats[h]
+        suf[h] = la.matmul(suf[h + 1], mats[h])
     return pre, suf
 
 
 def _gradient_of(pre: list, suf: list, problem: Problem) -> np.ndarray:
     """:func:`gradient` from the partial products (:func:`_partial_products`)."""
     H = len(pre) - 1
-    R = pre[H] @ problem.Sxx - problem.Syx
-    return np.concatenate([(2.0 * suf[h + 1].T @ R @ pre[h].T).ravel() for h in range(H)])
+    R = la.matmul(pre[H], problem.Sxx) - problem.Syx
+    return np.concatenate(
+        [(2.0 * la.matmul(la.matmul(suf[h + 1].T, R), pre[h].T)).ravel() for h in range(H)]
+    )
 
 
 def hessian(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
@@ -74,23 +79,23 @@ def _gradient_and_rel(
     pre, suf = _partial_products(dims, w)
     g = _gradient_of(pre, suf, problem)
     H = len(pre) - 1
-    base = np.linalg.norm(pre[H]) * np.linalg.norm(problem.Sxx) + np.linalg.norm(problem.Syx)
-    scale = sum(2.0 * np.linalg.norm(suf[h + 1]) * np.linalg.norm(pre[h]) for h in range(H)) * base
+    base = la.norm(pre[H]) * la.norm(problem.Sxx) + la.norm(problem.Syx)
+    scale = sum(2.0 * la.norm(suf[h + 1]) * la.norm(pre[h]) for h in range(H)) * base
     with np.errstate(all="ignore"):
-        return g, float(np.linalg.norm(g) / scale)
+        return g, float(np.float64(la.norm(g)) / scale)
 
 
 def _gauss_newton(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int) -> np.ndarray:
     """Minimum-norm Gauss-Newton steps ``-H^+ g`` on the gradient from ``w`` (``H^+`` by
-    ``numpy.linalg.lstsq`` with ``rcond = GN_RCOND``), each halved until ``||g||``
+    :func:`mcland.core.linalg.lstsq` with ``rcond = GN_RCOND``), each halved until ``||g||``
     decreases; stops when no halving decreases it, at ``||g|| <= EPS * g_scale`` or after
     ``max_steps`` gradient evaluations.  Returns the last accepted iterate."""
     x = w
     g, rel = _gradient_and_rel(dims, x, problem)
-    norm = float(np.linalg.norm(g))
+    norm = la.norm(g)
     used = 1
     while used < max_steps and np.isfinite(norm) and rel > EPS:
-        step = np.linalg.lstsq(hessian(dims, x, problem), g, rcond=GN_RCOND)[0]
+        step = la.lstsq(hessian(dims, x, problem), g, rcond=GN_RCOND)
         t, accepted = 1.0, False
         for _ in range(GN_HALVINGS):
             if used >= max_steps:
@@ -98,7 +103,7 @@ def _gauss_newton(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: 
             y = x - t * step
             gy, rel_y = _gradient_and_rel(dims, y, problem)
             used += 1
-            ny = float(np.linalg.norm(gy))
+            ny = la.norm(gy)
             if ny < norm:  # (False for NaN)
                 x, g, norm, rel, accepted = y, gy, ny, rel_y, True
                 break
@@ -165,7 +170,7 @@ def refine_point(
         y = _lm(dims, w, problem, max_steps)
         if _gradient_and_rel(dims, x, problem)[1] <= REFINE_ABOVE and (
             _gradient_and_rel(dims, y, problem)[1] > REFINE_ABOVE
-            or np.linalg.norm(x - w) <= np.linalg.norm(y - w)
+            or la.norm(x - w) <= la.norm(y - w)
         ):
             return x
         return y

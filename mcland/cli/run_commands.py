@@ -255,7 +255,8 @@ def status(run_dir: Path, verify: bool, as_json: bool) -> None:
 
     Read-only. Every shard is read and checked against its SHA-256 checksum
     (checksums/NAME.sha256); failing shards are named. Shards written before 0.6.0 have
-    no checksum and are reported as unverifiable.
+    no checksum and are reported as unverifiable. The numerics fingerprints the shards
+    were computed under are listed; --verify fails if they differ (docs/numerics.md).
     """
     from mcland.rundir.directory import scan
     from mcland.rundir.runlog import describe_last, read
@@ -281,6 +282,7 @@ def status(run_dir: Path, verify: bool, as_json: bool) -> None:
                         *(f"{name} {why}" for name, why in st.to_dict()["bad"].items()),
                         *([f"{len(st.missing)} shard(s) missing"] if st.missing else []),
                         *([f"{len(st.unverifiable)} unverifiable"] if st.unverifiable else []),
+                        *(["shards under mixed numerics"] if st.mixed_numerics else []),
                         *([f"strays {', '.join(st.strays)}"] if st.strays else []),
                     ]
                 )

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.linalg.cython_lapack  # noqa: F401 - the LAPACK Numba calls, loaded before any threadpool_limits
 
-from mcland.core import faults
+from mcland.core import faults, numerics
 from mcland.core.blas import one_blas_thread
 from mcland.core.errors import MclandError, StorageFull
 from mcland.execution.job import Job
@@ -129,7 +129,7 @@ def compute_shard(
     table = compute_table(job, np.arange(start, stop, dtype=np.int64), pool, on_batch, check)
     path = rundir.shard_path(run_dir, k)
     try:
-        write_shard(table, path, manifest)
+        write_shard(table, path, manifest, numerics.fingerprint())  # issue 23
     except OSError as exc:
         if exc.errno in FULL_ERRNOS:
             raise StorageFull(f"no space left writing {path} ({exc.strerror})") from None

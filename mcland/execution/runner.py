@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from mcland.core import faults
+from mcland.core import faults, numerics
 from mcland.core.errors import Interrupted, MclandError, StorageFull
 from mcland.core.version import __version__
 from mcland.execution import cluster, signals
@@ -143,7 +144,24 @@ def run_job(
         except (Interrupted, StorageFull) as exc:
             raise _with_progress(exc, run_dir, man) from None
     faults.checkpoint("all-shards")
+    _warn_if_mixed(run_dir, man, computed)
     return Outcome(run_dir, computed, t_done - t0, t0 - t_load)
+
+
+def _warn_if_mixed(run_dir: Path, man: dict[str, Any], computed: int) -> None:
+    """Issue 23: a session that computed shards into a run whose shards now come from more
+    than one numerics fingerprint (a resume under other numerics, Dask workers unlike the
+    client) says so; ``mcland status`` lists them."""
+    if not computed:
+        return
+    paths = [rundir.shard_path(run_dir, k) for k in range(int(man["shards"]))]
+    paths = [p for p in paths if p.exists()]
+    if numerics.mixed(paths):
+        warnings.warn(
+            f"{run_dir}: " + "; ".join(line.split(None, 1)[1] for line in numerics.report(paths)),
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def run_shards(

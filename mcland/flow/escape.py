@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from mcland._kernels.flow import loss_and_gradient
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.config import Dynamics
 from mcland.flow.experiment import ExperimentPoint, end_columns, flow, seed_stream
 
@@ -25,11 +26,11 @@ def escape_rows(pt: ExperimentPoint, settings: Dynamics, seed: int, sample_id: i
     loss_escape = loss_star - f * (loss_star - c_next) if not is_min else -math.inf
     # the time unit: the stable GD step at W*, unless the Hessian vanishes there
     eta = 1.0 / rep.eig_max if rep.eig_max * pt.eta_data > 1e-8 else pt.eta_data
-    w_scale = float(np.linalg.norm(w_star))
+    w_scale = la.norm(w_star)
     if w_scale == 0.0:  # W* = 0: the size of a balanced network with the data's gain
         w_scale = math.sqrt(H) * pt.a
     V = seed_stream(seed, sample_id, 15).standard_normal(w_star.size)
-    V /= np.linalg.norm(V)
+    V /= la.norm(V)
     t_max = settings.t_max_steps * eta
     t_curve = np.geomspace(eta / 10.0, t_max, settings.n_record)
     grad_stop = settings.grad_tol * w_scale / eta
@@ -42,7 +43,7 @@ def escape_rows(pt: ExperimentPoint, settings: Dynamics, seed: int, sample_id: i
         if is_min:  # a minimizer has settled once its gradient fell to 1e-3 of its start
             g = np.empty_like(w0)
             loss_and_gradient(pt.flow, w0.copy(), g)
-            stop = 1e-3 * float(np.linalg.norm(g))
+            stop = 1e-3 * la.norm(g)
         res = flow(
             pt, w0, t_max=t_max, t_record=t_curve, rtol=settings.rtol, w_ref=w_star,
             h0=0.01 * eta, grad_stop=stop, settle_after_mark=not is_min, loss_mark=loss_escape,

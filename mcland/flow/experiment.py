@@ -11,6 +11,7 @@ import numpy as np
 
 from mcland._kernels import fields
 from mcland._kernels.bundles import FlowProblem
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.problem import Problem
 from mcland.core.tolerances import Tolerances
 from mcland.flow.gradient_flow import FlowResult, integrate
@@ -49,7 +50,7 @@ def make_point(
 ) -> ExperimentPoint:
     H = dims.size - 1
     report, loss_tol = analyze(dims, w_star, problem, tol)
-    a = float((np.linalg.norm(problem.Syx) / np.linalg.norm(problem.Sxx)) ** (1.0 / H))
+    a = float((la.norm(problem.Syx) / la.norm(problem.Sxx)) ** (1.0 / H))
     eta_data = 1.0 / (2.0 * H * float(problem.mu[-1]) * a ** (2 * (H - 1)))
     # the loss followed is that of the problem's moments (the sampler's own for a drawn point)
     flow = FlowProblem(

@@ -16,6 +16,7 @@ from mcland._kernels import integrator as ki
 from mcland._kernels.bundles import FlowControl, FlowMonitor, FlowProblem
 from mcland._kernels.flow import STATUS_NAMES, loss_and_gradient
 from mcland._kernels.visits import N_INFO
+from mcland.core import linalg as la  # products and norms without the process's BLAS
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem, as_matrix
 from mcland.points.inspect import check_weights, split_layers
@@ -141,8 +142,8 @@ def flow_problem(dims: np.ndarray, X: np.ndarray, Y: np.ndarray) -> FlowProblem:
     Y = np.ascontiguousarray(Y, np.float64)
     return FlowProblem(
         np.ascontiguousarray(dims, np.int64),
-        np.ascontiguousarray(X @ X.T),
-        np.ascontiguousarray(Y @ X.T),
+        la.matmul(X, X.T),
+        la.matmul(Y, X.T),
         float(np.sum(Y * Y)),
     )
 
@@ -173,8 +174,8 @@ def integrate(
     if h0 is None:
         g = np.empty_like(w)
         loss_and_gradient(problem, w.copy(), g)
-        gn = float(np.linalg.norm(g))
-        h0 = 1e-3 * max(float(np.linalg.norm(w - ref)), 1e-300) / gn if gn > 0 else t_max
+        gn = la.norm(g)
+        h0 = 1e-3 * max(la.norm(w - ref), 1e-300) / gn if gn > 0 else t_max
         h0 = min(h0, t_max)
     control = FlowControl(
         float(rtol), float(atol), float(h0), float(h_max), 5.0, 0.2, float(grad_stop),

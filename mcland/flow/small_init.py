@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from mcland._kernels import visits as kv
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.config import Dynamics
 from mcland.flow.experiment import ExperimentPoint, analyze, end_columns, flow, seed_stream
 from mcland.flow.gradient_flow import Visits, monitor
@@ -114,7 +115,7 @@ def small_init_rows(
             {
                 "sample_id": int(sample_id),
                 "eps": float(eps),
-                "init_norm": float(np.linalg.norm(w0)),
+                "init_norm": la.norm(w0),
                 "loss_start": res.loss_start,
                 "t_global": res.t_mark if math.isfinite(res.t_mark) else None,
                 "n_plateaus": len(plateaus),

@@ -11,6 +11,7 @@ import numpy as np
 from mcland._kernels import fields as f
 from mcland._kernels.bundles import PointOutput
 from mcland._kernels.classify import analyze
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem, as_matrix
 from mcland.core.tolerances import Tolerances
@@ -241,9 +242,9 @@ def inspect_point(
 def check_magnitude(dims: np.ndarray, w: np.ndarray, problem: Problem) -> None:
     """MclandError unless the scale of the loss's terms and ``||w||^2`` are finite."""
     with np.errstate(over="ignore"):
-        norms = [np.linalg.norm(W) for W in split_layers(w, dims)]
-        scale = float(np.prod(norms)) ** 2 * np.linalg.norm(problem.Sxx)
-        sq = float(np.linalg.norm(w)) ** 2
+        norms = [la.norm(W) for W in split_layers(w, dims)]
+        scale = float(np.prod(norms)) ** 2 * la.norm(problem.Sxx)
+        sq = la.norm(w) ** 2
     if not (np.isfinite(scale) and np.isfinite(sq)):
         raise MclandError("the weights are too large: their products overflow float64")
 

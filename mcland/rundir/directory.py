@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mcland.core import numerics
 from mcland.core.errors import MclandError, StorageFull
 from mcland.rundir import kinds, lock
 from mcland.rundir.files import (
@@ -168,6 +169,8 @@ class RunStatus:
     strays: list[str] = field(default_factory=list)  # shard files outside the plan
     unverifiable: list[int] = field(default_factory=list)  # done, no checksum (mcland 0.5.0)
     writer: dict[str, Any] | None = None  # the lock's holder, if the directory is locked
+    numerics: list[str] = field(default_factory=list)  # issue 23: fingerprints of done shards
+    mixed_numerics: bool = False  # done shards computed under different fingerprints
 
     @property
     def pending(self) -> list[int]:
@@ -184,8 +187,10 @@ class RunStatus:
 
     @property
     def verified(self) -> bool:
-        """Complete, and every shard's bytes match its checksum."""
-        return self.complete and not self.unverifiable
+        """Complete, every shard's bytes match its checksum, and all shards were computed
+        under one numerics fingerprint (:mod:`mcland.core.numerics`; shards without one,
+        written by 0.7.1 or earlier, do not count against it)."""
+        return self.complete and not self.unverifiable and not self.mixed_numerics
 
     def to_dict(self) -> dict[str, Any]:
         """The facts of :meth:`describe` for scripts (``mcland status --json``)."""
@@ -208,6 +213,8 @@ class RunStatus:
             "complete": self.complete,
             "verified": self.verified,
             "writer": self.writer,
+            "numerics": list(self.numerics),
+            "mixed_numerics": self.mixed_numerics,
         }
 
     def describe(self) -> str:
@@ -236,6 +243,7 @@ class RunStatus:
                 f"writer     {lock.describe_holder(self.writer)} holds {lock.LOCK_FILE} "
                 "(a run in progress, or a stale lock)"
             )
+        lines += self.numerics
         if self.strays:
             lines.append(f"strays     not in the plan (remove them): {', '.join(self.strays)}")
         if self.leftovers:
@@ -304,6 +312,9 @@ def scan(run_dir: str | Path, manifest: dict[str, Any] | None = None) -> RunStat
             if p.name.startswith(TMP_PREFIX)
         ]
     st.writer = lock.read_holder(run_dir) if lock.lock_path(run_dir).exists() else None
+    done = [shard_path(run_dir, k) for k in st.done]  # issue 23: fingerprints, footers only
+    st.numerics = numerics.report(done)
+    st.mixed_numerics = numerics.mixed(done)
     return st
 
 

@@ -77,8 +77,14 @@ def _write_atomic(path: Path, data: bytes | memoryview, moment: str | None = Non
             tmp.unlink()
 
 
-def write_shard(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
+def write_shard(
+    table: pa.Table, path: Path, meta: dict[str, Any], numerics: dict[str, Any] | None = None
+) -> None:
     """Write ``table`` to ``path`` atomically, with its checksum file.
+
+    ``meta`` (the manifest) is stored under the schema metadata key ``mcland``, and
+    ``numerics`` (the writing process's fingerprint, :mod:`mcland.core.numerics`), if given,
+    under ``mcland.numerics``.
 
     The Parquet bytes are made in memory and hashed (SHA-256); the checksum file
     (:func:`checksum_path`) is written first, then the shard (temporary file in the same
@@ -86,7 +92,10 @@ def write_shard(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
     beside it, and a crash in between leaves at most a checksum of a missing shard, which
     the next write replaces.  Two attempts at one shard write identical bytes.
     """
-    table = table.replace_schema_metadata({"mcland": json.dumps(meta, sort_keys=True)})
+    metadata = {"mcland": json.dumps(meta, sort_keys=True)}
+    if numerics is not None:  # issue 23: the fingerprint the shard was computed under
+        metadata["mcland.numerics"] = json.dumps(numerics, sort_keys=True)
+    table = table.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **kinds.of(meta).parquet_options)
     data = memoryview(sink.getvalue())

@@ -3,8 +3,9 @@
 ``DIR/runlog.jsonl`` records *when, where and how* each invocation of :func:`mcland.run`
 (``mcland sample … --out DIR``) on a run directory worked: start and end time (UTC), wall
 seconds, host, process id, mcland version, the points it wrote, its threads or Dask
-workers (and their hosts), and whether it completed.  A fresh run writes one line, every
-resume appends another, so the run's total wall time is the sum over the lines.
+workers (and their hosts), whether it completed, and the numerics fingerprint of the
+process (``numerics``) and of the shards it wrote (``shard_numerics``: key -> shard names;
+:mod:`mcland.core.numerics`).  A fresh run writes one line, every resume appends another, so the run's total wall time is the sum over the lines.
 
 The log is *not* part of the run's identity: the manifest (``run.json``) alone decides
 whether a resume matches (:func:`mcland.rundir.directory.prepare`), shards never carry the log, and
@@ -35,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mcland.core import numerics
 from mcland.core.version import __version__
 from mcland.rundir import directory as rundir
 
@@ -226,6 +228,12 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def _shard_numerics(run_dir: Path, ks: list[int]) -> dict[str, list[str]]:
+    """Fingerprint key -> shards (names) among the shards ``ks``, from their metadata."""
+    groups = numerics.of_shards([rundir.shard_path(run_dir, k) for k in ks])
+    return {str(key): [p.name for p in ps] for key, ps in groups.items()}
+
+
 def _shard_stamp(run_dir: Path, k: int) -> tuple[int, int] | None:
     try:
         st = rundir.shard_path(run_dir, k).stat()
@@ -316,6 +324,10 @@ class Session:
             "scheduler": self.scheduler,
             "completed": error is None,
             "error": None if error is None else _error_text(error),
+            # issue 23: this process's numerics fingerprint, and those of the shards this
+            # session wrote (a Dask worker's may differ from the process's)
+            "numerics": numerics.fingerprint(),
+            "shard_numerics": _shard_numerics(self.run_dir, written),
         }
 
     def close(self, error: BaseException | None = None) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from mcland.classification.certify.balance import layer_balance
 from mcland.classification.certify.dyadic import Dyadic, dot_int, floats, ints, ldexp
+from mcland.core import linalg as la  # recorded figures: norms, eigh without the process's BLAS
 from mcland.core.problem import Problem
 from mcland.core.tolerances import GRAD_RTOL
 from mcland.points.inspect import split_layers
@@ -296,11 +297,11 @@ def exact_certificate(
         start += size
         g_sq += ldexp(dot_int(part, part), 2 * (ex.grad.e - int(k_bal[h])))
     g_norm = math.sqrt(g_sq)
-    norms = np.array([np.linalg.norm(W) for W in split_layers(w, dims)])
-    scale = g_scale(norms, np.linalg.norm(problem.Sxx), np.linalg.norm(problem.Syx))
+    norms = np.array([la.norm(W) for W in split_layers(w, dims)])
+    scale = g_scale(norms, la.norm(problem.Sxx), la.norm(problem.Syx))
     grad_rel = g_norm / scale if scale > 0 else (0.0 if g_norm == 0 else math.inf)
     Hf = ex.hess.to_float()
-    h_norm = float(np.linalg.norm(Hf))
+    h_norm = la.norm(Hf)
     if grad_rel > grad_rtol:
         return Certificate("not_critical", "exact", grad_rel, math.nan, h_norm, -1)
     psd_type = "global_minimizer" if at_global else "non_strict_saddle"
@@ -311,7 +312,7 @@ def exact_certificate(
     for shift, A in ((np.zeros_like(k), Hf), (k, B)):  # plain, then balanced
         if not np.all(np.isfinite(A)):
             continue
-        ev, U = np.linalg.eigh(A)
+        ev, U = la.eigh(A)
         for i in range(min(CANDIDATES, ev.size)):
             v = np.ldexp(U[:, i], -shift)  # exact: D u, D a power of two
             sign, q, ray = _quad(ex.hess, v, exact=True)

@@ -11,6 +11,7 @@ from mcland._kernels import stability as ks
 from mcland._kernels.stability import NEAR_EXACT, PSD_VACUOUS, WEAK_PSD
 from mcland.classification.certify.balance import balance_rows, layer_figures
 from mcland.classification.certify.stability import bounds_rows, stability
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.tolerances import EPS
 
 
@@ -32,7 +33,7 @@ def certify_figures_reference(
     depth with :func:`layer_figures`, :func:`balance_rows`, :func:`bounds_rows`, then
     :func:`stability` row by row): the same ``(k, fig, code)``."""
     n = len(w_list)
-    x_norm, y_norm = float(np.linalg.norm(X)), float(np.linalg.norm(Y))
+    x_norm, y_norm = la.norm(X), la.norm(Y)
     mu0 = float(problem.mu[0])
     ostrowski = min(1.0, mu0)  # lambda_orig <= ostrowski * lambda_w for lambda_w < 0
     names = f.TYPE_NAMES

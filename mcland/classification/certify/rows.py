@@ -17,6 +17,7 @@ from mcland._kernels.bundles import CertifyData, CertifyOutput, CertifyPoints
 from mcland.classification.certify.exact_type import exact_certificate, exact_moments
 from mcland.classification.certify.reference import certify_figures_reference
 from mcland.classification.certify.stability import CRITICAL_TYPES, Stability, stability
+from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.blas import one_blas_thread
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
@@ -229,8 +230,8 @@ def certify_figures(
     )  # fmt: skip
     data = CertifyData(
         np.ascontiguousarray(problem.Sxx, np.float64), np.ascontiguousarray(problem.Syx, np.float64),
-        _values_table(problem, ranks), float(problem.mu[-1]), float(np.linalg.norm(X)),
-        float(np.linalg.norm(Y)), float(problem.mu[0]), float(rel), float(grad_rtol),
+        _values_table(problem, ranks), float(problem.mu[-1]), la.norm(X),
+        la.norm(Y), float(problem.mu[0]), float(rel), float(grad_rtol),
         bool(everything),
     )  # fmt: skip
     h_max = int(dims.lengths.max()) - 1
