@@ -12,10 +12,14 @@ The runs: ``W_h(0) = eps a G_h``, plateaus detected on a log-spaced time grid by
 smallest gradient. Four parts, each measured on the rows with ``eps <= EPS_SMALL`` (the
 small-initialisation regime; larger eps are tabulated for contrast):
 
-1. **Order.** ``visited_S`` (the plateaus' S, then the final S) is a *staircase* when every
-   entry is a top set ``[k] = {1..k}`` and k increases; *complete* when k increases by one
-   each time from ``[]``. Fractions with Wilson intervals, per depth; rows that hit the
-   budget are included (their last S is read mid-run).
+1. **Order.** The sets the flow dwelt at — the S of the visits that are plateaus, then the
+   last visit's S, consecutive repeats merged (``visits`` column; up to 0.7 this was
+   ``visited_S``) — form a *staircase* when every entry is a top set ``[k] = {1..k}`` and k
+   increases; *complete* when k increases by one each time from ``[]``. Fractions with
+   Wilson intervals, per depth; rows that hit the budget are included (their last S is
+   read mid-run). Reported beside it, not judged: the same on ``visited_S``, which since
+   issue 22 lists every set the reading ``S(t)`` passes, transits included (during a fast
+   drop the ``z_i`` need not be monotone, so a transit can read a non-top set).
 2. **Plateau values.** The distance from each plateau's loss to the nearest enumerated
    critical value, in units of the range of the point's critical values (``tr(Syy) - L* =
    lambda_1 + ... + lambda_r``): a match is ``<= MATCH_TOL``. Also shown in units of the
@@ -94,6 +98,19 @@ def top_size(S: object) -> int | None:
     """``k`` when ``S`` is the top set ``[k] = {1..k}``, else None."""
     s = [int(i) for i in S]
     return len(s) if s == list(range(1, len(s) + 1)) else None
+
+
+def dwelt_sets(visits: object) -> list[list[int]]:
+    """The S of the visits that are plateaus, then the last visit's S, consecutive repeats
+    merged: the sets the flow dwelt at (``visited_S`` up to 0.7)."""
+    out: list[list[int]] = []
+    visits = list(visits)
+    for j, vis in enumerate(visits):
+        if vis["plateau"] or j == len(visits) - 1:
+            S = sorted(int(i) for i in vis["S"])
+            if not out or out[-1] != S:
+                out.append(S)
+    return out
 
 
 def order_kind(visited: object) -> str:
@@ -178,14 +195,16 @@ def duration_fits(pl: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-LIGHT = ["sample_id", "H", "eps", "status", "visited_S"]  # what analyse needs besides pl, drops
+# what analyse needs besides pl, drops (and ``visits`` in runs since issue 22)
+LIGHT = ["sample_id", "H", "eps", "status", "visited_S"]
 
 
 def reduce_shard(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One shard's records reduced to what :func:`analyse` needs: their light columns,
     their plateau table and the first drops of their small-eps rows (the loss curves and
     plateaus are not kept)."""
-    return df[LIGHT], plateau_table(df), first_drops(df[df["eps"] <= EPS_SMALL])
+    light = [*LIGHT, "visits"] if "visits" in df.columns else LIGHT
+    return df[light], plateau_table(df), first_drops(df[df["eps"] <= EPS_SMALL])
 
 
 def analyse(
@@ -199,6 +218,11 @@ def analyse(
     v = Verdict(CLAIM)
     rng = np.random.default_rng(SEED)
     df = df.copy()
+    # a run since issue 22 (visits present): visited_S includes transits
+    transits = "visits" in df.columns and bool(df["visits"].notna().all())
+    if transits:
+        df["all_order"] = [order_kind(vs) for vs in df["visited_S"]]
+        df["visited_S"] = [dwelt_sets(vs) for vs in df["visits"]]
     df["order"] = [order_kind(vs) for vs in df["visited_S"]]
     small = df[df["eps"] <= EPS_SMALL]
     st = df["status"].astype(str).value_counts()
@@ -209,8 +233,9 @@ def analyse(
     # 1. order
     order = (df.groupby(["H", "eps", "order"]).size().unstack(fill_value=0)
              .reindex(columns=["complete", "staircase", "other"], fill_value=0).reset_index())  # fmt: skip
-    v.note("1. order of visited_S: complete staircase / staircase with skips / other, per depth "
-           "(eps <= EPS_SMALL; fraction of staircases with 95% Wilson interval)")  # fmt: skip
+    v.note("1. order of the sets dwelt at (plateaus, then the final S): complete staircase / "
+           "staircase with skips / other, per depth (eps <= EPS_SMALL; fraction of staircases "
+           "with 95% Wilson interval)")  # fmt: skip
     for H, g in small.groupby("H"):
         n, c = len(g), int((g["order"] == "complete").sum())
         s = int((g["order"] == "staircase").sum())
@@ -220,6 +245,12 @@ def analyse(
              f"{[list(map(int, S)) for S in bad['visited_S'].iloc[0]]}" if len(bad) else ""  # fmt: skip
         v.require(len(bad) == 0, f"H = {H}: {n} rows: {c} complete, {s} with skips, {len(bad)} "
                   f"other (staircase fraction {(c + s) / n:.3f} [{float(lo):.3f}, {float(hi):.3f}]){ex}")  # fmt: skip
+    if transits:
+        for H, g in small.groupby("H"):
+            c = g["all_order"].value_counts()
+            v.note(f"   every visit (visited_S, transits included), H = {H}: {c.get('complete', 0)} "
+                   f"complete, {c.get('staircase', 0)} with skips, {c.get('other', 0)} other "
+                   f"of {len(g)}")  # fmt: skip
     big = df[(df["eps"] > EPS_SMALL) & (df["order"] == "other")]
     if len(big):
         v.note(f"contrast, eps > {EPS_SMALL:g}: {len(big)} of {int((df['eps'] > EPS_SMALL).sum())} "
@@ -298,7 +329,10 @@ def analyse(
 def check(run_dir: str, tables: Path | None = None, figures: Path | None = None) -> Verdict:
     """Check the claim on the small_init records of ``run_dir``; with ``tables`` /
     ``figures``, write the CSV tables and the figure (PNG) there."""
-    parts = reduce_dynamics(run_dir, EXPERIMENT, COLUMNS, reduce_shard)
+    try:  # runs since issue 22 have the visits column
+        parts = reduce_dynamics(run_dir, EXPERIMENT, [*COLUMNS, "visits"], reduce_shard)
+    except Exception:  # an older run: visited_S holds the sets dwelt at
+        parts = reduce_dynamics(run_dir, EXPERIMENT, COLUMNS, reduce_shard)
     parts = parts or [reduce_shard(pd.DataFrame(columns=COLUMNS))]
     df, pl, drops = (pd.concat([part[k] for part in parts], ignore_index=True) for k in range(3))
     v, out = analyse(df, pl, drops)

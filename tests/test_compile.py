@@ -55,19 +55,19 @@ CONFIG = {"n": 40, "seed": 7, "architecture": {"depth": [2, 4], "hidden": [1, 4]
 # A dynamics run in a child with its own NUMBA_CACHE_DIR; prints how the integrator came.
 _DYNAMICS = """
 import hashlib, json
-from mcland._kernels import flow
+from mcland._kernels import integrator
 from mcland._kernels.compile.common import is_ready
 from mcland._kernels.compile.flow import ready_stamp
 from mcland.flow.run import dynamics
-stamp = ready_stamp("explicit")
+stamp = ready_stamp("auto")
 ready_before = is_ready(stamp)
 df = dynamics({cfg!r}, threads=1)
 print(json.dumps({{
     "ready_before": ready_before,
     "ready_after": is_ready(stamp) and is_ready(),
-    "integrate_dense": [
-        sum(flow.integrate_dense.stats.cache_hits.values()),
-        sum(flow.integrate_dense.stats.cache_misses.values()),
+    "integrate_flow": [
+        sum(integrator.integrate_flow.stats.cache_hits.values()),
+        sum(integrator.integrate_flow.stats.cache_misses.values()),
     ],
     "records": hashlib.sha256(df.to_csv().encode()).hexdigest(),
 }}))
@@ -145,10 +145,10 @@ def test_a_shared_cache_spares_the_second_process_all_compiling(parallel, parall
 def test_a_first_dynamics_run_loads_the_integrator_its_child_compiled(tmp_path):
     cold = _child(tmp_path, code=_DYNAMICS, cfg=DYNAMICS)
     assert not cold["ready_before"] and cold["ready_after"]
-    assert cold["integrate_dense"] == [1, 0]  # the child's, loaded before the first point
+    assert cold["integrate_flow"] == [1, 0]  # the child's, loaded before the first point
     warm = _child(tmp_path, code=_DYNAMICS, cfg=DYNAMICS)
     assert warm["ready_before"]
-    assert warm["integrate_dense"] == [1, 0]  # loaded lazily on the first point
+    assert warm["integrate_flow"] == [1, 0]  # loaded lazily on the first point
     assert warm["records"] == cold["records"]
 
 

@@ -130,13 +130,29 @@ def test_bad_arguments():
         escape(SADDLE_CONFIG, 1, [1e-3], f=1.5)
 
 
+def test_a_dense_hessian_too_large_is_refused_in_one_line():
+    """``auto`` and ``rosenbrock`` allocate the dense Hessian and its factors (``2 N^2``
+    float64): refused above 1 GiB with the estimate, before anything is allocated; the
+    explicit pair is not concerned (``N = 91 * 91 + 91 = 8372``: 1.04 GiB)."""
+    W = [np.zeros((91, 91)), np.zeros((1, 91))]
+    X, Y = np.eye(91), np.zeros((1, 91))
+    for integrator in ("auto", "rosenbrock"):
+        with pytest.raises(mcland.MclandError, match=r"1\.0 GiB for N = 8372") as e:
+            gradient_flow(W, X, Y, t_max=1.0, integrator=integrator)
+        assert "\n" not in str(e.value)
+    res = gradient_flow(W, X, Y, t_max=1.0, integrator="explicit")  # W = 0, Y = 0: critical
+    assert res.status != "failed"
+    with pytest.raises(mcland.MclandError, match="integrator must be one of"):
+        gradient_flow(W, X, Y, t_max=1.0, integrator="implicit")
+
+
 def test_double_double_time_takes_steps_below_the_float64_resolution():
     """At ``t = 1e13`` float64 resolves ``2e-3``: ``clip_step`` keeps a step of ``1e-4``
     and asks for the double-double time, which ``advance_time`` then carries exactly; a
     step that would not move even that (``<= 1e-30 t``) is refused (0)."""
     t0 = 1e13
     control = FlowControl(1e-6, 0.0, 1e-5, math.inf, 5.0, 0.2, 0.0, 0.0, -math.inf, -math.inf,
-                          1e6, 1e15, np.zeros(1))  # fmt: skip
+                          1e6, 1e15, 0.0, np.zeros(1))  # fmt: skip
     assert clip_step(1.0, t0, 0.0, False, control) == (1.0, False)  # float64 resolves it
     assert clip_step(1e-4, t0, 0.0, False, control) == (1e-4, True)
     assert clip_step(1e-18, t0, 0.0, True, control)[0] == 0.0

@@ -133,6 +133,7 @@ FlowControl = namedtuple(
         "loss_stop",
         "max_evals",
         "t_max",
+        "method",
         "w_ref",
     ],
 )
@@ -144,7 +145,23 @@ float64, the point the relative tolerance measures displacements from.
 gradient norm at which the run has settled (only after the loss crossed ``loss_mark`` when
 ``settle_after_mark`` is nonzero); ``loss_mark`` the loss level whose first crossing time is
 recorded; ``loss_stop`` the loss at which to stop (``-inf``: never); ``max_evals`` the
-budget in gradient evaluations, ``t_max`` in flow time.
+budget in gradient evaluations, ``t_max`` in flow time; ``method`` the integrator
+(:data:`.integrator.EXPLICIT`, :data:`.integrator.ROSENBROCK` or :data:`.integrator.AUTO`,
+as a float64).
+"""
+
+FlowMonitor = namedtuple("FlowMonitor", ["read", "K", "rate_threshold", "mask", "info", "w_min"])
+"""The index sets ``S`` the flow visits, read at every accepted step (:mod:`.visits`).
+
+Inputs: ``read`` (d_y, d_y) ``diag(lambda)^(-1/2) U^T`` and ``K`` (d_x, d_x) ``Sxx^(1/2)``
+(original coordinates), so that ``z_i = ||(read W_{H:1} K)_i||`` and ``S = {i : z_i >
+1/2}`` (docs/theory.md §2, "Reading S off a point"); ``rate_threshold`` (float64) the
+plateau criterion's ``threshold lambda_r`` on ``t ||grad L||^2``.  Outputs, one row per
+visited set (at most ``J`` rows): ``mask`` (J,) int64, the set as a bit mask (bit ``i - 1``
+for index ``i``); ``info`` (J, :data:`.visits.N_INFO`) float64 (entry and exit times,
+plateau range, smallest rate and gradient, ...); ``w_min`` (J, N) the weights at the
+accepted step of smallest gradient within the visit.  ``J = 0`` (and ``read`` of shape
+(0, 0)) switches the monitor off.
 """
 
 CertifyPoints = namedtuple(

@@ -220,13 +220,6 @@ def _hermite(L0, D0, L1, D1, h, theta):
 
 
 @jit
-def integrate(problem, control, w, t_record, loss_record):
-    """Follow gradient flow from ``w`` (N,), overwritten with the final weights:
-    :func:`integrate_dense` without recording the weights."""
-    return integrate_dense(problem, control, w, t_record, loss_record, np.empty((0, w.size)))
-
-
-@jit
 def _hermite_weights(w, k1, y_new, k4, h, theta, out):
     """Cubic Hermite interpolant of the weights on an accepted step: ``w`` at its start,
     ``y_new`` at its end, velocities ``k1``, ``k4`` (``-grad L``); into ``out`` (N,)."""
@@ -240,119 +233,31 @@ def _hermite_weights(w, k1, y_new, k4, h, theta, out):
         out[i] = a0 * w[i] + b0 * k1[i] + a1 * y_new[i] + b1 * k4[i]
 
 
-@jit
-def integrate_dense(problem, control, w, t_record, loss_record, w_record):
-    """Follow gradient flow from ``w`` (N,), overwritten with the final weights.
-
-    Parameters
-    ----------
-    problem : FlowProblem
-        Architecture and data moments.
-    control : FlowControl
-        Tolerances, step bounds, stopping rules and budgets (float64 fields).
-    w : ndarray (N,)
-        Start point; on return the last accepted point.
-    t_record : ndarray (K,)
-        Ascending flow times at which the loss is recorded.
-    loss_record : ndarray (K,)
-        Output: the loss at ``t_record`` (dense output), NaN past the end of the run.
-    w_record : ndarray (K, N) or (0, N)
-        Output when it has K rows: the weights at ``t_record`` (cubic Hermite dense output
-        with the exact velocities at both ends of the step, third order like the
-        integrator), NaN past the end of the run.
-
-    Returns
-    -------
-    out : ndarray (10,)
-        ``status, t_end, n_evals, n_accepted, n_rejected, loss_end, grad_end, t_mark,
-        loss_start, grad_start`` (``t_mark`` the first time ``L <= loss_mark``, NaN if
-        never).
-    """
+@jit_inline
+def bs3_attempt(problem, control, w, f0, h, k2, k3, y, y_new, f_new):
+    """One attempted Bogacki-Shampine step of length ``h`` from ``w`` (velocity ``f0 =
+    -grad L(w)``): ``y_new`` and ``f_new = -grad L(y_new)`` (``k2``, ``k3`` the stages).
+    Returns ``(L_new, err)``: the loss at ``y_new`` and the error ratio (``<= 1``: accept);
+    three gradient evaluations."""
     N = w.size
-    w_ref = control.w_ref
-    k1 = np.empty(N)
-    k2 = np.empty(N)
-    k3 = np.empty(N)
-    k4 = np.empty(N)
-    y = np.empty(N)
-    y_new = np.empty(N)
-    L = loss_and_gradient(problem, w, k1)
     for i in range(N):
-        k1[i] = -k1[i]
-    evals = 1
-    g = _norm(k1)
-    out = np.full(10, np.nan)
-    out[8] = L
-    out[9] = g
-    t = 0.0
-    t_lo = 0.0  # the low part of a double-double time (module docstring)
-    exact = False
-    rec = start_records(L, w, t_record, loss_record, w_record)
-    t_mark = np.nan
-    if control.loss_mark >= L:
-        t_mark = 0.0
-    h = min(control.h0, control.h_max)
-    accepted = 0
-    rejected = 0
-    last_rejected = False
-    status = -1
-    while True:
-        status = stop_status(L, g, t, t_mark, evals, 3, control)
-        if status >= 0:
-            break
-        h, exact = clip_step(h, t, t_lo, exact, control)
-        if h == 0.0:
-            status = FAILED
-            break
-        for i in range(N):
-            y[i] = w[i] + h * _A21 * k1[i]
-        loss_and_gradient(problem, y, k2)
-        for i in range(N):
-            k2[i] = -k2[i]
-            y[i] = w[i] + h * _A32 * k2[i]
-        loss_and_gradient(problem, y, k3)
-        for i in range(N):
-            k3[i] = -k3[i]
-            y_new[i] = w[i] + h * (_B1 * k1[i] + _B2 * k2[i] + _B3 * k3[i])
-        L_new = loss_and_gradient(problem, y_new, k4)
-        for i in range(N):
-            k4[i] = -k4[i]
-        evals += 3
-        e = 0.0
-        for i in range(N):
-            d = h * (_E1 * k1[i] + _E2 * k2[i] + _E3 * k3[i] + _E4 * k4[i])
-            e += d * d
-        e = np.sqrt(e)
-        scale = control.atol + control.rtol * max(_dist(w, w_ref), _dist(y_new, w_ref))
-        err = e / scale if scale > 0.0 else (0.0 if e == 0.0 else np.inf)
-        if not (err <= 1.0) or not np.isfinite(L_new):
-            rejected += 1
-            last_rejected = True
-            h *= step_factor(err, -1.0 / 3.0, control, True, True)
-            continue
-        # accepted: dense output of the loss over [t, t + h]
-        g_new = _norm(k4)
-        t_new, t_new_lo = advance_time(t, t_lo, h, exact)
-        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, t_lo, h, t_new,
-                                  t_new_lo, w, k1, y_new, k4, t_record, loss_record,
-                                  w_record, rec, t_mark, control.loss_mark)  # fmt: skip
-        for i in range(N):
-            w[i] = y_new[i]
-            k1[i] = k4[i]
-        t = t_new
-        t_lo = t_new_lo
-        L = L_new
-        g = g_new
-        accepted += 1
-        fac = step_factor(err, -1.0 / 3.0, control, False, last_rejected)
-        last_rejected = False
-        h = min(h * fac, control.h_max)
-    out[0] = status
-    out[1] = t
-    out[2] = evals
-    out[3] = accepted
-    out[4] = rejected
-    out[5] = L
-    out[6] = g
-    out[7] = t_mark
-    return out
+        y[i] = w[i] + h * _A21 * f0[i]
+    loss_and_gradient(problem, y, k2)
+    for i in range(N):
+        k2[i] = -k2[i]
+        y[i] = w[i] + h * _A32 * k2[i]
+    loss_and_gradient(problem, y, k3)
+    for i in range(N):
+        k3[i] = -k3[i]
+        y_new[i] = w[i] + h * (_B1 * f0[i] + _B2 * k2[i] + _B3 * k3[i])
+    L_new = loss_and_gradient(problem, y_new, f_new)
+    for i in range(N):
+        f_new[i] = -f_new[i]
+    e = 0.0
+    for i in range(N):
+        d = h * (_E1 * f0[i] + _E2 * k2[i] + _E3 * k3[i] + _E4 * f_new[i])
+        e += d * d
+    e = np.sqrt(e)
+    scale = control.atol + control.rtol * max(_dist(w, control.w_ref), _dist(y_new, control.w_ref))
+    err = e / scale if scale > 0.0 else (0.0 if e == 0.0 else np.inf)
+    return L_new, err

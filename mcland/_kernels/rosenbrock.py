@@ -1,48 +1,35 @@
-"""Gradient flow ``dW/dt = -grad L(W)`` with a linearly implicit (Rosenbrock) integrator,
-for stiff stretches: slow escapes next to directions of large curvature.
+"""Linearly implicit (Rosenbrock) steps of gradient flow ``dW/dt = -grad L(W)``, for stiff
+stretches: slow escapes and plateaus next to directions of large curvature, where an
+explicit step is held by stability to ``2.5 / lambda_max`` (docs/dynamics.md).
 
-Method ROS2 (Verwer, Spee, Blom and Hundsdorfer 1999), order 2, L-stable, with the exact
-Jacobian ``J = -Hess L(W_n)`` (the Hessian of the original loss, :func:`.hessian.assemble_hessian`)
-and ``gamma = 1 + 1/sqrt(2)``::
+Method ROS34PW2 (J. Rang and L. Angermann, BIT 45 (2005) 761-787): four stages, order 3
+with an embedded order-2 solution, L-stable and stiffly accurate, with the exact Jacobian
+``J = -Hess L(W_n)`` (the Hessian of the original loss, :func:`.hessian.assemble_hessian`)
+and ``gamma = 0.4358665215``.  The error estimate is the difference to the embedded
+second-order solution, ``O(h^3)``, accepted under the same norm-wise control as
+:mod:`.flow` (relative to the displacement from ``w_ref``), with the third-order solution
+propagated, as the explicit Bogacki-Shampine pair does: the step grows like
+``rtol^(1/3)`` and the result is more accurate than the tolerance.  A stable mode of any
+curvature is damped (L-stability, ``R(-inf) = 0``), so the step is bounded by accuracy
+alone.  (Up to 0.7: ROS2 of Verwer et al., whose first-order error estimate held its
+step to ``rtol^(1/2)``, 10-40 times the evaluations of the explicit pair where nothing
+is stiff.)
 
-    (I + gamma h Hess) k1 = -grad L(W_n)
-    (I + gamma h Hess) k2 = -grad L(W_n + h k1) - 2 k1
-    W_{n+1} = W_n + 3/2 h k1 + 1/2 h k2
-
-Error estimate: the difference to the embedded first-order solution ``W_n + h k1``, ``e = h
-(k1 + k2) / 2``, accepted under the same norm-wise control as :mod:`.flow` (relative to the
-displacement from ``w_ref``); step update ``h <- h min(grow, max(shrink, 0.9 err^(-1/2)))``.
-A stable mode of any curvature is damped (L-stability), so the step is bounded by accuracy
-alone: on a plateau next to stiff directions it grows far beyond ``2 / lambda_max``, where
-the explicit pair of :mod:`.flow` is held by stability.
-
-Cost per attempted step: two gradient evaluations (``W_n + h k1`` and ``W_{n+1}``, the
-latter reused as the next step's ``k1`` right-hand side), one LU factorisation (partial
-pivoting, in place, N^3/3) and, once per accepted point, one Hessian assembly (a rejected
-step reuses it).  Dense output, stopping rules and statuses are those of
-:func:`.flow.integrate_dense` (cubic Hermite interpolation with the exact velocities).
+Cost per attempted step: four gradient evaluations, one LU factorisation of ``I + gamma h
+Hess`` (partial pivoting, in place, ``N^3/3``), four solves and three products with the
+Hessian; once per accepted point one Hessian assembly (a rejected step reuses it).  The
+dense Hessian (``N^2`` memory) is touched only by :func:`stiff_matrix`,
+:func:`stiff_factor`, :func:`stiff_solve` and the products in :func:`_stage_rhs`: the
+place to swap for Hessian-vector products and an iterative solve.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mcland._kernels.flow import (
-    FAILED,
-    _dist,
-    _norm,
-    advance_time,
-    clip_step,
-    loss_and_gradient,
-    record_step,
-    start_records,
-    step_factor,
-    stop_status,
-)
+from mcland._kernels.flow import _dist, loss_and_gradient
 from mcland._kernels.hessian import assemble_hessian
-from mcland._kernels.jit import jit
-
-GAMMA = 1.0 + 1.0 / np.sqrt(2.0)
+from mcland._kernels.jit import jit, jit_inline
 
 
 @jit
@@ -100,126 +87,125 @@ def lu_solve(LU, piv, b, x):
         x[i] = s / LU[i, i]
 
 
-@jit
-def integrate_stiff(problem, control, w, t_record, loss_record, w_record):
-    """Follow gradient flow from ``w`` (N,) with ROS2, overwriting ``w`` with the final
-    weights.  Arguments as :func:`.flow.integrate_dense`.
+# ---------------------------------------------------------------------- the linear algebra
+# The three functions below are the only place where the stiff steps touch the Hessian:
+# assembling it (dense, N x N), factorising ``I + c Hess`` and solving with the factors.
+# A matrix-free variant (Hessian-vector products and an iterative solve) replaces these.
 
-    Returns
-    -------
-    out : ndarray (11,)
-        As :func:`.flow.integrate_dense`'s ten entries, then the number of Hessian
-        assemblies.
-    """
+
+@jit_inline
+def stiff_matrix(problem, w, hess):
+    """The Hessian of the loss at the flat point ``w`` (N,), both triangles, into ``hess``
+    (N, N): :func:`.hessian.assemble_hessian` (``O(N^2)`` memory)."""
+    H_up = assemble_hessian(problem.dims, w, problem.Sxx, problem.Syx)
     N = w.size
-    w_ref = control.w_ref
-    f0 = np.empty(N)
-    f1 = np.empty(N)
-    f_new = np.empty(N)
-    k1 = np.empty(N)
-    k2 = np.empty(N)
-    rhs = np.empty(N)
-    y = np.empty(N)
-    y_new = np.empty(N)
-    hess = np.empty((N, N))
-    M = np.empty((N, N))
-    piv = np.empty(N, np.int64)
-    L = loss_and_gradient(problem, w, f0)
     for i in range(N):
-        f0[i] = -f0[i]
-    evals = 1
-    n_hess = 0
-    have_hess = False
-    g = _norm(f0)
-    out = np.full(11, np.nan)
-    out[8] = L
-    out[9] = g
-    t = 0.0
-    t_lo = 0.0  # the low part of a double-double time (mcland._kernels.flow)
-    exact = False
-    rec = start_records(L, w, t_record, loss_record, w_record)
-    t_mark = np.nan
-    if control.loss_mark >= L:
-        t_mark = 0.0
-    h = min(control.h0, control.h_max)
-    accepted = 0
-    rejected = 0
-    last_rejected = False
-    status = -1
-    while True:
-        status = stop_status(L, g, t, t_mark, evals, 2, control)
-        if status >= 0:
-            break
-        h, exact = clip_step(h, t, t_lo, exact, control)
-        if h == 0.0:
-            status = FAILED
-            break
-        if not have_hess:
-            H_up = assemble_hessian(problem.dims, w, problem.Sxx, problem.Syx)
-            for i in range(N):
-                for j in range(i, N):
-                    hess[i, j] = H_up[i, j]
-                    hess[j, i] = H_up[i, j]
-            n_hess += 1
-            have_hess = True
-        c = GAMMA * h
-        for i in range(N):
-            for j in range(N):
-                M[i, j] = c * hess[i, j]
-            M[i, i] += 1.0
-        ok = lu_factor(M, piv)
-        err = np.inf
-        L_new = np.nan
-        if ok:
-            lu_solve(M, piv, f0, k1)
-            for i in range(N):
-                y[i] = w[i] + h * k1[i]
-            loss_and_gradient(problem, y, f1)
-            for i in range(N):
-                rhs[i] = -f1[i] - 2.0 * k1[i]
-            lu_solve(M, piv, rhs, k2)
-            for i in range(N):
-                y_new[i] = w[i] + h * (1.5 * k1[i] + 0.5 * k2[i])
-            L_new = loss_and_gradient(problem, y_new, f_new)
-            for i in range(N):
-                f_new[i] = -f_new[i]
-            evals += 2
-            e = 0.0
-            for i in range(N):
-                d = 0.5 * h * (k1[i] + k2[i])
-                e += d * d
-            e = np.sqrt(e)
-            scale = control.atol + control.rtol * max(_dist(w, w_ref), _dist(y_new, w_ref))
-            err = e / scale if scale > 0.0 else (0.0 if e == 0.0 else np.inf)
-        if not (err <= 1.0) or not np.isfinite(L_new):
-            rejected += 1
-            last_rejected = True
-            h *= step_factor(err, -0.5, control, True, True)
-            continue
-        g_new = _norm(f_new)
-        t_new, t_new_lo = advance_time(t, t_lo, h, exact)
-        rec, t_mark = record_step(L, -g * g, L_new, -g_new * g_new, t, t_lo, h, t_new,
-                                  t_new_lo, w, f0, y_new, f_new, t_record, loss_record,
-                                  w_record, rec, t_mark, control.loss_mark)  # fmt: skip
-        for i in range(N):
-            w[i] = y_new[i]
-            f0[i] = f_new[i]
-        have_hess = False
-        t = t_new
-        t_lo = t_new_lo
-        L = L_new
-        g = g_new
-        accepted += 1
-        fac = step_factor(err, -0.5, control, False, last_rejected)
-        last_rejected = False
-        h = min(h * fac, control.h_max)
-    out[0] = status
-    out[1] = t
-    out[2] = evals
-    out[3] = accepted
-    out[4] = rejected
-    out[5] = L
-    out[6] = g
-    out[7] = t_mark
-    out[10] = n_hess
-    return out
+        for j in range(i, N):
+            hess[i, j] = H_up[i, j]
+            hess[j, i] = H_up[i, j]
+
+
+@jit_inline
+def stiff_factor(hess, c, M, piv):
+    """LU factors of ``I + c Hess`` into ``M``, ``piv``; False when singular."""
+    N = hess.shape[0]
+    for i in range(N):
+        for j in range(N):
+            M[i, j] = c * hess[i, j]
+        M[i, i] += 1.0
+    return lu_factor(M, piv)
+
+
+@jit_inline
+def stiff_solve(M, piv, b, x):
+    """``x = (I + c Hess)^{-1} b`` from :func:`stiff_factor`'s factors."""
+    lu_solve(M, piv, b, x)
+
+
+# ---------------------------------------------------------------------- the step
+
+
+# ROS34PW2 (Rang and Angermann 2005): 4 stages, order 3, embedded order 2, L-stable,
+# stiffly accurate; standard form (Hairer and Wanner, Solving ODEs II, IV.7)
+_G = 4.3586652150845900e-01
+_A21 = 8.7173304301691801e-01
+_A31 = 8.4457060015369423e-01
+_A32 = -1.1299064236484185e-01
+_G21 = -8.7173304301691801e-01
+_G31 = -9.0338057013044082e-01
+_G32 = 5.4180672388095326e-02
+_G41 = 2.4212380706095346e-01
+_G42 = -1.2232505839045147e00
+_G43 = 5.4526025533510214e-01
+_B1 = 2.4212380706095346e-01
+_B2 = -1.2232505839045147e00
+_B3 = 1.5452602553351020e00
+_B4 = 4.3586652150845900e-01
+_E1 = _B1 - 3.7810903145819369e-01  # b - b_hat (embedded, order 2)
+_E2 = _B2 - (-9.6042292212423178e-02)
+_E3 = _B3 - 0.5
+_E4 = _B4 - 2.1793326075422950e-01
+
+
+@jit_inline
+def _stage_rhs(problem, hess, h, y, fy, u, rhs):
+    """``rhs = h f(y) - h Hess u`` with ``f = -grad L``; ``fy`` scratch.  Returns the loss at
+    ``y``."""
+    L = loss_and_gradient(problem, y, fy)
+    N = y.size
+    for i in range(N):
+        s = 0.0
+        for j in range(N):
+            s += hess[i, j] * u[j]
+        rhs[i] = -h * fy[i] - h * s
+    return L
+
+
+@jit_inline
+def ros34_attempt(problem, control, w, f0, h, hess, M, piv, k1, k2, k3, k4, u, rhs, y, y_new,
+                  f_new):  # fmt: skip
+    """One attempted ROS34PW2 step of length ``h`` from ``w`` (velocity ``f0 = -grad L(w)``,
+    Hessian ``hess`` at ``w``): ``y_new`` and ``f_new = -grad L(y_new)``; ``k1 .. k4``,
+    ``u``, ``rhs``, ``y`` scratch (N,), ``M``, ``piv`` the factors' storage.  In the
+    standard form with ``J = -Hess`` (Hairer and Wanner IV.7)::
+
+        (I + gamma h Hess) k_i = h f(w + sum_j a_ij k_j) - h Hess sum_j gamma_ij k_j
+        y_new = w + sum_i b_i k_i,   error estimate  sum_i (b_i - b^_i) k_i
+
+    Returns ``(L_new, err, evals)``: the loss at ``y_new``, the error ratio (``<= 1``:
+    accept) and the gradient evaluations spent: four (stages 2-4 and ``f(y_new)``), with
+    one factorisation, four solves and three products with the Hessian; none when ``I +
+    gamma h Hess`` is singular (the step is then rejected, ``err = inf``)."""
+    N = w.size
+    if not stiff_factor(hess, _G * h, M, piv):
+        return np.nan, np.inf, 0
+    for i in range(N):
+        rhs[i] = h * f0[i]
+    stiff_solve(M, piv, rhs, k1)
+    for i in range(N):
+        y[i] = w[i] + _A21 * k1[i]
+        u[i] = _G21 * k1[i]
+    _stage_rhs(problem, hess, h, y, f_new, u, rhs)
+    stiff_solve(M, piv, rhs, k2)
+    for i in range(N):
+        y[i] = w[i] + _A31 * k1[i] + _A32 * k2[i]
+        u[i] = _G31 * k1[i] + _G32 * k2[i]
+    _stage_rhs(problem, hess, h, y, f_new, u, rhs)
+    stiff_solve(M, piv, rhs, k3)
+    for i in range(N):
+        y[i] = w[i] + k3[i]
+        u[i] = _G41 * k1[i] + _G42 * k2[i] + _G43 * k3[i]
+    _stage_rhs(problem, hess, h, y, f_new, u, rhs)
+    stiff_solve(M, piv, rhs, k4)
+    e = 0.0
+    for i in range(N):
+        y_new[i] = w[i] + _B1 * k1[i] + _B2 * k2[i] + _B3 * k3[i] + _B4 * k4[i]
+        d = _E1 * k1[i] + _E2 * k2[i] + _E3 * k3[i] + _E4 * k4[i]
+        e += d * d
+    L_new = loss_and_gradient(problem, y_new, f_new)
+    for i in range(N):
+        f_new[i] = -f_new[i]
+    e = np.sqrt(e)
+    scale = control.atol + control.rtol * max(_dist(w, control.w_ref), _dist(y_new, control.w_ref))
+    err = e / scale if scale > 0.0 else (0.0 if e == 0.0 else np.inf)
+    return L_new, err, 4

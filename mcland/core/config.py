@@ -249,10 +249,12 @@ class Dynamics(_Section):
     n_record: Annotated[int, Field(strict=True, ge=2, le=4096)] = Field(
         64, description="`K`: the loss is stored at `K` log-spaced times (`t_curve`, `loss_curve`)"
     )
-    integrator: Literal["explicit", "rosenbrock"] = Field(
-        "explicit",
-        description="`explicit`: Bogacki–Shampine 3(2); `rosenbrock`: linearly implicit ROS2 "
-        "with the exact Hessian, for slow escapes next to stiff directions (docs/dynamics.md)",
+    integrator: Literal["auto", "explicit", "rosenbrock"] = Field(
+        "auto",
+        description="`auto`: explicit steps, linearly implicit ones where an explicit step "
+        "would be held by stability (switched during the run); `explicit`: Bogacki–Shampine "
+        "3(2) only; `rosenbrock`: the linearly implicit ROS34PW2 pair (order 3(2), L-stable) "
+        "with the exact Hessian only (docs/dynamics.md)",
     )
     rtol: Tol = Field(1e-6, description="relative local error tolerance of the integrator")
     grad_tol: Tol = Field(
@@ -270,7 +272,10 @@ class Dynamics(_Section):
         description="small_init: a plateau lasts at least `t_end / t_start ≥ plateau_min_ratio`",
     )
     plateau_points: Annotated[int, Field(strict=True, ge=16, le=100_000)] = Field(
-        400, description="small_init: log-spaced times at which plateaus are looked for"
+        400,
+        description="unused since the visits are read at every accepted step (small_init "
+        "used to look for plateaus at this many log-spaced times); kept so that older "
+        "configurations still load",
     )
 
 

@@ -1,6 +1,8 @@
 """Gradient flow ``dW/dt = -grad L(W)`` from given weights (:func:`gradient_flow`), with the
-adaptive integrators of :mod:`mcland._kernels.flow` (explicit) and
-:mod:`mcland._kernels.rosenbrock` (linearly implicit, for stiff stretches)."""
+one adaptive integrator kernel of :mod:`mcland._kernels.integrator`: explicit steps
+(:mod:`mcland._kernels.flow`), linearly implicit ones (:mod:`mcland._kernels.rosenbrock`,
+for stiff stretches), or both switched automatically (the default); and the index sets
+``S`` a run visits (:class:`Visits`, :mod:`mcland._kernels.visits`)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcland._kernels.bundles import FlowControl, FlowProblem
-from mcland._kernels.flow import STATUS_NAMES, integrate_dense, loss_and_gradient
-from mcland._kernels.rosenbrock import integrate_stiff
+from mcland._kernels import integrator as ki
+from mcland._kernels.bundles import FlowControl, FlowMonitor, FlowProblem
+from mcland._kernels.flow import STATUS_NAMES, loss_and_gradient
+from mcland._kernels.visits import N_INFO
 from mcland.core import linalg as la  # products and norms without the process's BLAS
 from mcland.core.errors import MclandError
-from mcland.core.problem import as_matrix
+from mcland.core.problem import Problem, as_matrix
 from mcland.points.inspect import check_weights, split_layers
 
 
@@ -42,7 +45,17 @@ class FlowResult:
     w_record : ndarray (K, N) or None
         The flat weights at ``t_record`` (NaN after ``t_end``) when asked for.
     n_hessians : int
-        Hessian assemblies (``integrator = "rosenbrock"`` only).
+        Hessian assemblies (linearly implicit steps only).
+    n_stiff_steps : int
+        Accepted linearly implicit steps (``integrator = "rosenbrock"``: all; ``"auto"``:
+        those taken where an explicit step was held by stability).
+    n_switches : int
+        Switches between explicit and linearly implicit steps (``"auto"``).
+    estimate_evals : int
+        Gradient evaluations spent on stiffness estimates (``"auto"``; part of
+        ``n_evals``).
+    visits : Visits or None
+        The index sets visited (``monitor`` given).
     """
 
     weights: list[np.ndarray]
@@ -60,6 +73,68 @@ class FlowResult:
     loss_record: np.ndarray
     w_record: np.ndarray | None = None
     n_hessians: int = 0
+    n_stiff_steps: int = 0
+    n_switches: int = 0
+    estimate_evals: int = 0
+    visits: Visits | None = None
+
+
+INTEGRATORS = tuple(ki.METHODS)
+"""Values of ``integrator``: ``explicit``, ``rosenbrock``, ``auto``."""
+
+HESSIAN_BYTES_MAX = 1 << 30
+"""Largest memory for the dense Hessian and its factors (``2 N^2`` float64) that an
+``auto`` or ``rosenbrock`` run allocates; a larger one is refused (docs/dynamics.md)."""
+
+
+@dataclass(frozen=True)
+class Visits:
+    """The index sets ``S`` a run visited, in time order (:mod:`mcland._kernels.visits`).
+
+    Attributes
+    ----------
+    S : list of list of int
+        Each visit's set (1-based indices).
+    info : ndarray (n, N_INFO)
+        Per visit, the columns named by the ``mcland._kernels.visits`` constants (entry and
+        exit time, smallest rate ``t ||grad L||^2``, first and last accepted-step time on
+        the plateau criterion, smallest gradient norm, its time and loss, accepted steps).
+    w_min : ndarray (n, N)
+        The weights at each visit's accepted point of smallest gradient.
+    unresolved : int
+        Changes of more than one index that could not be ordered (docs/dynamics.md).
+    overflow : bool
+        More visits than rows: the sequence is incomplete.
+    """
+
+    S: list[list[int]]
+    info: np.ndarray
+    w_min: np.ndarray
+    unresolved: int
+    overflow: bool
+
+
+def monitor(N: int, problem: Problem | None = None, rate_threshold: float = 0.0,
+            rows: int = 0) -> FlowMonitor:  # fmt: skip
+    """The visits' bundle: off (no rows) without ``problem``; else ``rows`` rows reading
+    ``S`` with the problem's ``U``, ``lambda`` and ``K = Sxx^(1/2)``."""
+    if problem is None or rows == 0:
+        return FlowMonitor(np.zeros((0, 0)), np.zeros((0, 0)), 0.0, np.zeros(0, np.int64),
+                           np.zeros((0, N_INFO)), np.zeros((0, N)))  # fmt: skip
+    read = np.ascontiguousarray(problem.U.T / np.sqrt(problem.lam)[:, None], np.float64)
+    return FlowMonitor(
+        read, np.ascontiguousarray(problem.K, np.float64), float(rate_threshold),
+        np.zeros(rows, np.int64), np.full((rows, N_INFO), np.nan), np.full((rows, N), np.nan),
+    )  # fmt: skip
+
+
+def _visits(mon: FlowMonitor, out: np.ndarray) -> Visits | None:
+    if mon.mask.size == 0:
+        return None
+    n = int(out[ki.OUT_VISITS])
+    S = [[i + 1 for i in range(64) if (int(m) >> i) & 1] for m in mon.mask[:n]]
+    return Visits(S, mon.info[:n].copy(), mon.w_min[:n].copy(),
+                  int(out[ki.OUT_UNRESOLVED]), bool(out[ki.OUT_OVERFLOW]))  # fmt: skip
 
 
 def flow_problem(dims: np.ndarray, X: np.ndarray, Y: np.ndarray) -> FlowProblem:
@@ -79,10 +154,22 @@ def integrate(
     w_ref: np.ndarray, h0: float | None = None, h_max: float = math.inf,
     grad_stop: float = 0.0, settle_after_mark: bool = False, loss_mark: float = -math.inf,
     loss_stop: float = -math.inf, max_evals: int = 1_000_000, record_weights: bool = False,
-    integrator: str = "explicit",
+    integrator: str = "auto", visits: FlowMonitor | None = None,
 ) -> FlowResult:  # fmt: skip
-    """:func:`gradient_flow` on a flat start ``w`` (N,) (copied) and a built problem."""
+    """:func:`gradient_flow` on a flat start ``w`` (N,) (copied) and a built problem;
+    ``visits`` (:func:`monitor`) reads the index sets visited."""
+    if integrator not in ki.METHODS:
+        raise MclandError(
+            f"integrator must be one of {', '.join(map(repr, ki.METHODS))}, got {integrator!r}"
+        )
     w = np.array(w, np.float64)
+    need = 2 * 8 * w.size**2
+    if integrator != "explicit" and need > HESSIAN_BYTES_MAX:
+        raise MclandError(
+            f"integrator {integrator!r} needs the dense Hessian and its factors, "
+            f"{need / 2**30:.1f} GiB for N = {w.size} weights (limit "
+            f"{HESSIAN_BYTES_MAX / 2**30:.0f} GiB); use integrator='explicit'"
+        )
     ref = np.ascontiguousarray(w_ref, np.float64)
     if h0 is None:
         g = np.empty_like(w)
@@ -93,33 +180,33 @@ def integrate(
     control = FlowControl(
         float(rtol), float(atol), float(h0), float(h_max), 5.0, 0.2, float(grad_stop),
         float(bool(settle_after_mark)), float(loss_mark), float(loss_stop),
-        float(max_evals), float(t_max), ref,
+        float(max_evals), float(t_max), float(ki.METHODS[integrator]), ref,
     )  # fmt: skip
     times = np.zeros(0) if t_record is None else np.ascontiguousarray(t_record, np.float64)
     record = np.empty(times.size)
     w_rec = np.empty((times.size if record_weights else 0, w.size))
-    if integrator == "explicit":
-        out = integrate_dense(problem, control, w, times, record, w_rec)
-    elif integrator == "rosenbrock":
-        out = integrate_stiff(problem, control, w, times, record, w_rec)
-    else:
-        raise MclandError(f"integrator must be 'explicit' or 'rosenbrock', got {integrator!r}")
+    mon = visits if visits is not None else monitor(w.size)
+    out = ki.integrate_flow(problem, control, w, times, record, w_rec, mon)
     return FlowResult(
         weights=[W.copy() for W in split_layers(w, dims)],
-        status=STATUS_NAMES[int(out[0])],
-        t_end=float(out[1]),
-        t_mark=float(out[7]),
-        loss_start=float(out[8]),
-        loss_end=float(out[5]),
-        grad_start=float(out[9]),
-        grad_end=float(out[6]),
-        n_evals=int(out[2]),
-        n_steps=int(out[3]),
-        n_rejected=int(out[4]),
+        status=STATUS_NAMES[int(out[ki.OUT_STATUS])],
+        t_end=float(out[ki.OUT_T_END]),
+        t_mark=float(out[ki.OUT_T_MARK]),
+        loss_start=float(out[ki.OUT_LOSS_START]),
+        loss_end=float(out[ki.OUT_LOSS_END]),
+        grad_start=float(out[ki.OUT_GRAD_START]),
+        grad_end=float(out[ki.OUT_GRAD_END]),
+        n_evals=int(out[ki.OUT_EVALS]),
+        n_steps=int(out[ki.OUT_ACCEPTED]),
+        n_rejected=int(out[ki.OUT_REJECTED]),
         t_record=times,
         loss_record=record,
         w_record=w_rec if record_weights else None,
-        n_hessians=int(out[10]) if out.size > 10 else 0,
+        n_hessians=int(out[ki.OUT_HESSIANS]),
+        n_stiff_steps=int(out[ki.OUT_STIFF_STEPS]),
+        n_switches=int(out[ki.OUT_SWITCHES]),
+        estimate_evals=int(out[ki.OUT_ESTIMATE_EVALS]),
+        visits=_visits(mon, out),
     )
 
 
@@ -141,7 +228,7 @@ def gradient_flow(
     loss_stop: float = -math.inf,
     max_evals: int = 1_000_000,
     record_weights: bool = False,
-    integrator: str = "explicit",
+    integrator: str = "auto",
 ) -> FlowResult:
     """Follow the gradient flow ``dW/dt = -grad L(W)`` of ``L = ||W_H ... W_1 X - Y||_F^2``.
 
@@ -177,9 +264,11 @@ def gradient_flow(
     record_weights : bool
         Also record the weights at ``t_record`` (``FlowResult.w_record``, flat rows).
     integrator : str
-        ``"explicit"``: the Bogacki-Shampine pair (:mod:`mcland._kernels.flow`);
-        ``"rosenbrock"``: the linearly implicit ROS2 (:mod:`mcland._kernels.rosenbrock`),
-        for stiff stretches.
+        ``"auto"`` (default): explicit steps, switched to linearly implicit ones where an
+        explicit step is held by stability (:mod:`mcland._kernels.integrator`);
+        ``"explicit"``: the Bogacki-Shampine pair only (:mod:`mcland._kernels.flow`);
+        ``"rosenbrock"``: the ROS34PW2 pair (order 3(2), L-stable) with the exact Hessian
+        only (:mod:`mcland._kernels.rosenbrock`).
 
     Returns
     -------

@@ -227,7 +227,7 @@ def escape(
     n_record: int = 64,
     rtol: float = 1e-6,
     grad_tol: float = 1e-4,
-    integrator: str = "explicit",
+    integrator: str = "auto",
     seed: int | None = None,
     tolerances: Tolerances | None = None,
 ) -> pd.DataFrame:

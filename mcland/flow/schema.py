@@ -25,6 +25,9 @@ _RUN: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("n_evals", pa.int64(), False, "gradient evaluations spent (the cost unit; rejected steps included)"),
     ("n_steps", pa.int64(), False, "accepted integrator steps"),
     ("n_rejected", pa.int64(), False, "rejected integrator steps"),
+    ("n_stiff_steps", pa.int64(), False, "accepted linearly implicit (Rosenbrock) steps: all of them with `integrator = \"rosenbrock\"`, none with `explicit`; with `auto` those taken where an explicit step was held by stability"),
+    ("n_hessians", pa.int64(), False, "Hessian assemblies (one per accepted point of the linearly implicit steps)"),
+    ("n_switches", pa.int64(), False, "switches between explicit and linearly implicit steps (`auto`)"),
     ("loss_end", _F64, False, "loss at the end of the run"),
     ("grad_end", _F64, False, "`‖∇L‖_F` at the end of the run"),
     ("settled_value", _F64, False, "`tr(Syy) − Σ_{i∈S} λ_i` of the `S` read off the final weights"),
@@ -54,9 +57,9 @@ _ESCAPE: tuple[tuple[str, pa.DataType, bool, str], ...] = (
 
 _PLATEAU = pa.struct(
     [
-        pa.field("t_start", _F64, False, metadata={"description": "first grid time on the plateau (0 when the run starts on it)"}),
-        pa.field("t_end", _F64, False, metadata={"description": "last grid time on the plateau"}),
-        pa.field("loss", _F64, False, metadata={"description": "loss at the plateau's point of smallest gradient"}),
+        pa.field("t_start", _F64, False, metadata={"description": "first accepted-step time on the plateau criterion within the visit (0 when the run starts on it)"}),
+        pa.field("t_end", _F64, False, metadata={"description": "last such time"}),
+        pa.field("loss", _F64, False, metadata={"description": "loss at the plateau's point of smallest gradient (an accepted step)"}),
         pa.field("t_min_grad", _F64, False, metadata={"description": "time of that point"}),
         pa.field("grad_min", _F64, False, metadata={"description": "`‖∇L‖_F` there"}),
         pa.field("value_index", pa.int32(), False, metadata={"description": "index of the nearest enumerated critical value (ascending list)"}),
@@ -68,6 +71,16 @@ _PLATEAU = pa.struct(
     ]
 )  # fmt: skip
 
+_VISIT = pa.struct(
+    [
+        pa.field("S", _S, False, metadata={"description": "the set (1-based)"}),
+        pa.field("t_enter", _F64, False, metadata={"description": "time the flow entered it (0 for the first visit)"}),
+        pa.field("t_leave", _F64, False, metadata={"description": "time it left it (`t_end` for the last visit)"}),
+        pa.field("rate_min", _F64, False, metadata={"description": "smallest `t ‖∇L‖² / λ_r` at the accepted steps inside (and its entry point): at most `plateau_threshold` on a plateau, large on a transit"}),
+        pa.field("plateau", pa.bool_(), False, metadata={"description": "the visit is in `plateaus`"}),
+    ]
+)  # fmt: skip
+
 _SMALL_INIT: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("sample_id", pa.int64(), False, "point index within the run: its architecture and data are used (the sampler's record of it holds the point's own columns)"),
     ("eps", _F64, False, "initialisation scale: `W_h(0) = eps a G_h`, `G_h` with i.i.d. `N(0, 1/d_{h−1})` entries (one `G` per point)"),
@@ -75,8 +88,10 @@ _SMALL_INIT: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("loss_start", _F64, False, "`L(W(0))`"),
     ("t_global", _F64, True, "first flow time with `L ≤ L_min + f (c_above − L_min)`, `c_above` the smallest enumerated value above the global minimum `L_min` (null if never)"),
     ("n_plateaus", pa.int32(), False, "number of plateaus"),
-    ("plateaus", pa.list_(_PLATEAU), False, "the plateaus in time order (criterion in docs/dynamics.md)"),
-    ("visited_S", pa.list_(_S), False, "`S` of each plateau, then the final `settled_S`, consecutive repeats merged"),
+    ("plateaus", pa.list_(_PLATEAU), False, "the visits (but the last) that meet the plateau criterion, in time order (docs/dynamics.md)"),
+    ("visited_S", pa.list_(_S), False, "the index sets `S(t) = {i : z_i > 1/2}` the flow passed, in time order, read at every accepted step and located inside the step where they changed (the `S` of each visit; the last one is the final `S`)"),
+    ("visits", pa.list_(_VISIT), False, "the visits: each time interval on which `S(t)` was constant, in time order"),
+    ("visits_resolved", pa.bool_(), False, "every change of `S(t)` was located and ordered: false when two indices changed within the bisection's resolution of each other (their order unknown) or the visits overflowed 64 rows; `visited_S` is then not the whole sequence"),
 )  # fmt: skip
 
 

@@ -19,5 +19,6 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "flow" and argv[1] in INTEGRATORS:
         compile_flow(argv[1])
         return 0
-    print("usage: main(['analyze']) or main(['flow', 'explicit' | 'rosenbrock'])", file=sys.stderr)
+    print("usage: main(['analyze']) or main(['flow', 'auto' | 'explicit' | 'rosenbrock'])",
+          file=sys.stderr)  # fmt: skip
     return 2

@@ -1,9 +1,10 @@
 """Compiling a dynamics run's integrator on a first run, beside the sampler's kernels.
 
 ``mcland dynamics`` integrates each point's gradient flow with
-:func:`~mcland._kernels.flow.integrate_dense` or, for ``integrator = "rosenbrock"``,
-:func:`~mcland._kernels.rosenbrock.integrate_stiff` (:func:`mcland.flow.gradient_flow.integrate`).
-On a first run, :func:`prepare_dynamics` compiles the one the configuration uses in a
+:func:`~mcland._kernels.integrator.integrate_flow`, one kernel for every value of
+``integrator`` (``auto``, ``explicit``, ``rosenbrock``: a run-time field of its control
+bundle; :func:`mcland.flow.gradient_flow.integrate`).
+On a first run, :func:`prepare_dynamics` compiles it in a
 second child process (:func:`mcland._kernels.compile.child.main` with ``["flow", integrator]``), started
 once this process has compiled its side of the sampler (:func:`mcland._kernels.compile.sampler.prepare_sampler`'s
 ``beside``): this process then only waits for the ``analyze`` child and compiles
@@ -13,8 +14,8 @@ compete for two cores and delay ``analyze``, the longest part (docs/performance.
 signature :func:`flow_signature`; ``tests/test_compile.py`` checks that a cold dynamics run
 does.  Whatever goes wrong in the child only costs time: the load compiles instead.
 
-A stamp per integrator (``mcland-ready-flow-explicit``, ``mcland-ready-flow-rosenbrock``)
-tells later processes to skip this and load lazily on the first point, like
+A stamp (``mcland-ready-flow``, the same for every value of ``integrator``) tells later
+processes to skip this and load lazily on the first point, like
 :data:`mcland._kernels.compile.common.READY`.
 """
 
@@ -26,36 +27,38 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from mcland._kernels.bundles import FlowControl, FlowProblem, Sampler
+from mcland._kernels.bundles import FlowControl, FlowMonitor, FlowProblem, Sampler
 from mcland._kernels.compile.common import is_ready, mark_ready, spawn, stop, wait
 from mcland._kernels.compile.sampler import prepare_sampler
-from mcland._kernels.flow import integrate_dense
-from mcland._kernels.rosenbrock import integrate_stiff
+from mcland._kernels.integrator import METHODS, integrate_flow
 
-INTEGRATORS = {"explicit": integrate_dense, "rosenbrock": integrate_stiff}
-"""The kernel of each value of the ``[dynamics]`` section's ``integrator``."""
+INTEGRATORS = {name: integrate_flow for name in METHODS}
+"""The kernel of each value of the ``[dynamics]`` section's ``integrator`` (one for all)."""
 
 
-def ready_stamp(integrator: str) -> str:
-    """Name of the stamp file beside the cache that marks ``integrator`` as compiled."""
-    return f"mcland-ready-flow-{integrator}"
+def ready_stamp(integrator: str = "auto") -> str:
+    """Name of the stamp file beside the cache that marks the integrator as compiled (the
+    same for every ``integrator``: one kernel)."""
+    return "mcland-ready-flow"
 
 
 def flow_signature() -> tuple:
-    """Numba argument types of both integrators as :func:`mcland.flow.gradient_flow.integrate`
-    calls them: ``(problem, control, w, times, record, w_rec)``, every array float64 and
-    C-contiguous but ``problem.dims`` (int64), every field of ``control`` float64 but its
-    ``w_ref`` (N,)."""
+    """Numba argument types of the integrator as :func:`mcland.flow.gradient_flow.integrate`
+    calls it: ``(problem, control, w, times, record, w_rec, monitor)``, every array
+    float64 and C-contiguous but ``problem.dims`` and ``monitor.mask`` (int64), every
+    field of ``control`` float64 but its ``w_ref`` (N,), ``monitor.rate_threshold``
+    float64."""
     f8 = np.zeros(2)
     f8_2 = np.zeros((2, 2))
     problem = FlowProblem(np.zeros(2, np.int64), f8_2, f8_2, 0.0)
     control = FlowControl(*[0.0] * (len(FlowControl._fields) - 1), f8)
-    example = (problem, control, f8, f8, f8, f8_2)
+    monitor = FlowMonitor(f8_2, f8_2, 0.0, np.zeros(2, np.int64), f8_2, f8_2)
+    example = (problem, control, f8, f8, f8, f8_2, monitor)
     return tuple(numba.typeof(a) for a in example)
 
 
-def compile_flow(integrator: str) -> None:
-    """Compile (or load from the cache) ``integrator``'s kernel with :func:`flow_signature`."""
+def compile_flow(integrator: str = "auto") -> None:
+    """Compile (or load from the cache) the integrator's kernel with :func:`flow_signature`."""
     INTEGRATORS[integrator].compile(flow_signature())
 
 
@@ -70,7 +73,7 @@ def prepare_dynamics(
     sampler : Sampler
         As :func:`mcland._kernels.compile.sampler.prepare_sampler`.
     integrator : str
-        ``"explicit"`` or ``"rosenbrock"`` (a key of :data:`INTEGRATORS`).
+        ``"auto"``, ``"explicit"`` or ``"rosenbrock"`` (a key of :data:`INTEGRATORS`).
     notify : callable, optional
         As :func:`mcland._kernels.compile.sampler.prepare_sampler`.
     """
