@@ -233,9 +233,9 @@ def analyse(
     # 1. order
     order = (df.groupby(["H", "eps", "order"]).size().unstack(fill_value=0)
              .reindex(columns=["complete", "staircase", "other"], fill_value=0).reset_index())  # fmt: skip
-    v.note("1. order of the sets dwelt at (plateaus, then the final S): complete staircase / "
-           "staircase with skips / other, per depth (eps <= EPS_SMALL; fraction of staircases "
-           "with 95% Wilson interval)")  # fmt: skip
+    what = "the sets dwelt at (plateaus, then the final S)" if transits else "visited_S"
+    v.note(f"1. order of {what}: complete staircase / staircase with skips / other, per depth "
+           "(eps <= EPS_SMALL; fraction of staircases with 95% Wilson interval)")  # fmt: skip
     for H, g in small.groupby("H"):
         n, c = len(g), int((g["order"] == "complete").sum())
         s = int((g["order"] == "staircase").sum())
