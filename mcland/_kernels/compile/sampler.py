@@ -36,12 +36,13 @@ from mcland._kernels.whiten import critical_values_into, smallest_relative_gap
 def analyze_signature() -> tuple:
     """Numba argument types of :func:`~mcland._kernels.classify.analyze` as
     ``process_range`` calls it (the shapes do not matter, only dtypes, ranks and layouts:
-    the data's ``U`` and ``Vt`` come from LAPACK's SVD in Fortran order)."""
+    every array of the data's moments is C-contiguous, ``U`` and ``Vt`` included, as
+    :func:`~mcland._kernels.lapack.svd` returns them; up to 0.7.1 they came from Numba's
+    ``np.linalg.svd`` in Fortran order)."""
     f8 = np.zeros(2)
     f8_2 = np.zeros((2, 2))
-    f8_2f = np.zeros((2, 2), order="F")  # (1, 1) would read as C-contiguous too
     i8 = np.zeros(2, np.int64)
-    moments = Moments(f8_2, f8_2, 0.0, f8, f8_2, f8_2, f8, f8_2f, f8_2f)
+    moments = Moments(f8_2, f8_2, 0.0, f8, f8_2, f8_2, f8, f8_2, f8_2)
     out = PointOutput(f8, i8, np.zeros(2, np.bool_), i8, f8, f8, f8)
     example = (i8, f8, moments, Thresholds(0.0, 0.0, 0.0), f.SPECTRUM, out, f8)
     return tuple(numba.typeof(a) for a in example)
@@ -55,11 +56,11 @@ def _compile_certificates() -> None:
     same code, which costs only time)."""
     table, dims = numba.types.float64[::1], numba.types.int64[::1]
     table_off = numba.types.int64[:, ::1]
-    c2, f2 = numba.types.float64[:, ::1], numba.types.float64[::1, :]
+    c2 = numba.types.float64[:, ::1]
     i8, f8, b1 = numba.types.int64, numba.types.float64, numba.types.boolean
     pair_curvature.compile((table, table_off, dims, c2, c2, i8, i8, f8, b1))
     s_in = numba.types.boolean[::1]
-    swap_curvature.compile((table, table_off, dims, c2, c2, c2, f2, f2, s_in, b1))
+    swap_curvature.compile((table, table_off, dims, c2, c2, c2, c2, c2, s_in, b1))
 
 
 def draw_point_signature(sampler: Sampler) -> tuple:
