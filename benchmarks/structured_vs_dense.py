@@ -53,7 +53,13 @@ def _counts(ev, N, floor):
 
 def compare(name, n):
     plan = make_plan(_config(name), None, None)
-    stats = {"points": 0, "mismatch_dense_tol": 0, "mismatch_own_floor": 0, "types": {}}
+    stats = {
+        "points": 0,
+        "mismatch_dense_tol": 0,
+        "mismatch_own_floor": 0,
+        "types": {},
+        "recipes": {},
+    }
     gaps_eps, gaps_floor, ratios, ks, Ns = [], [], [], [], []
     t_dense = t_struct = 0.0
     for sid in range(n):
@@ -80,6 +86,8 @@ def compare(name, n):
         floor_d = rf[f.F_NOISE_FLOOR]
         typ = f.TYPE_NAMES[ri[f.I_NUMERIC_TYPE]]
         stats["types"][typ] = stats["types"].get(typ, 0) + 1
+        rec = int(p.recipe)
+        stats["recipes"][rec] = stats["recipes"].get(rec, 0) + 1
         stats["points"] += 1
         if _counts(s.ev, N, floor_d) != dense:
             stats["mismatch_dense_tol"] += 1
@@ -100,7 +108,8 @@ def compare(name, n):
         Ns.append(N)
     r = np.array(ratios) if ratios else np.array([np.nan])
     print(
-        f"{name:>8} points {stats['points']:>5}  types {stats['types']}\n"
+        f"{name:>8} points {stats['points']:>5}  types {stats['types']}  recipes "
+        f"{dict(sorted(stats['recipes'].items()))}  N max {max(Ns)}\n"
         f"{'':>8} mismatches: dense tolerances {stats['mismatch_dense_tol']}, own floor "
         f"{stats['mismatch_own_floor']}\n"
         f"{'':>8} max gap {max(gaps_eps, default=0):.2f} eps||H||_F, "
@@ -114,12 +123,13 @@ def compare(name, n):
 
 
 def main(argv):
-    total = 0
+    total = points = 0
     for spec in argv or ["quick:500", "paper:500", "wide16:100"]:
         name, n = spec.split(":")
         st = compare(name, int(n))
         total += st["mismatch_dense_tol"] + st["mismatch_own_floor"]
-    print("total mismatches", total)
+        points += st["points"]
+    print(f"total points {points}, mismatches {total}")
     return 1 if total else 0
 
 

@@ -158,4 +158,7 @@ def test_classify_structured_matches_dense_records():
     auto = mcland.classify(same, X, Y, threads=1)
     cols = ["n_neg", "n_zero", "n_pos", "numeric_type", "theory_type", "verdict"]
     assert dense[cols].equals(st[cols])
+    # each path's own floor (both ran), but at point 4, whose Hessian is 0 (floor 0 in both)
+    assert ((dense.noise_floor != st.noise_floor) | (st.noise_floor == 0)).all()
+    assert (st.noise_floor == 0).sum() == 1
     assert dense.drop(columns=["row"]).equals(auto.drop(columns=["row"]))  # auto = dense here
