@@ -3,7 +3,11 @@ with the dense path"): for every point, the dense analysis (:func:`.classify.ana
 whitened spectrum, its floor and counts) and the structured kernel
 (:func:`.structured.structured_spectrum`); reports disagreements of ``n_neg / n_zero /
 n_pos`` (with the dense tolerances and with the structured floor), the largest eigenvalue
-gap in units of ``eps ||H||_F`` and of ``floor_d + floor_s``, and the floor ratio.
+gap in units of ``eps ||H||_F`` and of ``floor_d + floor_s``, and the floor ratio; and
+the whole record of the integrated structured path (:func:`.structured_classify.analyze_structured`,
+what ``inspect`` / ``classify --hessian structured`` run): ``n_neg / n_zero / n_pos``,
+numeric and theory type against the dense record.  Output of the committed run:
+``benchmarks/results/structured-vs-dense.txt``.
 
 Usage::
 
@@ -27,6 +31,7 @@ from mcland._kernels.batch import draw_point
 from mcland._kernels.bundles import PointOutput, StructuredControl
 from mcland._kernels.classify import analyze
 from mcland._kernels.structured import structured_spectrum
+from mcland._kernels.structured_classify import analyze_structured
 from mcland.core.tolerances import EPS, Tolerances
 from mcland.points.plan import make_plan
 
@@ -57,6 +62,7 @@ def compare(name, n):
         "points": 0,
         "mismatch_dense_tol": 0,
         "mismatch_own_floor": 0,
+        "mismatch_record": 0,
         "types": {},
         "recipes": {},
     }
@@ -81,7 +87,25 @@ def compare(name, n):
         t0 = time.perf_counter()
         s = structured_spectrum(p.dims, p.w, p.moments, StructuredControl(True, 10**9))
         t_struct += time.perf_counter() - t0
+        # the integrated path (inspect / classify --hessian structured): its whole record
+        rec = PointOutput(
+            np.empty(len(f.FLOAT_FIELDS)),
+            np.empty(len(f.INT_FIELDS), np.int64),
+            np.zeros(p.dims[H], np.bool_),
+            np.zeros(H * (H + 1) // 2, np.int64),
+            np.full(N, np.nan),
+            np.empty(0),
+            np.empty(0),
+        )
+        analyze_structured(p.dims, p.w, p.moments, TOL.thresholds, f.SPECTRUM, rec, 2**62)
         ri, rf = out.row_int, out.row_float
+        same = [f.I_N_NEG, f.I_N_ZERO, f.I_N_POS, f.I_NUMERIC_TYPE, f.I_THEORY_TYPE]
+        if not np.array_equal(rec.row_int[same], ri[same]):
+            stats["mismatch_record"] += 1
+            print(f"  {name} {sid}: dense record {ri[same]} structured record {rec.row_int[same]}")
+        if not np.array_equal(rec.spectrum_w, np.sort(rec.spectrum_w)):
+            stats["mismatch_record"] += 1
+            print(f"  {name} {sid}: structured record's spectrum not ascending")
         dense = (int(ri[f.I_N_NEG]), int(ri[f.I_N_ZERO]), int(ri[f.I_N_POS]))
         floor_d = rf[f.F_NOISE_FLOOR]
         typ = f.TYPE_NAMES[ri[f.I_NUMERIC_TYPE]]
@@ -111,7 +135,7 @@ def compare(name, n):
         f"{name:>8} points {stats['points']:>5}  types {stats['types']}  recipes "
         f"{dict(sorted(stats['recipes'].items()))}  N max {max(Ns)}\n"
         f"{'':>8} mismatches: dense tolerances {stats['mismatch_dense_tol']}, own floor "
-        f"{stats['mismatch_own_floor']}\n"
+        f"{stats['mismatch_own_floor']}, records (counts, types) {stats['mismatch_record']}\n"
         f"{'':>8} max gap {max(gaps_eps, default=0):.2f} eps||H||_F, "
         f"{max(gaps_floor, default=0):.3f} (floor_d + floor_s); floor_s/floor_d "
         f"min {r.min():.2f} median {np.median(r):.2f} max {r.max():.2f}; "
@@ -127,7 +151,7 @@ def main(argv):
     for spec in argv or ["quick:500", "paper:500", "wide16:100"]:
         name, n = spec.split(":")
         st = compare(name, int(n))
-        total += st["mismatch_dense_tol"] + st["mismatch_own_floor"]
+        total += st["mismatch_dense_tol"] + st["mismatch_own_floor"] + st["mismatch_record"]
         points += st["points"]
     print(f"total points {points}, mismatches {total}")
     return 1 if total else 0

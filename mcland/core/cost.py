@@ -155,15 +155,15 @@ def choose_hessian(mode: str, dims, what: str, *, matrices: int = 2, workers: in
     if mode == "dense":
         check_dense(dense, what, 'use hessian = "structured" (no N x N matrix)')
         return "dense"
-    st = structured_cost(d)
     limit = memory_limit()
+    budget = flop_budget()
+    dense_fits = dense.bytes <= limit and (budget is None or dense.flops <= budget)
+    if mode == "auto" and dense_fits and N <= DENSE_AUTO_MAX_N:
+        return "dense"  # without compiling the structured estimates
+    st = structured_cost(d)
     st_fits = workers * st.bytes <= limit
-    if mode == "auto":
-        dense_fits = dense.bytes <= limit and (
-            flop_budget() is None or dense.flops <= flop_budget()
-        )
-        if dense_fits and (N <= DENSE_AUTO_MAX_N or not st_fits or dense.flops <= st.flops):
-            return "dense"
+    if mode == "auto" and dense_fits and (not st_fits or dense.flops <= st.flops):
+        return "dense"
     if not st_fits:
         raise TooLarge(
             f"{what}: the structured Hessian spectrum of N = {N:,} parameters (K of order up "
