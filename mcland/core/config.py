@@ -315,10 +315,15 @@ class Config(_Section):
         return self
 
     def resolved(self) -> dict[str, Any]:
-        """The full configuration with every default filled in (JSON-serialisable)."""
-        if "dynamics" in self.model_fields_set:
-            return self.model_dump(mode="json")
-        return self.model_dump(mode="json", exclude={"dynamics"})
+        """The full configuration with every default filled in (JSON-serialisable); but
+        ``classify.hessian`` at its default ``auto`` is left out, so that the manifests of
+        run directories written before the key existed still match (resume)."""
+        exclude: dict[str, Any] = {}
+        if "dynamics" not in self.model_fields_set:
+            exclude["dynamics"] = True
+        if self.classify.hessian == "auto":
+            exclude["classify"] = {"hessian"}
+        return self.model_dump(mode="json", exclude=exclude or None)
 
     @property
     def has_dynamics(self) -> bool:
