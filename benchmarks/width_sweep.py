@@ -58,7 +58,7 @@ def _child(width, method, points, first):
     from mcland.points.plan import make_plan
 
     tol = Tolerances()
-    plan = make_plan(_config(width), None, None)
+    plan = make_plan(_config(width), None, None, analyse=False)
     control = StructuredControl(True, 10**9)
     for sid in range(first, first + points):
         t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def _compile_child():
     from mcland._kernels.structured import structured_spectrum
     from mcland.points.plan import make_plan
 
-    plan = make_plan(_config(16), None, None)
+    plan = make_plan(_config(16), None, None, analyse=False)
     p = draw_point(plan.sampler, 0)  # compiled (or loaded) before the clock starts
     control = StructuredControl(True, 10**9)
     t0 = time.perf_counter()

@@ -162,3 +162,22 @@ def test_classify_structured_matches_dense_records():
     assert ((dense.noise_floor != st.noise_floor) | (st.noise_floor == 0)).all()
     assert (st.noise_floor == 0).sum() == 1
     assert dense.drop(columns=["row"]).equals(auto.drop(columns=["row"]))  # auto = dense here
+
+
+def test_a_width_256_point_is_inspected_without_the_dense_hessian(monkeypatch):
+    """N = 68,096 (the issue's width 256, whose dense Hessian needs 111 GB): ``auto`` takes
+    the structured path and agrees with the theory; ``dense`` is refused (the limit set to
+    16 GB, a machine of 32 GB, so that the test does not depend on this one)."""
+    import tomllib
+    from pathlib import Path
+
+    cfg = tomllib.loads((Path(__file__).parents[1] / "benchmarks" / "width_sweep.toml").read_text())
+    cfg["architecture"]["hidden"] = [256, 256]
+    W, X, Y = mcland.draw_point(cfg, 0)
+    monkeypatch.setenv(cost.MEMORY_ENV, "16e9")
+    rep = mcland.inspect_point(W, X, Y)
+    assert rep.N == 68_096 and rep.eigenvalues.size == rep.N
+    assert rep.numeric_type == rep.theory_type == "strict_saddle" and rep.n_neg > 0
+    assert rep.n_neg + rep.n_zero + rep.n_pos == rep.N
+    with pytest.raises(TooLarge, match=r"N = 68,096 parameters needs 111\.3 GB"):
+        mcland.inspect_point(W, X, Y, hessian="dense")
