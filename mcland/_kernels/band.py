@@ -13,8 +13,10 @@ result is backward stable as ``dsyevd``'s: the computed eigenvalues are those of
 ``A + dA``, ``||dA|| = O(sqrt(n) eps ||A||)`` in the probabilistic model (checked against
 ``dsyevd`` in tests/test_band.py).
 
-BLAS and LAPACK are reached as in :mod:`.lapack`: SciPy's ``cython_blas`` /
-``cython_lapack`` functions, their signatures checked at import, registered under
+BLAS and LAPACK are reached as in :mod:`.lapack`: the routines of mcland's own instance
+(:mod:`.lapack_library`: a private copy of SciPy's OpenBLAS on a fixed kernel and one
+thread, so the bits do not depend on the process), their signatures checked against
+SciPy's ``cython_blas`` / ``cython_lapack`` capsules at import, registered under
 ``mcland_<name>`` and called by name from compiled code (so the kernels are cached).
 
 Layout: as :func:`.lapack.eigvalsh_destroy`, the C-ordered ``(n, n)`` array whose upper
@@ -29,8 +31,9 @@ import numpy as np
 from llvmlite import binding as _llvm
 from numba import types
 from numba.core import cgutils
-from numba.extending import get_cython_function_address, intrinsic
+from numba.extending import intrinsic
 
+from mcland._kernels import lapack_library
 from mcland._kernels.jit import jit
 from mcland._kernels.lapack import _call, _capsule_signature, _slot, eigvalsh_destroy
 
@@ -93,7 +96,7 @@ def _fortran(name: str):
     if found != expected:  # e.g. an ILP64 SciPy: the int32 slots would be wrong
         raise ImportError(f"scipy.linalg.cython_{lib}.{name} has signature {found!r}")
     symbol = f"mcland_{name}"
-    _llvm.add_symbol(symbol, get_cython_function_address(f"scipy.linalg.cython_{lib}", name))
+    _llvm.add_symbol(symbol, lapack_library.address(name))  # mcland's instance
 
     @intrinsic
     def call(typingctx, args):
