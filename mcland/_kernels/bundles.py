@@ -203,3 +203,24 @@ which :func:`.hvp.hvp_into` applies ``nabla^2 L`` in ``O(N d)``: ``dims`` (H+1,)
 d_{h-1}) row-major at ``c_off[k, h]`` ((H+1, H+1) int64), every ``1 <= k, h <= H``; ``G``
 flat float64, block ``G_{kh} = W_{H:k+1}^T R W_{h-1:1}^T`` (d_k, d_{h-1}) at ``g_off[k, h]``
 for ``k > h`` (-1 elsewhere), and ``GT`` its transpose (d_{h-1}, d_k) at the same offset."""
+
+StructuredControl = namedtuple("StructuredControl", ["whitened", "max_k"])
+"""How :func:`.structured.structured_spectrum` runs: ``whitened`` (bool) the Hessian in
+whitened input coordinates ``(W_1 Sxx^{1/2}, W_2, ...)`` (``Sxx = I``, as the
+classification uses) rather than the original ones; ``max_k`` (int64) the largest order
+of the compressed Hessian K that may be formed (``8 max_k^2`` bytes): a point whose K is
+larger returns before allocating it, with ``k`` set and ``ev`` empty."""
+
+StructuredSpectrum = namedtuple(
+    "StructuredSpectrum",
+    ["ev", "k", "N", "floor", "hess_norm", "e_asm", "e_map", "e_trunc", "e_eig", "info"],
+)
+"""What :func:`.structured.structured_spectrum` returns for one point.
+
+``ev`` (k,) float64 the ascending eigenvalues of the compressed Hessian K (the Hessian's
+spectrum is ``ev`` together with ``N - k`` exact zeros; ``(0,)`` when ``k > max_k`` or the
+point is not finite); ``k``, ``N`` int64 the orders of K and of the Hessian; ``floor`` the
+noise floor of the eigenvalues (docs/structured.md §5), ``floor = e_asm + e_map + e_trunc
++ e_eig``, with its four terms (float64); ``hess_norm = ||K||_F`` (``= ||∇²L||_F`` up to the
+dropped part ``e_trunc``); ``info`` int64: 0 success, > 0 LAPACK did not converge (``ev``
+NaN), -1 ``k > max_k`` (nothing decomposed), -2 non-finite products (floor NaN)."""

@@ -45,7 +45,11 @@ CORETYPE = "Haswell"  # the OpenBLAS kernel mcland's instance uses where the CPU
 ENV_CORE = "OPENBLAS_CORETYPE"
 ENV_THREADS = ("OPENBLAS_NUM_THREADS", "OPENBLAS_DEFAULT_NUM_THREADS")
 ENV_MODE = "MCLAND_LAPACK"
-ROUTINES = ("dsyevd", "dpotrf", "dgesdd")
+ROUTINES = (
+    "dsyevd", "dpotrf", "dgesdd",  # the dense path (.lapack)
+    "dgeqrf", "dlarft", "dsbev", "dsymm", "dsyr2k", "dgemm",  # the two-stage solver (.band)
+)  # fmt: skip
+_BLAS = ("dsymm", "dsyr2k", "dgemm")  # in scipy.linalg.cython_blas, the others in cython_lapack
 _PREFIXES = ("scipy_", "")  # SciPy's wheels prefix OpenBLAS's symbols with ``scipy_``
 
 
@@ -162,7 +166,9 @@ class _Library:
             from numba.extending import get_cython_function_address
 
             self.addresses = {
-                name: get_cython_function_address("scipy.linalg.cython_lapack", name)
+                name: get_cython_function_address(
+                    f"scipy.linalg.cython_{'blas' if name in _BLAS else 'lapack'}", name
+                )
                 for name in ROUTINES
             }
             self.source = "scipy.linalg.cython_lapack"
@@ -193,7 +199,8 @@ def library() -> _Library:
 
 
 def address(name: str) -> int:
-    """Address of the LAPACK routine ``name`` (one of :data:`ROUTINES`) in mcland's instance."""
+    """Address of the LAPACK or BLAS routine ``name`` (one of :data:`ROUTINES`) in mcland's
+    instance."""
     return library().addresses[name]
 
 

@@ -15,14 +15,17 @@ from mcland._kernels import fields as f
 from mcland._kernels import params as p
 from mcland._kernels.bundles import RangeOutput
 from mcland._kernels.given import classify_range
+from mcland._kernels.structured_classify import classify_range_mixed
 from mcland.classification.rebalance import rebalance
 from mcland.core.blas import one_blas_thread
+from mcland.core.cost import check_dense, choose_hessian, dense_cost
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
 from mcland.core.tolerances import Tolerances
-from mcland.execution.threads import thread_pool
+from mcland.execution.threads import default_threads, thread_pool
 from mcland.points.records import BatchOutput
 
+NO_MAX_K = np.int64(2**62)  # the structured kernel's cap on k: the cost was checked before
 MAX_DY_NEAREST = 20  # beyond, the 2**d_y critical values are not enumerated for the nearest one
 
 
@@ -32,12 +35,15 @@ def analyze_points(
     problem: Problem,
     tol: Tolerances,
     threads: int | None = None,
+    hessian: str = "auto",
 ) -> BatchOutput:
     """The kernel's outputs for the given points (architectures ``dims`` and flat weights
     ``w``: :class:`mcland.core.ragged.Ragged` or lists of arrays), in
     :class:`mcland.points.records.BatchOutput`, with the draw facts that apply filled in, computed
-    in ``threads`` worker threads."""
+    in ``threads`` worker threads; each point's spectrum from the path :func:`hessian_paths`
+    chooses."""
     dims, w = Ragged.from_arrays(dims, np.int64), Ragged.from_arrays(w)
+    structured = hessian_paths(dims, hessian, threads)
     n = len(dims)
     depth = dims.lengths - 1
     h_max = int(depth.max())
@@ -46,12 +52,16 @@ def analyze_points(
     view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
     flags = np.int64(f.SPECTRUM)
     args = (dims.flat, dims.off, w.flat, w.off, problem.moments, tol.thresholds, flags, view)
+    kernel = classify_range  # all dense: the loop of the sampler's records, unchanged
+    if structured.any():
+        kernel = classify_range_mixed
+        args = (*args, structured, NO_MAX_K)
     with one_blas_thread(), thread_pool(threads) as pool:
         if pool is None:
-            classify_range(*args, 0, n, 1)
+            kernel(*args, 0, n, 1)
         else:
             k = min(n, pool.tasks)
-            for task in [pool.submit(classify_range, *args, j, n, k) for j in range(k)]:
+            for task in [pool.submit(kernel, *args, j, n, k) for j in range(k)]:
                 task.result()
     # the draw facts that apply, for all points at once
     di = {name: i for i, name in enumerate(p.DRAW_INT_FIELDS)}
@@ -76,14 +86,46 @@ def analyze_points(
     return out
 
 
+def hessian_paths(dims: Ragged, hessian: str, threads: int | None) -> np.ndarray:
+    """Which points (n,) bool take the structured path under ``hessian`` ("auto", "dense",
+    "structured"; :func:`mcland.core.cost.choose_hessian`, each worker thread holding one
+    point's arrays), refusing (:class:`mcland.core.errors.TooLarge`) before any work when
+    a point cannot fit either way."""
+    workers = max(1, threads if threads is not None else default_threads())
+    chosen: dict[tuple[int, ...], bool] = {}
+    out = np.zeros(len(dims), np.bool_)
+    for t in range(len(dims)):
+        key = tuple(int(d) for d in dims.flat[dims.off[t] : dims.off[t + 1]])
+        if key not in chosen:
+            path = choose_hessian(hessian, key, "classify", workers=workers)
+            chosen[key] = path == "structured"
+        out[t] = chosen[key]
+    return out
+
+
+def check_points(dims: Ragged, hessian: str, refine: bool, threads: int | None) -> None:
+    """Refuse (:class:`mcland.core.errors.TooLarge`) before any work a request whose points
+    cannot be analysed (:func:`hessian_paths`) or refined (``refine``: the dense Hessian,
+    its upper-triangle copy and ``lstsq``'s two working copies, four N x N arrays)."""
+    hessian_paths(dims, hessian, threads)
+    if refine and len(dims):
+        n_max = int(max(np.sum(d[1:] * d[:-1]) for d in dims))
+        check_dense(
+            dense_cost(n_max, matrices=4),
+            "classify --refine (Gauss-Newton steps on the dense Hessian)",
+            "classify the points without refine",
+        )
+
+
 def analyze_given(
     dims: Sequence[np.ndarray],
     w: Sequence[np.ndarray],
     problem: Problem,
     tol: Tolerances,
     threads: int | None,
+    hessian: str = "auto",
 ) -> tuple[BatchOutput, np.ndarray, Ragged]:
-    """:func:`analyze_points`, with the badly scaled points analysed at their rebalanced
+    """:func:`analyze_points` (``hessian`` as there), with the badly scaled points analysed at their rebalanced
     form (:func:`rebalance`) when that form is critical; returns the outputs, which rows
     describe a rebalanced point (n,) bool, and the points the rows describe.
 
@@ -107,14 +149,14 @@ def analyze_given(
     """
     dims, w = Ragged.from_arrays(dims, np.int64), Ragged.from_arrays(w)
     balanced, moved = rebalance(dims, w)
-    out = analyze_points(dims, balanced, problem, tol, threads)
+    out = analyze_points(dims, balanced, problem, tol, threads, hessian)
     if not moved.any():
         return out, moved, w
     ri = out.row_int
     unsure = _counted(ri) < w.lengths
     back = np.flatnonzero(moved & ((ri[:, f.I_IS_CRITICAL] != 1) | unsure))
     if back.size:
-        sub = analyze_points(dims.take(back), w.take(back), problem, tol, threads)
+        sub = analyze_points(dims.take(back), w.take(back), problem, tol, threads, hessian)
         sr = sub.row_int
         keep = (ri[back, f.I_IS_CRITICAL] == 1) & ~(  # rebalanced and critical, unless ...
             (sr[:, f.I_IS_CRITICAL] == 1)

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mcland._kernels import fields as f
-from mcland.classification.analysis import analyze_given, nearest
+from mcland.classification.analysis import analyze_given, check_points, nearest
 from mcland.classification.certify.rows import DEFAULT_REL, certify_rows
 from mcland.classification.inputs import Points, read_points
 from mcland.classification.refine import REFINE_ABOVE, refine_point
@@ -79,14 +79,16 @@ def classify_table(
     tolerances: Tolerances | None = None,
     threads: int | None = None,
     stability_rel: float = DEFAULT_REL,
+    hessian: str = "auto",
 ) -> pa.Table:
     """:func:`classify` as an Arrow table in :func:`record_schema`."""
     stability_rel = check_stability_rel(stability_rel)
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
+    check_points(given.dims, hessian, refine, threads)
     return classify_given(
         given, X, Y, problem, refine=refine, tolerances=tolerances, threads=threads,
-        stability_rel=stability_rel,
+        stability_rel=stability_rel, hessian=hessian,
     )  # fmt: skip
 
 
@@ -100,12 +102,13 @@ def classify_given(
     tolerances: Tolerances | None = None,
     threads: int | None = None,
     stability_rel: float = DEFAULT_REL,
+    hessian: str = "auto",
 ) -> pa.Table:
     """:func:`classify_table` for points already read and checked against ``problem``
     (:func:`read_points`, ``problem = Problem.from_data(X, Y)``), e.g. a run directory's
     batch (:class:`mcland.classification.run.ClassifyJob`)."""
     tol = tolerances or Tolerances()
-    out, moved_layers, analysed = analyze_given(given.dims, given.w, problem, tol, threads)
+    out, moved_layers, analysed = analyze_given(given.dims, given.w, problem, tol, threads, hessian)
     extra: dict[str, pa.Array] = {}
     n = len(given.w)
     moved = None
@@ -122,7 +125,9 @@ def classify_given(
         moved = np.array([la.norm(a - b) for a, b in zip(refined, given.w, strict=True)])
         scale = np.array([la.norm(w) for w in given.w])
         if not exact.all():
-            out, moved_layers, analysed = analyze_given(given.dims, refined, problem, tol, threads)
+            out, moved_layers, analysed = analyze_given(
+                given.dims, refined, problem, tol, threads, hessian
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(scale > 0, moved / scale, np.where(moved > 0, np.inf, 0.0))
         extra = {
@@ -176,6 +181,7 @@ def classify(
     tolerances: Tolerances | None = None,
     threads: int | None = None,
     stability_rel: float = DEFAULT_REL,
+    hessian: str = "auto",
 ) -> pd.DataFrame:
     """Classify given points of the loss ``||W_H ... W_1 X - Y||_F^2``, in bulk.
 
@@ -206,6 +212,12 @@ def classify(
         Componentwise relative perturbation of weights and data for the ``stability``
         columns (default ``4 * 2**-52``, the rounding of the stored floats; e.g. ``1e-8``
         for training endpoints), see docs/certify.md.
+    hessian : {"auto", "dense", "structured"}
+        The spectrum from the dense N x N Hessian or without it (docs/structured.md);
+        ``auto`` keeps the dense path up to :data:`mcland.core.cost.DENSE_AUTO_MAX_N`
+        parameters (the records of today's sizes are unchanged) and takes the cheaper
+        path that fits above.  The structured path's ``noise_floor`` is its own
+        (docs/structured.md §5).
 
     Returns
     -------
@@ -224,7 +236,9 @@ def classify(
     ------
     MclandError
         Bad data (as :meth:`mcland.Problem.from_data`), an unreadable POINTS file, a
-        missing column, biases, shapes that do not chain or do not match the data, NaN.
+        missing column, biases, shapes that do not chain or do not match the data, NaN;
+        :class:`mcland.core.errors.TooLarge` for points whose analysis cannot fit in
+        memory (:mod:`mcland.core.cost`), before any work.
 
     Examples
     --------
@@ -233,7 +247,7 @@ def classify(
     """
     return classify_table(
         points, X, Y, refine=refine, key=key, tolerances=tolerances, threads=threads,
-        stability_rel=stability_rel,
+        stability_rel=stability_rel, hessian=hessian,
     ).to_pandas()  # fmt: skip
 
 

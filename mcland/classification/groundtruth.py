@@ -368,6 +368,7 @@ def from_config(path: str | Path) -> tuple[Setting, int]:
         exact orthogonal-design autoencoder problem (:func:`setting`).
     """
     from mcland.core.config import load_config
+    from mcland.core.cost import check_dense, dense_cost
     from mcland.core.datasource import load_data
 
     cfg = load_config(path)
@@ -381,7 +382,16 @@ def from_config(path: str | Path) -> tuple[Setting, int]:
     data_path = Path(cfg.base_dir) / str(cfg.data.path)
     X, Y = load_data(cfg.data.source, data_path, cfg.data.x_columns, cfg.data.y_columns)
     d0, d1 = cfg.architecture.depth
-    return setting(X, Y, tuple(range(d0, d1 + 1)), lo), cfg.seed
+    st = setting(X, Y, tuple(range(d0, d1 + 1)), lo)
+    # the float64 Hessian and eigvalsh's copy, the exact one's object pointers and the
+    # elimination's copy: four N x N arrays of 8-byte entries (a lower bound for the exact)
+    n_max = 2 * st.d * lo + (d1 - 2) * lo * lo
+    check_dense(
+        dense_cost(n_max, matrices=4),
+        f"groundtruth (depth {d1}, width {lo})",
+        "lower architecture.hidden or depth (exact inertia needs the N x N matrix)",
+    )
+    return st, cfg.seed
 
 
 def export(config: str | Path, out: str | Path, n: int, seed: int | None) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from mcland.classification.analysis import check_points
 from mcland.classification.certify.rows import DEFAULT_REL
 from mcland.classification.classify import check_stability_rel, classify_given
 from mcland.classification.inputs import Points, read_points
@@ -82,6 +83,8 @@ class ClassifyJob:
     tolerances : Tolerances
     stability_rel : float
         The perturbation size of the stability columns (:mod:`mcland.classification.certify`).
+    hessian : str
+        ``auto``, ``dense`` or ``structured`` (:func:`mcland.classify`).
     """
 
     given: Points
@@ -92,6 +95,7 @@ class ClassifyJob:
     key: str | None
     tolerances: Tolerances
     stability_rel: float = DEFAULT_REL
+    hessian: str = "auto"
 
     kind = "classify"
     batch = BATCH
@@ -117,6 +121,8 @@ class ClassifyJob:
             "key_type": key_type,
             "tolerances": asdict(self.tolerances),
             "stability_rel": self.stability_rel,
+            # only when not the default, so that the runs written before it resume
+            **({"hessian": self.hessian} if self.hessian != "auto" else {}),
         }
 
     def load_kernels(self, progress: bool = False) -> float:
@@ -135,6 +141,7 @@ class ClassifyJob:
             tolerances=self.tolerances,
             threads=1 if pool is None else pool.threads,
             stability_rel=self.stability_rel,
+            hessian=self.hessian,
         )
 
     def finish(self, started: pa.Table) -> pa.Table:
@@ -151,14 +158,19 @@ def make_job(
     key: str | None = None,
     tolerances: Tolerances | None = None,
     stability_rel: float | None = None,
+    hessian: str = "auto",
+    threads: int | None = None,
 ) -> ClassifyJob:
-    """Check the data and read the points (:func:`mcland.classification.inputs.read_points`)."""
+    """Check the data, read the points (:func:`mcland.classification.inputs.read_points`)
+    and refuse what cannot fit (:func:`mcland.classification.analysis.check_points`)."""
     rel = check_stability_rel(stability_rel)
     X = np.ascontiguousarray(X, np.float64)
     Y = np.ascontiguousarray(Y, np.float64)
     problem = Problem.from_data(X, Y)
     given = read_points(points, problem, key)
-    return ClassifyJob(given, X, Y, problem, refine, key, tolerances or Tolerances(), rel)
+    check_points(given.dims, hessian, refine, threads)
+    tol = tolerances or Tolerances()
+    return ClassifyJob(given, X, Y, problem, refine, key, tol, rel, hessian)
 
 
 def run(
@@ -171,6 +183,7 @@ def run(
     key: str | None = None,
     tolerances: Tolerances | None = None,
     stability_rel: float | None = None,
+    hessian: str = "auto",
     shard_size: int = DEFAULT_SHARD_SIZE,
     threads: int | None = None,
     progress: bool = True,
@@ -183,7 +196,7 @@ def run(
 
     Parameters
     ----------
-    points, X, Y, refine, key, tolerances, stability_rel
+    points, X, Y, refine, key, tolerances, stability_rel, hessian
         As for :func:`mcland.classify` (``stability_rel`` None: its default).
     out : path
         Run directory: created, or resumed when it holds the same run (same points, data
@@ -201,8 +214,9 @@ def run(
     if shard_size < 1:
         raise MclandError(f"shard_size must be >= 1, got {shard_size}")
     job = make_job(
-        points, X, Y, refine=refine, key=key, tolerances=tolerances, stability_rel=stability_rel
-    )
+        points, X, Y, refine=refine, key=key, tolerances=tolerances,
+        stability_rel=stability_rel, hessian=hessian, threads=threads,
+    )  # fmt: skip
     return runner.run_job(
         job,
         out,

@@ -16,13 +16,22 @@ from mcland.core.errors import MclandError
 @click.argument("weights", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def inspect(weights: Path, data: Path, as_json: bool) -> None:
+@click.option(
+    "--hessian",
+    type=click.Choice(["auto", "dense", "structured"]),
+    default="auto",
+    show_default=True,
+    metavar="MODE",
+    help="dense: the spectrum from the N x N Hessian; structured: without it "
+    "(docs/structured.md); auto: dense up to 5,000 parameters, else the cheaper that fits.",
+)
+def inspect(weights: Path, data: Path, as_json: bool, hessian: str) -> None:
     """Classify the point WEIGHTS (.npz: W1..WH) for DATA (.npz: X, Y; samples as columns)."""
     from mcland.core.datasource import load_npz_arrays, load_npz_weights
     from mcland.points.inspect import inspect_point
 
     xy = load_npz_arrays(data, ("X", "Y"))
-    report = inspect_point(load_npz_weights(weights), xy["X"], xy["Y"])
+    report = inspect_point(load_npz_weights(weights), xy["X"], xy["Y"], hessian=hessian)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

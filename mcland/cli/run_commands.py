@@ -169,6 +169,15 @@ def dynamics(
     "(docs/certify.md); e.g. 1e-8 for training endpoints.  [default: 4 * 2**-52, "
     "mcland.classification.certify.rows.DEFAULT_REL]",
 )
+@click.option(
+    "--hessian",
+    type=click.Choice(["auto", "dense", "structured"]),
+    default="auto",
+    show_default=True,
+    metavar="MODE",
+    help="dense: the spectrum from the N x N Hessian; structured: without it "
+    "(docs/structured.md); auto: dense up to 5,000 parameters, else the cheaper that fits.",
+)
 @run_options
 def classify_points(
     points: Path,
@@ -178,6 +187,7 @@ def classify_points(
     key: str | None,
     shard_size: int | None,
     stability_rel: float | None,
+    hessian: str,
     threads: int | None,
     progress: bool,
     scheduler: str | None,
@@ -206,6 +216,7 @@ def classify_points(
         refine=refine,
         key=key,
         stability_rel=stability_rel,
+        hessian=hessian,
         shard_size=classify_run.DEFAULT_SHARD_SIZE if shard_size is None else shard_size,
         threads=threads,
         progress=progress,

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from mcland._kernels import params as p
+from mcland.core.cost import HESSIAN_MODES
 from mcland.core.errors import MclandError
 from mcland.core.tolerances import C_NEG, C_ZERO, GAP_RTOL, GRAD_RTOL, SXX_RCOND
 
@@ -185,6 +186,12 @@ class Classify(_Section):
     audit_fraction: Prob = Field(
         0.01, description="spectrum-free mode: fraction of points that still get the full spectrum"
     )
+    hessian: Literal[HESSIAN_MODES] = Field(
+        "auto",
+        description="the Hessian's spectrum from the dense `N × N` matrix or without it "
+        "(docs/structured.md); `auto`: dense up to 5,000 parameters, else the cheaper one "
+        "that fits (`mcland.core.cost`). `sample` and `dynamics` have the dense path only",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> Classify:
@@ -313,10 +320,15 @@ class Config(_Section):
         return self
 
     def resolved(self) -> dict[str, Any]:
-        """The full configuration with every default filled in (JSON-serialisable)."""
-        if "dynamics" in self.model_fields_set:
-            return self.model_dump(mode="json")
-        return self.model_dump(mode="json", exclude={"dynamics"})
+        """The full configuration with every default filled in (JSON-serialisable); but
+        ``classify.hessian`` at its default ``auto`` is left out, so that the manifests of
+        run directories written before the key existed still match (resume)."""
+        exclude: dict[str, Any] = {}
+        if "dynamics" not in self.model_fields_set:
+            exclude["dynamics"] = True
+        if self.classify.hessian == "auto":
+            exclude["classify"] = {"hessian"}
+        return self.model_dump(mode="json", exclude=exclude or None)
 
     @property
     def has_dynamics(self) -> bool:

@@ -26,3 +26,10 @@ class Interrupted(Exception):
     def __init__(self, signum: int, message: str = "") -> None:
         self.signum = signum
         super().__init__(message or f"stopped by {signal.Signals(signum).name}")
+
+
+class TooLarge(MclandError):
+    """A request whose predicted memory (or flops) exceeds what this machine allows
+    (:mod:`mcland.core.cost`), refused before anything is allocated or written: the message
+    names the estimate, the limit and the alternative.  The command line exits with
+    status 2, as for any bad input."""

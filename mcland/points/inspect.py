@@ -11,7 +11,9 @@ import numpy as np
 from mcland._kernels import fields as f
 from mcland._kernels.bundles import PointOutput
 from mcland._kernels.classify import analyze
+from mcland._kernels.structured_classify import analyze_structured
 from mcland.core import linalg as la  # norms without the process's BLAS
+from mcland.core.cost import choose_hessian
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem, as_matrix
 from mcland.core.tolerances import Tolerances
@@ -155,6 +157,9 @@ def check_weights(weights: Sequence[object], d_x: int, d_y: int) -> tuple[np.nda
     return np.array(dims, dtype=np.int64), w
 
 
+NO_MAX_K = np.int64(2**62)  # analyze_structured's cap on k: the cost was checked before
+
+
 def split_layers(flat: np.ndarray, dims: np.ndarray) -> list[np.ndarray]:
     """Flat parameters (layers concatenated row-major) -> ``[V_1, ..., V_H]``, ``V_h`` a view
     of shape ``(d_h, d_{h-1})``."""
@@ -171,8 +176,12 @@ def analyze_flat(
     problem: Problem,
     tol: Tolerances,
     flags: int = f.SPECTRUM | f.ORIGINAL,
+    hessian: str = "dense",
 ) -> tuple[np.ndarray, ...]:
-    """Run the analysis kernel on one flat point (``flags``: bits of ``_kernels.fields``).
+    """Run the analysis kernel on one flat point (``flags``: bits of ``_kernels.fields``):
+    ``hessian = "dense"`` :func:`mcland._kernels.classify.analyze` (the N x N Hessian),
+    ``"structured"`` :func:`mcland._kernels.structured_classify.analyze_structured` (its
+    spectrum without it, docs/structured.md).
 
     Returns ``(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)``: the
     kernel's outputs (rows named by ``FLOAT_FIELDS`` / ``INT_FIELDS``, the mask of ``S``,
@@ -188,7 +197,10 @@ def analyze_flat(
     spectrum = np.full(N, np.nan)
     escape = np.empty(N)
     out = PointOutput(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)
-    analyze(dims, w, problem.moments, tol.thresholds, flags, out, np.empty(0))
+    if hessian == "structured":
+        analyze_structured(dims, w, problem.moments, tol.thresholds, flags, out, NO_MAX_K)
+    else:
+        analyze(dims, w, problem.moments, tol.thresholds, flags, out, np.empty(0))
     return row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape
 
 
@@ -199,6 +211,7 @@ def inspect_point(
     *,
     tolerances: Tolerances | None = None,
     problem: Problem | None = None,
+    hessian: str = "auto",
 ) -> PointReport:
     """Classify the point ``weights`` of the loss ``||W_H ... W_1 X - Y||_F^2``.
 
@@ -215,6 +228,12 @@ def inspect_point(
     problem : Problem, optional
         Precomputed ``Problem.from_data(X, Y)`` to skip its setup when inspecting many
         points of the same data (``X`` and ``Y`` are then ignored).
+    hessian : {"auto", "dense", "structured"}
+        How the spectrum is computed: from the dense N x N Hessian, or from its compressed
+        form K without it (docs/structured.md; same inertia, eigenvalues within the
+        stated multiple of ``eps ||H||``); ``auto`` (default) keeps the dense path up to
+        :data:`mcland.core.cost.DENSE_AUTO_MAX_N` parameters and takes the cheaper one
+        above (:func:`mcland.core.cost.choose_hessian`).
 
     Returns
     -------
@@ -225,13 +244,18 @@ def inspect_point(
     MclandError
         Shapes that do not chain or do not match the data, NaN/inf, weights whose products
         overflow, or data violating the assumptions of docs/theory.md §1.
+    TooLarge
+        The chosen path's predicted memory exceeds the limit of :mod:`mcland.core.cost`
+        (a MclandError, raised before anything is allocated).
     """
     tol = tolerances or Tolerances()
     prob = problem if problem is not None else Problem.from_data(X, Y)
     dims, w = check_weights(weights, prob.d_x, prob.d_y)
     check_magnitude(dims, w, prob)
+    # analyze() holds 2 N x N arrays and then a third for the original coordinates
+    path = choose_hessian(hessian, dims, "inspect", matrices=3)
     try:
-        outputs = analyze_flat(dims, w, prob, tol)
+        outputs = analyze_flat(dims, w, prob, tol, hessian=path)
     except np.linalg.LinAlgError:
         raise MclandError(
             "the point's Hessian is not finite in float64: rescale the weights"

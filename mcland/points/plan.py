@@ -23,7 +23,9 @@ from mcland._kernels.batch import process_range
 from mcland._kernels.bundles import RangeOutput, Sampler
 from mcland._kernels.compile.sampler import prepare_sampler
 from mcland.core.config import Config, as_config, config_from_dict
+from mcland.core.cost import MATRIX_FREE, check_dense, dense_cost
 from mcland.core.datasource import load_data
+from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
 from mcland.execution.job import notifier
 from mcland.execution.threads import ThreadPool
@@ -108,9 +110,16 @@ class Plan:
 
 
 def make_plan(
-    config: Config | dict | str | Path, n: int | None = None, seed: int | None = None
+    config: Config | dict | str | Path,
+    n: int | None = None,
+    seed: int | None = None,
+    *,
+    analyse: bool = True,
 ) -> Plan:
-    """Validate the configuration and the data and size the output buffers."""
+    """Validate the configuration and the data and size the output buffers; with
+    ``analyse`` (default) refuse (:class:`mcland.core.errors.TooLarge`) a configuration
+    whose largest point's dense analysis cannot fit (:mod:`mcland.core.cost`); without it
+    the plan is only for drawing points (:func:`mcland.draw_point`, benchmarks)."""
     cfg = as_config(config)
     if n is not None or seed is not None:
         cfg = config_from_dict(
@@ -137,6 +146,20 @@ def make_plan(
         dx_max, dy_max = problem.d_x, problem.d_y
     h_max, hidden = arch.depth[1], arch.hidden[1]
     n_max = dx_max * hidden + (h_max - 2) * hidden * hidden + hidden * dy_max
+    if analyse and cfg.classify.hessian == "structured":
+        raise MclandError(
+            'classify.hessian = "structured" is not available for sample and dynamics runs '
+            "(their records hold the dense path's fields); use `mcland inspect --hessian "
+            'structured` or `mcland classify --hessian structured`, or hessian = "auto"'
+        )
+    matrices = 3 if cfg.output.original_spectrum else 2  # analyze()'s N x N arrays per point
+    if analyse:
+        check_dense(
+            dense_cost(n_max, matrices=matrices, decompositions=matrices - 1),
+            "sample (architecture.hidden, depth at their maxima)",
+            "lower architecture.hidden or depth, or analyse single wide points with "
+            f"`mcland inspect --hessian structured`, or {MATRIX_FREE}",
+        )
     kernel_params, kill_weights = cfg.kernel_params(fixed_data=data.source != "gaussian")
     return Plan(cfg, kernel_params, kill_weights, fixed_x, fixed_y, h_max, dy_max, n_max)
 

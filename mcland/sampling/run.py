@@ -213,7 +213,7 @@ def draw_point(
     >>> W, X, Y = mcland.draw_point("runs/quick.toml", 17)  # doctest: +SKIP
     >>> mcland.inspect_point(W, X, Y).numeric_type  # doctest: +SKIP
     """
-    plan = make_plan(config, None, seed)
+    plan = make_plan(config, None, seed, analyse=False)  # drawing needs no Hessian
     point = _draw_point(plan.sampler, int(sample_id))
     weights = [W.copy() for W in split_layers(point.w, point.dims)]
     return weights, np.array(point.X), np.array(point.Y)

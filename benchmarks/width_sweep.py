@@ -1,0 +1,216 @@
+"""Time and memory per point of the structured Hessian spectrum against the dense path, as
+the hidden width grows (issue 21): depth 3, d_x = 6, d_y = 4, both hidden widths w.
+
+Usage::
+
+    python benchmarks/width_sweep.py                     # widths 16 ... 1024, 2 threads
+    python benchmarks/width_sweep.py --widths 16 64 --points 5
+    python benchmarks/width_sweep.py --compile           # first-run compile time only
+
+Every (width, method) runs in a child process of its own, so that its peak resident
+memory (``ru_maxrss`` of the child) is the method's alone; the points are those of
+``benchmarks/width_sweep.toml`` (sample ids 0, 1, ..., mixed recipes and types), drawn
+in the child (draw time reported apart).  Methods: ``structured`` (the kernel
+:func:`mcland._kernels.structured.structured_spectrum`, whitened), ``dense-spectrum`` (the
+dense Hessian and its eigenvalues: ``hessian_into`` + ``dsyevd``), ``dense-analyze`` (the
+sampler's whole per-point analysis, :func:`mcland._kernels.classify.analyze`).  Dense runs
+only where its ``16 N^2`` bytes fit (width <= 64 by default).  Timings on a shared machine
+are indicative; ratios taken in the same run are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "width_sweep.toml"
+WIDTHS = [16, 32, 64, 128, 256, 512, 1024]
+
+
+def _config(width):
+    import tomllib
+
+    cfg = tomllib.loads(CONFIG.read_text())
+    cfg["architecture"]["hidden"] = [width, width]
+    return cfg
+
+
+def _child(width, method, points, first):
+    """Run ``method`` on ``points`` points of width ``width`` (ids first, first+1, ...);
+    print one JSON line per point."""
+    import numpy as np
+
+    from mcland._kernels import fields as f
+    from mcland._kernels.batch import draw_point
+    from mcland._kernels.bundles import PointOutput, StructuredControl
+    from mcland._kernels.classify import analyze, whitened_problem
+    from mcland._kernels.hessian import assemble_hessian
+    from mcland._kernels.lapack import eigvalsh_destroy
+    from mcland._kernels.structured import structured_spectrum
+    from mcland.core.tolerances import Tolerances
+    from mcland.points.plan import make_plan
+
+    tol = Tolerances()
+    plan = make_plan(_config(width), None, None, analyse=False)
+    control = StructuredControl(True, 10**9)
+    for sid in range(first, first + points):
+        t0 = time.perf_counter()
+        p = draw_point(plan.sampler, sid)
+        t_draw = time.perf_counter() - t0
+        N = int(np.sum(p.dims[1:] * p.dims[:-1]))
+        row = {"width": width, "method": method, "sid": sid, "N": N, "draw_s": t_draw}
+        t0 = time.perf_counter()
+        if method == "structured":
+            out = structured_spectrum(p.dims, p.w, p.moments, control)
+            row["seconds"] = time.perf_counter() - t0
+            ev, fl = out.ev, out.floor
+            row.update(
+                k=int(out.k),
+                n_neg=int(np.sum(ev < -tol.c_neg * fl)),
+                n_zero=int(np.sum(np.abs(ev) <= tol.c_zero * fl) + N - out.k),
+                n_pos=int(np.sum(ev > tol.c_zero * fl)),
+                eig_min=float(ev[0]) if ev.size else 0.0,
+                floor=float(fl),
+            )
+        elif method == "dense-spectrum":
+            ww, Syx_w = whitened_problem(p.dims, p.w, p.moments.Syx, p.moments.K, p.moments.K_inv)
+            hess = assemble_hessian(p.dims, ww, np.eye(p.dims[0]), Syx_w)
+            ev = np.empty(N)
+            eigvalsh_destroy(hess, ev)
+            row["seconds"] = time.perf_counter() - t0
+            row["eig_min"] = float(ev[0])
+        else:
+            H = p.dims.size - 1
+            out = PointOutput(
+                np.empty(len(f.FLOAT_FIELDS)),
+                np.empty(len(f.INT_FIELDS), np.int64),
+                np.zeros(p.dims[H], np.bool_),
+                np.zeros(H * (H + 1) // 2, np.int64),
+                np.full(N, np.nan),
+                np.empty(0),
+                np.empty(0),
+            )
+            analyze(p.dims, p.w, p.moments, tol.thresholds, f.SPECTRUM, out, np.empty(0))
+            row["seconds"] = time.perf_counter() - t0
+            row.update(
+                n_neg=int(out.row_int[f.I_N_NEG]),
+                n_zero=int(out.row_int[f.I_N_ZERO]),
+                n_pos=int(out.row_int[f.I_N_POS]),
+                type=f.TYPE_NAMES[out.row_int[f.I_NUMERIC_TYPE]],
+                floor=float(out.row_float[f.F_NOISE_FLOOR]),
+            )
+        row["recipe"] = int(p.recipe)
+        row["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(row), flush=True)
+
+
+def _compile_child():
+    """First-run compile time of the structured kernel: a fresh process whose Numba
+    cache holds everything but the kernels of ``structured.py`` and ``band.py`` (the
+    caller deletes their entries)."""
+    import numpy as np
+
+    from mcland._kernels.batch import draw_point
+    from mcland._kernels.bundles import StructuredControl
+    from mcland._kernels.structured import structured_spectrum
+    from mcland.points.plan import make_plan
+
+    plan = make_plan(_config(16), None, None, analyse=False)
+    p = draw_point(plan.sampler, 0)  # compiled (or loaded) before the clock starts
+    control = StructuredControl(True, 10**9)
+    t0 = time.perf_counter()
+    structured_spectrum(p.dims, p.w, p.moments, control)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    structured_spectrum(p.dims, p.w, p.moments, control)
+    second = time.perf_counter() - t0
+    print(json.dumps({"first_call_s": first, "second_call_s": second}), flush=True)
+    del np
+
+
+def _structured_cache_files():
+    from mcland._kernels.jit import CACHE_DIR
+
+    if not CACHE_DIR:
+        return []
+    return sorted([*CACHE_DIR.glob("structured.*"), *CACHE_DIR.glob("band.*")])
+
+
+def _run(args, threads):
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        return []
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--widths", type=int, nargs="+", default=WIDTHS)
+    ap.add_argument("--points", type=int, default=6, help="points per width")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dense-max", type=int, default=64, help="largest width run dense")
+    ap.add_argument("--compile", action="store_true", help="measure the first-run compile time")
+    ap.add_argument("--out", type=Path, default=None, help="write all rows as JSON lines")
+    ap.add_argument("--child", nargs=4, metavar=("WIDTH", "METHOD", "POINTS", "FIRST"))
+    ap.add_argument("--compile-child", action="store_true")
+    args = ap.parse_args()
+    if args.child:
+        w, method, n, first = args.child
+        _child(int(w), method, int(n), int(first))
+        return
+    if args.compile_child:
+        _compile_child()
+        return
+    if args.compile:
+        _run(["--child", "16", "structured", "1", "0"], args.threads)  # everything cached
+        for path in _structured_cache_files():
+            path.unlink()
+        print(_run(["--compile-child"], args.threads))
+        return
+    _run(["--child", "16", "dense-analyze", "1", "0"], args.threads)  # warm the caches
+    _run(["--child", "16", "structured", "1", "0"], args.threads)
+    rows = []
+    print(
+        f"{'width':>6} {'N':>9} {'method':>15} {'k med':>6} {'s/point med':>12} "
+        f"{'s/point max':>12} {'peak MB':>8} {'draw s':>7}"
+    )
+    for width in args.widths:
+        methods = ["structured"]
+        if width <= args.dense_max:
+            methods = ["dense-analyze", "dense-spectrum", "structured"]
+        for method in methods:
+            got = _run(["--child", str(width), method, str(args.points), "0"], args.threads)
+            rows += got
+            if not got:
+                print(f"{width:>6} {'':>9} {method:>15} failed")
+                continue
+            import numpy as np
+
+            secs = np.array([r["seconds"] for r in got])
+            ks = [r["k"] for r in got if "k" in r]
+            print(
+                f"{width:>6} {got[0]['N']:>9} {method:>15} "
+                f"{int(np.median(ks)) if ks else '':>6} {np.median(secs):>12.4f} "
+                f"{secs.max():>12.4f} {max(r['maxrss_mb'] for r in got):>8.0f} "
+                f"{np.median([r['draw_s'] for r in got]):>7.2f}",
+                flush=True,
+            )
+    if args.out:
+        args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""What a dense Hessian would cost, checked before it is formed (issue 21, item 5).
+
+Every path that forms the dense ``N x N`` Hessian (the analysis kernel
+:func:`mcland._kernels.classify.analyze` behind ``sample``, ``dynamics``, ``inspect`` and
+``classify``; the exact and float64 matrices of ``groundtruth``) calls :func:`check_dense`
+first with the largest ``N`` the request can reach.  A request whose estimate exceeds the
+limits is refused by :class:`mcland.core.errors.TooLarge` (one line, exit status 2 from
+the command line), naming the estimate, the limit and the alternative, before anything
+is allocated or written.
+
+Limits
+------
+* **Memory**: :data:`MEMORY_FRACTION` (one half) of the physical RAM, read with
+  ``os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")``; the environment variable
+  ``MCLAND_MEMORY_LIMIT`` (bytes) replaces it.  Half, because the machine is shared with
+  the interpreter, the data, the output buffers and other processes, and a request that
+  plans to use all of it swaps or is killed instead of failing cleanly.
+* **Time**: no limit by default (:data:`FLOP_BUDGET` ``None``: a long run shows
+  progress); the estimate is still part of the message.  ``MCLAND_FLOP_BUDGET`` (flops per
+  point) sets one.
+
+Estimates
+---------
+The analysis kernel keeps ``2 N^2`` float64 per point in flight (the whitened Hessian and
+the Cholesky factor's scratch, ``analyze``'s ``work``), plus ``N^2`` for the
+original-coordinate Hessian when its spectrum is asked for; each worker thread has its
+own.  Its leading flop count is ``(4/3) N^3`` per symmetric eigenvalue decomposition
+(Householder tridiagonalisation, the ``dsyevd`` values-only count of Golub & Van Loan) and
+``N^3 / 3`` per Cholesky factorisation.  LAPACK's values-only workspace is ``O(N)`` and
+left out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcland.core.errors import MclandError, TooLarge
+
+MEMORY_FRACTION = 0.5  # of the physical RAM that one request may plan to use
+MEMORY_ENV = "MCLAND_MEMORY_LIMIT"  # bytes; replaces MEMORY_FRACTION * physical RAM
+FLOP_BUDGET: float | None = None  # flops per point; None: no time limit
+FLOP_ENV = "MCLAND_FLOP_BUDGET"
+
+
+def physical_memory() -> int:
+    """Bytes of physical RAM (``os.sysconf``)."""
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+
+
+def memory_limit() -> int:
+    """Bytes one request may plan to use: ``$MCLAND_MEMORY_LIMIT`` if set, else
+    :data:`MEMORY_FRACTION` of :func:`physical_memory`."""
+    env = os.environ.get(MEMORY_ENV)
+    if env:
+        return int(float(env))
+    return int(MEMORY_FRACTION * physical_memory())
+
+
+def flop_budget() -> float | None:
+    """Flops one point may take: ``$MCLAND_FLOP_BUDGET`` if set, else :data:`FLOP_BUDGET`."""
+    env = os.environ.get(FLOP_ENV)
+    return float(env) if env else FLOP_BUDGET
+
+
+@dataclass(frozen=True)
+class DenseCost:
+    """Predicted cost of the dense analysis of one point of ``N`` parameters:
+    ``bytes`` peak memory (all ``workers``), ``flops`` per point."""
+
+    N: int
+    bytes: int
+    flops: float
+
+
+def dense_cost(
+    N: int, *, matrices: int = 2, decompositions: int = 1, workers: int = 1
+) -> DenseCost:
+    """The estimate of the module docstring: ``workers * matrices * 8 N^2`` bytes and
+    ``decompositions * (4/3) N^3 + N^3 / 3`` flops."""
+    N = int(N)
+    nbytes = int(workers) * int(matrices) * 8 * N * N
+    flops = decompositions * 4.0 / 3.0 * float(N) ** 3 + float(N) ** 3 / 3.0
+    return DenseCost(N, nbytes, flops)
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 1e3:.1f} kB"
+
+
+def check_dense(cost: DenseCost, what: str, alternative: str) -> None:
+    """Refuse (:class:`TooLarge`) when ``cost`` exceeds :func:`memory_limit` or
+    :func:`flop_budget`; ``what`` names the request, ``alternative`` what to do instead."""
+    limit = memory_limit()
+    budget = flop_budget()
+    over_memory = cost.bytes > limit
+    over_time = budget is not None and cost.flops > budget
+    if not (over_memory or over_time):
+        return
+    if over_memory:
+        source = f"${MEMORY_ENV}" if os.environ.get(MEMORY_ENV) else f"{MEMORY_FRACTION:.0%} of RAM"
+        excess = f"more than the memory limit {_size(limit)} ({source})"
+    else:
+        excess = f"more than the flop budget {budget:.2g} per point"
+    raise TooLarge(
+        f"{what}: the dense Hessian of N = {cost.N:,} parameters needs {_size(cost.bytes)} "
+        f"and {cost.flops:.2g} flops per point, {excess}; {alternative}"
+    )
+
+
+# ``hessian = "auto"`` keeps the dense path up to this N (the sizes that run today, whose
+# records must stay bit-identical) and chooses by predicted flops above it
+DENSE_AUTO_MAX_N = 5_000
+HESSIAN_MODES = ("auto", "dense", "structured")
+MATRIX_FREE = "for lambda_min / lambda_max alone, mcland.core.extremes.matrix_free_spectrum"
+
+
+@dataclass(frozen=True)
+class StructuredCost:
+    """Predicted cost of the structured spectrum (:mod:`mcland._kernels.structured`) of a
+    point of widths ``dims``, at the largest order ``k`` of K any point of them can have."""
+
+    N: int
+    k: int
+    bytes: int
+    flops: float
+
+
+def structured_cost(dims) -> StructuredCost:
+    """:func:`mcland._kernels.structured.memory_bytes` and ``flops`` at ``k_bound(dims)``."""
+    from mcland._kernels import structured as ks
+
+    d = np.ascontiguousarray(dims, np.int64)
+    k = int(ks.k_bound(d))
+    N = int(np.sum(d[1:] * d[:-1]))
+    return StructuredCost(N, k, int(ks.memory_bytes(d, k)), float(ks.flops(d, k)))
+
+
+def choose_hessian(mode: str, dims, what: str, *, matrices: int = 2, workers: int = 1) -> str:
+    """``"dense"`` or ``"structured"`` for a point of widths ``dims`` under ``mode``
+    (:data:`HESSIAN_MODES`), refusing (:class:`TooLarge`) what cannot fit.
+
+    ``auto``: dense up to :data:`DENSE_AUTO_MAX_N` parameters when it fits, else the path
+    with fewer predicted flops among those that fit."""
+    if mode not in HESSIAN_MODES:
+        raise MclandError(f"hessian must be one of {', '.join(HESSIAN_MODES)}, got {mode!r}")
+    d = np.asarray(dims, np.int64)
+    N = int(np.sum(d[1:] * d[:-1]))
+    dense = dense_cost(N, matrices=matrices, workers=workers)
+    if mode == "dense":
+        check_dense(dense, what, 'use hessian = "structured" (no N x N matrix)')
+        return "dense"
+    limit = memory_limit()
+    budget = flop_budget()
+    dense_fits = dense.bytes <= limit and (budget is None or dense.flops <= budget)
+    if mode == "auto" and dense_fits and N <= DENSE_AUTO_MAX_N:
+        return "dense"  # without compiling the structured estimates
+    st = structured_cost(d)
+    st_fits = workers * st.bytes <= limit
+    if mode == "auto" and dense_fits and (not st_fits or dense.flops <= st.flops):
+        return "dense"
+    if not st_fits:
+        raise TooLarge(
+            f"{what}: the structured Hessian spectrum of N = {N:,} parameters (K of order up "
+            f"to {st.k:,}) needs {_size(workers * st.bytes)}, more than the memory limit "
+            f"{_size(limit)}; {MATRIX_FREE}"
+        )
+    return "structured"
