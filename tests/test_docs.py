@@ -73,7 +73,7 @@ def test_readme_fits_on_a_screen_and_keeps_the_quick_start():
     assert block, "README: one ```bash block right under <!-- quickstart -->"
     assert block.group(1).splitlines() == [
         "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/mcland sample runs/quick.toml --out out/quick",
-        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest -q',
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest -q -n 2 --dist loadfile',
     ]
 
 
