@@ -1,6 +1,7 @@
 """The options that several commands share: those of every command writing a run directory
-(:func:`run_options`) and those of the commands that draw points from a configuration
-(:func:`config_run_options`)."""
+(:func:`run_options`), those of the commands that draw points from a configuration
+(:func:`config_run_options`), and the Hessian path of ``inspect`` and ``classify``
+(:data:`hessian_option`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+
+from mcland.core.cost import DENSE_AUTO_MAX_N, HESSIAN_MODES
 
 
 def run_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -90,3 +93,16 @@ _RUN_OPTIONS = [
         "(locks of dead processes on this host are recovered anyway).",
     ),
 ]
+
+
+hessian_option = click.option(
+    "--hessian",
+    type=click.Choice(HESSIAN_MODES),
+    default="auto",
+    show_default=True,
+    metavar="MODE",
+    help="dense: the spectrum from the N x N Hessian; structured: without it "
+    f"(docs/structured.md); auto: dense up to {DENSE_AUTO_MAX_N:,} parameters, else the "
+    "cheaper that fits.",
+)
+"""``--hessian`` of ``inspect`` and ``classify`` (:data:`mcland.core.cost.HESSIAN_MODES`)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mcland.cli.app import cli
+from mcland.cli.options import hessian_option
 from mcland.core.errors import MclandError
 
 
@@ -16,15 +17,7 @@ from mcland.core.errors import MclandError
 @click.argument("weights", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-@click.option(
-    "--hessian",
-    type=click.Choice(["auto", "dense", "structured"]),
-    default="auto",
-    show_default=True,
-    metavar="MODE",
-    help="dense: the spectrum from the N x N Hessian; structured: without it "
-    "(docs/structured.md); auto: dense up to 5,000 parameters, else the cheaper that fits.",
-)
+@hessian_option
 def inspect(weights: Path, data: Path, as_json: bool, hessian: str) -> None:
     """Classify the point WEIGHTS (.npz: W1..WH) for DATA (.npz: X, Y; samples as columns)."""
     from mcland.core.datasource import load_npz_arrays, load_npz_weights

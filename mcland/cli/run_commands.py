@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mcland.cli.app import EXIT_NOT_VERIFIED, cli
-from mcland.cli.options import config_run_options, run_options
+from mcland.cli.options import config_run_options, hessian_option, run_options
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -169,15 +169,7 @@ def dynamics(
     "(docs/certify.md); e.g. 1e-8 for training endpoints.  [default: 4 * 2**-52, "
     "mcland.classification.certify.rows.DEFAULT_REL]",
 )
-@click.option(
-    "--hessian",
-    type=click.Choice(["auto", "dense", "structured"]),
-    default="auto",
-    show_default=True,
-    metavar="MODE",
-    help="dense: the spectrum from the N x N Hessian; structured: without it "
-    "(docs/structured.md); auto: dense up to 5,000 parameters, else the cheaper that fits.",
-)
+@hessian_option
 @run_options
 def classify_points(
     points: Path,
