@@ -39,7 +39,6 @@ SMALL_INIT = {
         "eps": [1e-2, 1e-3, 1e-4],
         "max_evals": 20000,
         "t_max_steps": 1e7,
-        "plateau_points": 2000,
     }
 }
 _RUNS: dict[str, Path] = {}
