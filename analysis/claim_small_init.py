@@ -169,6 +169,28 @@ def step_ratios(visited: object, values: object) -> tuple[list[float], list[floa
     return dwelt, skipped
 
 
+X_BINS = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0, np.inf)  # bins of the separation x (depth 2)
+
+
+def step_separations(visited: object, values: object, eps: float) -> list[tuple[float, bool]]:
+    """For a staircase ``visited`` ending at ``[K]``: per intermediate saddle ``[k]``, ``1 <=
+    k < K``, the separation ``x = 2 ln(1/eps) (1 - sqrt(lambda_{k+1} / lambda_k))`` and
+    whether the flow dwelt there.  Depth 2, whitened data, to leading order in
+    ``ln(1/eps)``: mode ``i`` is learned at ``t_i ~ 2 ln(1/eps) / (4 m s_i)``, ``s_i ~
+    sqrt(lambda_i)``, so when mode ``k`` is learned mode ``k + 1`` is still ``~ e^-x`` of
+    its final size: ``x`` large, a saddle the flow waits at; ``x`` of order one, the two
+    drops merge."""
+    ks = [top_size(S) for S in visited]
+    if not ks or any(k is None for k in ks):
+        return []
+    lam = eigenvalues(values)
+    out = []
+    for k in range(1, min(ks[-1], lam.size)):
+        x = 2.0 * np.log(1.0 / eps) * (1.0 - np.sqrt(lam[k] / lam[k - 1]))
+        out.append((float(x), k in ks))
+    return out
+
+
 def order_kind(visited: object) -> str:
     """``complete`` (``[], [1], [1,2], ...`` by steps of one), ``staircase`` (top sets,
     increasing) or ``other``."""
@@ -330,6 +352,16 @@ def analyse(
                 v.note(f"   lambda_k / lambda_(k+1) at the steps, H = {H}: dwelt at [k] {len(dw)} "
                        f"steps, median {np.median(dw) if dw else np.nan:.3g}; skipped {len(sk)}, "
                        f"median {np.median(sk):.3g}")  # fmt: skip
+                steps = pd.DataFrame(
+                    [x for h, vs, cv, e in zip(small["H"], small["visited_S"],
+                                              small["critical_values"], small["eps"], strict=True)
+                     if h == H for x in step_separations(vs, cv, e)], columns=["x", "dwelt"],
+                )  # fmt: skip
+                binned = steps.groupby(pd.cut(steps["x"], X_BINS), observed=True)["dwelt"]
+                v.note(f"   dwelt at [k] by x = 2 ln(1/eps) (1 - sqrt(lambda_(k+1) / lambda_k)), "
+                       f"H = {H}: " + ", ".join(
+                           f"x in ({b.left:g}, {b.right:g}]: {int(g.sum())}/{len(g)}"
+                           for b, g in binned))  # fmt: skip
         for H, g in small.groupby("H"):
             c = g["all_order"].value_counts()
             v.note(f"   every visit (transits included), H = {H}: {c.get('complete', 0)} "

@@ -309,3 +309,7 @@ def test_eigenvalues_from_the_critical_values():
         np.testing.assert_allclose(mod.eigenvalues(values), lam)
     dw, sk = mod.step_ratios([[], [1, 2], [1, 2, 3]], values)
     assert dw == [2.0 / 0.5] and sk == [5.0 / 2.0]
+    # depth 2's separation of the drops of modes k and k + 1 (by hand: 1 - sqrt(2/5), 1 - 1/2)
+    sep = mod.step_separations([[], [1, 2], [1, 2, 3]], values, 1e-4)
+    L = 2 * np.log(1e4)
+    assert sep == [(pytest.approx(L * (1 - np.sqrt(0.4))), False), (pytest.approx(L * 0.5), True)]
