@@ -27,7 +27,7 @@ def _plateau_records(
     (:mod:`mcland.flow.plateaus`): it has slowed down near a critical point, the saddle of
     its ``S``.  A visit where it does not is a *transit*: the reading ``S(t)`` passed the
     set during a drop, away from any critical point, where the ``z_i`` need not be
-    monotone (docs/dynamics.md, "Visits").  ``visited_S`` is the ``S`` of each dwelt
+    monotone (docs/dynamics.md, "Dwells and transits").  ``visited_S`` is the ``S`` of each dwelt
     visit, then the final ``S`` (the last visit), consecutive repeats merged: the saddles
     visited, in order.  A dwelt visit is a plateau when the criterion holds over a time
     range ``t_end / t_start >= plateau_min_ratio`` (or from ``t = 0``), and it is not the
