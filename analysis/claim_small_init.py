@@ -12,14 +12,22 @@ The runs: ``W_h(0) = eps a G_h``, plateaus detected on a log-spaced time grid by
 smallest gradient. Four parts, each measured on the rows with ``eps <= EPS_SMALL`` (the
 small-initialisation regime; larger eps are tabulated for contrast):
 
-1. **Order.** The sets the flow dwelt at — the S of the visits that are plateaus, then the
-   last visit's S, consecutive repeats merged (``visits`` column; up to 0.7 this was
-   ``visited_S``) — form a *staircase* when every entry is a top set ``[k] = {1..k}`` and k
-   increases; *complete* when k increases by one each time from ``[]``. Fractions with
-   Wilson intervals, per depth; rows that hit the budget are included (their last S is
-   read mid-run). Reported beside it, not judged: the same on ``visited_S``, which since
-   issue 22 lists every set the reading ``S(t)`` passes, transits included (during a fast
-   drop the ``z_i`` need not be monotone, so a transit can read a non-top set).
+1. **Order.** The saddles the flow visited — ``visited_S``: the sets of the visits where
+   the flow dwelt (``t ||grad L||^2 <= plateau_threshold lambda_r`` somewhere inside:
+   slowed down near a critical point), then the final S, consecutive repeats merged; a
+   *transit*, a set the reading ``S(t) = {i : z_i > 1/2}`` passes during a fast drop, is
+   not a visit of a saddle (its ``z_i`` need not be monotone there) — form a *staircase*
+   when every entry is a top set ``[k] = {1..k}`` and k increases; *complete* when k
+   increases by one each time from ``[]``. Fractions with Wilson intervals, per depth;
+   rows that hit the budget are included (their last S is read mid-run). A staircase with
+   skips is a row where the flow learned two or more modes in one drop without dwelling at
+   the set between (at depth 2 the time between the drops of modes k and k+1 grows like
+   ``ln(1/eps)`` times the relative gap of ``lambda_k / lambda_{k+1}``, so close
+   eigenvalues merge drops at moderate eps): reported per eps with the median eigenvalue
+   ratio at the skipped and at the dwelt steps, and whether the transits passed the
+   skipped sets in order. Reported beside it, not judged: every visit, transits included.
+   Runs of 0.8.0 (``visited_S`` = every visit, no ``visits.dwell``): the dwelt sets are
+   the plateaus; runs up to 0.7 (no ``visits``): ``visited_S`` as stored.
 2. **Plateau values.** The distance from each plateau's loss to the nearest enumerated
    critical value, in units of the range of the point's critical values (``tr(Syy) - L* =
    lambda_1 + ... + lambda_r``): a match is ``<= MATCH_TOL``. Also shown in units of the
@@ -44,7 +52,8 @@ small-initialisation regime; larger eps are tabulated for contrast):
    points with 95% bootstrap intervals. The durations ``t_end - t_start`` of the later
    plateaus are tabulated the same way.
 
-Passes when (1) every small-eps row is a staircase, (2) every plateau of the small-eps rows
+Passes when (1) every small-eps row is a staircase (the issue 22 target, a complete
+staircase in at least ``COMPLETE_MIN`` of the rows at every depth, is reported, not judged), (2) every plateau of the small-eps rows
 matches a critical value, (4) for both ``t_end`` and ``t_drop``: at depth 2 the median R^2
 is at least ``R2_MIN`` and at each depth H >= 3 with at least ``MIN_POINTS`` points the 95%
 interval of the mean exponent lies within ``H - 2 +- Q_TOL``. Part (3) is reported, not
@@ -60,6 +69,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mcland.core.config import Dynamics
+from mcland.rundir.files import read_manifest
 from mcland.stats import (
     Verdict,
     claim_main,
@@ -73,6 +84,7 @@ EXPERIMENT = "small_init"
 COLUMNS = ["sample_id", "H", "r", "d_y", "eps", "status", "visited_S", "plateaus",
            "critical_values", "t_curve", "loss_curve"]  # fmt: skip
 EPS_SMALL = 1e-2  # rows with eps <= EPS_SMALL are judged
+COMPLETE_MIN = 0.95  # issue 22's target for the fraction of complete staircases per depth
 MATCH_TOL = 1e-3  # a plateau matches a value within MATCH_TOL x the range of the values
 MIN_EPS = 3  # plateaus (eps values) per point needed for a duration fit
 MIN_POINTS = 5  # fitted points per depth needed for a verdict at that depth
@@ -100,16 +112,82 @@ def top_size(S: object) -> int | None:
     return len(s) if s == list(range(1, len(s) + 1)) else None
 
 
-def dwelt_sets(visits: object) -> list[list[int]]:
-    """The S of the visits that are plateaus, then the last visit's S, consecutive repeats
-    merged: the sets the flow dwelt at (``visited_S`` up to 0.7)."""
+def merged(sets: object) -> list[list[int]]:
+    """``sets`` sorted, consecutive repeats merged."""
     out: list[list[int]] = []
+    for S in sets:
+        S = sorted(int(i) for i in S)
+        if not out or out[-1] != S:
+            out.append(S)
+    return out
+
+
+def dwelt_sets(visits: object, threshold: float) -> list[list[int]]:
+    """The S of the visits where the flow dwelt (``rate_min <= threshold``, the run's
+    ``plateau_threshold``), then the last visit's S, consecutive repeats merged: the
+    saddles visited (``visited_S`` since issue 22's dwell reading; 0.8.0 stored every
+    visit there, so the claim re-reads it from ``visits``)."""
     visits = list(visits)
-    for j, vis in enumerate(visits):
-        if vis["plateau"] or j == len(visits) - 1:
-            S = sorted(int(i) for i in vis["S"])
-            if not out or out[-1] != S:
-                out.append(S)
+    return merged(
+        vis["S"] for j, vis in enumerate(visits)
+        if vis["rate_min"] <= threshold or j == len(visits) - 1
+    )  # fmt: skip
+
+
+def eigenvalues(values: object) -> np.ndarray:
+    """The eigenvalues ``lambda_1 >= lambda_2 >= ...`` of ``Sigma`` from a record's
+    ``critical_values`` (``tr(Syy) - sum_{i in S} lambda_i`` over ``|S| <= r``): each is
+    the smallest drop ``max - value`` not a sum of at most ``r`` smaller ones found
+    before (relative tolerance 1e-9)."""
+    v = np.asarray(values, dtype=float)
+    sums = np.sort(v.max() - v)
+    sums = sums[sums > 1e-12 * max(float(v.max()), 1.0)]
+    lam: list[float] = []
+    for x in sums:
+        made = {0.0}
+        for y in lam:
+            made |= {m + y for m in made}
+        if not any(abs(x - m) <= 1e-9 * x for m in made):
+            lam.append(float(x))
+    return np.array(sorted(lam, reverse=True))
+
+
+def step_ratios(visited: object, values: object) -> tuple[list[float], list[float]]:
+    """For a staircase ``visited``: ``lambda_k / lambda_{k+1}`` at each step ``k`` of the
+    staircase it dwelt at (``[k]`` visited, ``k >= 1``) and at each it skipped."""
+    ks = [top_size(S) for S in visited]
+    if any(k is None for k in ks):
+        return [], []
+    lam = eigenvalues(values)
+    dwelt, skipped = [], []
+    for a, b in itertools.pairwise(ks):
+        for k in range(a + 1, b):
+            if k < lam.size:
+                skipped.append(float(lam[k - 1] / lam[k]))
+        if a >= 1 and a < lam.size and b > a:
+            dwelt.append(float(lam[a - 1] / lam[a]))
+    return dwelt, skipped
+
+
+X_BINS = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0, np.inf)  # bins of the separation x (depth 2)
+
+
+def step_separations(visited: object, values: object, eps: float) -> list[tuple[float, bool]]:
+    """For a staircase ``visited`` ending at ``[K]``: per intermediate saddle ``[k]``, ``1 <=
+    k < K``, the separation ``x = 2 ln(1/eps) (1 - sqrt(lambda_{k+1} / lambda_k))`` and
+    whether the flow dwelt there.  Depth 2, whitened data, to leading order in
+    ``ln(1/eps)``: mode ``i`` is learned at ``t_i ~ 2 ln(1/eps) / (4 m s_i)``, ``s_i ~
+    sqrt(lambda_i)``, so when mode ``k`` is learned mode ``k + 1`` is still ``~ e^-x`` of
+    its final size: ``x`` large, a saddle the flow waits at; ``x`` of order one, the two
+    drops merge."""
+    ks = [top_size(S) for S in visited]
+    if not ks or any(k is None for k in ks):
+        return []
+    lam = eigenvalues(values)
+    out = []
+    for k in range(1, min(ks[-1], lam.size)):
+        x = 2.0 * np.log(1.0 / eps) * (1.0 - np.sqrt(lam[k] / lam[k - 1]))
+        out.append((float(x), k in ks))
     return out
 
 
@@ -196,7 +274,7 @@ def duration_fits(pl: pd.DataFrame) -> pd.DataFrame:
 
 
 # what analyse needs besides pl, drops (and ``visits`` in runs since issue 22)
-LIGHT = ["sample_id", "H", "eps", "status", "visited_S"]
+LIGHT = ["sample_id", "H", "eps", "status", "visited_S", "critical_values"]
 
 
 def reduce_shard(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -208,21 +286,26 @@ def reduce_shard(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 
 
 def analyse(
-    df: pd.DataFrame, pl: pd.DataFrame | None = None, drops: pd.DataFrame | None = None
+    df: pd.DataFrame,
+    pl: pd.DataFrame | None = None,
+    drops: pd.DataFrame | None = None,
+    threshold: float = Dynamics().plateau_threshold,
 ) -> tuple[Verdict, dict[str, pd.DataFrame]]:
     """The verdict and its tables (order, plateaus, durations) from a small_init run.
 
     ``pl`` and ``drops``, when given, are :func:`plateau_table` of ``df`` and
     :func:`first_drops` of its rows with eps <= EPS_SMALL, computed beforehand (shard by
-    shard, :func:`reduce_shard`); ``df`` then needs only the columns of :data:`LIGHT`."""
+    shard, :func:`reduce_shard`); ``df`` then needs only the columns of :data:`LIGHT`.
+    ``threshold``: the run's ``plateau_threshold`` (the dwell criterion)."""
     v = Verdict(CLAIM)
     rng = np.random.default_rng(SEED)
     df = df.copy()
-    # a run since issue 22 (visits present): visited_S includes transits
+    # since issue 22 (visits present): the transits are in visits; 0.8.0's visited_S is every
+    # visit (no visits.dwell), so the dwelt sets are re-read from the visits in every case
     transits = "visits" in df.columns and bool(df["visits"].notna().all())
     if transits:
-        df["all_order"] = [order_kind(vs) for vs in df["visited_S"]]
-        df["visited_S"] = [dwelt_sets(vs) for vs in df["visits"]]
+        df["all_order"] = [order_kind(merged(v["S"] for v in vs)) for vs in df["visits"]]
+        df["visited_S"] = [dwelt_sets(vs, threshold) for vs in df["visits"]]
     df["order"] = [order_kind(vs) for vs in df["visited_S"]]
     small = df[df["eps"] <= EPS_SMALL]
     st = df["status"].astype(str).value_counts()
@@ -233,7 +316,7 @@ def analyse(
     # 1. order
     order = (df.groupby(["H", "eps", "order"]).size().unstack(fill_value=0)
              .reindex(columns=["complete", "staircase", "other"], fill_value=0).reset_index())  # fmt: skip
-    what = "the sets dwelt at (plateaus, then the final S)" if transits else "visited_S"
+    what = "the saddles visited (dwells, then the final S)" if transits else "visited_S"
     v.note(f"1. order of {what}: complete staircase / staircase with skips / other, per depth "
            "(eps <= EPS_SMALL; fraction of staircases with 95% Wilson interval)")  # fmt: skip
     for H, g in small.groupby("H"):
@@ -245,10 +328,43 @@ def analyse(
              f"{[list(map(int, S)) for S in bad['visited_S'].iloc[0]]}" if len(bad) else ""  # fmt: skip
         v.require(len(bad) == 0, f"H = {H}: {n} rows: {c} complete, {s} with skips, {len(bad)} "
                   f"other (staircase fraction {(c + s) / n:.3f} [{float(lo):.3f}, {float(hi):.3f}]){ex}")  # fmt: skip
-    if transits:
+    if transits:  # runs since issue 22 (0.7 runs: the claim's output as in 0.7)
+        for H, g in small.groupby("H"):
+            n, c = len(g), int((g["order"] == "complete").sum())
+            lo, hi = wilson_interval(c, n)
+            met = "met" if c >= COMPLETE_MIN * n else "NOT met"
+            v.note(f"   complete staircases, H = {H}: {c} of {n} ({c / n:.3f} [{float(lo):.3f}, "
+                   f"{float(hi):.3f}]); target >= {COMPLETE_MIN:g}: {met}")  # fmt: skip
+        skips = small[small["order"] == "staircase"]
+        for H, g in skips.groupby("H"):
+            rows = small[small["H"] == H].groupby("eps").size()
+            per_eps = ", ".join(f"{e:g}: {k}/{rows[e]}" for e, k in
+                                g.groupby("eps").size().sort_index(ascending=False).items())  # fmt: skip
+            in_order = int((g["all_order"] == "complete").sum())
+            v.note(f"   with skips (drops merged, no dwell between), H = {H}, by eps: {per_eps}; "
+                   f"the transits passed the skipped sets in order in {in_order} of {len(g)}")  # fmt: skip
+        ratios = [(H, *step_ratios(vs, cv)) for H, vs, cv in
+                  zip(small["H"], small["visited_S"], small["critical_values"], strict=True)]  # fmt: skip
+        for H in sorted({r[0] for r in ratios}):
+            dw = [x for r in ratios if r[0] == H for x in r[1]]
+            sk = [x for r in ratios if r[0] == H for x in r[2]]
+            if sk:
+                v.note(f"   lambda_k / lambda_(k+1) at the steps, H = {H}: dwelt at [k] {len(dw)} "
+                       f"steps, median {np.median(dw) if dw else np.nan:.3g}; skipped {len(sk)}, "
+                       f"median {np.median(sk):.3g}")  # fmt: skip
+                steps = pd.DataFrame(
+                    [x for h, vs, cv, e in zip(small["H"], small["visited_S"],
+                                              small["critical_values"], small["eps"], strict=True)
+                     if h == H for x in step_separations(vs, cv, e)], columns=["x", "dwelt"],
+                )  # fmt: skip
+                binned = steps.groupby(pd.cut(steps["x"], X_BINS), observed=True)["dwelt"]
+                v.note(f"   dwelt at [k] by x = 2 ln(1/eps) (1 - sqrt(lambda_(k+1) / lambda_k)), "
+                       f"H = {H}: " + ", ".join(
+                           f"x in ({b.left:g}, {b.right:g}]: {int(g.sum())}/{len(g)}"
+                           for b, g in binned))  # fmt: skip
         for H, g in small.groupby("H"):
             c = g["all_order"].value_counts()
-            v.note(f"   every visit (visited_S, transits included), H = {H}: {c.get('complete', 0)} "
+            v.note(f"   every visit (transits included), H = {H}: {c.get('complete', 0)} "
                    f"complete, {c.get('staircase', 0)} with skips, {c.get('other', 0)} other "
                    f"of {len(g)}")  # fmt: skip
     big = df[(df["eps"] > EPS_SMALL) & (df["order"] == "other")]
@@ -335,7 +451,9 @@ def check(run_dir: str, tables: Path | None = None, figures: Path | None = None)
         parts = reduce_dynamics(run_dir, EXPERIMENT, COLUMNS, reduce_shard)
     parts = parts or [reduce_shard(pd.DataFrame(columns=COLUMNS))]
     df, pl, drops = (pd.concat([part[k] for part in parts], ignore_index=True) for k in range(3))
-    v, out = analyse(df, pl, drops)
+    settings = (read_manifest(run_dir).get("config") or {}).get("dynamics", {})
+    threshold = float(settings.get("plateau_threshold", Dynamics().plateau_threshold))
+    v, out = analyse(df, pl, drops, threshold)
     if tables:
         tables.mkdir(parents=True, exist_ok=True)
         for name in ("order", "durations"):

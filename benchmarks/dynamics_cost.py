@@ -1,7 +1,7 @@
 """Cost per point of the dynamics experiments (``mcland.flow.records.point_records``).
 
 Usage: python benchmarks/dynamics_cost.py [--points 30] [--depths 2 3 4]
-       [--integrator explicit|rosenbrock]
+       [--integrator explicit|rosenbrock|auto]
 
 For each depth H, a configuration of small networks (``depth = [H, H]``, ``d_y`` 2-3,
 ``d_x_extra`` 0-1, hidden widths 2-4, ``m = 20``, seed 11) and each experiment at the
@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--depths", type=int, nargs="+", default=[2, 3, 4])
-    ap.add_argument("--integrator", choices=["explicit", "rosenbrock"], default="explicit")
+    ap.add_argument("--integrator", choices=["explicit", "rosenbrock", "auto"], default="explicit")
     args = ap.parse_args()
     for H in args.depths:
         cfg = {

@@ -5,6 +5,7 @@ whose answer is known."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from pathlib import Path
 from types import ModuleType
 
@@ -39,7 +40,6 @@ SMALL_INIT = {
         "eps": [1e-2, 1e-3, 1e-4],
         "max_evals": 20000,
         "t_max_steps": 1e7,
-        "plateau_points": 2000,
     }
 }
 _RUNS: dict[str, Path] = {}
@@ -271,3 +271,45 @@ def test_order_kind():
     assert mod.top_size(np.array([1, 2, 3], dtype=np.int8)) == 3
     assert mod.top_size([2]) is None
     assert mcland.load is not None
+
+
+def _visit(S, rate):
+    return {"S": np.array(S, dtype=np.int8), "t_enter": 0.0, "t_leave": 0.0, "rate_min": rate,
+            "plateau": rate <= 0.05}  # fmt: skip
+
+
+def test_small_init_transits_are_not_saddles_visited():
+    """A run with ``visits`` (issue 22): the claim reads the saddles visited from the visits
+    where the flow dwelt (``rate_min <= plateau_threshold``, here 0.05) and the final one.
+    Point 0 passes ``[2]`` and ``[1, 2]`` as transits (rates 30 and 8) before dwelling at
+    ``[1]``: complete.  Read as every visit (0.8.0) it would be ``other`` and fail."""
+    mod = script("claim_small_init")
+    df = _small_init_rows(3, 1.0)
+    steady = [_visit([], 0.0), _visit([1], 1e-9), _visit([1, 2], 1e-12)]
+    transit = [_visit([], 0.0), _visit([2], 30.0), _visit([1, 2], 8.0), _visit([1], 1e-9),
+               _visit([1, 2], 1e-12)]  # fmt: skip
+    df["visits"] = [transit if sid == 0 else steady for sid in df["sample_id"]]
+    df["visited_S"] = [[v["S"] for v in vs] for vs in df["visits"]]  # 0.8.0: every visit
+    v, tables = mod.analyse(df)
+    assert v.passed, v.render()
+    assert any("complete staircases, H = 3: 18 of 18" in line for line in v.lines)
+    assert any("every visit (transits included), H = 3: 15 complete, 0 with skips, 3 other"
+               in line for line in v.lines)  # fmt: skip
+    # a transit that is a dwell after all (rate below the threshold) is a visited saddle
+    assert mod.dwelt_sets(transit, 10.0) == [[], [1, 2], [1], [1, 2]]
+    assert mod.dwelt_sets(transit, 0.05) == [[], [1], [1, 2]]
+
+
+def test_eigenvalues_from_the_critical_values():
+    """``lambda`` recovered from ``tr(Syy) - sum_{i in S} lambda_i`` over ``|S| <= r``."""
+    mod = script("claim_small_init")
+    lam = np.array([5.0, 2.0, 0.5])
+    for r in (1, 2, 3):
+        values = [10.0 - sum(c) for k in range(r + 1) for c in itertools.combinations(lam, k)]
+        np.testing.assert_allclose(mod.eigenvalues(values), lam)
+    dw, sk = mod.step_ratios([[], [1, 2], [1, 2, 3]], values)
+    assert dw == [2.0 / 0.5] and sk == [5.0 / 2.0]
+    # depth 2's separation of the drops of modes k and k + 1 (by hand: 1 - sqrt(2/5), 1 - 1/2)
+    sep = mod.step_separations([[], [1, 2], [1, 2, 3]], values, 1e-4)
+    L = 2 * np.log(1e4)
+    assert sep == [(pytest.approx(L * (1 - np.sqrt(0.4))), False), (pytest.approx(L * 0.5), True)]

@@ -69,3 +69,13 @@ def test_nan_and_strings_are_refused():
     for bad in ({"eps": [float("nan")]}, {"deltas": ["1e-3"]}, {"max_evals": 1.5}):
         with pytest.raises(MclandError, match="dynamics"):
             config_from_dict({"dynamics": bad})
+
+
+def test_plateau_points_is_deprecated_but_still_loads():
+    """``plateau_points`` (unused since issue 22): an older configuration still loads, with a
+    FutureWarning, and the key is not in the resolved configuration (manifests)."""
+    with pytest.warns(FutureWarning, match="plateau_points is deprecated"):
+        cfg = config_from_dict({"n": 5, "dynamics": {"experiment": "small_init",
+                                                     "plateau_points": 12000}})  # fmt: skip
+    assert "plateau_points" not in cfg.resolved()["dynamics"]
+    assert cfg.dynamics == Dynamics(experiment="small_init")

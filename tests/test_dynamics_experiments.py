@@ -188,7 +188,7 @@ def test_small_init_plateaus_last_like_log_one_over_eps():
     0.90 of it), linearly (residual under 2% of the range)."""
     dims, X, Y, m, s = _whitened_depth2()
     eps = [1e-6, 1e-8, 1e-10, 1e-12]
-    settings = Dynamics(experiment="small_init", eps=eps, plateau_points=2000)
+    settings = Dynamics(experiment="small_init", eps=eps)
     rows = _records(dims, np.zeros(27), X, Y, settings, seed=0, sample_id=0)
     assert all(r["visited_S"] == [[], [1], [1, 2], [1, 2, 3]] for r in rows)
     x = np.log(1.0 / np.array(eps))

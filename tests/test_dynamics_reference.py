@@ -387,3 +387,71 @@ def test_auto_costs_what_the_cheaper_integrator_costs():
     easy = work["rosenbrock"] > 2 * work["explicit"]
     assert easy.sum() >= 10
     assert (work["auto"][easy] <= 1.25 * work["explicit"][easy]).all(), steps[easy]
+
+
+SMALL_INIT = ROOT / "runs" / "dynamics_small_init.toml"
+
+
+def test_transits_are_not_visits():
+    """Point 3 of runs/dynamics_small_init.toml (depth 3, ``r = 2``), ``eps = 1e-2``: during
+    the first drop the reading ``S(t) = {i : z_i > 1/2}`` passes ``{2}`` and ``{1, 2}``
+    before settling on ``{1}`` (``z_2`` overshoots while mode 1 is learned), then the flow
+    dwells at ``{1}`` and drops to ``{1, 2}``.  Checked against the SciPy reference from the
+    same start: ``z_2`` crosses 1/2 upwards before ``z_1`` does and back down after it (so
+    the non-nested transit is in the flow, not an integrator artefact), and ``t ||grad
+    L||^2 / lambda_r`` (NumPy gradient at the reference's weights) is far above the dwell
+    threshold 0.05 in the middle of the transits and below it on the ``{1}`` plateau.  The
+    saddles visited (``visited_S``, dwells only) are the staircase ``{}, {1}, {1, 2}`` of
+    the theory; read as every visit (the 0.8.0 reading) they are ``{}, {2}, {1, 2}, {1},
+    {1, 2}`` and this test fails (seen)."""
+    from mcland.core.config import Dynamics, load_config
+    from mcland.flow.records import point_records
+    from mcland.points.plan import make_plan
+
+    sid, eps = 3, 1e-2
+    cfg = load_config(SMALL_INIT)
+    settings = Dynamics(experiment="small_init", eps=[eps])
+    (row,) = point_records(make_plan(cfg), settings, sid)
+    assert row["visited_S"] == [[], [1], [1, 2]]
+    visits = row["visits"]
+    assert [v["S"] for v in visits][:3] == [[], [2], [1, 2]]  # the transits are recorded
+    weights, X, Y = mcland.draw_point(cfg, sid)
+    dims = _dims(weights)
+    H = len(weights)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, sid, 16]))
+    G = [rng.standard_normal((dims[h + 1], dims[h])) / math.sqrt(dims[h]) for h in range(H)]
+    a = (np.linalg.norm(Y @ X.T) / np.linalg.norm(X @ X.T)) ** (1.0 / H)
+    w0 = naive.ravel_weights([eps * a * Gh for Gh in G])
+    problem = Problem.from_data(X, Y)
+    r = int(row["settled_S"][-1])
+    lam_r = float(problem.lam[:r].min())
+
+    def z_minus_half(i):
+        u, K, root = problem.U[:, i], problem.K, math.sqrt(problem.lam[i])
+
+        def c(w):
+            W = naive.unravel_weights(w, dims)
+            P = W[-1]
+            for Wh in W[-2::-1]:
+                P = P @ Wh
+            return np.linalg.norm(u @ P @ K) / root - 0.5
+
+        return c
+
+    dwell = visits[3]
+    assert dwell["S"] == [1]
+    t_dwell = math.sqrt(dwell["t_enter"] * dwell["t_leave"])  # in the middle of the plateau
+    ref = _reference(w0, dims, X, Y, t_max=t_dwell, rtol=1e-10,
+                     crossings=(z_minus_half(0), z_minus_half(1)))  # fmt: skip
+    up1, up2 = ref.t_cross[0], ref.t_cross[1]
+    assert up1.size == 1 and up2.size == 2  # z_2 up, z_1 up, z_2 down
+    assert up2[0] < up1[0] < up2[1]
+
+    def rate(t):
+        w = ref.weights_at(t)[0]
+        g = naive.ravel_weights(naive.gradient(naive.unravel_weights(w, dims), X, Y))
+        return t * float(g @ g) / lam_r
+
+    for v in visits[1:3]:  # the transits {2} and {1, 2}: above the threshold throughout
+        assert min(rate(t) for t in np.linspace(v["t_enter"], v["t_leave"], 17)) > 0.05, v
+    assert rate(t_dwell) < 0.05

@@ -39,7 +39,6 @@ SECTIONS = {
         "eps": [1e-2, 1e-3],
         "max_evals": 3000,
         "t_max_steps": 1e6,
-        "plateau_points": 400,
     },
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,9 @@ Tol = Annotated[float, Field(strict=True, gt=0.0, lt=1.0)]
 Mult = Annotated[float, Field(strict=True, gt=0.0, le=1e12)]
 Range = Field(strict=False)  # TOML arrays are lists; their elements stay strict
 SEED_MAX = 2**63 - 1
+
+
+_DEPRECATIONS_SHOWN: dict = {}  # warnings' registry: each deprecation shown once a process
 
 
 class _Section(BaseModel):
@@ -278,12 +282,20 @@ class Dynamics(_Section):
         1.1,
         description="small_init: a plateau lasts at least `t_end / t_start ≥ plateau_min_ratio`",
     )
-    plateau_points: Annotated[int, Field(strict=True, ge=16, le=100_000)] = Field(
-        400,
-        description="unused since the visits are read at every accepted step (small_init "
-        "used to look for plateaus at this many log-spaced times); kept so that older "
-        "configurations still load",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_plateau_points(cls, data: Any) -> Any:
+        """``plateau_points`` (up to 0.8.0; unused since the visits are read at every
+        accepted step): still accepted, with a one-line deprecation warning, and dropped."""
+        if isinstance(data, dict) and "plateau_points" in data:
+            warnings.warn_explicit(  # one line: no source line to quote
+                "[dynamics] plateau_points is deprecated and ignored (plateaus are read at "
+                "every accepted step); remove it from the configuration",
+                FutureWarning, "configuration", 0, registry=_DEPRECATIONS_SHOWN,
+            )  # fmt: skip
+            data = {k: v for k, v in data.items() if k != "plateau_points"}
+        return data
 
 
 class Config(_Section):

@@ -76,8 +76,8 @@ _VISIT = pa.struct(
         pa.field("S", _S, False, metadata={"description": "the set (1-based)"}),
         pa.field("t_enter", _F64, False, metadata={"description": "time the flow entered it (0 for the first visit)"}),
         pa.field("t_leave", _F64, False, metadata={"description": "time it left it (`t_end` for the last visit)"}),
-        pa.field("rate_min", _F64, False, metadata={"description": "smallest `t ‖∇L‖² / λ_r` at the accepted steps inside (and its entry point): at most `plateau_threshold` on a plateau, large on a transit"}),
-        pa.field("plateau", pa.bool_(), False, metadata={"description": "the visit is in `plateaus`"}),
+        pa.field("rate_min", _F64, False, metadata={"description": "smallest `t ‖∇L‖² / λ_r` at the accepted steps inside (and its entry point): at most `plateau_threshold` where the flow dwelt near the set's saddle, larger on a transit (the set passed during a drop)"}),
+        pa.field("plateau", pa.bool_(), False, metadata={"description": "the visit is in `plateaus` (a dwell lasting `plateau_min_ratio`, not the last visit)"}),
     ]
 )  # fmt: skip
 
@@ -89,9 +89,9 @@ _SMALL_INIT: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("t_global", _F64, True, "first flow time with `L ≤ L_min + f (c_above − L_min)`, `c_above` the smallest enumerated value above the global minimum `L_min` (null if never)"),
     ("n_plateaus", pa.int32(), False, "number of plateaus"),
     ("plateaus", pa.list_(_PLATEAU), False, "the visits (but the last) that meet the plateau criterion, in time order (docs/dynamics.md)"),
-    ("visited_S", pa.list_(_S), False, "the index sets `S(t) = {i : z_i > 1/2}` the flow passed, in time order, read at every accepted step and located inside the step where they changed (the `S` of each visit; the last one is the final `S`)"),
-    ("visits", pa.list_(_VISIT), False, "the visits: each time interval on which `S(t)` was constant, in time order"),
-    ("visits_resolved", pa.bool_(), False, "every change of `S(t)` was located and ordered: false when two indices changed within the bisection's resolution of each other (their order unknown) or the visits overflowed 64 rows; `visited_S` is then not the whole sequence"),
+    ("visited_S", pa.list_(_S), False, "the saddles visited, in time order: the `S` of each visit where the flow dwelt (`visits.rate_min ≤ plateau_threshold`), then the final `S`, consecutive repeats merged; transits are in `visits` only"),
+    ("visits", pa.list_(_VISIT), False, "the visits: each time interval on which `S(t) = {i : z_i > 1/2}` was constant, in time order, read at every accepted step and located inside the step where it changed; dwells and transits"),
+    ("visits_resolved", pa.bool_(), False, "every change of `S(t)` was located and ordered: false when two indices changed within the bisection's resolution of each other (their order unknown) or the visits overflowed 64 rows; `visits` and `visited_S` are then not the whole sequence"),
 )  # fmt: skip
 
 

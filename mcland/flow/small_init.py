@@ -17,26 +17,36 @@ from mcland.flow.gradient_flow import Visits, monitor
 
 def _plateau_records(
     pt: ExperimentPoint, visits: Visits, settings: Dynamics, scale: float
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[dict], list[dict], list[list[int]]]:
     """The visits of a small-initialisation run (:mod:`mcland._kernels.visits`) as the
-    ``visits`` column, and those that are plateaus as the ``plateaus`` column.
+    ``visits`` column, those that are plateaus as the ``plateaus`` column, and the sets
+    the flow dwelt at as the ``visited_S`` column.
 
-    A visit is a plateau when some accepted step inside it meets the criterion ``t ||grad
-    L||^2 <= plateau_threshold * scale`` (:mod:`mcland.flow.plateaus`), over a time range
-    ``t_end / t_start >= plateau_min_ratio`` (or from ``t = 0``), and it is not the last
-    visit (where the run ended: the final state).  Its point is the accepted step of
+    The flow *dwells* in a visit when some accepted step inside it (or its entry point)
+    meets the plateau criterion ``t ||grad L||^2 <= plateau_threshold * scale``
+    (:mod:`mcland.flow.plateaus`): it has slowed down near a critical point, the saddle of
+    its ``S``.  A visit where it does not is a *transit*: the reading ``S(t)`` passed the
+    set during a drop, away from any critical point, where the ``z_i`` need not be
+    monotone (docs/dynamics.md, "Dwells and transits").  ``visited_S`` is the ``S`` of each dwelt
+    visit, then the final ``S`` (the last visit), consecutive repeats merged: the saddles
+    visited, in order.  A dwelt visit is a plateau when the criterion holds over a time
+    range ``t_end / t_start >= plateau_min_ratio`` (or from ``t = 0``), and it is not the
+    last visit (where the run ended: the final state).  Its point is the accepted step of
     smallest gradient within the visit, read off as the sampler reads a point.
     """
     thr = settings.plateau_threshold * scale
     info = visits.info
-    out_visits, out_plateaus = [], []
+    out_visits, out_plateaus, dwelt = [], [], []
     for j, S in enumerate(visits.S):
         row = info[j]
         lo, hi = row[kv.T_ON_FIRST], row[kv.T_ON_LAST]
+        dwell = bool(row[kv.RATE_MIN] <= thr)
         plateau = bool(
-            j < len(visits.S) - 1 and row[kv.RATE_MIN] <= thr and np.isfinite(lo)
+            j < len(visits.S) - 1 and dwell and np.isfinite(lo)
             and (lo == 0.0 or hi / lo >= settings.plateau_min_ratio)
         )  # fmt: skip
+        if (dwell or j == len(visits.S) - 1) and (not dwelt or dwelt[-1] != list(S)):
+            dwelt.append(list(S))
         out_visits.append(
             {
                 "S": list(S),
@@ -65,7 +75,7 @@ def _plateau_records(
                 "numeric_type": rep.numeric_type,
             }
         )
-    return out_visits, out_plateaus
+    return out_visits, out_plateaus, dwelt
 
 
 MAX_VISITS = 64
@@ -104,7 +114,7 @@ def small_init_rows(
             integrator=settings.integrator, visits=mon,
         )  # fmt: skip
         end = end_columns(pt, res, eta, t_curve)
-        visits, plateaus = _plateau_records(pt, res.visits, settings, scale)
+        visits, plateaus, visited = _plateau_records(pt, res.visits, settings, scale)
         if res.status == "failed":
             status = "failed"
         elif res.status == "settled":
@@ -120,7 +130,7 @@ def small_init_rows(
                 "t_global": res.t_mark if math.isfinite(res.t_mark) else None,
                 "n_plateaus": len(plateaus),
                 "plateaus": plateaus,
-                "visited_S": [v["S"] for v in visits],
+                "visited_S": visited,
                 "visits": visits,
                 "visits_resolved": res.visits.unresolved == 0 and not res.visits.overflow,
                 "status": status,
