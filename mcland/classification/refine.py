@@ -242,7 +242,9 @@ def _levenberg_marquardt(
             Hx = hessian(dims, x, problem)
             d = np.maximum(d, np.sqrt(la.matmul(ones, Hx * Hx).reshape(-1)))
             d[d == 0] = 1.0
-            U, s, Vt = la.svd(Hx / d)
+            Hx /= d  # in place: the SVD's working copies are the only other N x N arrays
+            U, s, Vt = la.svd(Hx)
+            del Hx
             ug = la.matmul(U.T, g.reshape(-1, 1)).reshape(-1)
             if mu < 0:
                 mu = LM_TAU * float(s[0] * s[0]) if s.size else 0.0
