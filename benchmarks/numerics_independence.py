@@ -11,7 +11,8 @@ the ground-truth export, column by column):
   runs (a kernel counts when SciPy's OpenBLAS reports it once forced);
 * ``dask-worker``: ``dask scheduler`` and ``dask worker --nthreads 1 --nworkers 2`` started
   by Dask's command line on loopback, every kind that runs on Dask with ``--scheduler``;
-* ``classify --refine`` twice more with ``--threads 1`` and once with ``--threads 2``.
+* ``classify --refine`` twice more with ``--threads 1``, once with ``--threads 2`` and
+  twice with ``MALLOC_PERTURB_`` set (another heap fill).
 
 Usage: ``python benchmarks/numerics_independence.py OUT [--quick N] [--paper N]
 [--dynamics N] [--refine-points N]``; prints the table it writes to
@@ -71,7 +72,7 @@ def kinds(a: argparse.Namespace) -> dict[str, list[str]]:
         "classify": ["classify", "{d}/points.parquet", "--data", "{d}/data.npz", "--out", "{out}"],
         "classify_refine": [
             "classify",
-            "{d}/points.parquet",
+            "{d}/refine.parquet",
             "--data",
             "{d}/data.npz",
             "--refine",
@@ -114,7 +115,8 @@ def check(proc: subprocess.CompletedProcess) -> None:
 def inputs(d: Path, a: argparse.Namespace) -> None:
     """Configurations with small shards (so several shards and workers), and a classify
     input: ``refine_points`` points of ``runs/linnerud.toml``, every tenth perturbed by
-    1e-7 relative (as the issue-20 reference input)."""
+    1e-7 relative (as the issue-20 reference input); the refine input: the same points,
+    each perturbed, by 1e-8, 1e-6, 1e-4, 1e-3 relative in turn."""
     d.mkdir(parents=True, exist_ok=True)
     for name, old, new in (
         ("quick", "shard_size = 5000", f"shard_size = {max(1, a.quick // 4)}"),
@@ -137,6 +139,12 @@ def inputs(d: Path, a: argparse.Namespace) -> None:
         w.append(x * (1 + 1e-7 * rng.standard_normal(x.size)) if i % 10 == 0 else x)
     dims = [[int(v) for v in x] for x in df["dims"]]
     pq.write_table(pa.table({"dims": dims, "w": w}), d / "points.parquet")
+    eps = (1e-8, 1e-6, 1e-4, 1e-3)
+    w = [
+        np.asarray(x, float) * (1 + eps[i % 4] * rng.standard_normal(len(x)))
+        for i, x in enumerate(df["weights"])
+    ]
+    pq.write_table(pa.table({"dims": dims, "w": w}), d / "refine.parquet")
     np.savez(d / "data.npz", X=X, Y=Y)
 
 
@@ -327,7 +335,13 @@ def main() -> None:
             f"{'dask-worker':20s} {kind:16s} {same(kind, out / 'dask-worker' / kind, ref / kind)}"
         )
     lines.append(f"# dask-worker: {time.time() - t:.0f} s")
-    for name, threads in (("refine-t1-a", "1"), ("refine-t1-b", "1"), ("refine-t2", "2")):
+    for name, threads, heap in (
+        ("refine-t1-a", "1", None),
+        ("refine-t1-b", "1", None),
+        ("refine-t2", "2", None),
+        ("refine-heap42", "1", "42"),
+        ("refine-heap165-t2", "2", "165"),
+    ):
         check(
             subprocess.run(
                 [
@@ -336,7 +350,7 @@ def main() -> None:
                     "--threads",
                     threads,
                 ],
-                env=env(),
+                env=env(**({"MALLOC_PERTURB_": heap} if heap else {})),
                 capture_output=True,
                 text=True,
                 cwd=d,

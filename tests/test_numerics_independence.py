@@ -13,9 +13,10 @@ bit, ONE child process that differs in everything that used to leak into the rec
 * ``MALLOC_PERTURB_`` set: freshly allocated heap memory is filled with another byte (no
   recorded number may depend on memory nobody initialised).
 
-``classify --refine`` is not here: its Levenberg-Marquardt candidate (SciPy's MINPACK)
-reads memory it has not initialised, so its records can differ from process to process
-(docs/distributed.md, "Not covered").
+``classify --refine`` (of points perturbed by 1e-8 to 1e-3 relative) is one of the kinds,
+and is run again in a second child, in the usual import order, with another
+``MALLOC_PERTURB_`` and two threads: up to 0.8.0 its Levenberg-Marquardt (SciPy's MINPACK)
+read memory it had not initialised, and its records differed from process to process.
 
 Every shard also carries the same numerics fingerprint (:mod:`mcland.core.numerics`). A
 single child (not one per kind or per kernel) keeps the cost down; each OpenBLAS kernel
@@ -80,6 +81,17 @@ KINDS = {
         "--shard-size",
         "30",
     ],
+    "classify_refine": [
+        "classify",
+        "{d}/refine.parquet",
+        "--data",
+        "{d}/lin.npz",
+        "--refine",
+        "--out",
+        "{out}",
+        "--shard-size",
+        "20",
+    ],
     "dynamics": ["dynamics", "{d}/dynamics.toml", "--n", "4", "--out", "{out}"],
 }
 
@@ -128,7 +140,10 @@ def inputs(tmp_path_factory) -> Path:
 def _exact_input(d: Path) -> None:
     """60 points of ``runs/linnerud.toml`` (one data set), every second one perturbed by
     1e-9 relative: about a third of the points are evaluated exactly (``exact_grad_rel`` set),
-    which runs the certificates' norms and ``eigh`` on the Python side."""
+    which runs the certificates' norms and ``eigh`` on the Python side.  The same 60 points
+    perturbed by 1e-8, 1e-6, 1e-4, 1e-3 relative in turn, for ``classify --refine``
+    (``refine.parquet``): MINPACK's refined points differed on 2 of them between
+    ``MALLOC_PERTURB_`` unset, 165 and 42."""
     cfg = tomllib.loads((RUNS / "linnerud.toml").read_text(encoding="utf-8"))
     cfg["data"]["path"] = str(RUNS / "data" / "linnerud.csv")
     cfg["output"]["weights"] = True
@@ -144,6 +159,12 @@ def _exact_input(d: Path) -> None:
     ]
     dims = [[int(v) for v in x] for x in df["dims"]]
     pq.write_table(pa.table({"dims": dims, "w": w}), d / "lin.parquet")
+    eps = (1e-8, 1e-6, 1e-4, 1e-3)
+    w = [
+        np.asarray(x, float) * (1 + eps[k % 4] * rng.standard_normal(len(x)))
+        for k, x in enumerate(df["weights"])
+    ]
+    pq.write_table(pa.table({"dims": dims, "w": w}), d / "refine.parquet")
     np.savez(d / "lin.npz", X=X, Y=Y)
 
 
@@ -207,6 +228,34 @@ def test_another_process_gives_the_same_records(inputs, reference, tmp_path):
         report = compare_runs(tmp_path / kind, reference / kind)
         assert report["equal"] and not report["numerics_differ"], (kind, report)
         assert len(report["numerics"]["a"]) == 1 and "None" not in report["numerics"]["a"]
+
+
+PLAIN = """
+import sys, json
+import mcland.cli
+mcland.cli.main(json.loads(sys.argv[1]))
+"""
+
+
+def test_refine_in_a_third_process_gives_the_same_records(inputs, reference, tmp_path):
+    """``classify --refine`` once more: mcland imported first, another heap fill than the
+    other child's (``MALLOC_PERTURB_`` 42 against 165), two threads."""
+    env = {k: v for k, v in os.environ.items() if k != "MCLAND_LAPACK"}
+    env.update(MALLOC_PERTURB_="42")
+    out = tmp_path / "classify_refine"
+    argv = [*_argv("classify_refine", inputs, out), "--threads", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAIN, json.dumps(argv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=inputs,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    refined = mcland.load(out)
+    assert refined.refine_converged.all() and (refined.refine_distance > 0).sum() >= 30
+    assert_same_records(out, reference / "classify_refine")
+    assert compare_runs(out, reference / "classify_refine")["equal"]
 
 
 def test_a_run_under_mixed_numerics_is_reported(inputs, reference, tmp_path, monkeypatch):

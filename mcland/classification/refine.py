@@ -7,11 +7,19 @@ beside them, along their flat directions (the layer symmetries ``W_h -> A W_h``,
 ``W_{h+1} -> W_{h+1} A^{-1}`` among them).  Minimum-norm steps ``-H^+ g`` with the small
 singular values cut (``GN_RCOND``) have no component along those directions, so from a point
 at distance ``delta`` of the manifold they move by about ``delta``; Levenberg-Marquardt
-(MINPACK, ``scipy.optimize.least_squares(method="lm")``) then drives the gradient to
-rounding level.  Levenberg-Marquardt from the point as given, whose first steps can drift
+(:func:`_lm`, mcland's own) then drives the gradient to rounding level.
+Levenberg-Marquardt from the point as given, whose first steps can drift
 far along the flat directions, is run too and kept when it is the closer critical point or
-the only one (measured in docs/classify.md).  The layout of POINTS files is in
-docs/classify.md.
+the only one (measured in docs/classify.md).
+
+Every iteration runs on the point with its layers rebalanced by powers of two
+(:func:`_balancing`: the rescaling of :mod:`.rebalance`, whatever the spread): an exact
+symmetry, undone exactly at the end, that keeps a badly scaled point (layer norms 0.05 and
+300) from being stopped by its Hessian's conditioning short of rounding level.  All numbers
+go through :mod:`mcland.core.linalg` and element-wise NumPy, so the refined point is the
+same bits in every process, thread count and heap (up to 0.8.0 the polishing was SciPy's
+MINPACK, ``least_squares(method="lm")``, which read memory it had not initialised and so
+varied from process to process).  The layout of POINTS files is in docs/classify.md.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._kernels.hessian import assemble_hessian
+from mcland.classification.certify.balance import balance_rows
 
 # refinement: products, norms, lstsq without the process's BLAS
 from mcland.core import linalg as la
@@ -31,6 +40,8 @@ REFINE_ABOVE = 1e-12  # refine moves points with grad_rel above this (exact poin
 # refine_point: the Gauss-Newton steps cut singular values below this times the largest
 GN_RCOND = 1e-10
 GN_HALVINGS = 30  # refine_point: a Gauss-Newton step is halved at most this often
+LM_TAU = 1e-3  # _lm: the damping starts at this times the largest squared singular value
+LM_XTOL = 1e-15  # _lm: stops when a step changes x by less than this, relatively
 
 
 def gradient(dims: np.ndarray, w: np.ndarray, problem: Problem) -> np.ndarray:
@@ -133,17 +144,18 @@ def refine_point(
     """A critical point near ``w``: minimum-norm Gauss-Newton, polished by
     Levenberg-Marquardt, or Levenberg-Marquardt alone if closer (module docstring).
 
-    Candidate 1: minimum-norm Gauss-Newton steps ``-H^+ g`` from ``w`` (the Hessian ``H`` as
+    The iterations run on ``w`` with its layers rescaled by powers of two to comparable
+    norms (:func:`_balancing`), and their results are scaled back, both exactly.
+    Candidate 1: minimum-norm Gauss-Newton steps ``-H^+ g`` (the Hessian ``H`` as
     the gradient's Jacobian, its singular values below ``GN_RCOND`` times the largest cut;
-    each step halved until ``||g||`` decreases), then Levenberg-Marquardt from there to
-    drive the gradient to rounding level.  A minimum-norm step has no component along the
-    (nearly) flat directions of the critical set, the layer symmetries among them, so it
-    does not drift along them.  Candidate 2: Levenberg-Marquardt from ``w`` (MINPACK,
-    ``scipy.optimize.least_squares(method="lm")``), the earlier method, whose first steps
-    can be large and drift along the flat directions.  Candidate 1 is returned when its
-    ``grad_rel`` (the kernel's ``g_scale``) is at most :data:`REFINE_ABOVE` and it is no
-    farther from ``w`` than candidate 2, or candidate 2 is not that critical; else
-    candidate 2.
+    each step halved until ``||g||`` decreases), then Levenberg-Marquardt (:func:`_lm`) from
+    there to drive the gradient to rounding level.  A minimum-norm step has no component
+    along the (nearly) flat directions of the critical set, the layer symmetries among
+    them, so it does not drift along them.  Candidate 2: Levenberg-Marquardt from the
+    rescaled ``w``, whose steps along the nearly flat directions are damped but not cut, so
+    it can drift along them.  Candidate 1 is returned when its ``grad_rel`` (the kernel's
+    ``g_scale``) is at most :data:`REFINE_ABOVE` and it is no farther from ``w`` than
+    candidate 2, or candidate 2 is not that critical; else candidate 2.
 
     Parameters
     ----------
@@ -159,15 +171,17 @@ def refine_point(
     ndarray (N,)
         The chosen point (the caller judges criticality by ``grad_rtol``); an iteration that
         fails or leaves the finite range gives back its starting point, so ``w`` itself when
-        both fail.
+        both fail.  The same bits in every process (module docstring).
     """
     with np.errstate(all="ignore"):
+        scale = _balancing(dims, w)
+        wb = w * scale  # exact: powers of two
         try:
-            x = _gauss_newton(dims, w, problem, max_steps)
+            x = _gauss_newton(dims, wb, problem, max_steps)
         except (ValueError, np.linalg.LinAlgError):
-            x = w
-        x = _lm(dims, x, problem, max_steps)
-        y = _lm(dims, w, problem, max_steps)
+            x = wb
+        x = _lm(dims, x, problem, max_steps) / scale
+        y = _lm(dims, wb, problem, max_steps) / scale
         if _gradient_and_rel(dims, x, problem)[1] <= REFINE_ABOVE and (
             _gradient_and_rel(dims, y, problem)[1] > REFINE_ABOVE
             or la.norm(x - w) <= la.norm(y - w)
@@ -176,22 +190,86 @@ def refine_point(
         return y
 
 
-def _lm(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int) -> np.ndarray:
-    """The last Levenberg-Marquardt iterate from ``w`` (``w`` on failure or overflow)."""
-    from scipy.optimize import least_squares
+def _balancing(dims: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per weight (N,), the power of two ``2**-k_h`` of its layer that brings the layers'
+    norms together (:func:`mcland.classification.certify.balance.balance_rows`, norms by
+    :func:`mcland.core.linalg.norm`)."""
+    mats = split_layers(w, dims)
+    norms = np.array([[la.norm(W) for W in mats]])
+    absw = [np.abs(W) for W in mats]
+    big = np.array([[float(a.max()) for a in absw]])
+    small = np.array([[float(np.where(a > 0, a, np.inf).min()) for a in absw]])
+    k = balance_rows(norms, big, small)[0]
+    return np.repeat(np.ldexp(1.0, -k), [W.size for W in mats])
 
+
+def _lm(dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int) -> np.ndarray:
+    """The last Levenberg-Marquardt iterate from ``w`` (``w`` on failure or overflow).
+
+    Levenberg-Marquardt on the residual ``g(x)`` (the gradient) with its exact Jacobian ``H``
+    (the Hessian), scaled as Marquardt's (and MINPACK's ``mode=1``): ``D = diag(d)`` with
+    ``d_j`` the largest column norm of ``H`` seen so far.  The step is
+    ``-D^{-1} V diag(s / (s^2 + mu)) U^T g`` from the SVD ``H D^{-1} = U diag(s) V^T`` (one
+    :func:`mcland.core.linalg.svd` per accepted point), ``mu`` started at ``LM_TAU * s_1^2``
+    and updated by Nielsen's rule (gain ratio ``rho`` of the actual to the predicted decrease
+    of ``||g||^2``: accepted if ``rho > 0``, then ``mu *= max(1/3, 1 - (2 rho - 1)^3)``;
+    rejected, ``mu *= nu``, ``nu *= 2``; Madsen, Nielsen & Tingleff, *Methods for non-linear
+    least squares problems*, 2004, section 3.2).  Stops after ``max_steps`` gradient
+    evaluations, at ``g = 0``, or when a step that changes ``x`` by at most ``LM_XTOL``
+    relative does not decrease ``||g||`` (rejected steps raise ``mu`` until the step is that
+    small): as MINPACK with ``xtol = ftol = gtol = 1e-15``, it polishes to rounding level.
+    """
     try:
-        res = least_squares(
-            lambda x: gradient(dims, x, problem),
-            w,
-            jac=lambda x: hessian(dims, x, problem),
-            method="lm",
-            xtol=1e-15,
-            ftol=1e-15,
-            gtol=1e-15,
-            max_nfev=max_steps,
-        )
+        x = _levenberg_marquardt(dims, w, problem, max_steps)
     except (ValueError, np.linalg.LinAlgError):
         return w
-    x = np.asarray(res.x, dtype=np.float64)
     return x if _finite_point(dims, x, problem) else w
+
+
+def _levenberg_marquardt(
+    dims: np.ndarray, w: np.ndarray, problem: Problem, max_steps: int
+) -> np.ndarray:
+    """:func:`_lm` without its failure handling."""
+    x = w
+    g = gradient(dims, x, problem)
+    f = la.dot(g, g)
+    used, mu, nu = 1, -1.0, 2.0
+    d = np.zeros(w.size)  # Marquardt's scaling: the largest column norms of H seen so far
+    s = U = Vt = ug = None
+    ones = np.ones((1, w.size))
+    while used < max_steps and np.isfinite(f) and f > 0:
+        if s is None:  # a new point: the SVD of its scaled Hessian H D^{-1}
+            Hx = hessian(dims, x, problem)
+            d = np.maximum(d, np.sqrt(la.matmul(ones, Hx * Hx).reshape(-1)))
+            d[d == 0] = 1.0
+            Hx /= d  # in place: the SVD's working copies are the only other N x N arrays
+            U, s, Vt = la.svd(Hx)
+            del Hx
+            ug = la.matmul(U.T, g.reshape(-1, 1)).reshape(-1)
+            if mu < 0:
+                mu = LM_TAU * float(s[0] * s[0]) if s.size else 0.0
+                if not mu > 0:  # H = 0: no step
+                    break
+        c = -s / (s * s + mu) * ug  # the scaled step in the right singular basis
+        step = la.matmul(Vt.T, c.reshape(-1, 1)).reshape(-1) / d
+        y = x + step
+        tiny = la.norm(step) <= LM_XTOL * (la.norm(x) + LM_XTOL)
+        gy = gradient(dims, y, problem)
+        used += 1
+        fy = la.dot(gy, gy)
+        r = ug + s * c
+        predicted = la.dot(ug, ug) - la.dot(r, r)  # f - ||g + H step||^2
+        rho = (f - fy) / predicted if predicted > 0 else -1.0
+        if np.isfinite(fy) and rho > 0:
+            x, g, f = y, gy, fy
+            mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+            nu = 2.0
+            s = None
+        elif tiny:  # a step at rounding level that does not decrease ||g||: done
+            break
+        else:
+            mu *= nu
+            nu *= 2.0
+            if not np.isfinite(mu):
+                break
+    return x

@@ -83,3 +83,22 @@ def lstsq(A: np.ndarray, b: np.ndarray, rcond: float) -> np.ndarray:
     k = int(np.count_nonzero(s > rcond * s[0])) if s.size else 0
     c = matmul(U[:, :k].T, _c(b).reshape(-1, 1)).reshape(-1) / s[:k]
     return matmul(Vt[:k].T, c.reshape(-1, 1)).reshape(-1)
+
+
+def svd(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(U, s, Vt)`` with ``A = U diag(s) Vt`` for ``A`` (m, n): ``U`` (m, m), ``s``
+    (min(m, n),) decreasing, ``Vt`` (n, n) (``dgesdd`` of mcland's LAPACK); raises
+    ``numpy.linalg.LinAlgError`` for a non-finite ``A`` or if LAPACK does not converge."""
+    U, s, Vt = lapack.svd(_finite(A, "svd"))
+    if s.size and not np.isfinite(s[0]):
+        raise np.linalg.LinAlgError("svd: dgesdd did not converge")
+    return U, s, Vt
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``sum(a * b)`` over all entries of ``a`` and ``b`` (same size), in row-major order in one
+    accumulator (``numpy.dot`` of the flattened arrays without BLAS)."""
+    a, b = _c(a).reshape(-1), _c(b).reshape(-1)
+    if a.size != b.size:
+        raise ValueError(f"dot: sizes {a.size} and {b.size} differ")
+    return float(dense.dot(a, b))
