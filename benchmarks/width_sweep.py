@@ -34,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "width_sweep.toml"
 WIDTHS = [16, 32, 64, 128, 256, 512, 1024]
+ONE_BLAS_ENV = "WIDTH_SWEEP_ONE_BLAS"
 
 
 def _config(width):
@@ -62,6 +63,10 @@ def _child(width, method, points, first):
     tol = Tolerances()
     plan = make_plan(_config(width), None, None, analyse=False)
     control = StructuredControl(True, 10**9)
+    if os.environ.get(ONE_BLAS_ENV) == "1":
+        from mcland.core.blas import one_blas_thread
+
+        one_blas_thread().__enter__()  # as sample and classify analyse each point
     for sid in range(first, first + points):
         t0 = time.perf_counter()
         p = draw_point(plan.sampler, sid)
@@ -170,8 +175,9 @@ def _structured_cache_files():
     return sorted([*CACHE_DIR.glob("structured.*"), *CACHE_DIR.glob("band.*")])
 
 
-def _run(args, threads):
+def _run(args, threads, one_blas=False):
     env = dict(os.environ)
+    env[ONE_BLAS_ENV] = "1" if one_blas else "0"
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     proc = subprocess.run(
@@ -189,6 +195,12 @@ def main():
     ap.add_argument("--points", type=int, default=6, help="points per width")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dense-max", type=int, default=64, help="largest width run dense")
+    ap.add_argument(
+        "--one-blas",
+        action="store_true",
+        help="analyse each point with one BLAS thread, as sample and classify do (their "
+        "threads work on different points); default: --threads BLAS threads inside a point",
+    )
     ap.add_argument("--compile", action="store_true", help="measure the first-run compile time")
     ap.add_argument(
         "--profile",
@@ -226,7 +238,9 @@ def main():
             methods = ["dense-analyze", "dense-spectrum", "structured"]
         for method in methods:
             load0 = os.getloadavg()[0]
-            got = _run(["--child", str(width), method, str(args.points), "0"], args.threads)
+            got = _run(
+                ["--child", str(width), method, str(args.points), "0"], args.threads, args.one_blas
+            )
             rows += got
             if not got:
                 print(f"{width:>6} {'':>9} {method:>15} failed")
