@@ -4,17 +4,21 @@ keep their float64 verdict with the bound's stability, or are undecided."""
 
 from __future__ import annotations
 
-from certify_fixture import lm_points
+from certify_fixture import kill23
 
 import mcland
 from mcland.classification.certify import rows
 
 
 def test_rows_above_the_exact_size_are_not_evaluated_exactly(monkeypatch):
-    pts, X, Y = lm_points(8)
+    # W_2 = W_3 = 0-type points with tiny middle layers: float64 ambiguous, or non-strict
+    # while exactly strict, and the exact non-strict saddle (all need the exact evaluation)
+    cases = [(1e-13, 1e-20, 0), (1e-20, 1e-35, 0), (1e-13, 1e-20, 1), (1e-20, 1e-35, 2), (0, 0, 0)]
+    pts = [kill23(a, b, seed)[0] for a, b, seed in cases]
+    _, X, Y = kill23(0, 0)
     base = mcland.classify(pts, X, Y, threads=1)
     needed = base["decided_by"] != "float64"
-    assert needed.any() and (~needed).any()  # both kinds of rows in the fixture
+    assert needed.all()
 
     def refuse(*a, **k):
         raise AssertionError("exact evaluation above EXACT_EVAL_MAX_N")
