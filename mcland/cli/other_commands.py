@@ -34,9 +34,11 @@ def inspect(weights: Path, data: Path, as_json: bool, hessian: str, progress: bo
 
     xy = load_npz_arrays(data, ("X", "Y"))
     layers = load_npz_weights(weights)
-    dims = [layers[0].shape[1], *(W.shape[0] for W in layers)]
-    chained = all(W.ndim == 2 and W.shape[1] == d for W, d in zip(layers, dims, strict=False))
-    wide = cost_lines([dims], hessian, "inspect") if progress and chained else []
+    wide = []  # bad shapes: inspect_point says what is wrong
+    if progress and all(W.ndim == 2 for W in layers):
+        dims = [layers[0].shape[1], *(W.shape[0] for W in layers)]
+        if all(W.shape[1] == d for W, d in zip(layers, dims, strict=False)):
+            wide = cost_lines([dims], hessian, "inspect")
     with one_point("inspecting", wide, progress and bool(wide)):
         report = inspect_point(layers, xy["X"], xy["Y"], hessian=hessian)
     if as_json:
