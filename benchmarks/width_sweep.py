@@ -15,7 +15,9 @@ in the child (draw time reported apart).  Methods: ``structured`` (the kernel
 dense Hessian and its eigenvalues: ``hessian_into`` + ``dsyevd``), ``dense-analyze`` (the
 sampler's whole per-point analysis, :func:`mcland._kernels.classify.analyze`).  Dense runs
 only where its ``16 N^2`` bytes fit (width <= 64 by default).  Timings on a shared machine
-are indicative; ratios taken in the same run are what to compare.
+are indicative; ratios taken in the same run are what to compare; the column ``load`` is
+the 1-minute load average before and after each (width, method) (2 cores: a load above 2
+means the points shared the cores with other work).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "width_sweep.toml"
 WIDTHS = [16, 32, 64, 128, 256, 512, 1024]
+ONE_BLAS_ENV = "WIDTH_SWEEP_ONE_BLAS"
 
 
 def _config(width):
@@ -60,6 +63,10 @@ def _child(width, method, points, first):
     tol = Tolerances()
     plan = make_plan(_config(width), None, None, analyse=False)
     control = StructuredControl(True, 10**9)
+    if os.environ.get(ONE_BLAS_ENV) == "1":
+        from mcland.core.blas import one_blas_thread
+
+        one_blas_thread().__enter__()  # as sample and classify analyse each point
     for sid in range(first, first + points):
         t0 = time.perf_counter()
         p = draw_point(plan.sampler, sid)
@@ -67,9 +74,11 @@ def _child(width, method, points, first):
         N = int(np.sum(p.dims[1:] * p.dims[:-1]))
         row = {"width": width, "method": method, "sid": sid, "N": N, "draw_s": t_draw}
         t0 = time.perf_counter()
+        c0 = time.process_time()
         if method == "structured":
             out = structured_spectrum(p.dims, p.w, p.moments, control)
             row["seconds"] = time.perf_counter() - t0
+            row["cpu_s"] = time.process_time() - c0
             ev, fl = out.ev, out.floor
             row.update(
                 k=int(out.k),
@@ -79,12 +88,34 @@ def _child(width, method, points, first):
                 eig_min=float(ev[0]) if ev.size else 0.0,
                 floor=float(fl),
             )
+        elif method == "structured-profile":
+            # where the time goes: everything up to the ranks and bases (max_k = 0 stops
+            # there), the whole path, and the eigensolver alone on a random symmetric
+            # matrix of the same order k (its cost hardly depends on the entries)
+            from mcland._kernels.band import eigvalsh_large_destroy
+
+            out = structured_spectrum(p.dims, p.w, p.moments, control)
+            row["seconds"] = time.perf_counter() - t0
+            row["cpu_s"] = time.process_time() - c0
+            t1 = time.perf_counter()
+            structured_spectrum(p.dims, p.w, p.moments, StructuredControl(True, 0))
+            row["bases_s"] = time.perf_counter() - t1
+            k = int(out.k)
+            A = np.random.default_rng(0).standard_normal((k, k))
+            A = A + A.T
+            ev = np.empty(k)
+            t1 = time.perf_counter()
+            eigvalsh_large_destroy(A, ev)
+            row["eig_s"] = time.perf_counter() - t1
+            row["k"] = k
+            row["assemble_s"] = row["seconds"] - row["bases_s"] - row["eig_s"]
         elif method == "dense-spectrum":
             ww, Syx_w = whitened_problem(p.dims, p.w, p.moments.Syx, p.moments.K, p.moments.K_inv)
             hess = assemble_hessian(p.dims, ww, np.eye(p.dims[0]), Syx_w)
             ev = np.empty(N)
             eigvalsh_destroy(hess, ev)
             row["seconds"] = time.perf_counter() - t0
+            row["cpu_s"] = time.process_time() - c0
             row["eig_min"] = float(ev[0])
         else:
             H = p.dims.size - 1
@@ -99,6 +130,7 @@ def _child(width, method, points, first):
             )
             analyze(p.dims, p.w, p.moments, tol.thresholds, f.SPECTRUM, out, np.empty(0))
             row["seconds"] = time.perf_counter() - t0
+            row["cpu_s"] = time.process_time() - c0
             row.update(
                 n_neg=int(out.row_int[f.I_N_NEG]),
                 n_zero=int(out.row_int[f.I_N_ZERO]),
@@ -143,8 +175,9 @@ def _structured_cache_files():
     return sorted([*CACHE_DIR.glob("structured.*"), *CACHE_DIR.glob("band.*")])
 
 
-def _run(args, threads):
+def _run(args, threads, one_blas=False):
     env = dict(os.environ)
+    env[ONE_BLAS_ENV] = "1" if one_blas else "0"
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     proc = subprocess.run(
@@ -162,7 +195,19 @@ def main():
     ap.add_argument("--points", type=int, default=6, help="points per width")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dense-max", type=int, default=64, help="largest width run dense")
+    ap.add_argument(
+        "--one-blas",
+        action="store_true",
+        help="analyse each point with one BLAS thread, as sample and classify do (their "
+        "threads work on different points); default: --threads BLAS threads inside a point",
+    )
     ap.add_argument("--compile", action="store_true", help="measure the first-run compile time")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="structured only, split into bases (products, SVDs, ranks), assembly of K "
+        "(transformed factors, M^, assemble_k) and the eigensolver",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write all rows as JSON lines")
     ap.add_argument("--child", nargs=4, metavar=("WIDTH", "METHOD", "POINTS", "FIRST"))
     ap.add_argument("--compile-child", action="store_true")
@@ -185,14 +230,17 @@ def main():
     rows = []
     print(
         f"{'width':>6} {'N':>9} {'method':>15} {'k med':>6} {'s/point med':>12} "
-        f"{'s/point max':>12} {'peak MB':>8} {'draw s':>7}"
+        f"{'s/point max':>12} {'cpu s med':>10} {'peak MB':>8} {'draw s':>7} {'load':>11}"
     )
     for width in args.widths:
-        methods = ["structured"]
-        if width <= args.dense_max:
+        methods = ["structured-profile" if args.profile else "structured"]
+        if width <= args.dense_max and not args.profile:
             methods = ["dense-analyze", "dense-spectrum", "structured"]
         for method in methods:
-            got = _run(["--child", str(width), method, str(args.points), "0"], args.threads)
+            load0 = os.getloadavg()[0]
+            got = _run(
+                ["--child", str(width), method, str(args.points), "0"], args.threads, args.one_blas
+            )
             rows += got
             if not got:
                 print(f"{width:>6} {'':>9} {method:>15} failed")
@@ -204,10 +252,21 @@ def main():
             print(
                 f"{width:>6} {got[0]['N']:>9} {method:>15} "
                 f"{int(np.median(ks)) if ks else '':>6} {np.median(secs):>12.4f} "
-                f"{secs.max():>12.4f} {max(r['maxrss_mb'] for r in got):>8.0f} "
-                f"{np.median([r['draw_s'] for r in got]):>7.2f}",
+                f"{secs.max():>12.4f} {np.median([r['cpu_s'] for r in got]):>10.4f} "
+                f"{max(r['maxrss_mb'] for r in got):>8.0f} "
+                f"{np.median([r['draw_s'] for r in got]):>7.2f} "
+                f"{load0:>5.1f}-{os.getloadavg()[0]:<5.1f}",
                 flush=True,
             )
+            if method == "structured-profile":
+                parts = ("bases_s", "assemble_s", "eig_s")
+                med = {q: float(np.median([r[q] for r in got])) for q in parts}
+                print(
+                    f"{'':>6} {'':>9} {'':>15} median s: bases {med['bases_s']:.4f}, "
+                    f"assembly {med['assemble_s']:.4f}, eigensolver {med['eig_s']:.4f} "
+                    f"(k median {int(np.median(ks))})",
+                    flush=True,
+                )
     if args.out:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
 

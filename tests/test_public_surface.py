@@ -56,7 +56,7 @@ COMMANDS = {
     ],
     "dynamics": ["CONFIG", "--out", "--n", "--seed", *_RUN],
     "groundtruth": ["CONFIG", "--out", "--n", "--seed"],
-    "inspect": ["WEIGHTS", "DATA", "--json", "--hessian"],
+    "inspect": ["WEIGHTS", "DATA", "--json", "--hessian", "--progress --no-progress"],
     "report": ["RUN_DIR", "--out", "--scheduler", "--workers"],
     "sample": ["CONFIG", "--out", "--n", "--seed", *_RUN],
     "status": ["RUN_DIR", "--verify", "--json"],

@@ -32,7 +32,7 @@ from mcland._kernels.band import eigvalsh_large_destroy
 from mcland._kernels.bundles import StructuredSpectrum
 from mcland._kernels.classify import whitened_problem
 from mcland._kernels.constants import EPS
-from mcland._kernels.dense import as_matrix, frob, layer_offsets, prod, product_table
+from mcland._kernels.dense import as_matrix, frob, layer, layer_offsets, matmul_into, prod
 from mcland._kernels.hessian import assembly_error, frob_upper, product_norms, residual
 from mcland._kernels.jit import jit, jit_inline
 
@@ -368,6 +368,39 @@ def assemble_k(dims, koff, rows, cols, ranks, Ah, Ah_off, Bh, Bh_off, Sxx, G, G_
                     K[p, q] = v
 
 
+@jit
+def product_table_wide(w, dims, off):
+    """:func:`.dense.product_table` (same layout, same bits) without multiplying by its
+    identities: ``W_{a:a} = W_a I`` is written as ``W_a + 0.0``, which is what
+    :func:`.dense.matmul_into`'s sum (from ``0.0``, in index order) gives for finite
+    entries (adding the zero products changes nothing, ``0.0 + x = x`` and turns ``-0.0``
+    into ``0.0``).  The identity products cost ``d_a d_{a-1}^2`` flops each: at hidden
+    width 1,024, 6.7 of the 7.4 s of a point."""
+    H = dims.size - 1
+    table_off = np.full((H + 1, H + 2), -1, np.int64)
+    total = 0
+    for b in range(1, H + 2):
+        for a in range(b - 1, H + 1):
+            table_off[a, b] = total
+            total += dims[a] * dims[b - 1]
+    table = np.zeros(total)
+    for b in range(1, H + 2):
+        n = dims[b - 1]
+        ident = as_matrix(table, table_off[b - 1, b], n, n)
+        for i in range(n):
+            ident[i, i] = 1.0
+        for a in range(b, H + 1):
+            W = layer(w, dims, off, a)
+            dst = prod(table, table_off, dims, a, b)
+            if a == b:
+                for i in range(W.shape[0]):
+                    for j in range(W.shape[1]):
+                        dst[i, j] = W[i, j] + 0.0
+            else:
+                matmul_into(W, prod(table, table_off, dims, a - 1, b), dst)
+    return table, table_off
+
+
 @jit_inline  # one caller: compiled once, inside it (see mcland._kernels.jit)
 def structured_parts(dims, w, Sxx, Syx, max_k):
     """Everything but the eigenvalues, for the point ``w`` and moments ``Sxx``, ``Syx``:
@@ -381,7 +414,7 @@ def structured_parts(dims, w, Sxx, Syx, max_k):
     d_max = 0
     for h in range(H + 1):
         d_max = max(d_max, dims[h])
-    table, table_off = product_table(w, dims, off)
+    table, table_off = product_table_wide(w, dims, off)
     E = residual(prod(table, table_off, dims, H, 1), Sxx, Syx)
     Sxx_n = frob(Sxx)
     Syx_n = frob(Syx)

@@ -27,7 +27,7 @@ exported point ``W`` itself, for comparison.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
 
@@ -94,6 +94,9 @@ class Setting:
         The depths ``H`` of the set.
     width : int
         Hidden width ``w``; ``r = min(w, d)``.
+    hessian : str
+        The float figures' path (``[classify] hessian``: ``auto``, ``dense``,
+        ``structured``; :func:`generate`).
     """
 
     X: np.ndarray
@@ -102,6 +105,7 @@ class Setting:
     axis: tuple[int, ...]
     depths: tuple[int, ...]
     width: int
+    hessian: str = "auto"
 
     @property
     def d(self) -> int:
@@ -235,19 +239,25 @@ def label(st: Setting, A: list[np.ndarray], S: tuple[int, ...]) -> dict[str, obj
     }
 
 
-def float_figures(W: list[np.ndarray], X: np.ndarray) -> dict[str, object]:
+def float_figures(W: list[np.ndarray], X: np.ndarray, path: str = "dense") -> dict[str, object]:
     """The float64 spectrum of the Hessian at ``W`` of the autoencoder loss (``Y = X``):
     the :data:`N_SMALLEST` smallest eigenvalues, the largest magnitude and the counts at
-    the cutoff :data:`CUTOFF`.  The Hessian is assembled by mcland's compiled kernel
-    (:func:`mcland._kernels.hessian.assemble_hessian`, the sampler's own, in the original
-    coordinates) and its eigenvalues taken by ``dsyevd`` of mcland's LAPACK instance
+    the cutoff :data:`CUTOFF`, in the original coordinates.
+
+    ``path`` ``"dense"``: the Hessian assembled by mcland's compiled kernel
+    (:func:`mcland._kernels.hessian.assemble_hessian`, the sampler's own) and its
+    eigenvalues taken by ``dsyevd`` of mcland's LAPACK instance
     (:func:`mcland.core.linalg.eigvalsh`): the same bits in every process (up to 0.7:
     ``numpy.linalg.eigvalsh`` of :func:`mcland.core.naive.hessian`, whose bits depended on
-    the BLAS kernel NumPy loaded)."""
+    the BLAS kernel NumPy loaded).  ``"structured"``: without the N x N matrix, the
+    eigenvalues of K and ``N - k`` exact zeros (:func:`structured_eigenvalues`)."""
     dims = np.array([W[0].shape[1], *(x.shape[0] for x in W)], np.int64)
     w = np.concatenate([np.asarray(x, np.float64).ravel() for x in W])
-    sxx = la.matmul(X, X.T)  # exact: X has small integer entries
-    ev = la.eigvalsh(assemble_hessian(dims, w, sxx, sxx))
+    if path == "structured":
+        ev = structured_eigenvalues(dims, w, X)
+    else:
+        sxx = la.matmul(X, X.T)  # exact: X has small integer entries
+        ev = la.eigvalsh(assemble_hessian(dims, w, sxx, sxx))
     return {
         "eig_smallest": ev[:N_SMALLEST].tolist(),
         "eig_max_abs": float(np.abs(ev).max()),
@@ -255,6 +265,22 @@ def float_figures(W: list[np.ndarray], X: np.ndarray) -> dict[str, object]:
         "cutoff_n_zero": int(np.sum(np.abs(ev) <= CUTOFF)),
         "cutoff_n_pos": int(np.sum(ev > CUTOFF)),
     }
+
+
+def structured_eigenvalues(dims: np.ndarray, w: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """All ``N`` eigenvalues, ascending, of the autoencoder Hessian at ``w`` (original
+    coordinates) by the structured path (:func:`mcland._kernels.structured.structured_spectrum`):
+    ``eig(K)`` and ``N - k`` exact zeros."""
+    from mcland._kernels.bundles import StructuredControl
+    from mcland._kernels.structured import structured_spectrum
+    from mcland.core.problem import Problem
+
+    moments = Problem.from_data(X, X).moments
+    out = structured_spectrum(dims, w, moments, StructuredControl(False, 2**62))
+    if out.info != 0:
+        raise MclandError(f"groundtruth: the structured spectrum failed (info {out.info})")
+    N = int(np.sum(dims[1:] * dims[:-1]))
+    return np.sort(np.concatenate([out.ev, np.zeros(N - int(out.k))]))
 
 
 def plan(st: Setting, n: int, seed: int) -> list[tuple[int, tuple[int, ...], str, bool]]:
@@ -286,14 +312,29 @@ def plan(st: Setting, n: int, seed: int) -> list[tuple[int, tuple[int, ...], str
     return out
 
 
-def generate(st: Setting, n: int, seed: int) -> pd.DataFrame:
+def generate(st: Setting, n: int, seed: int, hessian: str | None = None) -> pd.DataFrame:
     """The labelled points of :func:`plan` as a DataFrame (one row per point; columns in
-    docs/groundtruth.md).  Point ``k`` depends only on ``(seed, k)``."""
+    docs/groundtruth.md).  Point ``k`` depends only on ``(seed, k)``.  The float figures of
+    each depth come from the path :func:`mcland.core.cost.choose_hessian` picks under
+    ``hessian`` (default ``st.hessian``; ``auto``: dense up to 5,000 parameters, so the
+    sets of today are unchanged)."""
     with one_blas_thread():  # small eigvalsh calls: BLAS threads only contend
-        return _generate(st, n, seed)
+        return _generate(st, n, seed, st.hessian if hessian is None else hessian)
 
 
-def _generate(st: Setting, n: int, seed: int) -> pd.DataFrame:
+def _paths(st: Setting, hessian: str) -> dict[int, str]:
+    """The float path of each depth of ``st`` (refusing what cannot fit)."""
+    from mcland.core.cost import choose_hessian
+
+    out = {}
+    for H in st.depths:
+        dims = [st.d] + [st.width] * (H - 1) + [st.d]
+        out[H] = choose_hessian(hessian, dims, f"groundtruth (depth {H}, width {st.width})")
+    return out
+
+
+def _generate(st: Setting, n: int, seed: int, hessian: str = "auto") -> pd.DataFrame:
+    paths = _paths(st, hessian)
     values, sets_sorted = st.sorted_values()
     index_of = {S: j for j, S in enumerate(sets_sorted)}
     rows = []
@@ -316,7 +357,7 @@ def _generate(st: Setting, n: int, seed: int) -> pd.DataFrame:
             "critical_value_index": index_of[S],
         }
         row.update(label(st, A, S))
-        row.update(float_figures(W, st.X.astype(np.float64)))
+        row.update(float_figures(W, st.X.astype(np.float64), paths[H]))
         row["cutoff_agrees"] = (row["cutoff_n_neg"], row["cutoff_n_zero"]) == (
             row["n_neg"],
             row["n_zero"],
@@ -382,15 +423,16 @@ def from_config(path: str | Path) -> tuple[Setting, int]:
     data_path = Path(cfg.base_dir) / str(cfg.data.path)
     X, Y = load_data(cfg.data.source, data_path, cfg.data.x_columns, cfg.data.y_columns)
     d0, d1 = cfg.architecture.depth
-    st = setting(X, Y, tuple(range(d0, d1 + 1)), lo)
-    # the float64 Hessian and eigvalsh's copy, the exact one's object pointers and the
-    # elimination's copy: four N x N arrays of 8-byte entries (a lower bound for the exact)
+    st = replace(setting(X, Y, tuple(range(d0, d1 + 1)), lo), hessian=cfg.classify.hessian)
+    # the exact labels: the exact Hessian's object pointers and the elimination's copy, two
+    # N x N arrays of 8-byte entries (a lower bound: the integers themselves come on top)
     n_max = 2 * st.d * lo + (d1 - 2) * lo * lo
     check_dense(
-        dense_cost(n_max, matrices=4),
-        f"groundtruth (depth {d1}, width {lo})",
-        "lower architecture.hidden or depth (exact inertia needs the N x N matrix)",
+        dense_cost(n_max, matrices=2, decompositions=0),
+        f"groundtruth (depth {d1}, width {lo}): the exact inertia labels",
+        "lower architecture.hidden or depth (exact inertia needs the N x N exact matrix)",
     )
+    _paths(st, st.hessian)  # the float figures: dense or structured, refused if neither fits
     return st, cfg.seed
 
 

@@ -29,6 +29,7 @@ from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
 from mcland.core.tolerances import Tolerances
 from mcland.execution import runner, signals
+from mcland.execution.progress import announce, cost_lines
 from mcland.execution.threads import ThreadPool
 from mcland.points.plan import BATCH
 from mcland.points.records import PARQUET_OPTIONS
@@ -126,7 +127,11 @@ class ClassifyJob:
         }
 
     def load_kernels(self, progress: bool = False) -> float:
-        """Nothing to prepare: the kernels compile or load on the first batch."""
+        """Nothing to prepare: the kernels compile or load on the first batch.  With
+        ``progress``, the predicted cost per point of the wide architectures is printed on
+        stderr (:func:`mcland.execution.progress.cost_lines`)."""
+        if progress:
+            announce(cost_lines(self.given.dims, self.hessian, "classify"))
         return 0.0
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> pa.Table:

@@ -10,6 +10,7 @@ import click
 
 from mcland.cli.app import cli
 from mcland.cli.options import hessian_option
+from mcland.core.cost import DENSE_AUTO_MAX_N
 from mcland.core.errors import MclandError
 
 
@@ -18,13 +19,28 @@ from mcland.core.errors import MclandError
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @hessian_option
-def inspect(weights: Path, data: Path, as_json: bool, hessian: str) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help=f"For a point of more than {DENSE_AUTO_MAX_N:,} parameters, print its predicted cost "
+    "and a progress bar with a running clock on stderr (only when stderr is a terminal).",
+)
+def inspect(weights: Path, data: Path, as_json: bool, hessian: str, progress: bool) -> None:
     """Classify the point WEIGHTS (.npz: W1..WH) for DATA (.npz: X, Y; samples as columns)."""
     from mcland.core.datasource import load_npz_arrays, load_npz_weights
+    from mcland.execution.progress import cost_lines, one_point
     from mcland.points.inspect import inspect_point
 
     xy = load_npz_arrays(data, ("X", "Y"))
-    report = inspect_point(load_npz_weights(weights), xy["X"], xy["Y"], hessian=hessian)
+    layers = load_npz_weights(weights)
+    wide = []  # bad shapes: inspect_point says what is wrong
+    if progress and all(W.ndim == 2 for W in layers):
+        dims = [layers[0].shape[1], *(W.shape[0] for W in layers)]
+        if all(W.shape[1] == d for W, d in zip(layers, dims, strict=False)):
+            wide = cost_lines([dims], hessian, "inspect")
+    with one_point("inspecting", wide, progress and bool(wide)):
+        report = inspect_point(layers, xy["X"], xy["Y"], hessian=hessian)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

@@ -24,6 +24,7 @@ from mcland.core.version import __version__
 from mcland.execution import cluster, signals
 from mcland.execution.compute import compute_shard
 from mcland.execution.job import Job
+from mcland.execution.progress import heartbeat
 from mcland.execution.threads import ThreadPool, thread_pool
 from mcland.rundir import directory as rundir
 from mcland.rundir import lock, runlog
@@ -137,7 +138,8 @@ def run_job(
                     ) as bar,
                 ):
                     run = cluster.run_shards if on_dask else run_shards
-                    computed = run(executor, job, run_dir, man, status.pending, bar, stop)
+                    with heartbeat(bar):  # the clock moves while a wide point computes
+                        computed = run(executor, job, run_dir, man, status.pending, bar, stop)
                     t_done = time.perf_counter()  # within the session the run log times
                 if status.pending:  # temporary files of attempts that died (Dask workers)
                     rundir.remove_leftovers(run_dir)

@@ -19,11 +19,16 @@ from mcland.classification.certify.reference import certify_figures_reference
 from mcland.classification.certify.stability import CRITICAL_TYPES, Stability, stability
 from mcland.core import linalg as la  # norms without the process's BLAS
 from mcland.core.blas import one_blas_thread
+from mcland.core.cost import DENSE_AUTO_MAX_N
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
 from mcland.core.tolerances import GRAD_RTOL
 
 DEFAULT_REL = 4 * 2.0**-52  # default perturbation: a few eps, the rounding of the stored floats
+# the exact evaluation holds the N x N Hessian in big integers and a float copy with its
+# eigendecomposition: only up to the sizes whose analysis is dense by default; above, a row
+# keeps its float64 verdict (with the bound's stability) or is undecided (issue 21)
+EXACT_EVAL_MAX_N = DENSE_AUTO_MAX_N
 
 
 COLUMNS = (
@@ -75,6 +80,11 @@ def certify_rows(
       up to a perturbation (``unstable``, ``strict_saddle`` possible).  The weak-evidence
       triage is empirical, not a proof (docs/certify.md).
 
+    Rows of more than :data:`EXACT_EVAL_MAX_N` parameters are not evaluated exactly (the
+    exact Hessian has ``N^2`` big-integer entries): they keep their float64 verdict with
+    the bound's stability (``unstable`` where the bound cannot prove it), or, without one,
+    get ``decided_by = "undecided"``.
+
     The float64 part (bounds, triage, verdicts of the rows kept at float64) is one kernel
     over all rows (:func:`mcland._kernels.stability.certify_bounds`); ``reference=True``
     computes it with the NumPy reference :func:`certify_figures_reference` instead (for
@@ -94,9 +104,13 @@ def certify_rows(
     )  # fmt: skip
     crit = np.flatnonzero(code[:, ks.C_CRITICAL] == 1)
     need = code[:, ks.C_NEED] == 1
-    fast = crit[~need[crit]]
+    sizes = np.array([np.asarray(w).size for w in w_list], np.int64)
+    small = sizes <= EXACT_EVAL_MAX_N
+    fast = crit[~need[crit] | (~small[crit] & (code[crit, ks.C_VERDICT] >= 0))]
     _fill_float64(cols, fast, fig, code, rel)
-    exact_rows = crit[need[crit]].tolist()
+    too_large = crit[need[crit] & ~small[crit] & (code[crit, ks.C_VERDICT] < 0)]
+    _fill_undecided(cols, too_large, fig, code, rel)
+    exact_rows = crit[need[crit] & small[crit]].tolist()
     if exact_rows:
         # small eigenproblems: LAPACK's threads only contend (0.12 ... 0.33 s per call of
         # classify on a loaded 2-core machine, for 4 ... 5 rows of N <= 82)
@@ -146,6 +160,20 @@ def _exact_rows(cols, rows, dims_list, w_list, X, Y, problem, row_float, k_all, 
         cols["possible_types"][t] = list(st.possible_types)
         cols["stability_scale"][t] = st.scale
         cols["stability_bound"][t] = st.beta
+        cols["stability_rel"][t] = rel
+        cols["stability_method"][t] = ks.METHODS[code[t, ks.C_METHOD]]
+
+
+def _fill_undecided(cols: dict, rows: np.ndarray, fig: np.ndarray, code: np.ndarray, rel: float):
+    """The columns of critical ``rows`` that float64 leaves undecided and that are too large
+    for the exact evaluation (``N > EXACT_EVAL_MAX_N``): ``decided_by = "undecided"``."""
+    for t in rows.tolist():
+        cols["decided_by"][t] = "undecided"
+        cols["stability"][t] = cols["normwise_stability"][t] = "undecided"
+        cols["possible_types"][t] = []
+        cols["normwise_possible_types"][t] = []
+        cols["stability_scale"][t] = math.nan
+        cols["stability_bound"][t] = fig[t, ks.G_BETA]
         cols["stability_rel"][t] = rel
         cols["stability_method"][t] = ks.METHODS[code[t, ks.C_METHOD]]
 
