@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from mcland.core.errors import MclandError
 from mcland.rundir import files as storage
 from mcland.rundir import kinds
+from mcland.rundir.select import Selection
 
 MEMORY_LIMIT = os.environ.get("MCLAND_ANALYSIS_MEMORY", "256MB")
 """DuckDB's memory limit for one :class:`Scan` (environment variable
@@ -315,25 +316,18 @@ class Scan:
         Returns
         -------
         DataFrame
-            ``g0``, ..., ``i``, ``x``: the ``i``-th smallest value of the group (NaN last,
-            after ``+inf``, as in NumPy).  Exact: a sort (spilled to disk beyond the
-            memory limit), no approximation.
+            ``g0``, ..., ``i``, ``x``, in the order of ``ranks``: the ``i``-th smallest
+            value of the group (NaN and null last, after ``+inf``, as in NumPy, both given
+            as NaN; NaN for a rank beyond the group).  Exact, in memory that does not
+            depend on the number of rows (:class:`mcland.rundir.select.Selection`: a few
+            counting passes, no sort of the rows).
         """
         keys = [f"g{k}" for k in range(len(by))]
-        groups = ", ".join(f"{e} AS {k}" for e, k in zip(by, keys, strict=True))
-        part = f"PARTITION BY {', '.join(keys)}" if keys else ""
-        self.add_table("_wanted", ranks[[*keys, "i"]].astype({"i": "int64"}))
-        on = " AND ".join([*(f"o.{k} = w.{k}" for k in keys), "o.i = w.i"])
-        sel = ", ".join([*(f"o.{k}" for k in keys), "o.i", "o.x"])
-        q = f"""
-            WITH v AS (SELECT {groups}{", " if keys else ""}({value})::DOUBLE AS x
-                       FROM {source} WHERE {where}),
-                 o AS (SELECT *, row_number() OVER ({part} ORDER BY x ASC NULLS LAST) AS i
-                       FROM v)
-            SELECT {sel} FROM o JOIN _wanted w ON {on}
-            ORDER BY {", ".join([*(f"o.{k}" for k in keys), "o.i"])}"""
-        out = self.df(q)
-        self.drop_table("_wanted")
+        sel = Selection(self, value, where, by, source)
+        wanted = [tuple(r) for r in ranks[[*keys, "i"]].itertuples(index=False)]
+        got = sel.values(wanted)
+        out = ranks[[*keys, "i"]].reset_index(drop=True).astype({"i": "int64"})
+        out["x"] = np.array([got[w] for w in wanted], dtype=float)
         return out
 
     def medians(
@@ -356,9 +350,12 @@ class Scan:
         source: str = "records",
     ) -> pd.DataFrame:
         """:meth:`medians` and, per group of ``n`` rows, the values of the 1-based ranks
-        ``extra(n)`` (columns ``x1``, ``x2``, ... in that order)."""
-        counts = self.group_counts(value, where, by, source)
-        keys = [f"g{k}" for k in range(len(by))]
+        ``extra(n)`` (columns ``x1``, ``x2``, ... in that order).  Exact, in bounded
+        memory, as :meth:`order_statistics`."""
+        sel = Selection(self, value, where, by, source)
+        counts = sel.counts
+        if not by and not len(counts):  # no row at all: one group of none, as count(*)
+            counts = pd.DataFrame({"n": [0], "nan": [0]}).astype("int64")
         wanted, plan = [], []
         for row in counts.itertuples(index=False):
             n = int(row.n)
@@ -367,12 +364,7 @@ class Scan:
             more = [int(i) for i in extra(n)] if n else []
             plan.append((key, n, int(row.nan), mid, more))
             wanted += [(*key, i) for i in sorted(set(mid + more))]
-        ranks = pd.DataFrame(wanted, columns=[*keys, "i"])
-        stats = self.order_statistics(value, where, by, ranks, source) if len(ranks) else None
-        values: dict[tuple, float] = {}
-        if stats is not None:
-            for row in stats.itertuples(index=False):
-                values[tuple(row[: len(by) + 1])] = float(row.x)
+        values = sel.values(wanted) if wanted else {}
         med, cols = [], []
         for key, n, nan, mid, more in plan:
             if n == 0 or nan:
