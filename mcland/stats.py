@@ -552,9 +552,9 @@ def coverage_groups(
     got = scan.df(
         f"""WITH m AS (SELECT * FROM {source})
         SELECT {", ".join(f'{k} AS "{c}"' for k, c in zip(keys, by, strict=True))},
-               {count} AS points, max(n_values) AS n_values,
+               {count}::BIGINT AS points, max(n_values) AS n_values,
                count(DISTINCT position) FILTER (matched) AS reached,
-               coalesce({count} FILTER (NOT matched), 0) AS unmatched,
+               coalesce({count} FILTER (NOT matched), 0)::BIGINT AS unmatched,
                arg_min(d_y, _order) AS first_d_y, arg_min(r, _order) AS first_r
         FROM m GROUP BY ALL"""
     )

@@ -8,6 +8,9 @@ samples — never for the run itself, so its memory does not grow with the numbe
 records: DuckDB reads only the columns a query names (projection and predicate pushdown
 on the Parquet row groups, as ``mcland.load`` does), and every hash table and sort it
 builds stays within :data:`MEMORY_LIMIT`, spilling to a temporary directory beyond it.
+No query of the report or the claims holds a row per record: exact order statistics are
+a radix selection in counting passes (:mod:`mcland.rundir.select`), not a sort, and
+per-record tables are aggregated as they are made.
 
 Record columns keep their names in SQL except those that differ from another only in
 case (SQL names are case-insensitive): ``S`` is ``S_set`` and ``S_drawn`` is
@@ -186,8 +189,7 @@ class Scan:
             self.add_table("_empty", empty.empty_table())
             self.con.execute("CREATE VIEW records AS SELECT *, 0::BIGINT AS _order FROM _empty")
             return
-        files = ", ".join(quote(str(f)) for f in self.files)
-        src = f"read_parquet([{files}], file_row_number = true)"
+        src = f"read_parquet({self._file_list()}, file_row_number = true)"
         got = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
         got = [g for g in got if g != "file_row_number"]
         # the shards' own column names, in DuckDB's order (DuckDB renames columns that
@@ -204,6 +206,16 @@ class Scan:
                 select.append(f'NULL::{self._sql_type(field)} AS "{name}"')
         select_sql = ", ".join(select)
         self.con.execute(f"CREATE VIEW records AS SELECT {select_sql}, {self._order()} FROM {src}")
+
+    def _file_list(self) -> str:
+        """SQL of the shards read: the run directory's glob when the shards are all those it
+        matches (DuckDB then keeps one pattern instead of a list: 5 KB less per shard, 20 MB
+        on 4,000 shards, in every query), else the list of the verified files."""
+        pattern = self.run_dir / storage.SHARD_GLOB
+        plain = not any(c in str(self.run_dir) for c in "*?[]{}\\")
+        if plain and self.files == sorted(self.run_dir.glob(storage.SHARD_GLOB)):
+            return quote(str(pattern))
+        return "[" + ", ".join(quote(str(f)) for f in self.files) + "]"
 
     def _sql_type(self, field: pa.Field) -> str:
         """DuckDB's type of a record column (a type column, dictionary-encoded: text)."""
