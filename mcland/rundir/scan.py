@@ -44,9 +44,9 @@ from mcland.rundir import files as storage
 from mcland.rundir import kinds
 from mcland.rundir.select import Selection
 
-MEMORY_LIMIT = os.environ.get("MCLAND_ANALYSIS_MEMORY", "256MB")
+MEMORY_LIMIT = os.environ.get("MCLAND_ANALYSIS_MEMORY", "128MB")
 """DuckDB's memory limit for one :class:`Scan` (environment variable
-``MCLAND_ANALYSIS_MEMORY``, DuckDB's syntax: ``"256MB"``, ``"2GB"``).  Hash tables and
+``MCLAND_ANALYSIS_MEMORY``, DuckDB's syntax: ``"128MB"``, ``"2GB"``).  Hash tables and
 sorts beyond it spill to a temporary directory; the process's own footprint (Python,
 NumPy, pandas, matplotlib, DuckDB's code) comes on top, about 200 MB."""
 BATCH_ROWS = 1 << 16  # rows per batch of Scan.batches
