@@ -138,6 +138,23 @@ def test_scan_orders_records_as_load_does_whatever_the_key(copy):
     assert got["_order"].tolist() != got["row"].tolist()  # shard position, not the key
 
 
+def test_scan_reads_a_complete_run_by_its_glob_and_an_incomplete_one_by_its_list(copy):
+    """A complete run is read through its shard glob (one pattern, not a file per shard in
+    every query); an incomplete one, where a shard may still appear between two queries,
+    through the list of its verified shards; the same records either way."""
+    run = copy("sample")
+    with Scan(run) as scan:
+        assert scan._file_list() == f"'{run / 'part-*.parquet'}'"
+        ids = scan.df("SELECT sample_id FROM records ORDER BY _order")["sample_id"].tolist()
+    last = sorted(run.glob("part-*.parquet"))[-1]
+    kept = len(ids) - pq.read_metadata(last).num_rows
+    last.unlink()
+    with Scan(run) as scan:
+        assert scan._file_list().startswith("[")
+        got = scan.df("SELECT sample_id FROM records ORDER BY _order")["sample_id"].tolist()
+    assert got == ids[:kept] and 0 < kept < len(ids)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_exact_order_statistics_equal_numpy(seed):
     """Medians and the order-statistic intervals of median_interval, per group, on values
