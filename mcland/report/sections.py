@@ -22,7 +22,7 @@ from mcland.report import figures
 from mcland.report.html import Section, details, esc, figure, link, note, p, pre, table
 from mcland.rundir import runlog
 from mcland.rundir.files import SHARD_GLOB
-from mcland.rundir.scan import Scan, sql_name
+from mcland.rundir.scan import Scan, literal, sql_name
 
 THEORY_DOC = "docs/theory.md in the mcland repository"
 NOT_RECORDED = "not recorded (run written before run logs)"
@@ -452,9 +452,15 @@ def _top_architectures(scan: Scan, k: int) -> pd.DataFrame:
     """Coverage of the ``k`` most frequent architectures among the matched points, by
     decreasing number of points."""
     counts = value_counts(scan, "dims", "TRUE", source="_matched", weight="_n")
+    keys = [list(d) for d in counts.head(k).index]
     counts.index = [fmt_tuple(d) for d in counts.index]
     top = set(counts.head(k).index)
-    got = an.coverage_groups(scan, ["dims", "d_y", "r"], matched="_matched", weight="_n")
+    # the coverage of those architectures only (its distinct positions per group are a
+    # set each: for every architecture of a large run they would not fit a small limit)
+    mine = (
+        f"(SELECT * FROM _matched WHERE list_contains({literal(keys)}::BIGINT[][], dims::BIGINT[]))"
+    )
+    got = an.coverage_groups(scan, ["dims", "d_y", "r"], matched=mine, weight="_n")
     got["dims"] = [fmt_tuple(d) for d in got["dims"]]
     got = got[got["dims"].isin(top)]
     by_arch = an.coverage_rows(got, ["dims", "d_y", "r"], expected=True)
