@@ -79,21 +79,28 @@ def _check(scan: Scan, v: Verdict) -> None:
         v.note(f"{dropped} critical points without an enumerated set (d_y > 12) left out")
     if not n:
         return
-    # every per-record quantity, in one pass over the lists: a temporary table of scalars
-    scan.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _cv AS
-        SELECT m.*, len(critical_values) AS size, {MIN_GAP} AS min_gap, {SCALE} AS scale,
+    # every per-record quantity, in one pass over the lists, aggregated at once: a small
+    # table of (d_y, r, set size, position, matched) groups, never a row per record
+    per_record = f"""SELECT m.*, {MIN_GAP} AS min_gap, {SCALE} AS scale,
                ({float(VALUE_RTOL)!r} * (d_y + 1)) * {SCALE} AS value_tol
         FROM ({match_sql(CRITICAL, ["d_y", "r", "loss", "critical_values"])}) m"""
+    scan.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _cv AS
+        SELECT d_y, r, n_values, position, matched, count(*) AS _n, min(_order) AS _order,
+               count(*) FILTER (min_gap <= value_tol) AS close_n,
+               min(min_gap / scale) AS smallest,
+               count(*) FILTER (n_within > 1) AS n_close,
+               min(min_gap / scale) FILTER (n_within > 1) AS close_lo,
+               max(min_gap / scale) FILTER (n_within > 1) AS close_hi
+        FROM ({per_record}) GROUP BY ALL"""
     )
-    scan.con.execute("ALTER TABLE _cv DROP COLUMN critical_values")
     pairs = scan.df("SELECT DISTINCT d_y, r FROM _cv")
     pairs["e"] = [
         n_critical_values(int(a), int(b)) for a, b in zip(pairs["d_y"], pairs["r"], strict=True)
     ]
     scan.add_table("_expected", pairs)
     wrong, lo, hi = scan.one(
-        "SELECT count(*) FILTER (size <> e), min(size), max(size) "
+        "SELECT coalesce(sum(_n) FILTER (n_values <> e), 0), min(n_values), max(n_values) "
         "FROM _cv JOIN _expected USING (d_y, r)"
     )
     v.require(
@@ -103,10 +110,9 @@ def _check(scan: Scan, v: Verdict) -> None:
     )
     # distinct: consecutive values differ by more than the rounding of the values themselves
     # (tr(Syy) - sum of eigenvalues, tr(Syy) being the largest value, S = {})
-    close_n, smallest = scan.one(
-        "SELECT count(*) FILTER (min_gap <= value_tol), min(min_gap / scale) FROM _cv"
-    )
-    median = scan.medians("min_gap / scale", "isfinite(min_gap / scale)", source="_cv")
+    close_n, smallest = scan.one("SELECT sum(close_n), min(smallest) FROM _cv")
+    gap = f"(SELECT {MIN_GAP} / {SCALE} AS q FROM records WHERE {CRITICAL})"
+    median = scan.medians("q", "isfinite(q)", source=gap)  # exact, a few counting passes
     v.require(
         close_n == 0,
         f"{close_n} points with two enumerated values closer than "
@@ -114,9 +120,8 @@ def _check(scan: Scan, v: Verdict) -> None:
         f"median {median['median'].iloc[0]:.3g} tr(Syy))",
     )
     unmatched, n_close, close_lo, close_hi = scan.one(
-        "SELECT count(*) FILTER (NOT matched), count(*) FILTER (n_within > 1), "
-        "min(min_gap / scale) FILTER (n_within > 1), max(min_gap / scale) FILTER (n_within > 1) "
-        "FROM _cv"
+        "SELECT coalesce(sum(_n) FILTER (NOT matched), 0), sum(n_close), min(close_lo), "
+        "max(close_hi) FROM _cv"
     )
     v.require(
         unmatched == 0, f"{unmatched} of {n} losses match no enumerated value within loss_tol"
@@ -127,14 +132,16 @@ def _check(scan: Scan, v: Verdict) -> None:
             f"values differ by {close_lo:.2g}..{close_hi:.2g} tr(Syy), less than those "
             "points' loss resolution (S, read off the weights, tells which one is reached)"
         )
-    cov = coverage_rows(coverage_groups(scan, ["d_y", "r"], matched="_cv"), ["d_y", "r"], True)
+    cov = coverage_rows(
+        coverage_groups(scan, ["d_y", "r"], matched="_cv", weight="_n"), ["d_y", "r"], True
+    )
     if fixed:
         clusters = scan.df(
-            """SELECT r, count(*) AS points, 1 + count(*) FILTER (gap > greatest(loss_tol, prev_tol)) AS k,
+            f"""SELECT r, count(*) AS points, 1 + count(*) FILTER (gap > greatest(loss_tol, prev_tol)) AS k,
                        arg_min(d_y, _order) AS d_y
             FROM (SELECT r, d_y, _order, _tol AS loss_tol,
                          loss - lag(loss) OVER w AS gap, lag(_tol) OVER w AS prev_tol
-                  FROM _cv WINDOW w AS (PARTITION BY r ORDER BY loss, _order))
+                  FROM ({per_record}) WINDOW w AS (PARTITION BY r ORDER BY loss, _order))
             GROUP BY r ORDER BY r"""
         )
         for r, k, d_y, points in zip(clusters["r"], clusters["k"], clusters["d_y"], clusters["points"], strict=True):  # fmt: skip

@@ -533,21 +533,28 @@ def match_sql(where: str = CRITICAL, columns: Sequence[str] = ()) -> str:
 
 
 def coverage_groups(
-    scan: Scan, by: Sequence[str], where: str = CRITICAL, matched: str | None = None
+    scan: Scan,
+    by: Sequence[str],
+    where: str = CRITICAL,
+    matched: str | None = None,
+    weight: str | None = None,
 ) -> pd.DataFrame:
     """Per group of ``by`` (sorted): ``points``, ``n_values`` (largest set), ``reached``,
     ``unmatched`` and the ``d_y``, ``r`` of the group's first record.  ``matched``: a
     relation already holding :func:`match_sql` of the records (with the ``by`` columns,
-    ``d_y`` and ``r``), instead of matching the records satisfying ``where``."""
+    ``d_y`` and ``r``), instead of matching the records satisfying ``where``; ``weight``:
+    its column counting the records each of its rows stands for (a relation aggregated
+    over the records, ``_order`` the smallest of them), instead of one each."""
     keys = [sql_name(c) for c in by]
     cols = list(dict.fromkeys([*keys, "d_y", "r"]))
     source = matched if matched is not None else f"({match_sql(where, cols)})"
+    count = f"sum({weight})" if weight else "count(*)"
     got = scan.df(
         f"""WITH m AS (SELECT * FROM {source})
         SELECT {", ".join(f'{k} AS "{c}"' for k, c in zip(keys, by, strict=True))},
-               count(*) AS points, max(n_values) AS n_values,
+               {count}::BIGINT AS points, max(n_values) AS n_values,
                count(DISTINCT position) FILTER (matched) AS reached,
-               count(*) FILTER (NOT matched) AS unmatched,
+               coalesce({count} FILTER (NOT matched), 0)::BIGINT AS unmatched,
                arg_min(d_y, _order) AS first_d_y, arg_min(r, _order) AS first_r
         FROM m GROUP BY ALL"""
     )

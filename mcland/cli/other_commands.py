@@ -154,7 +154,7 @@ def report(run_dir: Path, out: Path | None, scheduler: str | None, workers: int 
     """Write an HTML report of RUN_DIR (figures as PNG files beside it).
 
     The run is aggregated by DuckDB shard by shard, never loaded: memory stays bounded
-    (MCLAND_ANALYSIS_MEMORY, default 256MB, plus the process) whatever its size.
+    (MCLAND_ANALYSIS_MEMORY, default 128MB, plus the process) whatever its size.
     """
     from mcland.report import build_report
 

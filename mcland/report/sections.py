@@ -22,7 +22,7 @@ from mcland.report import figures
 from mcland.report.html import Section, details, esc, figure, link, note, p, pre, table
 from mcland.rundir import runlog
 from mcland.rundir.files import SHARD_GLOB
-from mcland.rundir.scan import Scan, sql_name
+from mcland.rundir.scan import Scan, literal, sql_name
 
 THEORY_DOC = "docs/theory.md in the mcland repository"
 NOT_RECORDED = "not recorded (run written before run logs)"
@@ -323,7 +323,8 @@ def _fixed_data_values(scan: Scan) -> pd.DataFrame:
         "GROUP BY r ORDER BY r"
     )
     hits = scan.df(
-        "SELECT r, position, S_set AS S, count(*) AS n FROM _matched WHERE matched GROUP BY ALL"
+        "SELECT r, position, S_set AS S, sum(_n)::BIGINT AS n FROM _matched WHERE matched "
+        "GROUP BY ALL"
     )
     rows = []
     for r, cv in zip(first["r"], first["cv"], strict=True):
@@ -354,19 +355,25 @@ def critical_values_section(scan: Scan, out: Path, fixed_data: bool) -> Section:
     if not n_crit:
         sec.add(p("No critical point with an enumerated set of critical values."))
         return sec
-    # the match, once: a temporary table (spilled beyond the memory limit) for every table
+    # the match, once, aggregated at once: a temporary table of one row per architecture,
+    # index set and position reached (``_n`` records each, ``_order`` the first), whose
+    # size depends on the configuration, not on the number of records
     scan.con.execute(
-        "CREATE OR REPLACE TEMP TABLE _matched AS "
-        + an.match_sql(an.CRITICAL, ["d_y", "r", "dims", "S_set"])
+        "CREATE OR REPLACE TEMP TABLE _matched AS SELECT d_y, r, dims, S_set, n_values, "
+        "position, matched, count(*) AS _n, min(_order) AS _order, "
+        "max(distance / _tol) AS worst "
+        f"FROM ({an.match_sql(an.CRITICAL, ['d_y', 'r', 'dims', 'S_set'])}) GROUP BY ALL"
     )
     cov = an.coverage_rows(
-        an.coverage_groups(scan, ["d_y", "r"], matched="_matched"), ["d_y", "r"], expected=True
+        an.coverage_groups(scan, ["d_y", "r"], matched="_matched", weight="_n"),
+        ["d_y", "r"],
+        expected=True,
     )
     matched, worst = scan.one(
-        "SELECT count(*) FILTER (matched), max(distance / _tol) FROM _matched"
+        "SELECT coalesce(sum(_n) FILTER (matched), 0)::BIGINT, max(worst) FROM _matched"
     )
     positions = scan.df(
-        "SELECT d_y, r, position, count(*) AS n FROM _matched WHERE matched GROUP BY ALL"
+        "SELECT d_y, r, position, sum(_n)::BIGINT AS n FROM _matched WHERE matched GROUP BY ALL"
     )
     heat = np.full((len(cov), int(cov["n_values"].max())), np.nan)  # NaN: not in the set
     labels = []
@@ -418,32 +425,42 @@ def _nan_float(x: object) -> float:
     return np.nan if x is None else float(x)
 
 
-def value_counts(scan: Scan, expr: str, where: str = "TRUE", source: str = "records") -> pd.Series:
+def value_counts(
+    scan: Scan, expr: str, where: str = "TRUE", source: str = "records", weight: str | None = None
+) -> pd.Series:
     """``Series.value_counts()`` of a SQL expression over the records (or ``source``):
     counts in decreasing order, ties in the order of first appearance (as pandas orders
-    them)."""
+    them).  ``weight``: the column of ``source`` counting the records each of its rows
+    stands for (an aggregated relation, ``_order`` the first of them)."""
     memo = scan.__dict__.setdefault("_value_counts", {})
-    if (expr, where, source) in memo:
-        return memo[(expr, where, source)].copy()
+    if (expr, where, source, weight) in memo:
+        return memo[(expr, where, source, weight)].copy()
+    count = f"sum({weight})::BIGINT" if weight else "count(*)"
     got = scan.df(
-        f"SELECT {expr} AS v, count(*) AS n, min(_order) AS first FROM {source} "
+        f"SELECT {expr} AS v, {count} AS n, min(_order) AS first FROM {source} "
         f"WHERE {where} GROUP BY ALL ORDER BY first"
     )
     keys = [an.as_key(v) if isinstance(v, np.ndarray) else v for v in got["v"]]
     counts = pd.Series(
         got["n"].to_numpy(np.int64), index=pd.Index(keys, tupleize_cols=False), name="count"
     )
-    memo[(expr, where, source)] = counts.sort_values(ascending=False, kind="stable")
-    return memo[(expr, where, source)].copy()
+    memo[(expr, where, source, weight)] = counts.sort_values(ascending=False, kind="stable")
+    return memo[(expr, where, source, weight)].copy()
 
 
 def _top_architectures(scan: Scan, k: int) -> pd.DataFrame:
     """Coverage of the ``k`` most frequent architectures among the matched points, by
     decreasing number of points."""
-    counts = value_counts(scan, "dims", "TRUE", source="_matched")
+    counts = value_counts(scan, "dims", "TRUE", source="_matched", weight="_n")
+    keys = [list(d) for d in counts.head(k).index]
     counts.index = [fmt_tuple(d) for d in counts.index]
     top = set(counts.head(k).index)
-    got = an.coverage_groups(scan, ["dims", "d_y", "r"], matched="_matched")
+    # the coverage of those architectures only (its distinct positions per group are a
+    # set each: for every architecture of a large run they would not fit a small limit)
+    mine = (
+        f"(SELECT * FROM _matched WHERE list_contains({literal(keys)}::BIGINT[][], dims::BIGINT[]))"
+    )
+    got = an.coverage_groups(scan, ["dims", "d_y", "r"], matched=mine, weight="_n")
     got["dims"] = [fmt_tuple(d) for d in got["dims"]]
     got = got[got["dims"].isin(top)]
     by_arch = an.coverage_rows(got, ["dims", "d_y", "r"], expected=True)
