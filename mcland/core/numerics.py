@@ -10,7 +10,7 @@ decided from them (a type at a tolerance's edge, an integration's step count):
 * ``lapack``: which library computes mcland's LAPACK calls, and OpenBLAS's kernel
   (``core``) and build (``config``, which holds its version);
 * ``numba``, ``llvmlite``: the compiler of the kernels; ``numpy``, ``scipy``: the versions
-  (NumPy's sums, its random streams; SciPy's MINPACK for refinement);
+  (NumPy's sums, its random streams);
 * ``machine`` and ``cpu_features``: the instruction-set features that change results:
   ``fma`` (glibc's ``exp``/``log``/``pow`` choose FMA code paths at run time), ``avx2``
   (whether the Haswell kernel can be used) and ``avx512f``; ``libc``, the C library.

@@ -177,11 +177,17 @@ def visited_section(scan: Scan, out: Path) -> Section:
     tab["share"] = (tab["runs"] / n).map(lambda x: f"{x:.1%}")
     tab.to_csv(out / "visited.csv", index=False)
     n_order = int(tab.loc[tab["staircase in order"], "runs"].sum())
+    read = "the S read off each plateau"  # runs up to 0.7 (no ``visits``)
+    if int(scan.df("SELECT count(visits) AS c FROM records")["c"].iloc[0]) > 0:
+        read = (
+            "the S of each visit where the flow dwelt (docs/dynamics.md, 'Dwells and "
+            "transits'; in runs of 0.8.0, every visit)"
+        )
     sec.add(
         f'<p class="big">{n_order} of {n} runs visit top sets '
         f"{{1}}, {{1, 2}}, … in order ({n_order / n:.1%}).</p>",
         p(
-            "visited_S: the S read off each plateau, then the S where the run settled, "
+            f"visited_S: {read}, then the S where the run settled, "
             "consecutive repeats merged ({} is W near 0). 'Staircase in order': every set is "
             "{1, ..., k} with k increasing, the saddle-to-saddle sequence of small "
             f"initialisation. The {min(MAX_SEQUENCES, len(tab))} most frequent of "
