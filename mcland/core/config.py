@@ -190,7 +190,8 @@ class Classify(_Section):
         "auto",
         description="the Hessian's spectrum from the dense `N × N` matrix or without it "
         "(docs/structured.md); `auto`: dense up to 5,000 parameters, else the cheaper one "
-        "that fits (`mcland.core.cost`). `sample` and `dynamics` have the dense path only",
+        "that fits (`mcland.core.cost`); structured rows store the nonzero spectrum and "
+        "`spectrum_zeros` (docs/structured.md §6)",
     )
 
     @model_validator(mode="after")

@@ -93,15 +93,20 @@ def _size(n: float) -> str:
     return f"{n / 1e3:.1f} kB"
 
 
+def fits(cost: DenseCost) -> bool:
+    """Whether ``cost`` is within :func:`memory_limit` and :func:`flop_budget`."""
+    budget = flop_budget()
+    return cost.bytes <= memory_limit() and (budget is None or cost.flops <= budget)
+
+
 def check_dense(cost: DenseCost, what: str, alternative: str) -> None:
     """Refuse (:class:`TooLarge`) when ``cost`` exceeds :func:`memory_limit` or
     :func:`flop_budget`; ``what`` names the request, ``alternative`` what to do instead."""
+    if fits(cost):
+        return
     limit = memory_limit()
     budget = flop_budget()
     over_memory = cost.bytes > limit
-    over_time = budget is not None and cost.flops > budget
-    if not (over_memory or over_time):
-        return
     if over_memory:
         source = f"${MEMORY_ENV}" if os.environ.get(MEMORY_ENV) else f"{MEMORY_FRACTION:.0%} of RAM"
         excess = f"more than the memory limit {_size(limit)} ({source})"

@@ -31,6 +31,7 @@ from mcland.core.cost import (
     check_dense,
     check_structured,
     dense_cost,
+    fits,
     memory_limit,
     structured_cost,
 )
@@ -68,10 +69,11 @@ class Plan:
         output buffers.
     structured : str
         ``"none"``: every point by the dense kernel (:func:`process_range`, the records of
-        0.8); ``"above"``: the points of more than :data:`DENSE_AUTO_MAX_N` parameters by
-        the structured spectrum (``hessian = "auto"`` with wider points); ``"all"``:
-        every point (``hessian = "structured"``).  The last two run
-        :func:`process_range_wide`.
+        0.8); ``"above"``: the points of more than ``dense_max_n`` parameters by the
+        structured spectrum (``hessian = "auto"`` with points above
+        :data:`DENSE_AUTO_MAX_N`); ``"all"``: every point (``hessian = "structured"``, or
+        ``auto`` when even the dense analysis of the smaller points cannot fit).  The last
+        two run :func:`process_range_wide`.
     spectrum_width : int
         Columns of the spectrum buffers: the longest stored spectrum, ``n_max`` when no
         point is structured, else the largest dense ``N`` or ``k_bound`` of the largest
@@ -79,6 +81,8 @@ class Plan:
     slots : int
         Points that may be analysed at the same time within the memory limit (0: no limit,
         the dense plans; the dense check is per point as in 0.8).
+    dense_max_n : int
+        With ``structured = "above"``, the largest N analysed densely.
     """
 
     config: Config
@@ -92,6 +96,7 @@ class Plan:
     structured: str = "none"
     spectrum_width: int = 0
     slots: int = 0
+    dense_max_n: int = DENSE_AUTO_MAX_N
 
     @property
     def sampler(self) -> Sampler:
@@ -109,7 +114,7 @@ class Plan:
     @property
     def paths(self) -> HessianPaths:
         """The kernel's bundle saying which points are structured."""
-        return HessianPaths(self.structured == "all", np.int64(DENSE_AUTO_MAX_N), NO_MAX_K)
+        return HessianPaths(self.structured == "all", np.int64(self.dense_max_n), NO_MAX_K)
 
     @property
     def n(self) -> int:
@@ -205,22 +210,20 @@ def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
     what = "sample (architecture.hidden, depth at their maxima)"
     original = cfg.output.original_spectrum
     matrices = 3 if original else 2  # analyze()'s N x N arrays per point
+    structured = {"dense": "none", "structured": "all"}.get(mode, "none")
+    n_dense = 0 if structured == "all" else n_max
     if mode == "auto" and n_max > DENSE_AUTO_MAX_N:
-        structured = "above"
-    elif mode == "structured":
-        structured = "all"
-    else:
-        structured = "none"
-    n_dense = 0 if structured == "all" else min(n_max, DENSE_AUTO_MAX_N)
-    if structured == "none":
-        n_dense = n_max
+        structured, n_dense = "above", DENSE_AUTO_MAX_N
+    dense = dense_cost(n_dense, matrices=matrices, decompositions=matrices - 1)
+    if mode == "auto" and not fits(dense):
+        structured, n_dense = "all", 0  # as choose_hessian: the path that fits
     if n_dense:
         alternative = (
             'lower architecture.hidden or depth, or set classify.hessian = "structured" '
             f"(no N x N matrix), or {MATRIX_FREE}"
         )
         check_dense(
-            dense_cost(n_dense, matrices=matrices, decompositions=matrices - 1),
+            dense,
             what if structured == "none" else f"sample (points of up to {n_dense:,} parameters)",
             alternative,
         )
@@ -231,12 +234,16 @@ def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
     lists = int(cfg.output.spectrum) * (1 + int(original))
     # two batches in flight (one computing, one written), their spectra and weights
     buffers = 2 * WIDE_BATCH * 8 * (lists * width + int(cfg.output.weights) * n_max)
-    point = st.bytes * (1 + int(original)) + 8 * 4 * n_max  # K's, the drawn point, copies
+    # one point in flight: a structured one's K and factors, or a dense one's N x N arrays,
+    # with the drawn weights and their copies
+    point = max(st.bytes, dense.bytes if n_dense else 0) + 8 * 4 * n_max
     check_structured(
         st, what, "lower architecture.hidden or depth", point_bytes=point, extra_bytes=buffers
-    )
+    )  # the whitened and original K are formed one after the other
     slots = max(1, (memory_limit() - buffers) // max(point, 1))
-    return dataclasses.replace(plan, structured=structured, spectrum_width=width, slots=slots)
+    return dataclasses.replace(
+        plan, structured=structured, spectrum_width=width, slots=slots, dense_max_n=n_dense
+    )
 
 
 class _Started(NamedTuple):
