@@ -295,3 +295,24 @@ def test_runs_without_spectrum_zeros_read_it_as_0():
                           df.spectrum_w[0])  # fmt: skip
     with Scan(run) as scan:
         assert scan.count("spectrum_zeros = 0") == len(df)
+
+
+def test_hidden_widths_can_be_drawn_log_uniformly():
+    """``hidden_log_uniform``: P(width in [a, 2a)) = log 2 / log((hi + 1) / lo), the same
+    for every octave (uniform draws: proportional to a); the range is kept, and the
+    default draws are unchanged (the records of 0.8, checked against main's run)."""
+    from mcland._kernels.batch import draw_point
+
+    arch = {"depth": [3, 3], "d_y": [1, 1], "d_x_extra": [0, 0], "hidden": [4, 63]}
+    for log in (False, True):
+        plan = make_plan({"architecture": {**arch, "hidden_log_uniform": log}}, analyse=False)
+        w = np.array([draw_point(plan.sampler, i).dims[1:3] for i in range(400)]).ravel()
+        assert w.min() == 4 and w.max() == 63
+        low, high = np.mean(w < 8), np.mean(w >= 32)  # the first and last octaves
+        if log:  # 1/4 each; 800 draws: 5 sigma = 0.077
+            assert abs(low - 0.25) < 0.08 and abs(high - 0.25) < 0.08
+        else:  # 4/60 and 32/60
+            assert abs(low - 4 / 60) < 0.05 and abs(high - 32 / 60) < 0.09
+    assert (
+        "hidden_log_uniform" not in make_plan({}, analyse=False).config.resolved()["architecture"]
+    )
