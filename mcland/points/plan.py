@@ -36,6 +36,7 @@ from mcland.core.cost import (
     structured_cost,
 )
 from mcland.core.datasource import load_data
+from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
 from mcland.execution.job import notifier
 from mcland.execution.threads import ThreadPool
@@ -158,12 +159,15 @@ def make_plan(
     seed: int | None = None,
     *,
     analyse: bool = True,
+    structured: bool = True,
 ) -> Plan:
     """Validate the configuration and the data and size the output buffers; with
     ``analyse`` (default) choose the analysis paths of ``classify.hessian`` and refuse
     (:class:`mcland.core.errors.TooLarge`) a configuration whose largest point cannot be
     analysed within the memory limit (:func:`_paths`, :mod:`mcland.core.cost`); without it
-    the plan is only for drawing points (:func:`mcland.draw_point`, benchmarks)."""
+    the plan is only for drawing points (:func:`mcland.draw_point`, benchmarks).  Without
+    ``structured`` every point takes the dense path and must fit it (``dynamics``, whose
+    flows analyse their points densely: refused as in 0.8 beyond the limit)."""
     cfg = as_config(config)
     if n is not None or seed is not None:
         cfg = config_from_dict(
@@ -195,7 +199,12 @@ def make_plan(
     if not analyse:
         return plan
     widest = (dx_max, *([hidden] * (h_max - 1)), dy_max)
-    return _paths(plan, cfg.classify.hessian, widest)
+    if not structured and cfg.classify.hessian == "structured":
+        raise MclandError(
+            'classify.hessian = "structured" is not available for dynamics runs (their flows '
+            'analyse the points densely); use hessian = "auto" or a sample run'
+        )
+    return _paths(plan, cfg.classify.hessian if structured else "dense", widest)
 
 
 def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
@@ -220,7 +229,7 @@ def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
     if n_dense:
         alternative = (
             'lower architecture.hidden or depth, or set classify.hessian = "structured" '
-            f"(no N x N matrix), or {MATRIX_FREE}"
+            f"(no N x N matrix; sample runs only), or {MATRIX_FREE}"
         )
         check_dense(
             dense,
