@@ -192,8 +192,9 @@ def test_inspect_structured_matches_dense(sid, kind):
 
 def test_classify_structured_matches_dense_records():
     """Six points of the fixed data of runs/linnerud.toml (strict and non-strict saddles,
-    a global minimizer): the same counts and types by either path; ``auto`` gives the
-    dense records bit for bit at these sizes."""
+    a global minimizer): the same counts and types by either path, the structured spectra
+    stored as their nonzero part (expanded: the dense ones within GAP eps ||H||); ``auto``
+    gives the dense records bit for bit at these sizes."""
     pts = [mcland.draw_point("runs/linnerud.toml", sid) for sid in range(6)]
     X, Y = pts[0][1], pts[0][2]
     same = [W for W, _, _ in pts]
@@ -206,6 +207,12 @@ def test_classify_structured_matches_dense_records():
     assert ((dense.noise_floor != st.noise_floor) | (st.noise_floor == 0)).all()
     assert (st.noise_floor == 0).sum() == 1
     assert dense.drop(columns=["row"]).equals(auto.drop(columns=["row"]))  # auto = dense here
+    # the structured records store the k eigenvalues of K and the N - k zeros apart
+    assert dense.spectrum_zeros.eq(0).all() and st.spectrum_zeros.gt(0).any()
+    for d, s in zip(dense.itertuples(), st.itertuples(), strict=True):
+        full = mcland.full_spectrum(s.spectrum_w, s.spectrum_zeros)
+        assert full.size == d.N == s.spectrum_w.size + s.spectrum_zeros
+        assert np.abs(full - d.spectrum_w).max() <= GAP * EPS * d.hess_norm_w
 
 
 def test_a_width_256_point_is_inspected_without_the_dense_hessian(monkeypatch):

@@ -191,7 +191,9 @@ def classify_range_mixed(
     start, stop, step,
 ):  # fmt: skip
     """:func:`.given.classify_range` with the path chosen per point: ``structured[t]``
-    (bool) :func:`analyze_structured` (``max_k`` as there), else :func:`.classify.analyze`."""
+    (bool) :func:`analyze_structured` (``max_k`` as there; its spectra stored as the ``m``
+    eigenvalues of K with ``out.spectrum_zeros[t, 0] = N - m``, as
+    :func:`.batch.process_range_wide`), else :func:`.classify.analyze`."""
     no_direction = np.zeros(0)
     work = np.empty(0)
     for t in range(start, stop, step):
@@ -201,8 +203,11 @@ def classify_range_mixed(
             out.row_float[t], out.row_int[t], out.s_mask[t], out.ranks[t],
             out.spectrum_w[t], out.spectrum[t], no_direction,
         )  # fmt: skip
+        out.spectrum_zeros[t, 0] = 0
         if structured[t]:
-            analyze_structured(dims, w, moments, thresholds, flags, result, max_k)
+            _, m = analyze_structured_into(dims, w, moments, thresholds, flags, result, max_k, True)
+            if m >= 0:
+                out.spectrum_zeros[t, 0] = w.size - m
         else:
             N = w.size
             if work.size < 2 * N * N:
