@@ -212,7 +212,10 @@ class Output(_Section):
     """What is stored and how it is split into files."""
 
     spectrum: bool = Field(
-        True, description="store the full (whitened) spectrum as the list column `spectrum_w`"
+        True,
+        description="store the (whitened) spectrum as the list column `spectrum_w` (rows "
+        "of the structured path: the eigenvalues of K, the exact zeros counted in "
+        "`spectrum_zeros`)",
     )
     original_spectrum: bool = Field(
         False,
