@@ -180,7 +180,14 @@ def process_range_wide(sampler, ids, out, paths, start, stop, step):
         )  # fmt: skip
         if paths.structured_all or paths.dense_max_n < N:
             _, m = analyze_structured_into(
-                point.dims, point.w, point.moments, thresholds, flags, result, paths.max_k, True
+                point.dims,
+                point.w,
+                point.moments,
+                thresholds,
+                flags,
+                result,
+                paths.max_k,
+                np.bool_(True),
             )
             if m >= 0:
                 out.spectrum_zeros[t, 0] = N - m

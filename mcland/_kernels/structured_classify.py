@@ -71,7 +71,9 @@ def analyze_structured(dims, w, moments, thresholds, flags, out, max_k):
     the whitened K, or ``-k`` when ``k > max_k`` (then the second-order results stay NaN /
     -1 and the numeric type is ambiguous).  The spectra written (when ``out`` has room for
     ``N``) are the full ones, the ``N - k`` zeros included."""
-    k, _ = analyze_structured_into(dims, w, moments, thresholds, flags, out, max_k, False)
+    # np.bool_(...): a run-time bool, not a literal, so that every caller shares one
+    # compiled specialisation (a literal False and True would compile the stack twice)
+    k, _ = analyze_structured_into(dims, w, moments, thresholds, flags, out, max_k, np.bool_(False))
     return k
 
 
@@ -205,7 +207,9 @@ def classify_range_mixed(
         )  # fmt: skip
         out.spectrum_zeros[t, 0] = 0
         if structured[t]:
-            _, m = analyze_structured_into(dims, w, moments, thresholds, flags, result, max_k, True)
+            _, m = analyze_structured_into(
+                dims, w, moments, thresholds, flags, result, max_k, np.bool_(True)
+            )
             if m >= 0:
                 out.spectrum_zeros[t, 0] = w.size - m
         else:
