@@ -6,7 +6,8 @@ Public API: :func:`inspect_point` / :class:`PointReport` for one point,
 :func:`dynamics` for gradient-flow experiments from drawn points (:func:`escape` /
 :func:`gradient_flow` for one point), :func:`run` to write a run directory (the other kinds
 of run: :func:`mcland.classification.run.run`, :func:`mcland.flow.run.run`), :func:`load`
-to read one back (:func:`load_depth` for one depth with predicate pushdown),
+to read one back (:func:`load_depth` for one depth with predicate pushdown;
+:func:`full_spectrum` for a stored spectrum with its exact zeros),
 :func:`type_fractions` / :func:`wilson_interval` for type fractions with binomial
 intervals (more group-bys in :mod:`mcland.stats`), :func:`load_config` /
 :class:`Config` for configurations. The HTML report is :func:`mcland.report.build_report`.
@@ -25,6 +26,7 @@ from mcland.flow import run as _dynamics_run
 from mcland.flow.gradient_flow import gradient_flow
 from mcland.flow.run import dynamics, escape
 from mcland.points.inspect import PointReport, inspect_point, rank_labels
+from mcland.points.records import full_spectrum
 from mcland.rundir import kinds as _kinds
 from mcland.rundir.files import load
 from mcland.sampling import run as _sample_run
@@ -46,6 +48,7 @@ __all__ = [
     "draw_point",
     "dynamics",
     "escape",
+    "full_spectrum",
     "gradient_flow",
     "inspect_point",
     "load",

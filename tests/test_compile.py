@@ -31,10 +31,12 @@ from numba.core.registry import CPUDispatcher
 import mcland
 from mcland._kernels.compile.common import is_ready
 from mcland._kernels import batch, bundles, classify, dense, draw, hessian, rng, theory, whiten
+from mcland._kernels import structured, structured_classify
 ready_before = is_ready()
 df = mcland.sample({cfg!r}, n=40, threads=1)
 kernels = {{}}
-for module in (batch, classify, dense, draw, hessian, rng, theory, whiten):
+for module in (batch, classify, dense, draw, hessian, rng, theory, whiten, structured,
+               structured_classify):
     for name, obj in vars(module).items():
         if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__:
             kernels[module.__name__ + "." + name] = len(obj.signatures)
@@ -121,6 +123,11 @@ def test_every_kernel_compiles_once_for_the_sampler(serial):
     assert not twice
     assert serial["signatures"]["mcland._kernels.batch.process_range"] == 1
     assert not serial["ready_before"] and serial["ready_after"]
+    # the structured path (issue 21) is compiled only by plans with points above the dense
+    # limit: a default first run does not pay for it
+    wide = {name: n for name, n in serial["signatures"].items() if "structured" in name}
+    assert wide and not any(wide.values()), wide
+    assert serial["signatures"]["mcland._kernels.batch.process_range_wide"] == 0
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ PUBLIC_NAMES = [
     "draw_point",
     "dynamics",
     "escape",
+    "full_spectrum",  # 0.9: a stored spectrum with its exact zeros (issue 21)
     "gradient_flow",
     "inspect_point",
     "load",

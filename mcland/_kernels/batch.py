@@ -16,6 +16,7 @@ from mcland._kernels.classify import analyze
 from mcland._kernels.dense import bottleneck, copy_into, frob, layer, layer_offsets, matmul
 from mcland._kernels.draw import construct, draw_data, draw_dims
 from mcland._kernels.jit import jit, jit_inline
+from mcland._kernels.structured_classify import analyze_structured_into
 from mcland._kernels.whiten import (
     critical_values_into,
     n_critical_values,
@@ -141,4 +142,62 @@ def process_range(sampler, ids, out, start, stop, step):
             out.row_float[t], out.row_int[t], out.s_mask[t], out.ranks[t],
             out.spectrum_w[t], out.spectrum[t], no_direction,
         )  # fmt: skip
+        analyze(point.dims, point.w, point.moments, thresholds, point_flags, result, work)
+
+
+@jit
+def process_range_wide(sampler, ids, out, paths, start, stop, step):
+    """:func:`process_range` with the structured spectrum (docs/structured.md) for the
+    points ``paths`` (:class:`.bundles.HessianPaths`) sends there: every point when
+    ``paths.structured_all``, else those of more than ``paths.dense_max_n`` parameters; the
+    others exactly as :func:`process_range` (the same :func:`.classify.analyze` call, the
+    same bits).
+
+    A structured row's spectra hold the ``m`` eigenvalues of the compressed Hessian K (the
+    larger of the whitened and original K's orders; the shorter list padded with exact
+    zeros) and ``out.spectrum_zeros[t, 0] = N - m`` (:func:`analyze_structured_into`); when
+    ``m`` exceeds the buffers' width (never for a plan's points, whose ``k_bound`` sized
+    them) the spectra stay NaN (null).  A dense row: the full spectra, 0 zeros left out.
+    Kept apart from :func:`process_range` so that a run whose points are all below the
+    dense limit never compiles the structured kernels (docs/performance.md "First run").
+    """
+    params = sampler.params
+    no_direction = np.zeros(0)
+    work = np.empty(0)
+    flags = f.SPECTRUM
+    if params[p.P_SPECTRUM_FREE] > 0.0:
+        flags = f.CHOLESKY
+    if params[p.P_ORIGINAL_SPECTRUM] > 0.0:
+        flags |= f.ORIGINAL
+    thresholds = Thresholds(params[p.P_GRAD_RTOL], params[p.P_C_ZERO], params[p.P_C_NEG])
+    for t in range(start, stop, step):
+        point = draw_point(sampler, ids[t])
+        N = _store_draw(point, out, t)
+        out.spectrum_zeros[t, 0] = 0
+        result = PointOutput(
+            out.row_float[t], out.row_int[t], out.s_mask[t], out.ranks[t],
+            out.spectrum_w[t], out.spectrum[t], no_direction,
+        )  # fmt: skip
+        if paths.structured_all or paths.dense_max_n < N:
+            _, m = analyze_structured_into(
+                point.dims,
+                point.w,
+                point.moments,
+                thresholds,
+                flags,
+                result,
+                paths.max_k,
+                np.bool_(True),
+            )
+            if m >= 0:
+                out.spectrum_zeros[t, 0] = N - m
+            continue
+        if work.size < 2 * N * N:
+            work = np.empty(2 * N * N)
+        point_flags = flags
+        if (
+            flags & f.CHOLESKY
+            and rng.audit_uniform(sampler.seed, ids[t]) < params[p.P_AUDIT_FRACTION]
+        ):
+            point_flags |= f.SPECTRUM
         analyze(point.dims, point.w, point.moments, thresholds, point_flags, result, work)

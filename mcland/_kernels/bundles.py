@@ -99,6 +99,7 @@ RangeOutput = namedtuple(
         "spectrum",
         "weights",
         "critical_values",
+        "spectrum_zeros",
     ],
 )
 """Where :func:`.batch.process_range` writes the records of ``n`` points (row t: point
@@ -110,8 +111,18 @@ RangeOutput = namedtuple(
 :class:`PointOutput`, one row per point (``s_mask`` (n, d_y_max); the spectra (n, N_max)
 or (n, 0)); ``s_drawn`` (n, d_y_max) bool; ``weights`` (n, N_max) or (n, 0) the flat
 layers; ``critical_values`` (n, 2**d_y_max) or (n, 0), the enumerated critical values,
-NaN-padded.
+NaN-padded; ``spectrum_zeros`` (n, 1) int64, the exact zero eigenvalues left out of row t's
+spectra (0 when they hold all ``N``; ``N - k`` for a structured row, whose spectra hold the
+``k`` eigenvalues of the compressed Hessian K: :func:`.batch.process_range_wide`).  The
+spectra then have ``max(N_max_dense, k_max)`` columns instead of ``N_max``.
 """
+
+HessianPaths = namedtuple("HessianPaths", ["structured_all", "dense_max_n", "max_k"])
+"""How :func:`.batch.process_range_wide` chooses each point's path: ``structured_all``
+(bool) every point by :func:`.structured_classify.analyze_structured`, else the points of
+more than ``dense_max_n`` (int64) parameters only (the others by :func:`.classify.analyze`,
+exactly as :func:`.batch.process_range`); ``max_k`` (int64) the largest order of K that
+may be formed (:class:`StructuredControl`)."""
 
 FlowProblem = namedtuple("FlowProblem", ["dims", "Sxx", "Syx", "tr_syy"])
 """The loss followed by :mod:`.flow`: ``dims`` (H+1,) int64, ``Sxx = X X^T`` (d_x, d_x),

@@ -31,7 +31,8 @@ MAX_DATA_TRIES = 20
 @jit
 def draw_dims(state, params, fixed_dx, fixed_dy):
     """Architecture ``(d_0, ..., d_H)``: H, d_y, d_x = d_y + extra and hidden widths uniform
-    in their inclusive ranges; with user data d_x and d_y are the data's."""
+    in their inclusive ranges (the hidden widths log-uniform with ``params[P_HID_LOG] > 0``);
+    with user data d_x and d_y are the data's."""
     H = rng.integer(state, int(params[p.P_DEPTH_MIN]), int(params[p.P_DEPTH_MAX]))
     dims = np.empty(H + 1, np.int64)
     if params[p.P_FIXED_DATA] > 0.0:
@@ -40,8 +41,15 @@ def draw_dims(state, params, fixed_dx, fixed_dy):
     else:
         dims[H] = rng.integer(state, int(params[p.P_DY_MIN]), int(params[p.P_DY_MAX]))
         dims[0] = dims[H] + rng.integer(state, int(params[p.P_DXE_MIN]), int(params[p.P_DXE_MAX]))
+    lo = int(params[p.P_HID_MIN])
+    hi = int(params[p.P_HID_MAX])
     for h in range(1, H):
-        dims[h] = rng.integer(state, int(params[p.P_HID_MIN]), int(params[p.P_HID_MAX]))
+        if params[p.P_HID_LOG] > 0.0:  # one uniform, as rng.integer
+            # floor(exp(U(log lo, log(hi + 1)))): P(width in [a, b)) = log(b / a) / log((hi + 1) / lo)
+            x = np.exp(np.log(lo) + (np.log(hi + 1.0) - np.log(lo)) * rng.uniform(state))
+            dims[h] = min(hi, max(lo, int(x)))
+        else:
+            dims[h] = rng.integer(state, lo, hi)
     return dims
 
 

@@ -37,6 +37,7 @@ PARAM_NAMES = (
     "spectrum_free",
     "audit_fraction",
     "original_spectrum",
+    "hidden_log",
 )
 (
     P_DEPTH_MIN,
@@ -69,6 +70,7 @@ PARAM_NAMES = (
     P_SPECTRUM_FREE,
     P_AUDIT_FRACTION,
     P_ORIGINAL_SPECTRUM,
+    P_HID_LOG,
 ) = range(len(PARAM_NAMES))
 
 # per-point draw facts written next to the analysis rows

@@ -69,7 +69,35 @@ def analyze_structured(dims, w, moments, thresholds, flags, out, max_k):
     arguments and outputs but ``work`` (none is needed) and ``max_k`` (the largest order of
     K that may be formed, see :class:`.bundles.StructuredControl`).  Returns the order k of
     the whitened K, or ``-k`` when ``k > max_k`` (then the second-order results stay NaN /
-    -1 and the numeric type is ambiguous)."""
+    -1 and the numeric type is ambiguous).  The spectra written (when ``out`` has room for
+    ``N``) are the full ones, the ``N - k`` zeros included."""
+    # np.bool_(...): a run-time bool, not a literal, so that every caller shares one
+    # compiled specialisation (a literal False and True would compile the stack twice)
+    k, _ = analyze_structured_into(dims, w, moments, thresholds, flags, out, max_k, np.bool_(False))
+    return k
+
+
+@jit
+def _store_spectrum(ev, N, m, compressed, dst):
+    """Write the ascending spectrum ``ev`` (k,) of a K into ``dst``: with ``compressed``,
+    merged with ``m - k`` exact zeros into ``dst[:m]`` (``m`` >= k, the order stored for
+    every list of the point); else merged with ``N - k`` zeros into ``dst[:N]``; nothing
+    when ``dst`` has no room."""
+    if compressed:
+        if dst.size >= m:
+            _full_spectrum(ev, m, dst)
+    elif dst.size >= N:
+        _full_spectrum(ev, N, dst)
+
+
+@jit
+def analyze_structured_into(dims, w, moments, thresholds, flags, out, max_k, compressed):
+    """:func:`analyze_structured`, returning ``(k, m)``: ``k`` as there, ``m`` the length
+    of the spectra written with ``compressed`` (the larger of the whitened and, with
+    ``ORIGINAL``, the original K's orders; the shorter list padded with exact zeros), so
+    that the point's spectra are the lists with ``N - m`` zeros added
+    (``RangeOutput.spectrum_zeros``); ``m = -1`` when no spectrum was computed.  Without
+    ``compressed`` the full spectra (length N) are written, as :func:`analyze_structured`."""
     H = dims.size - 1
     d_x = dims[0]
     off = layer_offsets(dims)
@@ -95,7 +123,7 @@ def analyze_structured(dims, w, moments, thresholds, flags, out, max_k):
     row = out.row_float
     if sp.info == -1:
         out.row_int[f.I_NUMERIC_TYPE] = _numeric_type(critical, False, f.BAND)
-        return -sp.k
+        return -sp.k, -1
     floor = sp.floor
     tol_zero = thresholds.c_zero * floor
     tol_neg = thresholds.c_neg * floor
@@ -111,7 +139,8 @@ def analyze_structured(dims, w, moments, thresholds, flags, out, max_k):
         theory = _theory(table, table_off, dims, white, R, s_in, s, tol_zero, tol_neg, out)
     out.row_int[f.I_THEORY_TYPE] = theory
     at_global = abs(L - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
-    if not np.isfinite(sp.hess_norm) or sp.info != 0:
+    spectral = np.isfinite(sp.hess_norm) and sp.info == 0
+    if not spectral:
         out.row_int[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, f.BAND)
     else:
         ev = sp.ev
@@ -131,23 +160,31 @@ def analyze_structured(dims, w, moments, thresholds, flags, out, max_k):
         out.row_int[f.I_N_NEG] = n_neg
         out.row_int[f.I_N_ZERO] = n_zero
         out.row_int[f.I_N_POS] = n_pos
-        if out.spectrum_w.size >= N:
-            _full_spectrum(ev, N, out.spectrum_w)
         out.row_int[f.I_NUMERIC_TYPE] = _numeric_type(
             critical, at_global, _bracket(lo, tol_zero, tol_neg)
         )
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
         copy_into(matmul(as_matrix(esc, 0, dims[1], d_x), moments.K_inv), esc, 0)
-    if flags & f.ORIGINAL:
+    m = sp.ev.size if spectral else -1
+    original = (flags & f.ORIGINAL) != 0
+    so_ok = False
+    so_ev = np.zeros(0)
+    if original:
         so = structured_spectrum(dims, w, moments, StructuredControl(False, max_k))
         if so.info == 0:
+            so_ok = True
+            so_ev = so.ev
             row[f.F_HESS_NORM] = so.hess_norm
             lo, hi = _extremes(so.ev, N)
             row[f.F_EIG_MIN] = lo
             row[f.F_EIG_MAX] = hi
-            if out.spectrum.size >= N:
-                _full_spectrum(so.ev, N, out.spectrum)
-    return sp.k
+            if so.ev.size > m:
+                m = so.ev.size
+    if spectral:
+        _store_spectrum(sp.ev, N, m, compressed, out.spectrum_w)
+    if so_ok:
+        _store_spectrum(so_ev, N, m, compressed, out.spectrum)
+    return sp.k, m
 
 
 @jit
@@ -156,7 +193,9 @@ def classify_range_mixed(
     start, stop, step,
 ):  # fmt: skip
     """:func:`.given.classify_range` with the path chosen per point: ``structured[t]``
-    (bool) :func:`analyze_structured` (``max_k`` as there), else :func:`.classify.analyze`."""
+    (bool) :func:`analyze_structured` (``max_k`` as there; its spectra stored as the ``m``
+    eigenvalues of K with ``out.spectrum_zeros[t, 0] = N - m``, as
+    :func:`.batch.process_range_wide`), else :func:`.classify.analyze`."""
     no_direction = np.zeros(0)
     work = np.empty(0)
     for t in range(start, stop, step):
@@ -166,8 +205,13 @@ def classify_range_mixed(
             out.row_float[t], out.row_int[t], out.s_mask[t], out.ranks[t],
             out.spectrum_w[t], out.spectrum[t], no_direction,
         )  # fmt: skip
+        out.spectrum_zeros[t, 0] = 0
         if structured[t]:
-            analyze_structured(dims, w, moments, thresholds, flags, result, max_k)
+            _, m = analyze_structured_into(
+                dims, w, moments, thresholds, flags, result, max_k, np.bool_(True)
+            )
+            if m >= 0:
+                out.spectrum_zeros[t, 0] = w.size - m
         else:
             N = w.size
             if work.size < 2 * N * N:

@@ -18,7 +18,7 @@ from mcland._kernels.given import classify_range
 from mcland._kernels.structured_classify import classify_range_mixed
 from mcland.classification.rebalance import rebalance
 from mcland.core.blas import one_blas_thread
-from mcland.core.cost import check_dense, choose_hessian, dense_cost
+from mcland.core.cost import check_dense, choose_hessian, dense_cost, structured_cost
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
 from mcland.core.tolerances import Tolerances
@@ -48,7 +48,9 @@ def analyze_points(
     depth = dims.lengths - 1
     h_max = int(depth.max())
     n_max = int(w.lengths.max())
-    out = BatchOutput.allocate(n, h_max, problem.d_y, n_max, True, False, True)
+    out = BatchOutput.allocate(
+        n, h_max, problem.d_y, n_max, True, False, True, spectrum_width(dims, w, structured)
+    )
     view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
     flags = np.int64(f.SPECTRUM)
     args = (dims.flat, dims.off, w.flat, w.off, problem.moments, tol.thresholds, flags, view)
@@ -84,6 +86,17 @@ def analyze_points(
             values = problem.critical_values(int(rank))
             out.critical_values[np.flatnonzero(r == rank), : values.size] = values
     return out
+
+
+def spectrum_width(dims: Ragged, w: Ragged, structured: np.ndarray) -> int:
+    """Columns of the spectrum buffer: the longest stored spectrum, N of a dense point or
+    ``k_bound`` of a structured one (which stores the k eigenvalues of K and
+    ``spectrum_zeros``, docs/structured.md)."""
+    width = int(w.lengths[~structured].max()) if (~structured).any() else 0
+    archs = {tuple(dims.flat[dims.off[t] : dims.off[t + 1]]) for t in np.flatnonzero(structured)}
+    for d in archs:
+        width = max(width, structured_cost(d).k)
+    return width
 
 
 def hessian_paths(dims: Ragged, hessian: str, threads: int | None) -> np.ndarray:

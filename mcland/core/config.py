@@ -50,7 +50,8 @@ def _check_range(name: str, lo: float, hi: float) -> None:
 
 
 class Architecture(_Section):
-    """Random architectures: inclusive ``[min, max]`` ranges, each drawn uniformly."""
+    """Random architectures: inclusive ``[min, max]`` ranges, each drawn uniformly (the
+    hidden widths log-uniformly on request)."""
 
     depth: Annotated[tuple[Depth, Depth], Range] = Field(
         (2, 6), description="range of the depth `H`"
@@ -63,6 +64,12 @@ class Architecture(_Section):
     )
     hidden: Annotated[tuple[Width, Width], Range] = Field(
         (1, 6), description="range of each hidden width `d_1 … d_{H-1}`"
+    )
+    hidden_log_uniform: bool = Field(
+        False,
+        description="draw each hidden width log-uniformly in `hidden` "
+        "(`⌊exp U(log lo, log(hi + 1))⌋`: as many widths in 16…31 as in 512…1,023) instead of "
+        "uniformly; width as a studied axis (runs/wide.toml)",
     )
 
     @model_validator(mode="after")
@@ -194,7 +201,8 @@ class Classify(_Section):
         "auto",
         description="the Hessian's spectrum from the dense `N × N` matrix or without it "
         "(docs/structured.md); `auto`: dense up to 5,000 parameters, else the cheaper one "
-        "that fits (`mcland.core.cost`). `sample` and `dynamics` have the dense path only",
+        "that fits (`mcland.core.cost`); structured rows store the nonzero spectrum and "
+        "`spectrum_zeros` (docs/structured.md §6)",
     )
 
     @model_validator(mode="after")
@@ -208,7 +216,10 @@ class Output(_Section):
     """What is stored and how it is split into files."""
 
     spectrum: bool = Field(
-        True, description="store the full (whitened) spectrum as the list column `spectrum_w`"
+        True,
+        description="store the (whitened) spectrum as the list column `spectrum_w` (rows "
+        "of the structured path: the eigenvalues of K, the exact zeros counted in "
+        "`spectrum_zeros`)",
     )
     original_spectrum: bool = Field(
         False,
@@ -333,13 +344,16 @@ class Config(_Section):
 
     def resolved(self) -> dict[str, Any]:
         """The full configuration with every default filled in (JSON-serialisable); but
-        ``classify.hessian`` at its default ``auto`` is left out, so that the manifests of
-        run directories written before the key existed still match (resume)."""
+        ``classify.hessian`` at its default ``auto`` and ``architecture.hidden_log_uniform``
+        at its default ``false`` are left out, so that the manifests of run directories
+        written before the keys existed still match (resume)."""
         exclude: dict[str, Any] = {}
         if "dynamics" not in self.model_fields_set:
             exclude["dynamics"] = True
         if self.classify.hessian == "auto":
             exclude["classify"] = {"hessian"}
+        if not self.architecture.hidden_log_uniform:  # likewise (added after 0.8.0)
+            exclude["architecture"] = {"hidden_log_uniform"}
         return self.model_dump(mode="json", exclude=exclude or None)
 
     @property
@@ -356,6 +370,7 @@ class Config(_Section):
             "d_y_min": a.d_y[0], "d_y_max": a.d_y[1],
             "d_x_extra_min": a.d_x_extra[0], "d_x_extra_max": a.d_x_extra[1],
             "hidden_min": a.hidden[0], "hidden_max": a.hidden[1],
+            "hidden_log": float(a.hidden_log_uniform),
             "m": d.m, "noise": d.noise,
             "log_scale_x_min": np.log(d.scale_x[0]), "log_scale_x_max": np.log(d.scale_x[1]),
             "log_scale_y_min": np.log(d.scale_y[0]), "log_scale_y_max": np.log(d.scale_y[1]),

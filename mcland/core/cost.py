@@ -93,15 +93,20 @@ def _size(n: float) -> str:
     return f"{n / 1e3:.1f} kB"
 
 
+def fits(cost: DenseCost) -> bool:
+    """Whether ``cost`` is within :func:`memory_limit` and :func:`flop_budget`."""
+    budget = flop_budget()
+    return cost.bytes <= memory_limit() and (budget is None or cost.flops <= budget)
+
+
 def check_dense(cost: DenseCost, what: str, alternative: str) -> None:
     """Refuse (:class:`TooLarge`) when ``cost`` exceeds :func:`memory_limit` or
     :func:`flop_budget`; ``what`` names the request, ``alternative`` what to do instead."""
+    if fits(cost):
+        return
     limit = memory_limit()
     budget = flop_budget()
     over_memory = cost.bytes > limit
-    over_time = budget is not None and cost.flops > budget
-    if not (over_memory or over_time):
-        return
     if over_memory:
         source = f"${MEMORY_ENV}" if os.environ.get(MEMORY_ENV) else f"{MEMORY_FRACTION:.0%} of RAM"
         excess = f"more than the memory limit {_size(limit)} ({source})"
@@ -139,6 +144,35 @@ def structured_cost(dims) -> StructuredCost:
     k = int(ks.k_bound(d))
     N = int(np.sum(d[1:] * d[:-1]))
     return StructuredCost(N, k, int(ks.memory_bytes(d, k)), float(ks.flops(d, k)))
+
+
+def check_structured(
+    cost: StructuredCost,
+    what: str,
+    alternative: str,
+    *,
+    point_bytes: int | None = None,
+    extra_bytes: int = 0,
+) -> None:
+    """Refuse (:class:`TooLarge`, one line: the estimate, the limit, ``alternative`` and
+    the matrix-free extremes) when one point's structured analysis (``point_bytes``,
+    default ``cost.bytes``) plus ``extra_bytes`` (output buffers) exceeds
+    :func:`memory_limit`, or its flops :func:`flop_budget`."""
+    need = (cost.bytes if point_bytes is None else int(point_bytes)) + int(extra_bytes)
+    limit = memory_limit()
+    budget = flop_budget()
+    if need <= limit and (budget is None or cost.flops <= budget):
+        return
+    if need > limit:
+        source = f"${MEMORY_ENV}" if os.environ.get(MEMORY_ENV) else f"{MEMORY_FRACTION:.0%} of RAM"
+        excess = f"more than the memory limit {_size(limit)} ({source})"
+    else:
+        excess = f"more than the flop budget {budget:.2g} per point"
+    raise TooLarge(
+        f"{what}: the structured Hessian spectrum of N = {cost.N:,} parameters (K of order "
+        f"up to {cost.k:,}) needs {_size(need)} and {cost.flops:.2g} flops per point, "
+        f"{excess}; {alternative}, or {MATRIX_FREE}"
+    )
 
 
 def choose_hessian(mode: str, dims, what: str, *, matrices: int = 2, workers: int = 1) -> str:

@@ -145,7 +145,7 @@ def make_job(
 ) -> DynamicsJob:
     """Validate the configuration and the data (:func:`mcland.points.plan.make_plan`); a
     configuration without ``[dynamics]`` gets the section's defaults."""
-    plan = make_plan(config, n, seed)
+    plan = make_plan(config, n, seed, structured=False)  # the flows' analyses are dense
     if not plan.config.has_dynamics:  # the defaults, written into the manifest
         config = plan.config.model_copy(update={"dynamics": Dynamics()})
         plan = dataclasses.replace(plan, config=config)
@@ -274,7 +274,7 @@ def escape(
         config = config_from_dict(
             {**cfg.resolved(), "classify": classify}, source="tolerances", base_dir=cfg.base_dir
         )
-    plan = make_plan(config, None, seed)
+    plan = make_plan(config, None, seed, structured=False)
     record = compute(plan, np.array([int(sample_id)], np.int64)).to_pandas()
     rows = pa.Table.from_pylist(
         point_records(plan, settings, int(sample_id)), schema=record_schema("escape")

@@ -10,7 +10,9 @@ experiments' columns.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +21,20 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from mcland._kernels.batch import process_range
-from mcland._kernels.bundles import RangeOutput, Sampler
+from mcland._kernels.batch import process_range, process_range_wide
+from mcland._kernels.bundles import HessianPaths, RangeOutput, Sampler
 from mcland._kernels.compile.sampler import prepare_sampler
 from mcland.core.config import Config, as_config, config_from_dict
-from mcland.core.cost import MATRIX_FREE, check_dense, dense_cost
+from mcland.core.cost import (
+    DENSE_AUTO_MAX_N,
+    MATRIX_FREE,
+    check_dense,
+    check_structured,
+    dense_cost,
+    fits,
+    memory_limit,
+    structured_cost,
+)
 from mcland.core.datasource import load_data
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
@@ -32,6 +43,10 @@ from mcland.execution.threads import ThreadPool
 from mcland.points.records import BatchOutput, to_table
 
 BATCH = 512  # points per table (the next one computes while one is written); results do not depend on it
+# points per table of a plan with structured points (slow: seconds to minutes each), so
+# that the progress bar moves and SIGTERM is honoured between a few of them
+WIDE_BATCH = 4
+NO_MAX_K = np.int64(2**62)  # the structured kernel's cap on k: the plan's cost was checked
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,22 @@ class Plan:
     h_max, dy_max, n_max : int
         Largest depth, output width and parameter count of any point: the sizes of the
         output buffers.
+    structured : str
+        ``"none"``: every point by the dense kernel (:func:`process_range`, the records of
+        0.8); ``"above"``: the points of more than ``dense_max_n`` parameters by the
+        structured spectrum (``hessian = "auto"`` with points above
+        :data:`DENSE_AUTO_MAX_N`); ``"all"``: every point (``hessian = "structured"``, or
+        ``auto`` when even the dense analysis of the smaller points cannot fit).  The last
+        two run :func:`process_range_wide`.
+    spectrum_width : int
+        Columns of the spectrum buffers: the longest stored spectrum, ``n_max`` when no
+        point is structured, else the largest dense ``N`` or ``k_bound`` of the largest
+        architecture (docs/structured.md §2), whichever is larger.
+    slots : int
+        Points that may be analysed at the same time within the memory limit (0: no limit,
+        the dense plans; the dense check is per point as in 0.8).
+    dense_max_n : int
+        With ``structured = "above"``, the largest N analysed densely.
     """
 
     config: Config
@@ -63,6 +94,10 @@ class Plan:
     h_max: int
     dy_max: int
     n_max: int
+    structured: str = "none"
+    spectrum_width: int = 0
+    slots: int = 0
+    dense_max_n: int = DENSE_AUTO_MAX_N
 
     @property
     def sampler(self) -> Sampler:
@@ -71,7 +106,16 @@ class Plan:
         return Sampler(self.seed, self.kernel_params, self.kill_weights, self.fixed_x, self.fixed_y)
 
     kind = "sample"
-    batch = BATCH
+
+    @property
+    def batch(self) -> int:
+        """Points per table: :data:`BATCH`, or :data:`WIDE_BATCH` with structured points."""
+        return BATCH if self.structured == "none" else WIDE_BATCH
+
+    @property
+    def paths(self) -> HessianPaths:
+        """The kernel's bundle saying which points are structured."""
+        return HessianPaths(self.structured == "all", np.int64(self.dense_max_n), NO_MAX_K)
 
     @property
     def n(self) -> int:
@@ -98,7 +142,7 @@ class Plan:
         """Compile (first run of an installation: two processes side by side, see
         :mod:`mcland._kernels.compile`) or load the sampler's kernels; returns the seconds it took.
         With ``progress``, a first-run compilation is announced on stderr."""
-        return prepare_sampler(self.sampler, notifier(progress))
+        return prepare_sampler(self.sampler, notifier(progress), wide=self.structured != "none")
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         """:func:`_start`."""
@@ -115,11 +159,15 @@ def make_plan(
     seed: int | None = None,
     *,
     analyse: bool = True,
+    structured: bool = True,
 ) -> Plan:
     """Validate the configuration and the data and size the output buffers; with
-    ``analyse`` (default) refuse (:class:`mcland.core.errors.TooLarge`) a configuration
-    whose largest point's dense analysis cannot fit (:mod:`mcland.core.cost`); without it
-    the plan is only for drawing points (:func:`mcland.draw_point`, benchmarks)."""
+    ``analyse`` (default) choose the analysis paths of ``classify.hessian`` and refuse
+    (:class:`mcland.core.errors.TooLarge`) a configuration whose largest point cannot be
+    analysed within the memory limit (:func:`_paths`, :mod:`mcland.core.cost`); without it
+    the plan is only for drawing points (:func:`mcland.draw_point`, benchmarks).  Without
+    ``structured`` every point takes the dense path and must fit it (``dynamics``, whose
+    flows analyse their points densely: refused as in 0.8 beyond the limit)."""
     cfg = as_config(config)
     if n is not None or seed is not None:
         cfg = config_from_dict(
@@ -146,22 +194,65 @@ def make_plan(
         dx_max, dy_max = problem.d_x, problem.d_y
     h_max, hidden = arch.depth[1], arch.hidden[1]
     n_max = dx_max * hidden + (h_max - 2) * hidden * hidden + hidden * dy_max
-    if analyse and cfg.classify.hessian == "structured":
-        raise MclandError(
-            'classify.hessian = "structured" is not available for sample and dynamics runs '
-            "(their records hold the dense path's fields); use `mcland inspect --hessian "
-            'structured` or `mcland classify --hessian structured`, or hessian = "auto"'
-        )
-    matrices = 3 if cfg.output.original_spectrum else 2  # analyze()'s N x N arrays per point
-    if analyse:
-        check_dense(
-            dense_cost(n_max, matrices=matrices, decompositions=matrices - 1),
-            "sample (architecture.hidden, depth at their maxima)",
-            "lower architecture.hidden or depth, or analyse single wide points with "
-            f"`mcland inspect --hessian structured`, or {MATRIX_FREE}",
-        )
     kernel_params, kill_weights = cfg.kernel_params(fixed_data=data.source != "gaussian")
-    return Plan(cfg, kernel_params, kill_weights, fixed_x, fixed_y, h_max, dy_max, n_max)
+    plan = Plan(cfg, kernel_params, kill_weights, fixed_x, fixed_y, h_max, dy_max, n_max)
+    if not analyse:
+        return plan
+    widest = (dx_max, *([hidden] * (h_max - 1)), dy_max)
+    if not structured and cfg.classify.hessian == "structured":
+        raise MclandError(
+            'classify.hessian = "structured" is not available for dynamics runs (their flows '
+            'analyse the points densely); use hessian = "auto" or a sample run'
+        )
+    return _paths(plan, cfg.classify.hessian if structured else "dense", widest)
+
+
+def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
+    """``plan`` with its analysis paths and spectrum width for ``classify.hessian = mode``,
+    refusing (:class:`mcland.core.errors.TooLarge`, one line) what cannot fit: the dense
+    analysis of the largest dense point (``"dense"``: of the largest point, as 0.8), the
+    structured spectrum of the largest architecture ``widest`` (its ``k_bound``) with the
+    batch's output buffers, at least one point at a time (more run in parallel only
+    while they fit: :attr:`Plan.slots`)."""
+    cfg = plan.config
+    n_max = plan.n_max
+    what = "sample (architecture.hidden, depth at their maxima)"
+    original = cfg.output.original_spectrum
+    matrices = 3 if original else 2  # analyze()'s N x N arrays per point
+    structured = {"dense": "none", "structured": "all"}.get(mode, "none")
+    n_dense = 0 if structured == "all" else n_max
+    if mode == "auto" and n_max > DENSE_AUTO_MAX_N:
+        structured, n_dense = "above", DENSE_AUTO_MAX_N
+    dense = dense_cost(n_dense, matrices=matrices, decompositions=matrices - 1)
+    if mode == "auto" and not fits(dense):
+        structured, n_dense = "all", 0  # as choose_hessian: the path that fits
+    if n_dense:
+        alternative = (
+            'lower architecture.hidden or depth, or set classify.hessian = "structured" '
+            f"(no N x N matrix; sample runs only), or {MATRIX_FREE}"
+        )
+        check_dense(
+            dense,
+            what if structured == "none" else f"sample (points of up to {n_dense:,} parameters)",
+            alternative,
+        )
+    if structured == "none":
+        return plan
+    st = structured_cost(widest)
+    width = max(n_dense, st.k)
+    lists = int(cfg.output.spectrum) * (1 + int(original))
+    # two batches in flight (one computing, one written), their spectra and weights
+    buffers = 2 * WIDE_BATCH * 8 * (lists * width + int(cfg.output.weights) * n_max)
+    # one point in flight: a structured one's K and factors, or a dense one's N x N arrays,
+    # with the drawn weights and their copies
+    point = max(st.bytes, dense.bytes if n_dense else 0) + 8 * 4 * n_max
+    check_structured(
+        st, what, "lower architecture.hidden or depth", point_bytes=point, extra_bytes=buffers
+    )  # the whitened and original K are formed one after the other
+    slots = max(1, (memory_limit() - buffers) // max(point, 1))
+    return dataclasses.replace(
+        plan, structured=structured, spectrum_width=width, slots=slots, dense_max_n=n_dense
+    )
 
 
 class _Started(NamedTuple):
@@ -194,17 +285,34 @@ def _start(plan: Plan, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         output.spectrum,
         output.original_spectrum,
         output.weights,
+        plan.spectrum_width if plan.structured != "none" else None,
     )
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     # the same arrays, named for the kernel (BatchOutput's fields carry the kernel's names)
     view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
-    args = (plan.sampler, ids, view)
+    if plan.structured == "none":
+        kernel, args = process_range, (plan.sampler, ids, view)
+    else:
+        kernel, args = _gated, (plan.slots, plan.sampler, ids, view, plan.paths)
     if pool is None:
-        process_range(*args, 0, ids.size, 1)
+        kernel(*args, 0, ids.size, 1)
         return _Started(out, ids, [])
     k = min(ids.size, pool.tasks)
-    tasks = [pool.submit(process_range, *args, j, ids.size, k) for j in range(k)]
+    tasks = [pool.submit(kernel, *args, j, ids.size, k) for j in range(k)]
     return _Started(out, ids, tasks)
+
+
+_GATES: dict[int, threading.BoundedSemaphore] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gated(slots: int, *args) -> None:
+    """:func:`process_range_wide` on ``args`` while at most ``slots`` such calls of this
+    process run (the structured plan's memory check allows ``slots`` points at a time)."""
+    with _GATES_LOCK:
+        gate = _GATES.setdefault(slots, threading.BoundedSemaphore(slots))
+    with gate:
+        process_range_wide(*args)
 
 
 def _finish(plan: Plan, started: _Started) -> pa.Table:

@@ -83,13 +83,24 @@ _COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("n_pos", pa.int32(), True, "whitened eigenvalues `> tol_zero` (the rest sit in the band)"),
     ("audit_type", _TYPE, True, "spectrum-free mode: the spectral numeric type of an audited point (null otherwise)"),
     ("ranks", pa.list_(pa.int16()), False, "numerical ranks of all `W_{a:b}`, `1 ≤ b ≤ a ≤ H`, in the order `W_{1:1}, W_{2:1}, W_{2:2}, W_{3:1}, …` (index `a(a−1)/2 + b − 1`; `mcland.rank_labels(H)` names them)"),
-    ("spectrum_w", _LIST_F64, True, "all `N` eigenvalues of the whitened Hessian, ascending (`output.spectrum = false` stores null)"),
-    ("spectrum", _LIST_F64, True, "all `N` eigenvalues of `∇²L`, ascending (only with `output.original_spectrum = true`)"),
+    ("spectrum_w", _LIST_F64, True, "the eigenvalues of the whitened Hessian, ascending, but for the `spectrum_zeros` exact zeros left out: all `N` on a dense row, the `k` of the compressed Hessian on a structured one (`mcland.full_spectrum(spectrum_w, spectrum_zeros)` gives all `N`; `output.spectrum = false` stores null)"),
+    ("spectrum", _LIST_F64, True, "the eigenvalues of `∇²L`, ascending, the same `spectrum_zeros` zeros left out (only with `output.original_spectrum = true`)"),
+    ("spectrum_zeros", pa.int32(), False, "exact zero eigenvalues left out of `spectrum_w` and `spectrum`: `N − k` on a row whose spectrum came from the compressed Hessian K of order `k` (docs/structured.md; the larger of the whitened and original orders), 0 on a dense row and in runs of mcland ≤ 0.8 (no column)"),
     ("weights", _LIST_F64, True, "`W_1 … W_H` flattened row-major (only with `output.weights = true`; `mcland.draw_point` redraws them anyway)"),
 )  # fmt: skip
+# Columns added after 0.8.0 and the value a record written before them has: the field
+# metadata key ``default`` (its JSON), which :func:`mcland.load` and the bounded-memory scan
+# read in place of the missing column.
+_DEFAULTS = {"spectrum_zeros": "0"}
 SCHEMA = pa.schema(
-    [pa.field(n, t, nullable, metadata={"description": d}) for n, t, nullable, d in _COLUMNS]
-)
+    [
+        pa.field(
+            n, t, nullable,
+            metadata={"description": d, **({"default": _DEFAULTS[n]} if n in _DEFAULTS else {})},
+        )
+        for n, t, nullable, d in _COLUMNS
+    ]
+)  # fmt: skip
 
 
 def description(name: str) -> str:
@@ -129,14 +140,18 @@ class BatchOutput:
         ``S`` read off the point and ``S`` it was drawn with, as masks.
     ranks : ndarray (n, h_max (h_max + 1) / 2)
         Ranks of the partial products (column ``ranks``).
-    spectrum_w, spectrum : ndarray (n, n_max) or (n, 0)
-        Whitened and original Hessian spectra, NaN-padded (NaN rows: not computed); no
-        columns when not asked for.
+    spectrum_w, spectrum : ndarray (n, width) or (n, 0)
+        Whitened and original Hessian spectra, NaN-padded (NaN rows: not computed), but
+        for ``spectrum_zeros`` exact zeros; no columns when not asked for.  ``width`` is
+        the longest stored spectrum: ``n_max`` when every row is dense, else
+        ``max(largest dense N, k_max)`` (:class:`mcland.points.plan.Plan`).
     weights : ndarray (n, n_max) or (n, 0)
         The flat weights, when asked for.
     critical_values : ndarray (n, min(2**dy_max, MAX_CRITICAL_VALUES))
         The enumerated critical values, NaN-padded; a row whose architecture has more
         values than columns (:data:`MAX_CRITICAL_VALUES`) is left NaN (stored null).
+    spectrum_zeros : ndarray of int64 (n, 1)
+        Exact zero eigenvalues left out of the row's spectra (column ``spectrum_zeros``).
     """
 
     dims: np.ndarray
@@ -151,6 +166,7 @@ class BatchOutput:
     spectrum: np.ndarray
     weights: np.ndarray
     critical_values: np.ndarray
+    spectrum_zeros: np.ndarray
 
     @classmethod
     def allocate(
@@ -162,7 +178,11 @@ class BatchOutput:
         spectrum: bool,
         original: bool,
         weights: bool,
+        spectrum_width: int | None = None,
     ) -> BatchOutput:
+        """Buffers for ``n`` points; the spectra have ``spectrum_width`` columns (default
+        ``n_max``: room for every point's full spectrum)."""
+        width = n_max if spectrum_width is None else spectrum_width
         return cls(
             dims=np.zeros((n, h_max + 1), np.int64),
             draw_int=np.zeros((n, len(p.DRAW_INT_FIELDS)), np.int64),
@@ -172,10 +192,11 @@ class BatchOutput:
             s_mask=np.zeros((n, dy_max), np.bool_),
             s_drawn=np.zeros((n, dy_max), np.bool_),
             ranks=np.zeros((n, h_max * (h_max + 1) // 2), np.int64),
-            spectrum_w=np.full((n, n_max if spectrum else 0), np.nan),
-            spectrum=np.full((n, n_max if spectrum and original else 0), np.nan),
+            spectrum_w=np.full((n, width if spectrum else 0), np.nan),
+            spectrum=np.full((n, width if spectrum and original else 0), np.nan),
             weights=np.zeros((n, n_max if weights else 0)),
             critical_values=np.zeros((n, min(1 << min(dy_max, 62), MAX_CRITICAL_VALUES))),
+            spectrum_zeros=np.zeros((n, 1), np.int64),
         )
 
 
@@ -212,6 +233,27 @@ def verdicts(theory: np.ndarray, numeric: np.ndarray) -> np.ndarray:
     theory and numeric type codes are ``theory`` and ``numeric``: the type they agree on,
     else ``ambiguous`` (never one of two disagreeing answers)."""
     return np.where(theory == numeric, numeric, f.AMBIGUOUS)
+
+
+def full_spectrum(values: Any, zeros: int = 0) -> np.ndarray:
+    """The full ascending spectrum of a record: the stored eigenvalues ``values`` (a
+    ``spectrum_w`` or ``spectrum`` entry, ascending) with ``zeros`` exact zeros (the
+    record's ``spectrum_zeros``; null or NaN, as read from a run without the column, counts
+    as 0) inserted in order, so that it has ``N`` entries.
+
+    Examples
+    --------
+    >>> df = mcland.load("run")  # doctest: +SKIP
+    >>> ev = mcland.full_spectrum(df.spectrum_w[0], df.spectrum_zeros[0])  # doctest: +SKIP
+    >>> ev.size == df.N[0]  # doctest: +SKIP
+    True
+    """
+    ev = np.asarray(values, np.float64)
+    z = 0 if zeros is None or (isinstance(zeros, float) and np.isnan(zeros)) else int(zeros)
+    if z < 0:
+        raise ValueError(f"zeros must be >= 0, got {z}")
+    cut = int(np.searchsorted(ev, 0.0, side="left"))  # negatives, then zeros, then the rest
+    return np.concatenate([ev[:cut], np.zeros(z), ev[cut:]])
 
 
 def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
@@ -266,10 +308,20 @@ def to_table(out: BatchOutput, ids: np.ndarray, seed: int) -> pa.Table:
         nullable = SCHEMA.field(k).nullable
         cols[k] = pa.array(fv[k], pa.float64(), mask=np.isnan(fv[k]) if nullable else None)
     N = di["N"]
+    zeros = out.spectrum_zeros[:, 0]
+    stored = N - zeros  # each row's stored eigenvalues
+    cols["spectrum_zeros"] = pa.array(zeros, pa.int32())
     lst = pa.list_(pa.float64())
+    # a spectrum with nothing stored (all N eigenvalues exact zeros) was computed when the
+    # row's figures were: n_neg for the whitened one, hess_norm for the original one
+    empty_done = {"spectrum_w": iv["n_neg"] >= 0, "spectrum": ~np.isnan(fv["hess_norm"])}
     for name, spec in (("spectrum_w", out.spectrum_w), ("spectrum", out.spectrum)):
-        computed = ~np.isnan(spec[:, 0]) if spec.shape[1] else np.zeros(n, np.bool_)
-        cols[name] = _ragged(spec, N, lst, computed) if computed.any() else pa.nulls(n, lst)
+        if spec.shape[1]:
+            computed = np.where(stored > 0, ~np.isnan(spec[:, 0]), empty_done[name])
+            computed &= stored <= spec.shape[1]
+        else:
+            computed = np.zeros(n, np.bool_)
+        cols[name] = _ragged(spec, stored, lst, computed) if computed.any() else pa.nulls(n, lst)
     cols["weights"] = _ragged(out.weights, N, lst) if out.weights.shape[1] else pa.nulls(n, lst)
     values = out.critical_values
     n_values = (~np.isnan(values)).sum(axis=1)

@@ -182,6 +182,31 @@ def verified_files(run_dir: str | Path, verify: str = "error", stacklevel: int =
     return files
 
 
+def column_default(field: pa.Field) -> Any:
+    """The value a record written before the column ``field`` existed has: the JSON in its
+    metadata key ``default`` (e.g. ``spectrum_zeros``: 0), or None (read as null, e.g.
+    ``verdict`` in a 0.7 run)."""
+    raw = (field.metadata or {}).get(b"default")
+    return None if raw is None else json.loads(raw)
+
+
+def fill_defaults(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the nulls of every non-nullable column that has a
+    :func:`column_default` replaced by it (only shards written before the column existed
+    have them)."""
+    for i, name in enumerate(table.column_names):
+        if name not in schema.names:
+            continue
+        field = schema.field(name)
+        default = column_default(field)
+        col = table.column(i)
+        if default is None or field.nullable or not col.null_count:
+            continue
+        filled = col.fill_null(pa.scalar(default, field.type))
+        table = table.set_column(i, table.field(i), filled)
+    return table
+
+
 def load(
     run_dir: str | Path,
     columns: list[str] | None = None,
@@ -220,7 +245,7 @@ def load(
         return schema.empty_table().to_pandas()
     dataset = ds.dataset([str(x) for x in files], format="parquet", schema=schema)
     expr = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
-    table = dataset.to_table(columns=columns, filter=expr)
+    table = fill_defaults(dataset.to_table(columns=columns, filter=expr), schema)
     if "sample_id" in table.column_names:
         table = table.sort_by("sample_id")
     return table.to_pandas()

@@ -202,8 +202,10 @@ class Scan:
         for field, name in zip(self.schema, names, strict=True):
             if field.name in in_files:
                 select.append(f'"{in_files[field.name]}" AS "{name}"')
-            else:  # a column added after the run was written (``verdict``): null, as in load
-                select.append(f'NULL::{self._sql_type(field)} AS "{name}"')
+            else:  # a column added after the run was written: its default or null, as in load
+                default = storage.column_default(field)
+                value = "NULL" if default is None else repr(default)
+                select.append(f'{value}::{self._sql_type(field)} AS "{name}"')
         select_sql = ", ".join(select)
         self.con.execute(f"CREATE VIEW records AS SELECT {select_sql}, {self._order()} FROM {src}")
 

@@ -25,9 +25,24 @@ import numba
 import numpy as np
 
 from mcland._kernels import fields as f
-from mcland._kernels.batch import _product_error, draw_point, process_range
-from mcland._kernels.bundles import Moments, PointOutput, RangeOutput, Sampler, Thresholds
-from mcland._kernels.compile.common import is_ready, mark_ready, parallel, spawn, stop, wait
+from mcland._kernels.batch import _product_error, draw_point, process_range, process_range_wide
+from mcland._kernels.bundles import (
+    HessianPaths,
+    Moments,
+    PointOutput,
+    RangeOutput,
+    Sampler,
+    Thresholds,
+)
+from mcland._kernels.compile.common import (
+    READY,
+    is_ready,
+    mark_ready,
+    parallel,
+    spawn,
+    stop,
+    wait,
+)
 from mcland._kernels.rng import audit_uniform
 from mcland._kernels.theory import pair_curvature, swap_curvature
 from mcland._kernels.whiten import critical_values_into, smallest_relative_gap
@@ -99,13 +114,17 @@ def _empty_output() -> RangeOutput:
     i8 = np.zeros((0, 1), np.int64)
     f8 = np.zeros((0, 1))
     b1 = np.zeros((0, 1), np.bool_)
-    return RangeOutput(i8, i8, f8, f8, i8, b1, b1, i8, f8, f8, f8, f8)
+    return RangeOutput(i8, i8, f8, f8, i8, b1, b1, i8, f8, f8, f8, f8, i8)
+
+
+READY_WIDE = "mcland-ready-wide"  # the stamp of process_range_wide (plans with wide points)
 
 
 def prepare_sampler(
     sampler: Sampler,
     notify: Callable[[str], object] | None = None,
     beside: Callable[[], object] | None = None,
+    wide: bool = False,
 ) -> float:
     """Compile (first run) or load the sampler's kernels for ``sampler``; returns seconds.
 
@@ -121,9 +140,15 @@ def prepare_sampler(
         compiled its side: from then on this process mostly waits for the child, so a core
         is free for more work (a dynamics run starts compiling its integrator there,
         :mod:`mcland._kernels.compile.flow`).
+    wide : bool
+        The plan has structured points (:class:`mcland.points.plan.Plan`): compile
+        :func:`~mcland._kernels.batch.process_range_wide` (which also holds the structured
+        spectrum's kernels) instead of ``process_range``, under the stamp
+        :data:`READY_WIDE`.  A plan without them never compiles the structured kernels.
     """
     t0 = time.perf_counter()
-    if not is_ready():
+    stamp = READY_WIDE if wide else READY
+    if not is_ready(stamp):
         if notify is not None:
             notify("compiling the kernels (first run of this installation, about half a minute)")
         child = spawn(["analyze"]) if parallel() else None
@@ -136,6 +161,10 @@ def prepare_sampler(
         finally:
             stop(child)
     ids = np.zeros(0, np.int64)
-    process_range(sampler, ids, _empty_output(), 0, 0, 1)  # compiles or loads it
-    mark_ready()
+    if wide:  # compiles or loads it
+        paths = HessianPaths(False, np.int64(0), np.int64(0))
+        process_range_wide(sampler, ids, _empty_output(), paths, 0, 0, 1)
+    else:
+        process_range(sampler, ids, _empty_output(), 0, 0, 1)
+    mark_ready(stamp)
     return time.perf_counter() - t0
