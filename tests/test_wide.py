@@ -338,3 +338,26 @@ def test_hidden_widths_can_be_drawn_log_uniformly():
     assert (
         "hidden_log_uniform" not in make_plan({}, analyse=False).config.resolved()["architecture"]
     )
+
+
+def test_report_spectral_density_counts_the_zeros_left_out(monkeypatch, tmp_path):
+    """The report's spectral-density panels expand a structured row's stored spectrum with
+    its ``spectrum_zeros`` (docs/structured.md): every panel's spectra have the point's N
+    entries and the row's ``n_zero`` exact-or-tolerated zeros, not only the k stored."""
+    import mcland.points.plan as plan_module
+    from mcland.report.landscape import _spectral_panels
+    from mcland.report.sections import fmt_tuple
+    from mcland.rundir.scan import Scan
+
+    monkeypatch.setattr(plan_module, "DENSE_AUTO_MAX_N", 20)
+    cfg = _quick(output={"shard_size": 8}, classify={"hessian": "structured"})
+    mcland.run(cfg, tmp_path / "run", n=8, progress=False)
+    df = mcland.load(tmp_path / "run")
+    assert df.spectrum_zeros.gt(0).sum() >= 4  # k < N: zeros left out
+    n_of = {fmt_tuple(tuple(int(v) for v in d)): int(n) for d, n in zip(df.dims, df.N, strict=True)}
+    with Scan(tmp_path / "run") as scan:
+        panels = _spectral_panels(scan)
+    assert panels
+    for title, g in panels:
+        arch = title.removeprefix("dims ").rsplit(", N = ", 1)[0]
+        assert all(s.size == n_of[arch] for s in g["scaled"]), title

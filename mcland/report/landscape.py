@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mcland import stats as an
+from mcland.points.records import full_spectrum
 from mcland.report import figures
 from mcland.report.html import Section, figure, note, p, table
 from mcland.report.sections import DESIGN_NOTE, MAX_LISTED, fmt_tuple, value_counts
@@ -68,7 +69,7 @@ def _spectral_panels(scan: Scan) -> list[tuple[str, pd.DataFrame]]:
         if not ids.size:
             continue
         got = scan.df(  # the range of the ids prunes the row groups read
-            f"SELECT sample_id, numeric_type, {norm_col}, {spec_col} FROM records "
+            f"SELECT sample_id, numeric_type, {norm_col}, {spec_col}, spectrum_zeros FROM records "
             f"WHERE sample_id BETWEEN {int(ids.min())} AND {int(ids.max())} "
             f"AND sample_id IN ({', '.join(str(int(i)) for i in ids)}) ORDER BY _order"
         )
@@ -77,7 +78,11 @@ def _spectral_panels(scan: Scan) -> list[tuple[str, pd.DataFrame]]:
             continue
         norms = got[norm_col].to_numpy()
         norms = np.where(norms > 0, norms, 1.0)  # a zero Hessian's eigenvalues stay at 0
-        scaled = [np.asarray(s) / n for s, n in zip(got[spec_col], norms, strict=True)]
+        zeros = got["spectrum_zeros"].fillna(0).to_numpy()  # structured rows (docs/structured.md)
+        scaled = [
+            full_spectrum(s, int(z)) / n
+            for s, z, n in zip(got[spec_col], zeros, norms, strict=True)
+        ]
         g = pd.DataFrame({"numeric_type": got["numeric_type"].astype(str), "scaled": scaled})
         title = f"dims {fmt_tuple(arch)}, N = {len(scaled[0])}"
         panels.append((title, g))
