@@ -107,6 +107,18 @@ def _store_draw(point, out, t):
     return N
 
 
+@jit_inline
+def _run_settings(params):
+    """The analysis flags (:mod:`.fields`) and :class:`.bundles.Thresholds` of a run, from
+    its kernel parameters ``params`` (:mod:`.params`)."""
+    flags = f.SPECTRUM
+    if params[p.P_SPECTRUM_FREE] > 0.0:
+        flags = f.CHOLESKY
+    if params[p.P_ORIGINAL_SPECTRUM] > 0.0:
+        flags |= f.ORIGINAL
+    return flags, Thresholds(params[p.P_GRAD_RTOL], params[p.P_C_ZERO], params[p.P_C_NEG])
+
+
 @jit
 def process_range(sampler, ids, out, start, stop, step):
     """Draw and analyse the points ``ids[start:stop:step]`` of the run ``sampler``
@@ -121,12 +133,7 @@ def process_range(sampler, ids, out, start, stop, step):
     params = sampler.params
     no_direction = np.zeros(0)  # escape directions are not stored
     work = np.empty(0)  # the Hessian's scratch, grown to the largest point of the range
-    flags = f.SPECTRUM
-    if params[p.P_SPECTRUM_FREE] > 0.0:
-        flags = f.CHOLESKY
-    if params[p.P_ORIGINAL_SPECTRUM] > 0.0:
-        flags |= f.ORIGINAL
-    thresholds = Thresholds(params[p.P_GRAD_RTOL], params[p.P_C_ZERO], params[p.P_C_NEG])
+    flags, thresholds = _run_settings(params)
     for t in range(start, stop, step):
         point = draw_point(sampler, ids[t])
         N = _store_draw(point, out, t)
@@ -164,12 +171,7 @@ def process_range_wide(sampler, ids, out, paths, start, stop, step):
     params = sampler.params
     no_direction = np.zeros(0)
     work = np.empty(0)
-    flags = f.SPECTRUM
-    if params[p.P_SPECTRUM_FREE] > 0.0:
-        flags = f.CHOLESKY
-    if params[p.P_ORIGINAL_SPECTRUM] > 0.0:
-        flags |= f.ORIGINAL
-    thresholds = Thresholds(params[p.P_GRAD_RTOL], params[p.P_C_ZERO], params[p.P_C_NEG])
+    flags, thresholds = _run_settings(params)
     for t in range(start, stop, step):
         point = draw_point(sampler, ids[t])
         N = _store_draw(point, out, t)

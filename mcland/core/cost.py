@@ -99,19 +99,22 @@ def fits(cost: DenseCost) -> bool:
     return cost.bytes <= memory_limit() and (budget is None or cost.flops <= budget)
 
 
+def _excess(need: int) -> str:
+    """What a refused request exceeds: the memory limit when it needs more than that
+    (``need`` bytes), else the flop budget."""
+    limit = memory_limit()
+    if need > limit:
+        source = f"${MEMORY_ENV}" if os.environ.get(MEMORY_ENV) else f"{MEMORY_FRACTION:.0%} of RAM"
+        return f"more than the memory limit {_size(limit)} ({source})"
+    return f"more than the flop budget {flop_budget():.2g} per point"
+
+
 def check_dense(cost: DenseCost, what: str, alternative: str) -> None:
     """Refuse (:class:`TooLarge`) when ``cost`` exceeds :func:`memory_limit` or
     :func:`flop_budget`; ``what`` names the request, ``alternative`` what to do instead."""
     if fits(cost):
         return
-    limit = memory_limit()
-    budget = flop_budget()
-    over_memory = cost.bytes > limit
-    if over_memory:
-        source = f"${MEMORY_ENV}" if os.environ.get(MEMORY_ENV) else f"{MEMORY_FRACTION:.0%} of RAM"
-        excess = f"more than the memory limit {_size(limit)} ({source})"
-    else:
-        excess = f"more than the flop budget {budget:.2g} per point"
+    excess = _excess(cost.bytes)
     raise TooLarge(
         f"{what}: the dense Hessian of N = {cost.N:,} parameters needs {_size(cost.bytes)} "
         f"and {cost.flops:.2g} flops per point, {excess}; {alternative}"
@@ -163,11 +166,7 @@ def check_structured(
     budget = flop_budget()
     if need <= limit and (budget is None or cost.flops <= budget):
         return
-    if need > limit:
-        source = f"${MEMORY_ENV}" if os.environ.get(MEMORY_ENV) else f"{MEMORY_FRACTION:.0%} of RAM"
-        excess = f"more than the memory limit {_size(limit)} ({source})"
-    else:
-        excess = f"more than the flop budget {budget:.2g} per point"
+    excess = _excess(need)
     raise TooLarge(
         f"{what}: the structured Hessian spectrum of N = {cost.N:,} parameters (K of order "
         f"up to {cost.k:,}) needs {_size(need)} and {cost.flops:.2g} flops per point, "
