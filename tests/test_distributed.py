@@ -86,16 +86,30 @@ def test_in_process_run_resumed_on_the_cluster(capsys, tmp_path, config, referen
 
 
 @pytest.mark.parametrize(
-    ("action", "moment"), [("kill", "shard-task"), ("kill", "shard-tmp"), ("term", "shard-tmp")]
+    ("action", "moment", "workers"),
+    [
+        ("kill", "shard-task", 2),
+        ("kill", "shard-tmp", 2),
+        ("term", "shard-tmp", 2),
+        ("kill", "shard-task", 1),  # the only worker dies: the scattered job dies with it
+    ],
 )
-def test_dead_worker_has_its_shard_redone(tmp_path, config, reference, monkeypatch, action, moment):
+def test_dead_worker_has_its_shard_redone(
+    tmp_path, config, reference, monkeypatch, action, moment, workers
+):
     """A worker SIGKILLs itself at the start of its first shard task, or between writing the
     shard's temporary file and renaming it, or receives SIGTERM (pre-emption) there; the run
-    still completes, and a dead attempt's temporary file is removed at its end."""
+    still completes, and a dead attempt's temporary file is removed at its end.
+
+    The job is scattered to the workers once; Dask's active memory manager keeps one copy
+    of it (``broadcast=True`` is undone), so a worker's death may take the job with it and
+    cancel every waiting task ("lost dependencies").  With one worker that always happens:
+    the run must scatter the job again and carry on, not count it as the shards' failures.
+    """
     flag = tmp_path / "killed"
     monkeypatch.setenv(faults.ENV, f"{action}:{moment}:1:{flag}")  # inherited by the workers
     out = tmp_path / "run"
-    summary = mcland.run(config, out, workers=2, progress=False)
+    summary = mcland.run(config, out, workers=workers, progress=False)
     assert flag.exists()  # a worker did die
     assert summary.computed == N
     assert_clean(out, N, SHARDS)
@@ -154,3 +168,15 @@ def test_bad_distributed_options(capsys, tmp_path, config, args, fragment):
     code, out, err = cli(capsys, "sample", config, "--out", tmp_path / "run", *args)
     assert_bad_input(code, out, err, fragment)
     assert tree(tmp_path) == before
+
+
+def test_a_job_lost_too_often_ends_the_run_with_one_clear_error(
+    tmp_path, config, monkeypatch
+):
+    """Past ``JOB_LOSSES`` losses of the scattered job the run stops and says why."""
+    monkeypatch.setattr(distributed, "JOB_LOSSES", 0)
+    monkeypatch.setenv(faults.ENV, f"kill:shard-task:1:{tmp_path / 'killed'}")
+    out = tmp_path / "run"
+    with pytest.raises(mcland.MclandError, match=r"job.s data was lost with dying workers 1 time"):
+        mcland.run(config, out, workers=1, progress=False)
+    assert rundir.scan(out).missing  # nothing claimed done that was not written

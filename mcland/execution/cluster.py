@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mcland.execution.signals import Stop
 
 ATTEMPTS = 3  # submissions of a shard before the run gives up
+JOB_LOSSES = 10  # times the scattered job may die with a worker before the run gives up
 CONNECT_TIMEOUT = "30s"
 
 
@@ -116,50 +117,90 @@ def run_shards(
     either renamed into place whole or not at all.
 
     Every shard a task reports as written is checked (:func:`mcland.rundir.directory.check_shard`);
-    failed or bad shards are submitted again, up to :data:`ATTEMPTS` times in all.
+    a failed or bad shard is submitted again at once, up to :data:`ATTEMPTS` times in all.
+
+    The job is scattered to the workers once.  Dask keeps scattered data on one worker
+    (its active memory manager undoes ``broadcast=True``) and cannot recompute it, so a
+    worker's death may take the job with it and cancel every task waiting for it ("lost
+    dependencies").  That is not the shards' failure: the job is scattered again and the
+    cancelled shards are resubmitted without counting an attempt, up to
+    :data:`JOB_LOSSES` times per run.
 
     Raises
     ------
     MclandError
-        Some shard still failed after :data:`ATTEMPTS` submissions (the message names it
-        and the last error); the shards already written are kept for a resume.
+        Some shard still failed after :data:`ATTEMPTS` submissions, or the job was lost
+        more than :data:`JOB_LOSSES` times (the message names a shard and the last error);
+        the shards already written are kept for a resume.
     """
     dd = _dask()
     path = str(run_dir.resolve())
     job_ref = c.scatter(job, broadcast=True, hash=False)
-    computed = 0
-    todo = list(shards)
+    losses = 0
+    tries = dict.fromkeys(shards, 0)
     failures: dict[int, str] = {}
-    for _ in range(ATTEMPTS):
-        futures = {c.submit(shard_task, job_ref, path, manifest, k, pure=False): k for k in todo}
-        failures = {}
-        for fut in dd.as_completed(futures, loop=c.loop):
-            k = futures[fut]
-            try:
-                rows = fut.result()
-            except MclandError:
-                raise
-            except Exception as exc:  # a dead worker, ...: try again
-                failures[k] = f"{type(exc).__name__}: {exc}"
-                if stop is not None:
-                    stop.between_shards()
-                continue
-            why = rundir.check_shard(run_dir, manifest, k)
-            if why is not None:
-                failures[k] = f"written but {why}"
-                continue
-            computed += rows
-            bar.update(rows)
+    futures: dict[Any, int] = {}
+    pending = dd.as_completed(loop=c.loop)
+
+    def submit(k: int, counted: bool = True) -> None:
+        tries[k] += counted
+        fut = c.submit(shard_task, job_ref, path, manifest, k, pure=False)
+        futures[fut] = k
+        pending.add(fut)
+
+    def job_lost() -> bool:
+        if job_ref.status != "finished":
+            return True
+        try:
+            return not c.who_has([job_ref]).get(job_ref.key)
+        except Exception:  # FuturesCancelledError: the scheduler has forgotten it
+            return True
+
+    for k in shards:
+        submit(k)
+    computed = 0
+    for fut in pending:
+        k = futures.pop(fut)
+        try:
+            rows = fut.result()
+        except MclandError:
+            raise
+        except Exception as exc:  # a dead worker, a lost job, ...: try again
+            failures[k] = f"{type(exc).__name__}: {exc}"
+            cancelled = fut.status == "cancelled"
+            if cancelled and job_lost():
+                losses += 1
+                if losses > JOB_LOSSES:
+                    break
+                job_ref = c.scatter(job, broadcast=True, hash=False)
+            if cancelled and losses <= JOB_LOSSES:
+                submit(k, counted=False)
+            elif tries[k] < ATTEMPTS:
+                submit(k)
             if stop is not None:
                 stop.between_shards()
-        todo = sorted(failures)
-        if not todo:
-            return computed
-    k = todo[0]
-    raise MclandError(
-        f"{len(todo)} shard(s) failed on the cluster {ATTEMPTS} times "
-        f"({shard_name(k)}: {failures[k]}); rerun to resume"
+            continue
+        why = rundir.check_shard(run_dir, manifest, k)
+        if why is not None:
+            failures[k] = f"written but {why}"
+            if tries[k] < ATTEMPTS:
+                submit(k)
+            continue
+        failures.pop(k, None)
+        computed += rows
+        bar.update(rows)
+        if stop is not None:
+            stop.between_shards()
+    if not failures:
+        return computed
+    c.cancel(list(futures))
+    k = min(failures)
+    why = (
+        f"the job's data was lost with dying workers {losses} time(s)"
+        if losses > JOB_LOSSES
+        else f"{len(failures)} shard(s) failed on the cluster {ATTEMPTS} times"
     )
+    raise MclandError(f"{why} ({shard_name(k)}: {failures[k]}); rerun to resume")
 
 
 # analysis on a Dask worker, where the data is
