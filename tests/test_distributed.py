@@ -170,9 +170,7 @@ def test_bad_distributed_options(capsys, tmp_path, config, args, fragment):
     assert tree(tmp_path) == before
 
 
-def test_a_job_lost_too_often_ends_the_run_with_one_clear_error(
-    tmp_path, config, monkeypatch
-):
+def test_a_job_lost_too_often_ends_the_run_with_one_clear_error(tmp_path, config, monkeypatch):
     """Past ``JOB_LOSSES`` losses of the scattered job the run stops and says why."""
     monkeypatch.setattr(distributed, "JOB_LOSSES", 0)
     monkeypatch.setenv(faults.ENV, f"kill:shard-task:1:{tmp_path / 'killed'}")
