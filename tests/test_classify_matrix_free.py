@@ -61,11 +61,23 @@ def test_matrix_free_rows_enclose_the_dense_truth(sample_id):
     if truth == "strict_saddle":  # a certified negative Ritz value proves it
         assert row["n_neg_lo"] >= 1 and row["eig_min_hi"] < -row["tol_neg"]
         assert row["numeric_type"] == "strict_saddle"
+    if row["numeric_type"] == "strict_saddle":  # decided only where proven
+        assert row["eig_min_hi"] < -row["tol_neg"]
+    elif row["numeric_type"] != "ambiguous":
+        assert row["eig_min_lo"] >= -row["tol_zero"] and row["n_neg_hi"] == 0
     if row["numeric_type"] == "ambiguous":
         assert row["n_neg_lo"] == 0 and (row["n_neg_hi"] > 0 or row["eig_min_lo"] < -tz)
         assert row["decided_by"] in UNDECIDED  # the exact evaluation answers instead
     else:
         assert row["decided_by"] == "matrix_free" and row["verdict"] == truth
+
+
+def test_dense_rows_say_so_and_have_no_bounds():
+    W, X, Y = mp.sampled_point(10)
+    row = classify_table([W], X, Y, hessian="dense", threads=1).to_pylist()[0]
+    assert row["spectrum_method"] == "dense" and row["n_neg"] == 1
+    for name in ("eig_min_lo", "eig_max_hi", "n_neg_lo", "n_pos_hi", "lanczos_products"):
+        assert row[name] is None, name
 
 
 def test_auto_takes_matrix_free_when_neither_spectrum_fits(monkeypatch):
