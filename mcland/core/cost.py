@@ -210,8 +210,8 @@ def check_matrix_free(cost: MatrixFreeCost, what: str) -> None:
         return
     raise TooLarge(
         f"{what}: the matrix-free bounds of N = {cost.N:,} parameters need {_size(cost.bytes)} "
-        f"and {cost.flops:.2g} flops per point, {_excess(cost.bytes)}; fewer parameters "
-        "(no path fits)"
+        f"and {cost.flops:.2g} flops per point, {_excess(cost.bytes)}; classify a smaller "
+        f"network, or raise ${MEMORY_ENV} / ${FLOP_ENV} if the machine allows"
     )
 
 
