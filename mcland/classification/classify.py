@@ -11,6 +11,9 @@ threads), so a given point gets exactly the record a drawn point would, in the c
   ``critical_values`` and the distance in units of ``loss_tol`` (for every point, critical
   or not: a non-critical point learns what it is near, and a large distance says it is near
   none);
+* ``spectrum_method`` (``dense``, ``structured``, ``matrix_free``) and, on matrix-free rows
+  (:mod:`.matrix_free`: no spectrum), the proven enclosures ``eig_min_lo`` ...
+  ``eig_max_hi`` and inertia intervals ``n_neg_lo`` ... ``n_pos_hi``;
 * with ``refine=True`` (every point with ``grad_rel`` above :data:`REFINE_ABOVE` is moved,
   including points critical within ``grad_rtol`` whose Hessian still carries the
   perturbation): ``input_loss``, ``input_grad_rel`` of the point as given,
