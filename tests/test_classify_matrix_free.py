@@ -117,3 +117,33 @@ def test_forced_paths_that_cannot_fit_exit_2_in_one_line(capsys, tmp_path, monke
         "--hessian", "matrix_free", fragments=("for mcland classify only",),
     )  # fmt: skip
     assert not out.exists()
+
+
+def test_a_mixed_batch_gives_each_row_its_solo_record(monkeypatch):
+    """Dense and matrix-free rows in one call (``auto`` with architectures on either side of
+    the limit): each row is the record of its point classified alone."""
+    from mcland.classification import analysis
+
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((6, 30)), rng.standard_normal((4, 30))
+    pts = [
+        [rng.standard_normal((d[h], d[h - 1])) for h in range(1, len(d))]
+        for d in ((6, 3, 4), (6, 5, 4), (6, 2, 2, 4))
+    ]
+    solo = [
+        classify_table([p], X, Y, hessian=mode, threads=1)
+        for p, mode in zip(pts, ("dense", "matrix_free", "dense"), strict=True)
+    ]
+    choose = analysis.choose_hessian
+
+    def free_for_one(mode, key, *args, **kw):  # as if (6, 5, 4) did not fit
+        return "matrix_free" if tuple(key) == (6, 5, 4) else choose(mode, key, *args, **kw)
+
+    monkeypatch.setattr(analysis, "choose_hessian", free_for_one)
+    mixed = classify_table(pts, X, Y, hessian="auto", threads=2)
+    assert mixed.column("spectrum_method").to_pylist() == ["dense", "matrix_free", "dense"]
+    for i, one in enumerate(solo):
+        row = mixed.slice(i, 1)
+        assert [
+            c for c in one.column_names if c != "row" and not row.column(c).equals(one.column(c))
+        ] == []
