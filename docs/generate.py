@@ -14,7 +14,9 @@ The sources are the code's own:
   :mod:`mcland.core.tolerances`;
 * ``docs/cli.md`` (``cli``): the ``--help`` text of the click commands of :mod:`mcland.cli`;
 * ``docs/dynamics.md`` (``dynamics_escape``, ``dynamics_small_init``): the record schemas of
-  :func:`mcland.flow.schema.record_schema`.
+  :func:`mcland.flow.schema.record_schema`;
+* ``docs/classify.md`` (``classify``): the columns a classify record adds to the sampler's,
+  :data:`mcland.classification.schema.EXTRA_COLUMNS` (in :func:`record_schema`'s order).
 
 ``tests/test_docs.py`` runs :func:`check`, so a change to any of these sources fails the
 tests until the pages are regenerated.
@@ -85,6 +87,15 @@ def dynamics_section(experiment: str) -> str:
     from mcland.flow.schema import record_schema
 
     return _schema_table(record_schema(experiment))
+
+
+def classify_section() -> str:
+    import pyarrow as pa
+
+    from mcland.classification.schema import EXTRA_COLUMNS, record_schema
+
+    names = {name for name, _, _ in EXTRA_COLUMNS}
+    return _schema_table(pa.schema([fl for fl in record_schema() if fl.name in names]))
 
 
 # ---------------------------------------------------------------------- configuration
@@ -250,6 +261,7 @@ SECTIONS: dict[str, tuple[str, Callable[[], str]]] = {
     "cli": ("cli.md", cli_section),
     "dynamics_escape": ("dynamics.md", lambda: dynamics_section("escape")),
     "dynamics_small_init": ("dynamics.md", lambda: dynamics_section("small_init")),
+    "classify": ("classify.md", classify_section),
 }
 
 

@@ -6,6 +6,7 @@ enumerated critical value nearest to each loss (:func:`nearest`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from math import comb
 
 import numpy as np
@@ -16,9 +17,16 @@ from mcland._kernels import params as p
 from mcland._kernels.bundles import RangeOutput
 from mcland._kernels.given import classify_range
 from mcland._kernels.structured_classify import classify_range_mixed
+from mcland.classification.matrix_free import BOUND_COLUMNS, analyze_matrix_free, empty_bounds
 from mcland.classification.rebalance import rebalance
 from mcland.core.blas import one_blas_thread
-from mcland.core.cost import check_dense, choose_hessian, dense_cost, structured_cost
+from mcland.core.cost import (
+    MATRIX_FREE_MODE,
+    check_dense,
+    choose_hessian,
+    dense_cost,
+    structured_cost,
+)
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
 from mcland.core.tolerances import Tolerances
@@ -29,6 +37,15 @@ NO_MAX_K = np.int64(2**62)  # the structured kernel's cap on k: the cost was che
 MAX_DY_NEAREST = 20  # beyond, the 2**d_y critical values are not enumerated for the nearest one
 
 
+@dataclass
+class GivenOutput(BatchOutput):
+    """:class:`mcland.points.records.BatchOutput` with the path of each row and the
+    matrix-free bounds: ``bounds`` maps :data:`.matrix_free.BOUND_COLUMNS` and
+    ``spectrum_method`` to (n,) arrays (:func:`.matrix_free.empty_bounds`)."""
+
+    bounds: dict | None = None
+
+
 def analyze_points(
     dims: Sequence[np.ndarray],
     w: Sequence[np.ndarray],
@@ -36,35 +53,38 @@ def analyze_points(
     tol: Tolerances,
     threads: int | None = None,
     hessian: str = "auto",
-) -> BatchOutput:
+) -> GivenOutput:
     """The kernel's outputs for the given points (architectures ``dims`` and flat weights
     ``w``: :class:`mcland.core.ragged.Ragged` or lists of arrays), in
-    :class:`mcland.points.records.BatchOutput`, with the draw facts that apply filled in, computed
-    in ``threads`` worker threads; each point's spectrum from the path :func:`hessian_paths`
-    chooses."""
+    :class:`GivenOutput`, with the draw facts that apply filled in, computed in ``threads``
+    worker threads; each point's spectrum from the path :func:`hessian_paths` chooses (the
+    matrix-free rows one after the other, their products on ``threads`` threads:
+    :func:`.matrix_free.analyze_matrix_free`)."""
     dims, w = Ragged.from_arrays(dims, np.int64), Ragged.from_arrays(w)
-    structured = hessian_paths(dims, hessian, threads)
+    paths = hessian_paths(dims, hessian, threads)
+    structured = paths == "structured"
+    free = paths == MATRIX_FREE_MODE
     n = len(dims)
     depth = dims.lengths - 1
     h_max = int(depth.max())
     n_max = int(w.lengths.max())
-    out = BatchOutput.allocate(
-        n, h_max, problem.d_y, n_max, True, False, True, spectrum_width(dims, w, structured)
-    )
-    view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
-    flags = np.int64(f.SPECTRUM)
-    args = (dims.flat, dims.off, w.flat, w.off, problem.moments, tol.thresholds, flags, view)
-    kernel = classify_range  # all dense: the loop of the sampler's records, unchanged
-    if structured.any():
-        kernel = classify_range_mixed
-        args = (*args, structured, NO_MAX_K)
-    with one_blas_thread(), thread_pool(threads) as pool:
-        if pool is None:
-            kernel(*args, 0, n, 1)
-        else:
-            k = min(n, pool.tasks)
-            for task in [pool.submit(kernel, *args, j, n, k) for j in range(k)]:
-                task.result()
+    width = spectrum_width(dims, w, structured, free)
+    out = BatchOutput.allocate(n, h_max, problem.d_y, n_max, True, False, True, width)
+    bounds = empty_bounds(paths)
+    if free.all():
+        pass
+    elif free.any():  # the kernel on the other rows, then their rows scattered
+        rest = np.flatnonzero(~free)
+        sub = BatchOutput.allocate(rest.size, h_max, problem.d_y, n_max, True, False, True, width)
+        _kernel_rows(dims.take(rest), w.take(rest), problem, tol, threads, structured[rest], sub)
+        for name in BatchOutput.__dataclass_fields__:
+            getattr(out, name)[rest] = getattr(sub, name)
+    else:  # the loop of today's records, unchanged
+        _kernel_rows(dims, w, problem, tol, threads, structured, out)
+    for t in np.flatnonzero(free):
+        cols = analyze_matrix_free(dims[t], w[t], problem, tol, threads, out, int(t))
+        for name in BOUND_COLUMNS:
+            bounds[name][t] = cols[name]
     # the draw facts that apply, for all points at once
     di = {name: i for i, name in enumerate(p.DRAW_INT_FIELDS)}
     dfl = {name: i for i, name in enumerate(p.DRAW_FLOAT_FIELDS)}
@@ -85,14 +105,44 @@ def analyze_points(
         if sum(comb(problem.d_y, k) for k in range(min(int(rank), problem.d_y) + 1)) <= width:
             values = problem.critical_values(int(rank))
             out.critical_values[np.flatnonzero(r == rank), : values.size] = values
-    return out
+    return GivenOutput(**vars(out), bounds=bounds)
 
 
-def spectrum_width(dims: Ragged, w: Ragged, structured: np.ndarray) -> int:
+def _kernel_rows(
+    dims: Ragged,
+    w: Ragged,
+    problem: Problem,
+    tol: Tolerances,
+    threads: int | None,
+    structured: np.ndarray,
+    out: BatchOutput,
+) -> None:
+    """The dense and structured rows: the nogil batch kernels into ``out``, in threads."""
+    n = len(dims)
+    view = RangeOutput(**{name: getattr(out, name) for name in RangeOutput._fields})
+    flags = np.int64(f.SPECTRUM)
+    args = (dims.flat, dims.off, w.flat, w.off, problem.moments, tol.thresholds, flags, view)
+    kernel = classify_range  # all dense: the loop of the sampler's records, unchanged
+    if structured.any():
+        kernel = classify_range_mixed
+        args = (*args, structured, NO_MAX_K)
+    with one_blas_thread(), thread_pool(threads) as pool:
+        if pool is None:
+            kernel(*args, 0, n, 1)
+        else:
+            k = min(n, pool.tasks)
+            for task in [pool.submit(kernel, *args, j, n, k) for j in range(k)]:
+                task.result()
+
+
+def spectrum_width(
+    dims: Ragged, w: Ragged, structured: np.ndarray, free: np.ndarray | None = None
+) -> int:
     """Columns of the spectrum buffer: the longest stored spectrum, N of a dense point or
     ``k_bound`` of a structured one (which stores the k eigenvalues of K and
-    ``spectrum_zeros``, docs/structured.md)."""
-    width = int(w.lengths[~structured].max()) if (~structured).any() else 0
+    ``spectrum_zeros``, docs/structured.md); none for a matrix-free one (``free``)."""
+    dense = ~structured if free is None else ~structured & ~free
+    width = int(w.lengths[dense].max()) if dense.any() else 0
     archs = {tuple(dims.flat[dims.off[t] : dims.off[t + 1]]) for t in np.flatnonzero(structured)}
     for d in archs:
         width = max(width, structured_cost(d).k)
@@ -100,18 +150,20 @@ def spectrum_width(dims: Ragged, w: Ragged, structured: np.ndarray) -> int:
 
 
 def hessian_paths(dims: Ragged, hessian: str, threads: int | None) -> np.ndarray:
-    """Which points (n,) bool take the structured path under ``hessian`` ("auto", "dense",
-    "structured"; :func:`mcland.core.cost.choose_hessian`, each worker thread holding one
-    point's arrays), refusing (:class:`mcland.core.errors.TooLarge`) before any work when
-    a point cannot fit either way."""
+    """The path of each point (n,) object: ``"dense"``, ``"structured"`` or
+    ``"matrix_free"`` under ``hessian`` (:data:`mcland.core.cost.HESSIAN_MODES`;
+    :func:`mcland.core.cost.choose_hessian`, each worker thread holding one dense or
+    structured point's arrays, a matrix-free point's products on all threads), refusing
+    (:class:`mcland.core.errors.TooLarge`) before any work when a point cannot fit."""
     workers = max(1, threads if threads is not None else default_threads())
-    chosen: dict[tuple[int, ...], bool] = {}
-    out = np.zeros(len(dims), np.bool_)
+    chosen: dict[tuple[int, ...], str] = {}
+    out = np.empty(len(dims), object)
     for t in range(len(dims)):
         key = tuple(int(d) for d in dims.flat[dims.off[t] : dims.off[t + 1]])
         if key not in chosen:
-            path = choose_hessian(hessian, key, "classify", workers=workers)
-            chosen[key] = path == "structured"
+            chosen[key] = choose_hessian(
+                hessian, key, "classify", workers=workers, matrix_free=True, threads=workers
+            )
         out[t] = chosen[key]
     return out
 
@@ -137,7 +189,7 @@ def analyze_given(
     tol: Tolerances,
     threads: int | None,
     hessian: str = "auto",
-) -> tuple[BatchOutput, np.ndarray, Ragged]:
+) -> tuple[GivenOutput, np.ndarray, Ragged]:
     """:func:`analyze_points` (``hessian`` as there), with the badly scaled points analysed at their rebalanced
     form (:func:`rebalance`) when that form is critical; returns the outputs, which rows
     describe a rebalanced point (n,) bool, and the points the rows describe.
@@ -166,7 +218,8 @@ def analyze_given(
     if not moved.any():
         return out, moved, w
     ri = out.row_int
-    unsure = _counted(ri) < w.lengths
+    # a matrix-free row has no counts (its bounds are invariant under the rescaling)
+    unsure = (_counted(ri) < w.lengths) & (out.bounds["spectrum_method"] != MATRIX_FREE_MODE)
     back = np.flatnonzero(moved & ((ri[:, f.I_IS_CRITICAL] != 1) | unsure))
     if back.size:
         sub = analyze_points(dims.take(back), w.take(back), problem, tol, threads, hessian)
@@ -181,6 +234,8 @@ def analyze_given(
         for name in BatchOutput.__dataclass_fields__:
             src, dst = getattr(sub, name), getattr(out, name)
             dst[back, : src.shape[1]] = src[take]
+        for name, col in out.bounds.items():
+            col[back] = sub.bounds[name][take]
         moved[back] = False
     rows = np.flatnonzero(moved)
     out.weights[rows] = w.take(rows).padded(out.weights.shape[1])

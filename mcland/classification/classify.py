@@ -11,6 +11,9 @@ threads), so a given point gets exactly the record a drawn point would, in the c
   ``critical_values`` and the distance in units of ``loss_tol`` (for every point, critical
   or not: a non-critical point learns what it is near, and a large distance says it is near
   none);
+* ``spectrum_method`` (``dense``, ``structured``, ``matrix_free``) and, on matrix-free rows
+  (:mod:`.matrix_free`: no spectrum), the proven enclosures ``eig_min_lo`` ...
+  ``eig_max_hi`` and inertia intervals ``n_neg_lo`` ... ``n_pos_hi``;
 * with ``refine=True`` (every point with ``grad_rel`` above :data:`REFINE_ABOVE` is moved,
   including points critical within ``grad_rtol`` whose Hessian still carries the
   perturbation): ``input_loss``, ``input_grad_rel`` of the point as given,
@@ -37,14 +40,18 @@ from mcland._kernels import fields as f
 from mcland.classification.analysis import analyze_given, check_points, nearest
 from mcland.classification.certify.rows import DEFAULT_REL, certify_rows
 from mcland.classification.inputs import Points, read_points
+from mcland.classification.matrix_free import BOUND_COLUMNS, certify_eig_min
 from mcland.classification.refine import REFINE_ABOVE, refine_point
 from mcland.classification.schema import DRAWN_ONLY, EXTRA_COLUMNS, record_schema
 from mcland.core import linalg as la  # recorded distances without the process's BLAS
+from mcland.core.cost import MATRIX_FREE_MODE
 from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
 from mcland.core.ragged import Ragged
 from mcland.core.tolerances import Tolerances
 from mcland.points.records import TYPE_DICT, to_table
+
+_EXTRA_TYPES = {name: typ for name, typ, _ in EXTRA_COLUMNS}
 
 
 def check_stability_rel(value: float | None) -> float:
@@ -141,12 +148,21 @@ def classify_given(
     # componentwise relative perturbations commute with the rescaling)
     cert = certify_rows(
         given.dims, analysed, np.asarray(X, np.float64), np.asarray(Y, np.float64), problem,
-        out.row_float, out.row_int, out.spectrum_w if out.spectrum_w.shape[1] else None,
-        stability_rel, moved, tol.grad_rtol,
+        certify_eig_min(out.row_float, out.bounds), out.row_int,
+        out.spectrum_w if out.spectrum_w.shape[1] else None, stability_rel, moved, tol.grad_rtol,
     )  # fmt: skip
+    free = out.bounds["spectrum_method"] == MATRIX_FREE_MODE
+    for t in np.flatnonzero(free):  # float64 agreement, here of the proven numeric type
+        if cert["decided_by"][t] == "float64":
+            cert["decided_by"][t] = MATRIX_FREE_MODE
     for name, typ, _ in EXTRA_COLUMNS:
         if name in cert:
             extra[name] = pa.array(cert[name], typ)
+    extra["spectrum_method"] = pa.array(out.bounds["spectrum_method"], pa.string())
+    for name in BOUND_COLUMNS:
+        col = out.bounds[name]
+        null = np.isnan(col) if col.dtype.kind == "f" else col < 0
+        extra[name] = pa.array(col, _EXTRA_TYPES[name], mask=null)
     extra["rebalanced"] = pa.array(moved_layers, pa.bool_())
     extra["verdict"] = certified_verdicts(cert["exact_type"], out.row_int[:, f.I_NUMERIC_TYPE])
     records = to_table(out, np.arange(n, dtype=np.int64), 0)
@@ -212,12 +228,17 @@ def classify(
         Componentwise relative perturbation of weights and data for the ``stability``
         columns (default ``4 * 2**-52``, the rounding of the stored floats; e.g. ``1e-8``
         for training endpoints), see docs/certify.md.
-    hessian : {"auto", "dense", "structured"}
-        The spectrum from the dense N x N Hessian or without it (docs/structured.md);
+    hessian : {"auto", "dense", "structured", "matrix_free"}
+        The spectrum from the dense N x N Hessian or without it (docs/structured.md), or
+        no spectrum (``matrix_free``): proven enclosures of the extreme eigenvalues and
+        intervals of the inertia from Hessian-vector products, the numeric type only where
+        they prove it (columns ``eig_min_lo`` ... ``n_pos_hi``, docs/classify.md);
         ``auto`` keeps the dense path up to :data:`mcland.core.cost.DENSE_AUTO_MAX_N`
-        parameters (the records of today's sizes are unchanged) and takes the cheaper
-        path that fits above.  The structured path's ``noise_floor`` is its own
-        (docs/structured.md §5).
+        parameters (the records of today's sizes are unchanged), takes the cheaper
+        spectrum that fits above, and the matrix-free bounds when neither fits the memory
+        limit and flop budget of :mod:`mcland.core.cost`.  The structured path's
+        ``noise_floor`` is its own (docs/structured.md §5).  ``spectrum_method`` says
+        which path each row took.
 
     Returns
     -------

@@ -85,7 +85,7 @@ class ClassifyJob:
     stability_rel : float
         The perturbation size of the stability columns (:mod:`mcland.classification.certify`).
     hessian : str
-        ``auto``, ``dense`` or ``structured`` (:func:`mcland.classify`).
+        ``auto``, ``dense``, ``structured`` or ``matrix_free`` (:func:`mcland.classify`).
     """
 
     given: Points
@@ -131,7 +131,7 @@ class ClassifyJob:
         ``progress``, the predicted cost per point of the wide architectures is printed on
         stderr (:func:`mcland.execution.progress.cost_lines`)."""
         if progress:
-            announce(cost_lines(self.given.dims, self.hessian, "classify"))
+            announce(cost_lines(self.given.dims, self.hessian, "classify", matrix_free=True))
         return 0.0
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> pa.Table:

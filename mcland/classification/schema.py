@@ -32,7 +32,7 @@ EXTRA_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("refine_distance", pa.float64(), "with `refine`: `‖w_refined − w‖` (flat weights; 0 for a point with `grad_rel ≤ 1e-12`, left as it is)"),
     ("refine_distance_rel", pa.float64(), "with `refine`: `refine_distance / ‖w‖`"),
     ("refine_converged", pa.bool_(), "with `refine`: the refined point is critical (`grad_rel ≤ grad_rtol`); the record columns describe it"),
-    ("decided_by", pa.string(), "how `exact_type` was decided (docs/certify.md): `float64` (the numeric and theory types agree outside the ambiguous band), `exact` (exact sign of `vᵀ∇²L v` along a float direction, in integer arithmetic on the stored floats), `exact_inertia` (exact PSD test of the rational Hessian), `undecided`; null for non-critical points"),
+    ("decided_by", pa.string(), "how `exact_type` was decided (docs/certify.md): `float64` (the numeric and theory types agree outside the ambiguous band), `matrix_free` (on a matrix-free row: the theory type agrees with the numeric type the proven bounds give, docs/classify.md), `exact` (exact sign of `vᵀ∇²L v` along a float direction, in integer arithmetic on the stored floats), `exact_inertia` (exact PSD test of the rational Hessian), `undecided`; null for non-critical points"),
     ("exact_type", pa.string(), "the type of the stored floats themselves, certified as `decided_by` says (null: undecided or not critical); PSD points are read as `global_minimizer` or `non_strict_saddle` by their loss"),
     ("exact_curvature", pa.float64(), "for `decided_by = exact` strict points: the exact Rayleigh quotient `vᵀ∇²L v / ‖v‖² < 0` of the certificate (original coordinates; bounds the smallest eigenvalue from above)"),
     ("exact_grad_rel", pa.float64(), "for rows evaluated exactly: `grad_rel` from the exact gradient (original coordinates)"),
@@ -45,6 +45,18 @@ EXTRA_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("stability_method", pa.string(), "`weyl_bound` (a proof), `weyl_bound+refine_distance` (the refinement's distance added, a proof for that distance), `weyl_bound+estimated_distance` (plus a first-order estimate `‖grad‖/σ₊` of the distance to the critical set: not a proof)"),
     ("normwise_stability", pa.string(), "the same question for a *normwise* perturbation: every layer moves by `stability_rel · ‖w‖` in Frobenius norm (tiny and zero layers too: the reading \"within rounding of the weights\"), data as before; original coordinates"),
     ("normwise_possible_types", pa.list_(pa.string()), "the other types that normwise perturbation may reach"),
+    ("spectrum_method", pa.string(), "which kind of answer the row's second-order columns are: `dense` (every eigenvalue of the `N × N` whitened Hessian), `structured` (every eigenvalue, from the compressed Hessian K: docs/structured.md), `matrix_free` (no spectrum: proven enclosures and inertia intervals from Hessian-vector products, the `eig_*_lo/hi` and `n_*_lo/hi` columns; `eig_min_w`, `eig_max_w`, `n_neg`, `n_zero`, `n_pos`, `spectrum_w` null; docs/classify.md); null in runs of mcland ≤ 0.9 (all `dense` or `structured`)"),
+    ("eig_min_lo", pa.float64(), "matrix-free rows: `eig_min_lo ≤ λ_min ≤ eig_min_hi`, proven for the whitened Hessian (Cauchy interlacing of the Ritz values, Weyl on its structure; docs/matrix_free.md); null on other rows"),
+    ("eig_min_hi", pa.float64(), "matrix-free rows: the upper end of the enclosure of `λ_min` (the smallest Ritz value plus its error bound)"),
+    ("eig_max_lo", pa.float64(), "matrix-free rows: `eig_max_lo ≤ λ_max ≤ eig_max_hi`, proven (whitened)"),
+    ("eig_max_hi", pa.float64(), "matrix-free rows: the upper end of the enclosure of `λ_max`"),
+    ("n_neg_lo", pa.int32(), "matrix-free rows: `n_neg_lo ≤ n_neg ≤ n_neg_hi`, proven, for the bands of `n_neg` (eigenvalues `< −tol_neg`); null on other rows"),
+    ("n_neg_hi", pa.int32(), "matrix-free rows: the upper end of the interval of `n_neg`"),
+    ("n_zero_lo", pa.int32(), "matrix-free rows: `n_zero_lo ≤ n_zero ≤ n_zero_hi`, proven (`|λ| ≤ tol_zero`; at least `N − rank bound` exact zeros)"),
+    ("n_zero_hi", pa.int32(), "matrix-free rows: the upper end of the interval of `n_zero`"),
+    ("n_pos_lo", pa.int32(), "matrix-free rows: `n_pos_lo ≤ n_pos ≤ n_pos_hi`, proven (`λ > tol_zero`)"),
+    ("n_pos_hi", pa.int32(), "matrix-free rows: the upper end of the interval of `n_pos`"),
+    ("lanczos_products", pa.int32(), "matrix-free rows: Hessian-vector products used (block Lanczos and the final residuals), each `O(N d)`"),
 )  # fmt: skip
 
 

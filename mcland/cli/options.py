@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from mcland.core.cost import DENSE_AUTO_MAX_N, HESSIAN_MODES
+from mcland.core.cost import DENSE_AUTO_MAX_N, HESSIAN_MODES, MATRIX_FREE_MODE
 
 
 def run_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -102,7 +102,9 @@ hessian_option = click.option(
     show_default=True,
     metavar="MODE",
     help="dense: the spectrum from the N x N Hessian; structured: without it "
-    f"(docs/structured.md); auto: dense up to {DENSE_AUTO_MAX_N:,} parameters, else the "
-    "cheaper that fits.",
+    f"(docs/structured.md); {MATRIX_FREE_MODE} (classify only): no spectrum, proven bounds "
+    "on the extreme eigenvalues and the inertia from Hessian-vector products "
+    f"(docs/classify.md); auto: dense up to {DENSE_AUTO_MAX_N:,} parameters, else the "
+    "cheaper that fits (classify: matrix_free when neither spectrum fits).",
 )
 """``--hessian`` of ``inspect`` and ``classify`` (:data:`mcland.core.cost.HESSIAN_MODES`)."""

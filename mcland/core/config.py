@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from mcland._kernels import params as p
-from mcland.core.cost import HESSIAN_MODES
+from mcland.core.cost import SPECTRUM_MODES
 from mcland.core.errors import MclandError
 from mcland.core.tolerances import C_NEG, C_ZERO, GAP_RTOL, GRAD_RTOL, SXX_RCOND
 
@@ -197,7 +197,7 @@ class Classify(_Section):
     audit_fraction: Prob = Field(
         0.01, description="spectrum-free mode: fraction of points that still get the full spectrum"
     )
-    hessian: Literal[HESSIAN_MODES] = Field(
+    hessian: Literal[SPECTRUM_MODES] = Field(
         "auto",
         description="the Hessian's spectrum from the dense `N × N` matrix or without it "
         "(docs/structured.md); `auto`: dense up to 5,000 parameters, else the cheaper one "

@@ -124,8 +124,15 @@ def check_dense(cost: DenseCost, what: str, alternative: str) -> None:
 # ``hessian = "auto"`` keeps the dense path up to this N (the sizes that run today, whose
 # records must stay bit-identical) and chooses by predicted flops above it
 DENSE_AUTO_MAX_N = 5_000
-HESSIAN_MODES = ("auto", "dense", "structured")
-MATRIX_FREE = "for lambda_min / lambda_max alone, mcland.core.extremes.matrix_free_spectrum"
+MATRIX_FREE_MODE = "matrix_free"  # also the spectrum_method of its rows
+# the paths that give the whole spectrum (sample, dynamics, groundtruth, inspect), and all
+# of them: ``classify`` also takes proven bounds on the extremes and the inertia
+SPECTRUM_MODES = ("auto", "dense", "structured")
+HESSIAN_MODES = (*SPECTRUM_MODES, MATRIX_FREE_MODE)
+MATRIX_FREE = (
+    f'hessian = "{MATRIX_FREE_MODE}" in mcland classify (proven bounds on lambda_min, '
+    "lambda_max and the inertia: mcland.core.extremes.matrix_free_spectrum)"
+)
 
 
 @dataclass(frozen=True)
@@ -174,19 +181,76 @@ def check_structured(
     )
 
 
-def choose_hessian(mode: str, dims, what: str, *, matrices: int = 2, workers: int = 1) -> str:
-    """``"dense"`` or ``"structured"`` for a point of widths ``dims`` under ``mode``
-    (:data:`HESSIAN_MODES`), refusing (:class:`TooLarge`) what cannot fit.
+@dataclass(frozen=True)
+class MatrixFreeCost:
+    """Predicted cost of the matrix-free bounds (:func:`mcland.core.extremes.matrix_free_cost`
+    at the defaults of :func:`mcland.core.extremes.matrix_free_spectrum`, every product of
+    its cap used) of a point of ``N`` parameters: ``bytes`` peak, ``flops`` (two per
+    multiply-add) and ``product_flops`` per Hessian-vector product."""
+
+    N: int
+    bytes: int
+    flops: float
+    product_flops: float
+
+
+def matrix_free_cost(dims, threads: int = 1) -> MatrixFreeCost:
+    """:class:`MatrixFreeCost` of a point of widths ``dims``, its products on ``threads``."""
+    from mcland.core import extremes
+
+    c = extremes.matrix_free_cost(np.ascontiguousarray(dims, np.int64), threads=max(1, threads))
+    return MatrixFreeCost(c.N, int(c.bytes), 2.0 * c.madds, 2.0 * c.product_madds)
+
+
+def check_matrix_free(cost: MatrixFreeCost, what: str) -> None:
+    """Refuse (:class:`TooLarge`, one line with the estimate) when the matrix-free bounds of
+    one point exceed :func:`memory_limit` or :func:`flop_budget`."""
+    budget = flop_budget()
+    if cost.bytes <= memory_limit() and (budget is None or cost.flops <= budget):
+        return
+    raise TooLarge(
+        f"{what}: the matrix-free bounds of N = {cost.N:,} parameters need {_size(cost.bytes)} "
+        f"and {cost.flops:.2g} flops per point, {_excess(cost.bytes)}; classify a smaller "
+        f"network, or raise ${MEMORY_ENV} / ${FLOP_ENV} if the machine allows"
+    )
+
+
+def choose_hessian(
+    mode: str,
+    dims,
+    what: str,
+    *,
+    matrices: int = 2,
+    workers: int = 1,
+    matrix_free: bool = False,
+    threads: int = 1,
+) -> str:
+    """``"dense"``, ``"structured"`` or (with ``matrix_free``, the callers that record proven
+    bounds instead of a spectrum: ``classify``) ``"matrix_free"`` for a point of widths
+    ``dims`` under ``mode`` (:data:`HESSIAN_MODES`), refusing (:class:`TooLarge`, one line
+    with the estimate and the alternative) what cannot fit.
 
     ``auto``: dense up to :data:`DENSE_AUTO_MAX_N` parameters when it fits, else the path
-    with fewer predicted flops among those that fit."""
+    with fewer predicted flops among those that fit; with ``matrix_free``, the matrix-free
+    bounds when neither the dense nor the structured spectrum fits the memory limit and
+    the flop budget.  ``threads``: the matrix-free products' threads (one point at a
+    time); ``workers``: points analysed at once on the other paths."""
     if mode not in HESSIAN_MODES:
         raise MclandError(f"hessian must be one of {', '.join(HESSIAN_MODES)}, got {mode!r}")
+    if mode == MATRIX_FREE_MODE and not matrix_free:
+        raise MclandError(
+            f'{what}: hessian = "{MATRIX_FREE_MODE}" gives bounds, not a spectrum: it is for '
+            'mcland classify only; use "auto", "dense" or "structured"'
+        )
     d = np.asarray(dims, np.int64)
+    if mode == MATRIX_FREE_MODE:
+        check_matrix_free(matrix_free_cost(d, threads), what)
+        return MATRIX_FREE_MODE
     N = int(np.sum(d[1:] * d[:-1]))
     dense = dense_cost(N, matrices=matrices, workers=workers)
     if mode == "dense":
-        check_dense(dense, what, 'use hessian = "structured" (no N x N matrix)')
+        alt = 'use hessian = "structured" (no N x N matrix)'
+        check_dense(dense, what, f'{alt} or "{MATRIX_FREE_MODE}"' if matrix_free else alt)
         return "dense"
     limit = memory_limit()
     budget = flop_budget()
@@ -197,6 +261,9 @@ def choose_hessian(mode: str, dims, what: str, *, matrices: int = 2, workers: in
     st_fits = workers * st.bytes <= limit
     if mode == "auto" and dense_fits and (not st_fits or dense.flops <= st.flops):
         return "dense"
+    if mode == "auto" and matrix_free and not (st_fits and (budget is None or st.flops <= budget)):
+        check_matrix_free(matrix_free_cost(d, threads), what)
+        return MATRIX_FREE_MODE
     if not st_fits:
         raise TooLarge(
             f"{what}: the structured Hessian spectrum of N = {N:,} parameters (K of order up "

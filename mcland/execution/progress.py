@@ -20,7 +20,14 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from mcland.core.cost import DENSE_AUTO_MAX_N, choose_hessian, dense_cost, structured_cost
+from mcland.core.cost import (
+    DENSE_AUTO_MAX_N,
+    MATRIX_FREE_MODE,
+    choose_hessian,
+    dense_cost,
+    matrix_free_cost,
+    structured_cost,
+)
 
 HEARTBEAT_S = 1.0  # seconds between refreshes of a progress bar while a point computes
 
@@ -47,10 +54,14 @@ def heartbeat(bar, interval: float = HEARTBEAT_S) -> Iterator[None]:
         thread.join()
 
 
-def cost_lines(dims_list: Iterable, hessian: str, what: str, workers: int = 1) -> list[str]:
+def cost_lines(
+    dims_list: Iterable, hessian: str, what: str, workers: int = 1, matrix_free: bool = False
+) -> list[str]:
     """One line per distinct architecture of more than :data:`DENSE_AUTO_MAX_N` parameters
-    (the points that take seconds or more): the path ``hessian`` chooses and its predicted
-    cost per point (upper bounds: K at its largest order ``k_bound``)."""
+    (the points that take seconds or more): the path ``hessian`` chooses (``matrix_free``:
+    the caller takes matrix-free bounds, as :func:`mcland.core.cost.choose_hessian`) and its
+    predicted cost per point (upper bounds: K at its largest order ``k_bound``; every
+    product of the matrix-free cap)."""
     seen: dict[tuple[int, ...], int] = {}
     for d in dims_list:
         key = tuple(int(x) for x in np.asarray(d).ravel())
@@ -60,9 +71,17 @@ def cost_lines(dims_list: Iterable, hessian: str, what: str, workers: int = 1) -
         N = sum(a * b for a, b in itertools.pairwise(key))
         if N <= DENSE_AUTO_MAX_N:
             continue
-        path = choose_hessian(hessian, key, what, workers=workers)
+        path = choose_hessian(
+            hessian, key, what, workers=workers, matrix_free=matrix_free, threads=workers
+        )
         arch = "-".join(map(str, key))
-        if path == "dense":
+        if path == MATRIX_FREE_MODE:
+            c = matrix_free_cost(key, workers)
+            cost = (
+                f"matrix-free bounds: {c.product_flops:.2g} flops per Hessian-vector product, "
+                f"<= {c.flops:.2g} flops, <= {c.bytes / 1e9:.2f} GB"
+            )
+        elif path == "dense":
             c = dense_cost(N)
             cost = f"dense N x N Hessian: {c.flops:.2g} flops, {c.bytes / 1e9:.2f} GB"
         else:

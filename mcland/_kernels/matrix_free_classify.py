@@ -1,0 +1,64 @@
+"""Per-point analysis without any spectrum, for the matrix-free path of ``classify``
+(docs/classify.md "Matrix-free rows"): the record of :func:`.classify.analyze` but for the
+second-order results, with the noise floor given.
+
+:func:`analyze_without_spectrum` computes the first-order facts, S and the theory type
+with its certificate exactly as :func:`.classify.analyze` does (the same inlined
+routines, in the same whitened coordinates), with the tolerances ``c_zero``, ``c_neg``
+times the ``floor`` the caller computed (the dense path's floor, from the factors of the
+Hessian-vector products: :func:`mcland.core.extremes.operator_error`).  Eigenvalues,
+inertia and the numeric type stay NaN / -1: the caller derives them from the matrix-free
+enclosures.  Memory: the partial products, ``O(H^2 max_h d_h^2)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcland._kernels import fields as f
+from mcland._kernels.bundles import Moments
+from mcland._kernels.classify import S_DEV_MAX, _first_order, _theory, whitened_problem
+from mcland._kernels.dense import frob, layer_offsets, product_table
+from mcland._kernels.jit import jit
+
+
+@jit
+def analyze_without_spectrum(dims, w, moments, thresholds, floor, hess_norm_w, out):
+    """First-order facts, S and theory type of the point ``w`` (flat layers, original
+    coordinates) for the data ``moments`` (:class:`.bundles.Moments`), with the noise
+    floor ``floor`` and ``||Hess_w||_F = hess_norm_w`` of its whitened Hessian, into ``out``
+    (:class:`.bundles.PointOutput`; ``out.escape`` is not written).  Returns
+    ``(critical, at_global)``: the point is critical, its loss is the global minimum
+    value within ``loss_tol``."""
+    d_x = dims[0]
+    off = layer_offsets(dims)
+    w_white, Syx_white = whitened_problem(dims, w, moments.Syx, moments.K, moments.K_inv)
+    eye = np.eye(d_x)
+    white = Moments(
+        eye, Syx_white, moments.tr_syy, np.ones(d_x), eye, eye, moments.lam, moments.U,
+        moments.Vt,
+    )  # fmt: skip
+    out.row_float[:] = np.nan
+    out.row_int[:] = -1
+    table, table_off = product_table(w_white, dims, off)
+    Sxx_n = frob(white.Sxx)
+    Syx_n = frob(white.Syx)
+    L, R, critical, s_in, s, s_dev = _first_order(
+        table, table_off, dims, w_white, white, Sxx_n, Syx_n, thresholds, out
+    )
+    tol_zero = thresholds.c_zero * floor
+    tol_neg = thresholds.c_neg * floor
+    row = out.row_float
+    row[f.F_HESS_NORM_W] = hess_norm_w
+    row[f.F_NOISE_FLOOR] = floor
+    row[f.F_TOL_ZERO] = tol_zero
+    row[f.F_TOL_NEG] = tol_neg
+    if not critical:
+        theory = f.NOT_CRITICAL
+    elif s_dev > S_DEV_MAX:
+        theory = f.AMBIGUOUS
+    else:
+        theory = _theory(table, table_off, dims, white, R, s_in, s, tol_zero, tol_neg, out)
+    out.row_int[f.I_THEORY_TYPE] = theory
+    at_global = abs(L - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
+    return critical, at_global
