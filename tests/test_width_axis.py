@@ -1,0 +1,139 @@
+"""Width as a studied axis (issue 21): the report's width section and the claim
+``analysis/claim_width_agreement.py``, on a small run whose hidden widths spread over
+2-40 (log-uniform), checked against an independent pandas computation on the records."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sampled_run import tampered_copy
+
+import mcland
+from mcland import report
+from mcland.report.html import Section
+from mcland.report.width import band_table, fractions_by_band, width_section, width_spread
+from mcland.rundir.scan import Scan
+from mcland.stats import wilson_interval
+
+WIDE_ISH = {
+    "n": 60,
+    "seed": 7,
+    "architecture": {"depth": [2, 3], "d_y": [1, 3], "d_x_extra": [0, 2], "hidden": [2, 40],
+                     "hidden_log_uniform": True},
+    "data": {"m": 30},
+    "output": {"spectrum": True, "shard_size": 20},
+}  # fmt: skip
+NARROW = {**WIDE_ISH, "n": 20, "architecture": {**WIDE_ISH["architecture"], "hidden": [1, 4]}}
+CLAIM = Path(__file__).resolve().parents[1] / "analysis" / "claim_width_agreement.py"
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("width") / "wide"
+    mcland.run(WIDE_ISH, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def claim():
+    spec = importlib.util.spec_from_file_location("claim_width_agreement", CLAIM)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _records(run: Path) -> pd.DataFrame:
+    """The records with their width and octave band, computed here in Python."""
+    df = mcland.load(run)
+    df["w"] = [int(max(d[1:-1])) for d in df["dims"]]
+    df["band"] = [w.bit_length() - 1 for w in df["w"]]  # 2^k <= w < 2^(k+1)
+    for c in ("theory_type", "numeric_type", "verdict"):
+        df[c] = df[c].astype(str)
+    return df
+
+
+def test_band_table_matches_pandas(wide_run: Path, tmp_path: Path) -> None:
+    df = _records(wide_run)
+    with Scan(wide_run) as scan:
+        assert width_spread(scan) is None
+        got = band_table(scan)
+        numeric = fractions_by_band(scan, "numeric_type")
+        theory = fractions_by_band(scan, "theory_type")
+        sec = width_section(scan, tmp_path)
+    assert sec is not None and (tmp_path / "width.png").stat().st_size > 0
+    assert sec.anchor == "width" and "width.png" in sec.render()
+    g = df.groupby("band")
+    strict = df[(df["numeric_type"] == "strict_saddle") & df["n_neg"].notna()].groupby("band")
+    n = g.size()
+    assert got["band"].tolist() == sorted(df["band"].unique()) and len(got) >= 4
+    np.testing.assert_array_equal(got["points"], n)
+    np.testing.assert_array_equal(got["N_median"], g["N"].median())
+    agree = g.apply(lambda x: (x["theory_type"] == x["numeric_type"]).sum())
+    amb = g.apply(lambda x: (x["verdict"] == "ambiguous").sum())
+    np.testing.assert_allclose(got["agree"], agree / n, rtol=0, atol=0)
+    np.testing.assert_allclose(got["ambiguous"], amb / n, rtol=0, atol=0)
+    np.testing.assert_allclose(got["agree_lo"], wilson_interval(agree.to_numpy(), n.to_numpy())[0])
+    idx = n.index
+    np.testing.assert_array_equal(got["strict"], strict.size().reindex(idx, fill_value=0))
+    np.testing.assert_array_equal(got["n_neg_median"], strict["n_neg"].median().reindex(idx))
+    np.testing.assert_array_equal(got["n_neg_max"], strict["n_neg"].max().reindex(idx))
+    frac = strict.apply(lambda x: (x["n_neg"] / x["N"]).median()).reindex(idx)
+    per_w = strict.apply(lambda x: (x["n_neg"] / x["w"]).median()).reindex(idx)
+    zero = g.apply(lambda x: (x["n_zero"] / x["N"]).median())
+    np.testing.assert_allclose(got["index_fraction_median"], frac, rtol=1e-15)
+    np.testing.assert_allclose(got["index_per_width_median"], per_w, rtol=1e-15)
+    np.testing.assert_allclose(got["zero_fraction_median"], zero, rtol=1e-15)
+    for tidy, col in ((numeric, "numeric_type"), (theory, "theory_type")):
+        counts = pd.crosstab(df["band"], df[col])
+        for (k, t), c in counts.stack().items():
+            row = tidy[(tidy["band"] == k) & (tidy["type"] == t)]
+            assert int(row["count"].iloc[0]) == c and int(row["total"].iloc[0]) == n[k]
+
+
+def test_section_only_where_widths_span(
+    wide_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    narrow = tmp_path / "narrow"
+    mcland.run(NARROW, narrow, progress=False)
+    with Scan(narrow) as scan:
+        why = width_spread(scan)
+        assert why is not None and "needed" in why
+        assert width_section(scan, tmp_path) is None
+    # the page of a sample run carries the section (the other sections stubbed: cheap)
+    for name in ("results", "fractions", "confusion", "critical_values", "spectra", "strata",
+                 "metadata"):  # fmt: skip
+        monkeypatch.setattr(report, f"{name}_section", lambda *a, _n=name: Section(_n, _n))
+    for run, shown in ((wide_run, True), (narrow, False)):
+        page = report.build_report(run, tmp_path / f"report-{shown}").read_text("utf-8")
+        assert ('id="width"' in page) is shown and ("width.png" in page) is shown
+        assert 'id="fractions"' in page
+
+
+def test_claim_known_values(wide_run: Path, tmp_path: Path, claim) -> None:
+    df = _records(wide_run)
+    assert claim.not_applicable(str(wide_run)) is None
+    v = claim.check(str(wide_run))
+    assert v.passed, v.render()
+    with Scan(wide_run) as scan:
+        c = claim.band_counts(scan)
+    np.testing.assert_array_equal(c["points"], df.groupby("band").size())
+    assert int(c["disagree"].sum()) == 0 and int(c["index_wrong"].sum()) == 0
+    # one theory strict saddle of the first shard (n_neg >= 1) relabelled a global
+    # minimizer: a disagreement and a wrong index in its band, and only there
+    first = df[df["sample_id"] < 20]
+    pick = first[(first["theory_type"] == "strict_saddle") & (first["n_neg"] > 0)].iloc[0]
+
+    def edit(d: pd.DataFrame) -> None:
+        d.loc[d["sample_id"] == pick["sample_id"], "theory_type"] = "global_minimizer"
+
+    bad = tampered_copy(wide_run, tmp_path / "bad", edit)
+    v = claim.check(str(bad))
+    assert not v.passed
+    failed = [line for line in v.lines if line.startswith("FAIL")]
+    label = f"w {2 ** pick['band']}-{2 ** (pick['band'] + 1) - 1} "
+    assert len(failed) == 1 and label in failed[0], v.render()
+    assert "1 of" in failed[0] and "index wrong on 1 of" in failed[0]
