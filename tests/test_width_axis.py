@@ -28,7 +28,9 @@ WIDE_ISH = {
     "output": {"spectrum": True, "shard_size": 20},
 }  # fmt: skip
 NARROW = {**WIDE_ISH, "n": 20, "architecture": {**WIDE_ISH["architecture"], "hidden": [1, 4]}}
-CLAIM = Path(__file__).resolve().parents[1] / "analysis" / "claim_width_agreement.py"
+ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
+CLAIM = ANALYSIS / "claim_width_agreement.py"
+CLAIM2 = ANALYSIS / "claim_depth2_index.py"
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +139,36 @@ def test_claim_known_values(wide_run: Path, tmp_path: Path, claim) -> None:
     label = f"w {2 ** pick['band']}-{2 ** (pick['band'] + 1) - 1} "
     assert len(failed) == 1 and label in failed[0], v.render()
     assert "1 of" in failed[0] and "index wrong on 1 of" in failed[0]
+
+
+def predicted_index(d_1: int, d_y: int, S: object) -> int:
+    """The depth-2 index, counted directly: per i not in S, the unused hidden units plus the
+    units of S carrying a direction j > i (smaller eigenvalue)."""
+    S = {int(j) for j in np.asarray(S)}
+    return sum(d_1 - len(S) + sum(j > i for j in S) for i in range(1, d_y + 1) if i not in S)
+
+
+def test_depth2_index_claim(wide_run: Path, tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("claim_depth2_index", CLAIM2)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = _records(wide_run)
+    h2 = df[(df["H"] == 2) & df["is_critical"] & (df["d_x"] >= df["d_y"])]
+    pred = [
+        predicted_index(int(d[1]), int(dy), S)
+        for d, dy, S in zip(h2["dims"], h2["d_y"], h2["S"], strict=True)
+    ]
+    assert (h2["n_neg"].to_numpy() == np.array(pred)).all() and len(h2) >= 20
+    assert max(pred) >= 2 * 32 - 2  # the wide bands reached: index ~ (d_y - s) d_1
+    v = mod.check(str(wide_run))
+    assert v.passed and f"{len(h2)} of {int((df['H'] == 2).sum())} depth-2" in v.lines[0]
+    # one strict saddle's index off by one (as if an eigenvalue had fallen into the band)
+    first = h2[(h2["sample_id"] < 20) & (h2["n_neg"] > 0)].iloc[0]
+
+    def edit(d: pd.DataFrame) -> None:
+        d.loc[d["sample_id"] == first["sample_id"], "n_neg"] -= 1
+
+    v = mod.check(str(tampered_copy(wide_run, tmp_path / "bad", edit)))
+    failed = [line for line in v.lines if line.startswith("FAIL")]
+    label = f"d_1 {2 ** first['band']}-{2 ** (first['band'] + 1) - 1} "
+    assert not v.passed and len(failed) == 1 and label in failed[0], v.render()
