@@ -15,7 +15,13 @@ from sampled_run import tampered_copy
 import mcland
 from mcland import report
 from mcland.report.html import Section
-from mcland.report.width import band_table, fractions_by_band, width_section, width_spread
+from mcland.report.width import (
+    band_table,
+    depth_band_counts,
+    fractions_by_band,
+    width_section,
+    width_spread,
+)
 from mcland.rundir.scan import Scan
 from mcland.stats import wilson_interval
 
@@ -66,6 +72,7 @@ def test_band_table_matches_pandas(wide_run: Path, tmp_path: Path) -> None:
         numeric = fractions_by_band(scan, "numeric_type")
         theory = fractions_by_band(scan, "theory_type")
         sec = width_section(scan, tmp_path)
+        by_depth = depth_band_counts(scan)
     assert sec is not None and (tmp_path / "width.png").stat().st_size > 0
     assert sec.anchor == "width" and "width.png" in sec.render()
     g = df.groupby("band")
@@ -89,6 +96,9 @@ def test_band_table_matches_pandas(wide_run: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(got["index_fraction_median"], frac, rtol=1e-15)
     np.testing.assert_allclose(got["index_per_width_median"], per_w, rtol=1e-15)
     np.testing.assert_allclose(got["zero_fraction_median"], zero, rtol=1e-15)
+    cross = pd.crosstab(df["H"].astype(int), df["band"])
+    np.testing.assert_array_equal(by_depth.to_numpy(), cross.to_numpy())
+    assert list(by_depth.columns) == [f"{2**k}-{2 ** (k + 1) - 1}" for k in cross.columns]
     for tidy, col in ((numeric, "numeric_type"), (theory, "theory_type")):
         counts = pd.crosstab(df["band"], df[col])
         for (k, t), c in counts.stack().items():

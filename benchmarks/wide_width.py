@@ -1,0 +1,82 @@
+"""The report's width section as text: the tables of ``mcland report``'s "Width" section
+(:mod:`mcland.report.width`) for a run, and its figure.
+
+Usage::
+
+    python benchmarks/wide_width.py RUN_DIR [--figure PNG]
+
+Prints, per octave band of the largest hidden width, the agreement, the ambiguous
+verdicts, the index of the strict saddles and the type fractions by the spectrum and by
+the theory (95% Wilson intervals); the output of the committed run of ``runs/wide.toml``
+is ``benchmarks/results/wide-width.txt``.  Aggregated in DuckDB, as in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from mcland.report import width_figures
+from mcland.report.width import (
+    band_label,
+    band_table,
+    fractions_by_band,
+    width_spread,
+)
+from mcland.rundir.scan import Scan
+from mcland.stats import TYPES
+
+
+def _cells(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Bands x types: ``fraction [lo, hi] (count)``."""
+    tidy = tidy.assign(
+        cell=[
+            f"{f:.3f} [{lo:.3f}, {hi:.3f}] ({c})"
+            for f, lo, hi, c in zip(
+                tidy["fraction"], tidy["lo"], tidy["hi"], tidy["count"], strict=True
+            )
+        ],
+        band=[band_label(int(k)) for k in tidy["band"]],
+    )
+    piv = tidy.pivot(index="band", columns="type", values="cell")
+    order = sorted(tidy["band"].unique(), key=lambda b: int(b.split("-")[0]))
+    return piv.loc[order, [t for t in TYPES if (tidy.loc[tidy["type"] == t, "count"] > 0).any()]]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("--figure", type=Path, help="write the section's figure here")
+    args = ap.parse_args()
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 30)
+    with Scan(args.run_dir) as scan:
+        print(
+            f"run {args.run_dir}: {scan.count()} of {scan.manifest['n']} points; load {os.getloadavg()}"
+        )
+        print(f"width spread: {width_spread(scan) or 'enough for the width section'}\n")
+        bands = band_table(scan)
+        numeric = fractions_by_band(scan, "numeric_type")
+        theory = fractions_by_band(scan, "theory_type")
+    if args.figure:
+        width_figures.width_axis(theory, numeric, bands, args.figure)
+    shown = bands.assign(band=[band_label(int(k)) for k in bands["band"]])
+    for c in ("agree", "ambiguous"):
+        shown[c] = [
+            f"{f:.3f} [{lo:.3f}, {hi:.3f}]"
+            for f, lo, hi in zip(shown[c], shown[f"{c}_lo"], shown[f"{c}_hi"], strict=True)
+        ]
+    shown = shown.drop(columns=[c for c in shown.columns if c.endswith(("_lo", "_hi"))])
+    print("per band of the largest hidden width w (agree, ambiguous: fraction [95% Wilson])")
+    print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("\ntype fractions by the spectrum (numeric_type): fraction [95% Wilson] (count)")
+    print(_cells(numeric).to_string())
+    print("\ntype fractions by the theory (theory_type)")
+    print(_cells(theory).to_string())
+
+
+if __name__ == "__main__":
+    main()
