@@ -21,6 +21,7 @@ import pandas as pd
 
 from mcland.report import width_figures
 from mcland.report.width import (
+    WIDTH_SQL,
     band_label,
     band_table,
     fractions_by_band,
@@ -61,6 +62,18 @@ def main() -> None:
         bands = band_table(scan)
         numeric = fractions_by_band(scan, "numeric_type")
         theory = fractions_by_band(scan, "theory_type")
+        strict = "theory_type::VARCHAR = 'strict_saddle' AND n_neg IS NOT NULL"
+        by_depth = scan.df(
+            f"SELECT H::INTEGER AS H, recipe::VARCHAR AS recipe, count(*) AS strict, "
+            "count(*) FILTER (n_neg <= 2) AS n_neg_le_2, min(n_neg) AS n_neg_min, "
+            f"max(n_neg) AS n_neg_max FROM records WHERE {strict} GROUP BY ALL ORDER BY ALL"
+        )
+        med = scan.medians("n_neg::DOUBLE", strict, by=["H::INTEGER", "recipe::VARCHAR"])
+        per_w = scan.medians(
+            f"n_neg::DOUBLE / {WIDTH_SQL}", strict, by=["H::INTEGER", "recipe::VARCHAR"]
+        )
+        by_depth["n_neg_median"] = med["median"].to_numpy()
+        by_depth["n_neg_over_w_median"] = per_w["median"].to_numpy()
     if args.figure:
         width_figures.width_axis(theory, numeric, bands, args.figure)
     shown = bands.assign(band=[band_label(int(k)) for k in bands["band"]])
@@ -76,6 +89,10 @@ def main() -> None:
     print(_cells(numeric).to_string())
     print("\ntype fractions by the theory (theory_type)")
     print(_cells(theory).to_string())
+    print(
+        "\nindex n_neg of the theory's strict saddles by depth and recipe (w: largest hidden width)"
+    )
+    print(by_depth.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
 
 
 if __name__ == "__main__":
