@@ -14,6 +14,7 @@ from sampled_run import tampered_copy
 
 import mcland
 from mcland import report
+from mcland.report import width_figures
 from mcland.report.html import Section
 from mcland.report.width import (
     band_table,
@@ -119,6 +120,7 @@ def test_section_only_where_widths_span(
     for name in ("results", "fractions", "confusion", "critical_values", "spectra", "strata",
                  "metadata"):  # fmt: skip
         monkeypatch.setattr(report, f"{name}_section", lambda *a, _n=name: Section(_n, _n))
+    monkeypatch.setattr(width_figures, "width_axis", lambda *a: None)  # drawn in the test above
     for run, shown in ((wide_run, True), (narrow, False)):
         page = report.build_report(run, tmp_path / f"report-{shown}").read_text("utf-8")
         assert ('id="width"' in page) is shown and ("width.png" in page) is shown
