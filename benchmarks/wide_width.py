@@ -25,6 +25,7 @@ from mcland.report.width import (
     band_label,
     band_table,
     fractions_by_band,
+    index_by_depth,
     width_spread,
 )
 from mcland.rundir.scan import Scan
@@ -47,6 +48,17 @@ def _cells(tidy: pd.DataFrame) -> pd.DataFrame:
     return piv.loc[order, [t for t in TYPES if (tidy.loc[tidy["type"] == t, "count"] > 0).any()]]
 
 
+def _index_table(by_depth: pd.DataFrame) -> pd.DataFrame:
+    """Depth x band: ``median (count)``."""
+    cell = [
+        f"{m:.4g} ({n})" for m, n in zip(by_depth["n_neg_median"], by_depth["strict"], strict=True)
+    ]
+    wide = by_depth.assign(cell=cell).pivot(index="H", columns="band", values="cell").fillna("")
+    wide = wide.reindex(columns=sorted(wide.columns))
+    wide.columns = [band_label(int(k)) for k in wide.columns]
+    return wide
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
@@ -62,6 +74,7 @@ def main() -> None:
         bands = band_table(scan)
         numeric = fractions_by_band(scan, "numeric_type")
         theory = fractions_by_band(scan, "theory_type")
+        index_cells = index_by_depth(scan)
         strict = "theory_type::VARCHAR = 'strict_saddle' AND n_neg IS NOT NULL"
         by_depth = scan.df(
             f"SELECT H::INTEGER AS H, recipe::VARCHAR AS recipe, count(*) AS strict, "
@@ -75,7 +88,7 @@ def main() -> None:
         by_depth["n_neg_median"] = med["median"].to_numpy()
         by_depth["n_neg_over_w_median"] = per_w["median"].to_numpy()
     if args.figure:
-        width_figures.width_axis(theory, numeric, bands, args.figure)
+        width_figures.width_axis(theory, numeric, bands, index_cells, args.figure)
     shown = bands.assign(band=[band_label(int(k)) for k in bands["band"]])
     for c in ("agree", "ambiguous"):
         shown[c] = [
@@ -89,6 +102,8 @@ def main() -> None:
     print(_cells(numeric).to_string())
     print("\ntype fractions by the theory (theory_type)")
     print(_cells(theory).to_string())
+    print("\nindex n_neg of the numeric strict saddles per depth and band: median (count)")
+    print(_index_table(index_cells).to_string())
     print(
         "\nindex n_neg of the theory's strict saddles by depth and recipe (w: largest hidden width)"
     )

@@ -20,6 +20,7 @@ from mcland.report.width import (
     band_table,
     depth_band_counts,
     fractions_by_band,
+    index_by_depth,
     width_section,
     width_spread,
 )
@@ -74,6 +75,7 @@ def test_band_table_matches_pandas(wide_run: Path, tmp_path: Path) -> None:
         theory = fractions_by_band(scan, "theory_type")
         sec = width_section(scan, tmp_path)
         by_depth = depth_band_counts(scan)
+        index = index_by_depth(scan)
     assert sec is not None and (tmp_path / "width.png").stat().st_size > 0
     assert sec.anchor == "width" and "width.png" in sec.render()
     g = df.groupby("band")
@@ -97,6 +99,10 @@ def test_band_table_matches_pandas(wide_run: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(got["index_fraction_median"], frac, rtol=1e-15)
     np.testing.assert_allclose(got["index_per_width_median"], per_w, rtol=1e-15)
     np.testing.assert_allclose(got["zero_fraction_median"], zero, rtol=1e-15)
+    strict_all = df[(df["numeric_type"] == "strict_saddle") & df["n_neg"].notna()]
+    per = strict_all.groupby(["H", "band"])["n_neg"].agg(["size", "median"]).reset_index()
+    np.testing.assert_array_equal(index[["H", "band", "strict"]], per[["H", "band", "size"]])
+    np.testing.assert_array_equal(index["n_neg_median"], per["median"])
     cross = pd.crosstab(df["H"].astype(int), df["band"])
     np.testing.assert_array_equal(by_depth.to_numpy(), cross.to_numpy())
     assert list(by_depth.columns) == [f"{2**k}-{2 ** (k + 1) - 1}" for k in cross.columns]

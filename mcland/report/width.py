@@ -141,6 +141,32 @@ def depth_band_counts(scan: Scan) -> pd.DataFrame:
     return wide
 
 
+def index_by_depth(scan: Scan) -> pd.DataFrame:
+    """Per depth and band: ``H``, ``band``, ``strict`` (numeric strict saddles with an
+    inertia) and ``n_neg_median`` (their median index, as :func:`numpy.median`)."""
+    strict = "H >= 2 AND numeric_type::VARCHAR = 'strict_saddle' AND n_neg IS NOT NULL"
+    m = scan.medians("n_neg::DOUBLE", strict, by=["H::INTEGER", BAND_SQL])
+    return pd.DataFrame(
+        {
+            "H": m["g0"].astype("int64"),
+            "band": m["g1"].astype("int64"),
+            "strict": m["n"].astype("int64"),
+            "n_neg_median": m["median"].astype(float),
+        }
+    )
+
+
+def _index_cells(by_depth: pd.DataFrame) -> pd.DataFrame:
+    """Depth x band: ``median (count)`` of the strict saddles' index."""
+    cell = [
+        f"{m:.4g} ({n})" for m, n in zip(by_depth["n_neg_median"], by_depth["strict"], strict=True)
+    ]
+    wide = by_depth.assign(cell=cell).pivot(index="H", columns="band", values="cell")
+    wide = wide.reindex(columns=sorted(wide.columns)).fillna("")
+    wide.columns = [band_label(int(k)) for k in wide.columns]
+    return wide
+
+
 def _ci_cells(tidy: pd.DataFrame, types: list[str]) -> pd.DataFrame:
     """Per band: ``fraction [lo, hi]`` of each type."""
     rows = []
@@ -165,7 +191,8 @@ def width_section(scan: Scan, out: Path) -> Section | None:
     numeric = fractions_by_band(scan, "numeric_type")
     theory = fractions_by_band(scan, "theory_type")
     bands = band_table(scan)
-    width_figures.width_axis(theory, numeric, bands, out / "width.png")
+    by_depth = index_by_depth(scan)
+    width_figures.width_axis(theory, numeric, bands, by_depth, out / "width.png")
     seen = set(numeric.loc[numeric["count"] > 0, "type"]) | set(
         theory.loc[theory["count"] > 0, "type"]
     )
@@ -183,8 +210,9 @@ def width_section(scan: Scan, out: Path) -> Section | None:
             "Width w = the largest hidden width max(d_1, …, d_{H−1}), in octave bands "
             "2^k ≤ w < 2^(k+1). Left: fraction of each type by the theory (dashed, open "
             "markers) and by the spectrum (solid), 95% Wilson intervals. Right: the index "
-            "n_neg of the numeric strict saddles (median, and the largest) and n_neg / N "
-            "(median), against the band's median N."
+            "n_neg of the numeric strict saddles, median per depth H, against the band "
+            "(dotted: n_neg = w; at depth 2 the index is (d_y − s) d_1 minus a count of "
+            "pairs, analysis/claim_depth2_index.py)."
         ),
         note(
             "The theory's classification holds no width: at every width theory and spectrum "
@@ -209,5 +237,7 @@ def width_section(scan: Scan, out: Path) -> Section | None:
         ),
         p("Points per depth H (rows) and band of w (columns):"),
         table(depth_band_counts(scan), index=True, scroll=False),
+        p("Index n_neg of the numeric strict saddles per depth and band: median (count)"),
+        table(_index_cells(by_depth), index=True, scroll=False),
     )
     return sec

@@ -7,15 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from mcland.report.figures import COLORS, LABELS, _save, present_types
 
 
 def width_axis(
-    theory: pd.DataFrame, numeric: pd.DataFrame, bands: pd.DataFrame, path: Path
+    theory: pd.DataFrame,
+    numeric: pd.DataFrame,
+    bands: pd.DataFrame,
+    by_depth: pd.DataFrame,
+    path: Path,
 ) -> None:
-    """Type fractions (theory dashed, spectrum solid) and the index vs width band.
+    """Type fractions (theory dashed, spectrum solid) and the index per depth vs width band.
 
     Parameters
     ----------
@@ -23,8 +28,10 @@ def width_axis(
         :func:`mcland.stats.type_fractions` per ``band`` (octave ``k``: widths ``2^k`` to
         ``2^(k+1) − 1``) of ``theory_type`` and of ``numeric_type``.
     bands : DataFrame
-        :func:`mcland.report.width.band_table`: ``band``, ``N_median``, ``n_neg_median``,
-        ``n_neg_max``, ``index_fraction_median``, ``index_per_width_median``.
+        :func:`mcland.report.width.band_table` (its ``band`` column sets the axis range).
+    by_depth : DataFrame
+        :func:`mcland.report.width.index_by_depth`: ``H``, ``band``, ``strict``,
+        ``n_neg_median``.
     path : Path
         PNG to write.
     """
@@ -51,26 +58,24 @@ def width_axis(
     ax.grid(alpha=0.3)
     ax.set_title("type fractions vs width (95% Wilson intervals)")
     ax.legend(fontsize=7, ncol=2)
-    x = 2.0 ** (bands["band"].to_numpy(float) + 0.5)
-    bx.plot(x, bands["n_neg_median"], "o-", color=COLORS["strict_saddle"],
-            label="n_neg, strict saddles (median)")  # fmt: skip
-    bx.plot(x, bands["n_neg_max"], "^:", color=COLORS["strict_saddle"],
-            label="n_neg, strict saddles (largest)")  # fmt: skip
-    bx.plot(x, bands["N_median"], "s--", color="#444444", label="N (median)")
+    depths = sorted(by_depth["H"].unique())
+    cmap = colormaps["viridis"]
+    for i, H in enumerate(depths):
+        g = by_depth[by_depth["H"] == H].sort_values("band")
+        bx.plot(
+            2.0 ** (g["band"].to_numpy(float) + 0.5),
+            g["n_neg_median"],
+            "o-",
+            color=cmap(i / max(len(depths) - 1, 1)),
+            label=f"H = {H} ({int(g['strict'].sum())} strict saddles)",
+        )
+    lo, hi = 2.0 ** float(bands["band"].min()), 2.0 ** float(bands["band"].max() + 1)
+    bx.plot([lo, hi], [lo, hi], ":", color="#777777", label="n_neg = w")
     bx.set_xscale("log", base=2)
     bx.set_yscale("log")
     bx.set_xlabel("largest hidden width w (octave bands, log scale)")
-    bx.set_ylabel("count")
+    bx.set_ylabel("index n_neg of the strict saddles (median)")
     bx.grid(alpha=0.3)
-    cx = bx.twinx()
-    cx.plot(x, bands["index_fraction_median"], "d-.", color="#9467bd",
-            label="n_neg / N, strict saddles (median, right)")  # fmt: skip
-    cx.plot(x, bands["index_per_width_median"], "v-.", color="#8c564b",
-            label="n_neg / w, strict saddles (median, right)")  # fmt: skip
-    cx.set_yscale("log")
-    cx.set_ylabel("n_neg / N and n_neg / w")
-    bx.set_title("Hessian index vs width")
-    h1, l1 = bx.get_legend_handles_labels()
-    h2, l2 = cx.get_legend_handles_labels()
-    bx.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+    bx.set_title("Hessian index vs width, per depth")
+    bx.legend(fontsize=7, loc="upper left")
     _save(fig, path)
