@@ -114,7 +114,7 @@ def test_band_table_matches_pandas(wide_run: Path, tmp_path: Path) -> None:
 
 
 def test_section_only_where_widths_span(
-    wide_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wide_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, claim
 ) -> None:
     narrow = tmp_path / "narrow"
     mcland.run(NARROW, narrow, progress=False)
@@ -122,6 +122,7 @@ def test_section_only_where_widths_span(
         why = width_spread(scan)
         assert why is not None and "needed" in why
         assert width_section(scan, tmp_path) is None
+    assert why in claim.not_applicable(str(narrow))  # the claim skips the same runs
     # the page of a sample run carries the section (the other sections stubbed: cheap)
     for name in ("results", "fractions", "confusion", "critical_values", "spectra", "strata",
                  "metadata"):  # fmt: skip
