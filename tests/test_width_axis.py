@@ -143,6 +143,20 @@ def test_claim_known_values(wide_run: Path, tmp_path: Path, claim) -> None:
         c = claim.band_counts(scan)
     np.testing.assert_array_equal(c["points"], df.groupby("band").size())
     assert int(c["disagree"].sum()) == 0 and int(c["index_wrong"].sum()) == 0
+    # the chi-square within depths, from the records: one table per depth, summed
+    from scipy.stats import chi2, chi2_contingency
+
+    three = df[df["theory_type"].isin(["global_minimizer", "strict_saddle", "non_strict_saddle"])]
+    stat = dof = 0
+    for _, g in three.groupby("H"):
+        t = pd.crosstab(g["band"], g["theory_type"]).to_numpy()
+        if min(t.shape) > 1:
+            res = chi2_contingency(t, correction=False)
+            stat, dof = stat + res.statistic, dof + res.dof
+    with Scan(wide_run) as scan:
+        p, s, d, _ = claim.homogeneity(scan)
+    assert d == dof > 0 and s == pytest.approx(stat, rel=1e-12)
+    assert p == pytest.approx(chi2.sf(stat, dof), rel=1e-12)
     # one theory strict saddle of the first shard (n_neg >= 1) relabelled a global
     # minimizer: a disagreement and a wrong index in its band, and only there
     first = df[df["sample_id"] < 20]
