@@ -22,41 +22,16 @@ import pandas as pd
 from mcland.report import width_figures
 from mcland.report.width import (
     WIDTH_SQL,
-    band_label,
+    band_rows,
     band_table,
+    fraction_cells,
     fractions_by_band,
     index_by_depth,
+    index_cells,
+    present,
     width_spread,
 )
 from mcland.rundir.scan import Scan
-from mcland.stats import TYPES
-
-
-def _cells(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Bands x types: ``fraction [lo, hi] (count)``."""
-    tidy = tidy.assign(
-        cell=[
-            f"{f:.3f} [{lo:.3f}, {hi:.3f}] ({c})"
-            for f, lo, hi, c in zip(
-                tidy["fraction"], tidy["lo"], tidy["hi"], tidy["count"], strict=True
-            )
-        ],
-        band=[band_label(int(k)) for k in tidy["band"]],
-    )
-    piv = tidy.pivot(index="band", columns="type", values="cell")
-    order = sorted(tidy["band"].unique(), key=lambda b: int(b.split("-")[0]))
-    return piv.loc[order, [t for t in TYPES if (tidy.loc[tidy["type"] == t, "count"] > 0).any()]]
-
-
-def _index_table(by_depth: pd.DataFrame) -> pd.DataFrame:
-    """Depth x band: ``median (count)``."""
-    cell = [
-        f"{m:.4g} ({n})" for m, n in zip(by_depth["n_neg_median"], by_depth["strict"], strict=True)
-    ]
-    wide = by_depth.assign(cell=cell).pivot(index="H", columns="band", values="cell").fillna("")
-    wide = wide.reindex(columns=sorted(wide.columns))
-    wide.columns = [band_label(int(k)) for k in wide.columns]
-    return wide
 
 
 def main() -> None:
@@ -74,7 +49,7 @@ def main() -> None:
         bands = band_table(scan)
         numeric = fractions_by_band(scan, "numeric_type")
         theory = fractions_by_band(scan, "theory_type")
-        index_cells = index_by_depth(scan)
+        by_band = index_by_depth(scan)
         strict = "theory_type::VARCHAR = 'strict_saddle' AND n_neg IS NOT NULL"
         by_depth = scan.df(
             f"SELECT H::INTEGER AS H, recipe::VARCHAR AS recipe, count(*) AS strict, "
@@ -88,22 +63,15 @@ def main() -> None:
         by_depth["n_neg_median"] = med["median"].to_numpy()
         by_depth["n_neg_over_w_median"] = per_w["median"].to_numpy()
     if args.figure:
-        width_figures.width_axis(theory, numeric, bands, index_cells, args.figure)
-    shown = bands.assign(band=[band_label(int(k)) for k in bands["band"]])
-    for c in ("agree", "ambiguous"):
-        shown[c] = [
-            f"{f:.3f} [{lo:.3f}, {hi:.3f}]"
-            for f, lo, hi in zip(shown[c], shown[f"{c}_lo"], shown[f"{c}_hi"], strict=True)
-        ]
-    shown = shown.drop(columns=[c for c in shown.columns if c.endswith(("_lo", "_hi"))])
+        width_figures.width_axis(theory, numeric, bands, by_band, args.figure)
     print("per band of the largest hidden width w (agree, ambiguous: fraction [95% Wilson])")
-    print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(band_rows(bands).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print("\ntype fractions by the spectrum (numeric_type): fraction [95% Wilson] (count)")
-    print(_cells(numeric).to_string())
+    print(fraction_cells(numeric, present(numeric, theory)).to_string(index=False))
     print("\ntype fractions by the theory (theory_type)")
-    print(_cells(theory).to_string())
+    print(fraction_cells(theory, present(numeric, theory)).to_string(index=False))
     print("\nindex n_neg of the numeric strict saddles per depth and band: median (count)")
-    print(_index_table(index_cells).to_string())
+    print(index_cells(by_band).to_string())
     print(
         "\nindex n_neg of the theory's strict saddles by depth and recipe (w: largest hidden width)"
     )

@@ -156,7 +156,7 @@ def index_by_depth(scan: Scan) -> pd.DataFrame:
     )
 
 
-def _index_cells(by_depth: pd.DataFrame) -> pd.DataFrame:
+def index_cells(by_depth: pd.DataFrame) -> pd.DataFrame:
     """Depth x band: ``median (count)`` of the strict saddles' index."""
     cell = [
         f"{m:.4g} ({n})" for m, n in zip(by_depth["n_neg_median"], by_depth["strict"], strict=True)
@@ -167,7 +167,7 @@ def _index_cells(by_depth: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _ci_cells(tidy: pd.DataFrame, types: list[str]) -> pd.DataFrame:
+def fraction_cells(tidy: pd.DataFrame, types: list[str]) -> pd.DataFrame:
     """Per band: ``fraction [lo, hi]`` of each type."""
     rows = []
     for k, g in tidy.groupby("band", sort=True):
@@ -177,6 +177,26 @@ def _ci_cells(tidy: pd.DataFrame, types: list[str]) -> pd.DataFrame:
             row[t] = f"{r['fraction']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] ({int(r['count'])})"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def band_rows(bands: pd.DataFrame) -> pd.DataFrame:
+    """:func:`band_table` as shown: bands labelled, ``agree`` and ``ambiguous`` as
+    ``fraction [lo, hi]``."""
+    shown = bands.assign(band=[band_label(int(k)) for k in bands["band"]])
+    for c in ("agree", "ambiguous"):
+        shown[c] = [
+            f"{f:.3f} [{lo:.3f}, {hi:.3f}]"
+            for f, lo, hi in zip(shown[c], shown[f"{c}_lo"], shown[f"{c}_hi"], strict=True)
+        ]
+    return shown.drop(columns=[c for c in shown.columns if c.endswith(("_lo", "_hi"))])
+
+
+def present(numeric: pd.DataFrame, theory: pd.DataFrame) -> list[str]:
+    """The types shown: the three main ones and any other that occurs."""
+    seen = set(numeric.loc[numeric["count"] > 0, "type"]) | set(
+        theory.loc[theory["count"] > 0, "type"]
+    )
+    return [t for t in an.TYPES if t in seen or t in TYPES3]
 
 
 def width_section(scan: Scan, out: Path) -> Section | None:
@@ -193,17 +213,7 @@ def width_section(scan: Scan, out: Path) -> Section | None:
     bands = band_table(scan)
     by_depth = index_by_depth(scan)
     width_figures.width_axis(theory, numeric, bands, by_depth, out / "width.png")
-    seen = set(numeric.loc[numeric["count"] > 0, "type"]) | set(
-        theory.loc[theory["count"] > 0, "type"]
-    )
-    types = [t for t in an.TYPES if t in seen or t in TYPES3]
-    shown = bands.assign(band=[band_label(int(k)) for k in bands["band"]])
-    for c in ("agree", "ambiguous"):
-        shown[c] = [
-            f"{f:.3f} [{lo:.3f}, {hi:.3f}]"
-            for f, lo, hi in zip(shown[c], shown[f"{c}_lo"], shown[f"{c}_hi"], strict=True)
-        ]
-    shown = shown.drop(columns=[c for c in shown.columns if c.endswith(("_lo", "_hi"))])
+    types = present(numeric, theory)
     sec.add(
         figure("width.png", "type fractions and Hessian index vs width"),
         p(
@@ -219,16 +229,16 @@ def width_section(scan: Scan, out: Path) -> Section | None:
             "should agree, with n_neg = 0 at minimizers and non-strict saddles and n_neg ≥ 1 "
             "at strict saddles (analysis/claim_width_agreement.py). Fractions describe the "
             "sampling design; with recipe and kill weights that do not depend on width, the "
-            "theory's fractions should not change across bands."
+            "theory's fractions should not change across bands within a depth."
         ),
         p("Per band: agreement of theory and spectrum, ambiguous verdicts [95% interval]:"),
-        table(shown, scroll=False),
+        table(band_rows(bands), scroll=False),
         p(
             "Type fractions by the spectrum (numeric type) per band: fraction [95% interval] (count)"
         ),
-        table(_ci_cells(numeric, types), scroll=False),
+        table(fraction_cells(numeric, types), scroll=False),
         p("Type fractions by the theory per band:"),
-        table(_ci_cells(theory, types), scroll=False),
+        table(fraction_cells(theory, types), scroll=False),
         note(
             "Bands mix depths: the largest of H − 1 hidden widths grows with H, and only H ≥ 3 "
             "has non-strict saddles, so the fractions per band move with the depth mix. "
@@ -238,6 +248,6 @@ def width_section(scan: Scan, out: Path) -> Section | None:
         p("Points per depth H (rows) and band of w (columns):"),
         table(depth_band_counts(scan), index=True, scroll=False),
         p("Index n_neg of the numeric strict saddles per depth and band: median (count)"),
-        table(_index_cells(by_depth), index=True, scroll=False),
+        table(index_cells(by_depth), index=True, scroll=False),
     )
     return sec
