@@ -225,7 +225,7 @@ def test_every_claim_passes_on_a_sampled_run(run_dir, capsys):
     # and claim_width_agreement.py one of hidden widths 1-4
     mods = script("run_claims").claim_modules()
     n_claims = sum(not getattr(m, "not_applicable", lambda _: None)(str(run_dir)) for m in mods)
-    assert n_claims == 6
+    assert n_claims == 7
     assert code == 0, out
     assert f"{n_claims} of {n_claims} claims pass" in out
     assert out.count("\nPASS") == n_claims

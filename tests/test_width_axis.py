@@ -39,6 +39,7 @@ NARROW = {**WIDE_ISH, "n": 20, "architecture": {**WIDE_ISH["architecture"], "hid
 ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 CLAIM = ANALYSIS / "claim_width_agreement.py"
 CLAIM2 = ANALYSIS / "claim_depth2_index.py"
+CLAIM3 = ANALYSIS / "claim_minimizer_nullity.py"
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +206,29 @@ def test_depth2_index_claim(wide_run: Path, tmp_path: Path) -> None:
     failed = [line for line in v.lines if line.startswith("FAIL")]
     label = f"d_1 {2 ** first['band']}-{2 ** (first['band'] + 1) - 1} "
     assert not v.passed and len(failed) == 1 and label in failed[0], v.render()
+
+
+def test_minimizer_nullity_claim(wide_run: Path, tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("claim_minimizer_nullity", CLAIM3)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = _records(wide_run)
+    g = df[df["theory_type"] == "global_minimizer"]
+    manifold = g["r"] * (g["d_x"] + g["d_y"] - g["r"])  # rank-r d_y x d_x matrices
+    assert (g["n_pos"] == manifold).all() and (g["n_neg"] == 0).all() and len(g) >= 10
+    assert ((g["n_zero"] + g["n_pos"]) == g["N"]).all() and (g["n_zero"] > 0).all()
+    v = mod.check(str(wide_run))
+    assert v.passed and f"{len(g)} of {len(g)} global minimizers" in v.lines[0], v.render()
+    # one minimizer with one positive eigenvalue counted as zero
+    first = g[g["sample_id"] < 20].iloc[0]
+
+    def edit(d: pd.DataFrame) -> None:
+        at = d["sample_id"] == first["sample_id"]
+        d.loc[at, "n_pos"] -= 1
+        d.loc[at, "n_zero"] += 1
+
+    v = mod.check(str(tampered_copy(wide_run, tmp_path / "bad", edit)))
+    failed = [line for line in v.lines if line.startswith("FAIL")]
+    label = f"w {2 ** first['band']}-{2 ** (first['band'] + 1) - 1} "
+    assert not v.passed and len(failed) == 1 and label in failed[0], v.render()
+    assert "largest |n_pos - r (d_x + d_y - r)| 1" in failed[0]
