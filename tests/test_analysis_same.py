@@ -19,12 +19,16 @@ from pathlib import Path
 
 import pytest
 
+import mcland.stats
 from mcland.report import build_report, dynamics_figures, figures, given_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "analysis071"
 RUNS = sorted(p.name for p in DATA.iterdir() if (p / "run").is_dir())
 DYNAMICS_CLAIMS = ("claim_escape_linear", "claim_escape_nonstrict", "claim_small_init")
+# claims added after 0.7.1 (no reference output): left out of the comparison, tested in
+# tests/test_width_axis.py
+NEW_CLAIMS = ("claim_depth2_index", "claim_minimizer_nullity", "claim_width_agreement")
 
 
 @pytest.fixture(autouse=True)
@@ -94,8 +98,14 @@ def test_report_is_that_of_0_7_1(run, tmp_path):
     assert written == {p.name for p in expected.glob("*.csv")}
 
 
-def test_claims_are_those_of_0_7_1(run, tmp_path):
+def test_claims_are_those_of_0_7_1(run, tmp_path, monkeypatch):
     name, run_dir = run
+    known = mcland.stats.claim_modules
+    monkeypatch.setattr(
+        mcland.stats,
+        "claim_modules",
+        lambda d: [m for m in known(d) if m.__name__.removeprefix("mcland_") not in NEW_CLAIMS],
+    )
     expected = DATA / name / "expected"
     if not (expected / "claims.txt").exists():
         pytest.skip("0.7.1's run_claims failed on this kind (KeyError 'seed' of a classify run)")

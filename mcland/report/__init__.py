@@ -4,7 +4,8 @@
 (:func:`mcland.rundir.kinds.kind_of`) and hands the run, opened for bounded-memory queries
 (:class:`mcland.rundir.scan.Scan`: DuckDB over the shards, never loaded whole), to the sections
 of that kind:
-:mod:`~mcland.report.sections` and :mod:`~mcland.report.landscape` for ``sample`` runs,
+:mod:`~mcland.report.sections`, :mod:`~mcland.report.landscape` and (runs whose widths
+span enough) :mod:`~mcland.report.width` for ``sample`` runs,
 :mod:`~mcland.report.given` for ``classify`` runs, :mod:`~mcland.report.dynamics` for
 ``dynamics`` runs.  :mod:`~mcland.report.figures` (and the kinds' figure modules) draw the
 figures and :mod:`~mcland.report.html` assembles the page.  The page leads with the
@@ -30,6 +31,7 @@ from mcland.report.sections import (
     results_section,
     wall_time,
 )
+from mcland.report.width import width_section
 from mcland.rundir.scan import Scan
 
 REPORT_FILE = "report.html"
@@ -43,9 +45,11 @@ WHAT = {  # the intro's description of the records, per kind
 def _sample_sections(scan: Scan, manifest: dict[str, Any], out: Path) -> list[html.Section]:
     """The sections of a ``sample`` run (results first, metadata last)."""
     fixed = manifest.get("config", {}).get("data", {}).get("source", "gaussian") != "gaussian"
+    width = width_section(scan, out)  # None: the run's widths do not span enough
     return [
         results_section(scan, manifest),
         fractions_section(scan, out),
+        *([width] if width is not None else []),
         confusion_section(scan, out),
         critical_values_section(scan, out, fixed),
         spectra_section(scan, out, scan.has("spectrum_w")),
