@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from itertools import combinations
@@ -248,6 +249,21 @@ def test_claims_fail_on_a_tampered_run(run_dir, tmp_path, capsys):
         assert "FAIL" in v.render()
     assert script("run_claims").main([str(bad)]) == 1
     assert "claims pass" in capsys.readouterr().out
+
+
+def test_claims_read_a_classify_run_as_one_data_set():
+    """A classify run has no ``config`` in its manifest: its points share the users' data,
+    so the critical-value claim takes its fixed-data branch (distinct observed losses per
+    ``r``) instead of failing with KeyError (it did until 0.9.x)."""
+    run = ROOT / "tests" / "data" / "analysis071" / "classify" / "run"
+    v = script("claim_critical_value_count").check(str(run))
+    text = v.render()
+    assert v.passed, text
+    df = mcland.load(run, columns=["is_critical", "r"])
+    per_r = df[df["is_critical"]].groupby("r").size()
+    assert len(per_r) > 1
+    for r, count in per_r.items():  # one line per r, counted from the records here
+        assert re.search(rf"r = {r}: \d+ distinct observed losses .*\({count} points\)", text)
 
 
 def test_claim_script_exit_status_and_usage(run_dir):
