@@ -121,8 +121,11 @@ def test_dynamics_keeps_the_dense_check_its_flows_need(monkeypatch):
                                     "hidden": [256, 256]}}  # fmt: skip
     monkeypatch.setenv(cost.MEMORY_ENV, "1e9")
     assert make_plan(cfg).structured == "above"
-    with pytest.raises(TooLarge, match=r"the dense Hessian of N = 68,096 parameters"):
+    with pytest.raises(TooLarge, match=r"the dense Hessian of N = 68,096 parameters") as err:
         make_job(cfg)
+    msg = str(err.value)  # says which run it is, and no alternative a dynamics run lacks
+    assert msg.startswith("dynamics (architecture.hidden, depth at their maxima)"), msg
+    assert 'hessian = "structured"' not in msg and "matrix_free" not in msg
     with pytest.raises(mcland.MclandError, match="not available for dynamics"):
         make_job({"n": 1, "classify": {"hessian": "structured"}})
 

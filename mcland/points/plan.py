@@ -204,10 +204,12 @@ def make_plan(
             'classify.hessian = "structured" is not available for dynamics runs (their flows '
             'analyse the points densely); use hessian = "auto" or a sample run'
         )
-    return _paths(plan, cfg.classify.hessian if structured else "dense", widest)
+    if not structured:
+        return _paths(plan, "dense", widest, run="dynamics")
+    return _paths(plan, cfg.classify.hessian, widest)
 
 
-def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
+def _paths(plan: Plan, mode: str, widest: tuple[int, ...], run: str = "sample") -> Plan:
     """``plan`` with its analysis paths and spectrum width for ``classify.hessian = mode``,
     refusing (:class:`mcland.core.errors.TooLarge`, one line) what cannot fit: the dense
     analysis of the largest dense point (``"dense"``: of the largest point, as 0.8), the
@@ -216,7 +218,7 @@ def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
     while they fit: :attr:`Plan.slots`)."""
     cfg = plan.config
     n_max = plan.n_max
-    what = "sample (architecture.hidden, depth at their maxima)"
+    what = f"{run} (architecture.hidden, depth at their maxima)"
     original = cfg.output.original_spectrum
     matrices = 3 if original else 2  # analyze()'s N x N arrays per point
     structured = {"dense": "none", "structured": "all"}.get(mode, "none")
@@ -230,6 +232,9 @@ def _paths(plan: Plan, mode: str, widest: tuple[int, ...]) -> Plan:
         alternative = (
             'lower architecture.hidden or depth, or set classify.hessian = "structured" '
             f"(no N x N matrix; sample runs only), or {MATRIX_FREE}"
+            if run == "sample"
+            else "lower architecture.hidden or depth (dynamics analyses its points densely; "
+            "the structured path is for sample runs)"
         )
         check_dense(
             dense,
