@@ -48,6 +48,8 @@ print(json.dumps({{
     "signatures": kernels,
     "analyze": stats(classify.analyze),
     "process_range": stats(batch.process_range),
+    "point_kernels": {{k.__name__: stats(k) for k in (batch._product_error,
+                      whiten.critical_values_into, rng.audit_uniform)}},
     "records": hashlib.sha256(df.to_csv().encode()).hexdigest(),
 }}))
 """
@@ -135,6 +137,13 @@ def test_every_kernel_compiles_once_for_the_sampler(serial):
 def test_the_child_compiles_analyze_with_the_samplers_signature(parallel, serial):
     hits, misses = parallel["analyze"]
     assert (hits, misses) == (1, 0)  # loaded what the child compiled, not compiled again
+    # the small per-point kernels too (the child compiles them first, with the signatures
+    # of compile.sampler.point_kernel_signatures; a wrong one would compile them again here)
+    assert parallel["point_kernels"] == {
+        "_product_error": [1, 0],
+        "critical_values_into": [1, 0],
+        "audit_uniform": [1, 0],
+    }
     assert parallel["records"] == serial["records"]
 
 

@@ -7,13 +7,15 @@ import sys
 
 from mcland._kernels.classify import analyze
 from mcland._kernels.compile.flow import INTEGRATORS, compile_flow
-from mcland._kernels.compile.sampler import analyze_signature
+from mcland._kernels.compile.sampler import analyze_signature, compile_point_kernels
 
 
 def main(argv: list[str]) -> int:
-    """The children's entry point: ``["analyze"]`` compiles and caches ``analyze``,
+    """The children's entry point: ``["analyze"]`` compiles and caches ``analyze`` and the
+    sampler's small per-point kernels (:func:`~mcland._kernels.compile.sampler.compile_point_kernels`),
     ``["flow", integrator]`` the integrator of :func:`mcland._kernels.compile.flow.compile_flow`."""
     if argv == ["analyze"]:
+        compile_point_kernels()
         analyze.compile(analyze_signature())
         return 0
     if len(argv) == 2 and argv[0] == "flow" and argv[1] in INTEGRATORS:

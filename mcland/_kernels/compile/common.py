@@ -66,7 +66,10 @@ def spawn(argv: list[str]) -> subprocess.Popen | None:
     root = str(Path(__file__).resolve().parents[3])  # the folder that holds mcland/
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": root if not path else root + os.pathsep + path}
-    code = f"import sys, mcland._kernels.compile.child as c; sys.exit(c.main({argv!r}))"
+    # os._exit: skip the interpreter's teardown (freeing everything the compiler built takes
+    # 1-2 s after a big compile, and the parent waits for this process to end); the cache
+    # files are written and closed when each kernel is compiled, and stdout is /dev/null
+    code = f"import os, mcland._kernels.compile.child as c; os._exit(c.main({argv!r}))"
     try:
         return subprocess.Popen(
             [sys.executable, "-c", code],

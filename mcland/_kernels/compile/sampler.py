@@ -45,7 +45,7 @@ from mcland._kernels.compile.common import (
 )
 from mcland._kernels.rng import audit_uniform
 from mcland._kernels.theory import pair_curvature, swap_curvature
-from mcland._kernels.whiten import critical_values_into, smallest_relative_gap
+from mcland._kernels.whiten import critical_values_into
 
 
 def analyze_signature() -> tuple:
@@ -84,30 +84,37 @@ def draw_point_signature(sampler: Sampler) -> tuple:
 
 
 def _compile_draw_side(sampler: Sampler) -> None:
-    """Compile :func:`~mcland._kernels.batch.draw_point` for ``sampler``, then the smaller
-    kernels ``process_range`` calls on a drawn point, with the exact types of that point
-    (read off ``draw_point``'s compiled return type), so that compiling ``process_range``
-    only has its own body left to do."""
-    args = draw_point_signature(sampler)
-    draw_point.compile(args)
-    (point,) = [s.return_type for s in draw_point.nopython_signatures if s.args == args]
-    field = dict(zip(point.fields, point.types, strict=True))
-    moments = dict(zip(Moments._fields, field["moments"].types, strict=True))
-    i8 = numba.types.int64
-    row = numba.types.float64[::1]
-    _product_error.compile(
-        (
-            field["w"],
-            field["dims"],
-            field["s_drawn"],
-            moments["U"],
-            moments["Syx"],
-            moments["K_inv"],
-        )
-    )
-    critical_values_into.compile((moments["lam"], moments["tr_syy"], i8, row))
-    smallest_relative_gap.compile((moments["lam"],))
-    audit_uniform.compile((i8, i8))
+    """Compile :func:`~mcland._kernels.batch.draw_point` for ``sampler`` (with the whole
+    draw: data, whitening, construction)."""
+    draw_point.compile(draw_point_signature(sampler))
+
+
+def point_kernel_signatures() -> dict:
+    """Numba argument types of the small kernels ``process_range`` calls on a drawn point
+    besides ``analyze`` and those ``draw_point`` calls too (``_product_error``,
+    ``critical_values_into``, ``audit_uniform``), as it calls them: the fields of
+    :class:`~mcland._kernels.bundles.DrawnPoint` and of its
+    :class:`~mcland._kernels.bundles.Moments`, every array C-contiguous (``dims`` int64,
+    ``s_drawn`` bool, the rest float64); keyed by the kernels' dispatchers."""
+    vec, mat = numba.types.float64[::1], numba.types.float64[:, ::1]
+    i8, f8 = numba.types.int64, numba.types.float64
+    return {
+        _product_error: (vec, numba.types.int64[::1], numba.types.boolean[::1], mat, mat, mat),
+        critical_values_into: (vec, f8, i8, vec),
+        audit_uniform: (i8, i8),
+    }
+
+
+def compile_point_kernels() -> None:
+    """Compile the kernels of :func:`point_kernel_signatures` (about 2.4 s of CPU on a first
+    run), so that compiling ``process_range`` only has its own body left to do.  On a first
+    run with two processes the ``analyze`` child does it first
+    (:func:`mcland._kernels.compile.child.main`): that child used to finish about 4 s before
+    this process's draw side, which is the longer (docs/performance.md "First run"), and
+    reaches the certificate kernels this process compiles first (:func:`_compile_certificates`)
+    that much later."""
+    for kernel, args in point_kernel_signatures().items():
+        kernel.compile(args)
 
 
 def _empty_output() -> RangeOutput:
@@ -155,6 +162,8 @@ def prepare_sampler(
         try:
             _compile_certificates()
             _compile_draw_side(sampler)
+            if child is None:  # else the child compiles them
+                compile_point_kernels()
             if child is not None and beside is not None:
                 beside()
             wait(child)
