@@ -5,7 +5,9 @@ Each variant is ``LABEL=PYTHON`` (an interpreter whose environment has mcland in
 e.g. a checkout of an older version with its own venv), optionally ``LABEL=PYTHON:VAR=VALUE``
 for an environment variable (``MCLAND_COMPILE_JOBS=1``).  Round r runs every variant once,
 each with an empty ``NUMBA_CACHE_DIR``, in the order given; the median over rounds is
-reported, with every time.
+reported, with every time, and the median of the paired differences to the first variant
+(same round, so the same load, roughly).  Each line also shows the 1-minute load average
+when the run ended: a shared machine's load moves the times by seconds.
 
     python benchmarks/first_run.py v0.5.0=/tmp/v050/.venv/bin/python \\
         serial=.venv/bin/python:MCLAND_COMPILE_JOBS=1 default=.venv/bin/python --rounds 3
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -46,10 +49,16 @@ def main() -> None:
                 where = Path(tmp) / f"{label}-{r}"
                 t = first_run(QUICK_TOML, where / "cache", where / "out", python, env)
                 times[label].append(t)
-                print(f"round {r + 1}: {label:12s} {t:6.1f} s", flush=True)
+                load = os.getloadavg()[0]
+                print(f"round {r + 1}: {label:12s} {t:6.1f} s   (load {load:.2f})", flush=True)
     print("median wall time of a first run (empty Numba cache), s:")
+    first = variants[0][0]
     for label, ts in times.items():
-        print(f"  {label:12s} {statistics.median(ts):6.1f}   ({', '.join(f'{t:.1f}' for t in ts)})")
+        line = f"  {label:12s} {statistics.median(ts):6.1f}   ({', '.join(f'{t:.1f}' for t in ts)})"
+        if label != first:
+            diffs = [t - t0 for t, t0 in zip(ts, times[first], strict=True)]
+            line += f"   paired - {first}: median {statistics.median(diffs):+.1f}"
+        print(line)
     if a.json:
         Path(a.json).write_text(json.dumps(times, indent=1))
 
