@@ -5,11 +5,11 @@ do not depend on each other: :func:`~mcland._kernels.batch.draw_point` and
 :func:`~mcland._kernels.classify.analyze`.  On a first run, :func:`prepare_sampler`
 compiles ``analyze`` in a child process (:func:`mcland._kernels.compile.child.main`) while
 this process compiles ``draw_point``; both land in the shared cache, and compiling
-``process_range`` then loads them from it and calls their compiled code without linking
-it in again (:mod:`mcland._kernels.unlinked`).  On 2 cores that takes the first run's
-compile time from the sum of the two to about the larger (docs/performance.md "First
-run"); the child also compiles the small kernels ``process_range`` calls on each point
-(:func:`compile_point_kernels`), so that both sides end together.
+``process_range`` then loads them from it (and links them in).  On 2 cores that takes
+the first run's compile time from the sum of the two to about the larger
+(docs/performance.md "First run"); the child also compiles the small kernels
+``process_range`` calls on each point (:func:`compile_point_kernels`), so that both sides
+end together.
 
 Compiling from the cache needs the exact signatures ``process_range`` calls them with;
 :func:`analyze_signature` builds ``analyze``'s, and ``tests/test_compile.py`` checks that a
