@@ -61,6 +61,11 @@ def test_inspect_bounds_enclose_the_dense_truth(sample_id):
         assert rep.numeric_type == dense.numeric_type == "strict_saddle"
         assert rep.verdict == "strict_saddle" and rep.proven_curvature == "negative"
         assert rep.eig_min_hi < -rep.tol_neg and "is proven" in rep.numeric_evidence
+        # the theory's escape certificate, with its direction, as on the dense path
+        assert rep.escape_curvature == pytest.approx(dense.escape_curvature, rel=1e-12)
+        for V, V_dense in zip(rep.escape_direction, dense.escape_direction, strict=True):
+            np.testing.assert_allclose(V, V_dense, rtol=1e-12, atol=1e-14)
+        assert rep.escape_curvature >= rep.eig_min_lo  # a Rayleigh quotient
         # the analysis classify's rows get (one shared function)
         row = classify_table([W], X, Y, hessian="matrix_free", threads=1).to_pylist()[0]
         for name in ("eig_min_lo", "eig_min_hi", "eig_max_lo", "eig_max_hi", "n_neg_lo",
