@@ -92,8 +92,8 @@ def test_auto_takes_matrix_free_when_neither_spectrum_fits(monkeypatch):
     monkeypatch.setenv(cost.MEMORY_ENV, "1e6")  # nothing fits: refused with the estimate
     with pytest.raises(TooLarge, match="matrix-free bounds of N = 3,200 parameters need"):
         cost.choose_hessian("auto", dims, "t", matrix_free=True)
-    with pytest.raises(MclandError, match="for mcland classify only"):
-        cost.choose_hessian("matrix_free", dims, "inspect")
+    with pytest.raises(MclandError, match="for mcland classify and inspect only"):
+        cost.choose_hessian("matrix_free", dims, "sample")
 
 
 def test_forced_paths_that_cannot_fit_exit_2_in_one_line(capsys, tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_forced_paths_that_cannot_fit_exit_2_in_one_line(capsys, tmp_path, monke
     )  # fmt: skip
     refused(
         capsys, tmp_path, "inspect", tmp_path / "net" / "p.npz", tmp_path / "data.npz",
-        "--hessian", "matrix_free", fragments=("for mcland classify only",),
+        "--hessian", "matrix_free", fragments=("inspect: the matrix-free bounds of N = 47 ",),
     )  # fmt: skip
     assert not out.exists()
 

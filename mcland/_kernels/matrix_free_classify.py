@@ -18,7 +18,7 @@ import numpy as np
 from mcland._kernels import fields as f
 from mcland._kernels.bundles import Moments
 from mcland._kernels.classify import S_DEV_MAX, _first_order, _theory, whitened_problem
-from mcland._kernels.dense import frob, layer_offsets, product_table
+from mcland._kernels.dense import as_matrix, copy_into, frob, layer_offsets, matmul, product_table
 from mcland._kernels.jit import jit
 
 
@@ -27,7 +27,9 @@ def analyze_without_spectrum(dims, w, moments, thresholds, floor, hess_norm_w, o
     """First-order facts, S and theory type of the point ``w`` (flat layers, original
     coordinates) for the data ``moments`` (:class:`.bundles.Moments`), with the noise
     floor ``floor`` and ``||Hess_w||_F = hess_norm_w`` of its whitened Hessian, into ``out``
-    (:class:`.bundles.PointOutput`; ``out.escape`` is not written).  Returns
+    (:class:`.bundles.PointOutput`; ``out.escape``, when it has room for all N parameters,
+    receives the escape direction in original coordinates, as in :func:`.classify.analyze`).
+    Returns
     ``(critical, at_global)``: the point is critical, its loss is the global minimum
     value within ``loss_tol``."""
     d_x = dims[0]
@@ -38,6 +40,10 @@ def analyze_without_spectrum(dims, w, moments, thresholds, floor, hess_norm_w, o
         eye, Syx_white, moments.tr_syy, np.ones(d_x), eye, eye, moments.lam, moments.U,
         moments.Vt,
     )  # fmt: skip
+    esc = out.escape
+    N = off[dims.size - 1]
+    if esc.size >= N:
+        esc[:N] = 0.0
     out.row_float[:] = np.nan
     out.row_int[:] = -1
     table, table_off = product_table(w_white, dims, off)
@@ -60,5 +66,7 @@ def analyze_without_spectrum(dims, w, moments, thresholds, floor, hess_norm_w, o
     else:
         theory = _theory(table, table_off, dims, white, R, s_in, s, tol_zero, tol_neg, out)
     out.row_int[f.I_THEORY_TYPE] = theory
+    if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
+        copy_into(matmul(as_matrix(esc, 0, dims[1], d_x), moments.K_inv), esc, 0)
     at_global = abs(L - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
     return critical, at_global

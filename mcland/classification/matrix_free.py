@@ -2,17 +2,11 @@
 "Matrix-free rows"): proven enclosures of ``lambda_min`` and ``lambda_max`` and proven
 intervals of the inertia instead of a spectrum.
 
-:func:`analyze_matrix_free` runs :func:`mcland.core.extremes.matrix_free_spectrum` on the
-whitened point (block Lanczos on Hessian-vector products, ``O(N d)`` each; interlacing,
-residuals and the Hessian's structure: docs/matrix_free.md), then the kernel
-:func:`mcland._kernels.matrix_free_classify.analyze_without_spectrum` for the first-order
-facts and the theory type with the same noise floor (the dense path's).  The numeric type
-is derived from the bounds only where they prove it: ``strict_saddle`` when an eigenvalue
-below ``-tol_neg`` is proven (``n_neg_lo > 0``), ``global_minimizer`` /
-``non_strict_saddle`` (by the loss) when no eigenvalue below ``-tol_zero`` is possible
-(``#{lambda < -tol_zero} = 0`` proven), else ``ambiguous``: the dense path's rule
-(:func:`mcland._kernels.classify._numeric_type`) with the bracket of ``lambda_min``
-proven instead of computed.
+:func:`analyze_matrix_free` writes one row of a batch with the analysis that ``inspect``
+shares (:func:`mcland.points.matrix_free.analyze_point_matrix_free`: the bounds, the
+first-order facts, the theory type, the numeric type only where the bounds prove it);
+:func:`empty_bounds` and :func:`certify_eig_min` are the batch's bound columns and their
+use by the certificate.
 """
 
 from __future__ import annotations
@@ -21,23 +15,26 @@ import numpy as np
 
 from mcland._kernels import fields as f
 from mcland._kernels.bundles import PointOutput
-from mcland._kernels.classify import _numeric_type, whitened_problem
-from mcland._kernels.matrix_free_classify import analyze_without_spectrum
 from mcland.core.cost import MATRIX_FREE_MODE
-from mcland.core.extremes import matrix_free_spectrum
 from mcland.core.problem import Problem
 from mcland.core.tolerances import Tolerances
-from mcland.execution.threads import default_threads
+from mcland.points.matrix_free import (
+    BOUND_COLUMNS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    analyze_point_matrix_free,
+    bound_columns,
+)
 from mcland.points.records import BatchOutput
 
-FLOAT_COLUMNS = ("eig_min_lo", "eig_min_hi", "eig_max_lo", "eig_max_hi")
-INT_COLUMNS = (
-    "n_neg_lo", "n_neg_hi", "n_zero_lo", "n_zero_hi", "n_pos_lo", "n_pos_hi",
-    "lanczos_products",
-)  # fmt: skip
-BOUND_COLUMNS = FLOAT_COLUMNS + INT_COLUMNS
-# the bracket of lambda_min (docs/numerics.md) that Extremes.curvature proves
-_BRACKET = {"negative": f.BELOW, "nonnegative": f.ABOVE, "uncertain": f.BAND}
+__all__ = [
+    "BOUND_COLUMNS",
+    "FLOAT_COLUMNS",
+    "INT_COLUMNS",
+    "analyze_matrix_free",
+    "certify_eig_min",
+    "empty_bounds",
+]
 
 
 def empty_bounds(paths: np.ndarray) -> dict[str, np.ndarray]:
@@ -67,28 +64,13 @@ def analyze_matrix_free(
     ``lambda_min`` (module docstring), no eigenvalue, count or spectrum (NaN / -1: null);
     returns the :data:`BOUND_COLUMNS` of the row.  The products run on ``threads``
     threads (the result does not depend on it)."""
-    dims = np.ascontiguousarray(dims, np.int64)
-    w = np.ascontiguousarray(w, np.float64)
-    m = problem.moments
-    w_white, syx_white = whitened_problem(dims, w, m.Syx, m.K, m.K_inv)
-    e = matrix_free_spectrum(
-        dims, w_white, np.eye(int(dims[0])), syx_white, c_zero=tol.c_zero, c_neg=tol.c_neg,
-        threads=max(1, threads if threads is not None else default_threads()),
-    )  # fmt: skip
     result = PointOutput(
         out.row_float[t], out.row_int[t], out.s_mask[t], out.ranks[t], out.spectrum_w[t],
         out.spectrum[t], np.zeros(0),
     )  # fmt: skip
-    critical, at_global = analyze_without_spectrum(
-        dims, w, m, tol.thresholds, e.noise_floor, e.hess_norm_w, result
-    )
-    out.row_int[t, f.I_NUMERIC_TYPE] = _numeric_type(
-        bool(critical), bool(at_global), _BRACKET[e.curvature]
-    )
+    e = analyze_point_matrix_free(dims, w, problem, tol, threads, result)
     out.spectrum_zeros[t, 0] = 0
-    cols = e.columns()
-    cols["lanczos_products"] = e.lanczos_products
-    return {name: cols[name] for name in BOUND_COLUMNS}
+    return bound_columns(e)
 
 
 def certify_eig_min(row_float: np.ndarray, bounds: dict[str, np.ndarray]) -> np.ndarray:

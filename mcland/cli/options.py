@@ -102,9 +102,9 @@ hessian_option = click.option(
     show_default=True,
     metavar="MODE",
     help="dense: the spectrum from the N x N Hessian; structured: without it "
-    f"(docs/structured.md); {MATRIX_FREE_MODE} (classify only): no spectrum, proven bounds "
+    f"(docs/structured.md); {MATRIX_FREE_MODE}: no spectrum, proven bounds "
     "on the extreme eigenvalues and the inertia from Hessian-vector products "
     f"(docs/classify.md); auto: dense up to {DENSE_AUTO_MAX_N:,} parameters, else the "
-    "cheaper that fits (classify: matrix_free when neither spectrum fits).",
+    "cheaper that fits, matrix_free when neither spectrum fits.",
 )
 """``--hessian`` of ``inspect`` and ``classify`` (:data:`mcland.core.cost.HESSIAN_MODES`)."""

@@ -38,12 +38,22 @@ def inspect(weights: Path, data: Path, as_json: bool, hessian: str, progress: bo
     if progress and all(W.ndim == 2 for W in layers):
         dims = [layers[0].shape[1], *(W.shape[0] for W in layers)]
         if all(W.shape[1] == d for W, d in zip(layers, dims, strict=False)):
-            wide = cost_lines([dims], hessian, "inspect")
+            wide = cost_lines([dims], hessian, "inspect", matrix_free=True)
     with one_point("inspecting", wide, progress and bool(wide)):
         report = inspect_point(layers, xy["X"], xy["Y"], hessian=hessian)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
+    click.echo("\n".join(report_lines(report)))
+
+
+def report_lines(report) -> list[str]:
+    """The human-readable lines of ``mcland inspect`` for a
+    :class:`mcland.points.inspect.PointReport`: the spectrum's extremes and inertia, or on
+    the matrix-free path what the bounds prove (rounded outwards), the kind of answer and
+    its cost."""
+    from mcland.points.inspect import interval
+
     S = "{" + ", ".join(map(str, report.S)) + "}"
     lines = [
         f"architecture   {report.dims}  (H = {len(report.dims) - 1}, r = {report.r}, N = {report.N})",
@@ -54,15 +64,35 @@ def inspect(weights: Path, data: Path, as_json: bool, hessian: str, progress: bo
         + (f"  (open pair {report.open_pair})" if report.open_pair else ""),
         f"numeric type   {report.numeric_type}",
         f"verdict        {report.verdict}",
-        f"Hessian        eig_min {report.eig_min:.6e}, eig_max {report.eig_max:.6e}",
-        f"whitened       eig_min {report.eig_min_w:.6e}; inertia {report.n_neg} negative, "
-        f"{report.n_zero} zero, {report.n_pos} positive",
-        f"noise floor    {report.noise_floor:.3e}  (zero above -{report.tol_zero:.3e}, "
-        f"negative below -{report.tol_neg:.3e})",
     ]
+    if report.spectrum_method == "matrix_free":
+        r = report
+        lines += [
+            "answer         matrix_free: proven bounds, no spectrum (whitened Hessian)",
+            f"lambda_min     in {interval(r.eig_min_lo, r.eig_min_hi)}",
+            f"lambda_max     in {interval(r.eig_max_lo, r.eig_max_hi)}",
+            f"inertia        negative in [{r.n_neg_lo}, {r.n_neg_hi}], zero in "
+            f"[{r.n_zero_lo}, {r.n_zero_hi}], positive in [{r.n_pos_lo}, {r.n_pos_hi}]",
+            f"evidence       {r.numeric_evidence}",
+        ]
+    else:
+        lines += [
+            f"Hessian        eig_min {report.eig_min:.6e}, eig_max {report.eig_max:.6e}",
+            f"whitened       eig_min {report.eig_min_w:.6e}; inertia {report.n_neg} negative, "
+            f"{report.n_zero} zero, {report.n_pos} positive",
+        ]
+    lines.append(
+        f"noise floor    {report.noise_floor:.3e}  (zero above -{report.tol_zero:.3e}, "
+        f"negative below -{report.tol_neg:.3e})"
+    )
     if report.escape_curvature is not None:
         lines.append(f"escape curv.   {report.escape_curvature:.6e}")
-    click.echo("\n".join(lines))
+    if report.spectrum_method == "matrix_free":
+        lines.append(
+            f"cost           {report.lanczos_products} Hessian-vector products, "
+            f"{report.lanczos_seconds:.2f} s"
+        )
+    return lines
 
 
 @cli.command()

@@ -125,12 +125,12 @@ def check_dense(cost: DenseCost, what: str, alternative: str) -> None:
 # records must stay bit-identical) and chooses by predicted flops above it
 DENSE_AUTO_MAX_N = 5_000
 MATRIX_FREE_MODE = "matrix_free"  # also the spectrum_method of its rows
-# the paths that give the whole spectrum (sample, dynamics, groundtruth, inspect), and all
-# of them: ``classify`` also takes proven bounds on the extremes and the inertia
+# the paths that give the whole spectrum (sample, dynamics, groundtruth), and all of them:
+# ``classify`` and ``inspect`` also take proven bounds on the extremes and the inertia
 SPECTRUM_MODES = ("auto", "dense", "structured")
 HESSIAN_MODES = (*SPECTRUM_MODES, MATRIX_FREE_MODE)
 MATRIX_FREE = (
-    f'hessian = "{MATRIX_FREE_MODE}" in mcland classify (proven bounds on lambda_min, '
+    f'hessian = "{MATRIX_FREE_MODE}" in mcland classify or inspect (proven bounds on lambda_min, '
     "lambda_max and the inertia: mcland.core.extremes.matrix_free_spectrum)"
 )
 
@@ -210,7 +210,7 @@ def check_matrix_free(cost: MatrixFreeCost, what: str) -> None:
         return
     raise TooLarge(
         f"{what}: the matrix-free bounds of N = {cost.N:,} parameters need {_size(cost.bytes)} "
-        f"and {cost.flops:.2g} flops per point, {_excess(cost.bytes)}; classify a smaller "
+        f"and {cost.flops:.2g} flops per point, {_excess(cost.bytes)}; use a smaller "
         f"network, or raise ${MEMORY_ENV} / ${FLOP_ENV} if the machine allows"
     )
 
@@ -226,7 +226,7 @@ def choose_hessian(
     threads: int = 1,
 ) -> str:
     """``"dense"``, ``"structured"`` or (with ``matrix_free``, the callers that record proven
-    bounds instead of a spectrum: ``classify``) ``"matrix_free"`` for a point of widths
+    bounds instead of a spectrum: ``classify``, ``inspect``) ``"matrix_free"`` for a point of widths
     ``dims`` under ``mode`` (:data:`HESSIAN_MODES`), refusing (:class:`TooLarge`, one line
     with the estimate and the alternative) what cannot fit.
 
@@ -240,7 +240,7 @@ def choose_hessian(
     if mode == MATRIX_FREE_MODE and not matrix_free:
         raise MclandError(
             f'{what}: hessian = "{MATRIX_FREE_MODE}" gives bounds, not a spectrum: it is for '
-            'mcland classify only; use "auto", "dense" or "structured"'
+            'mcland classify and inspect only; use "auto", "dense" or "structured"'
         )
     d = np.asarray(dims, np.int64)
     if mode == MATRIX_FREE_MODE:

@@ -1,9 +1,12 @@
-"""``inspect_point``: classify one given point ``(weights, X, Y)``."""
+"""``inspect_point``: classify one given point ``(weights, X, Y)``: from its Hessian spectrum
+(``dense``, ``structured``) or, without one, from proven bounds on its extreme eigenvalues
+and inertia (``matrix_free``: :mod:`mcland.points.matrix_free`, shared with ``classify``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import pairwise
 
 import numpy as np
@@ -13,10 +16,13 @@ from mcland._kernels.bundles import PointOutput
 from mcland._kernels.classify import analyze
 from mcland._kernels.structured_classify import analyze_structured
 from mcland.core import linalg as la  # norms without the process's BLAS
-from mcland.core.cost import choose_hessian
+from mcland.core.cost import MATRIX_FREE_MODE, choose_hessian
 from mcland.core.errors import MclandError
+from mcland.core.extremes import Extremes
 from mcland.core.problem import Problem, as_matrix
 from mcland.core.tolerances import Tolerances
+from mcland.execution.threads import default_threads
+from mcland.points.matrix_free import analyze_point_matrix_free
 
 
 def rank_labels(H: int) -> list[str]:
@@ -28,12 +34,40 @@ def rank_labels(H: int) -> list[str]:
     return [f"W_{{{a}:{b}}}" for a in range(1, H + 1) for b in range(1, a + 1)]
 
 
+def _rounded(x: float, digits: int, rounding: str) -> str:
+    """``x`` in ``e`` notation with ``digits`` digits after the point, rounded towards
+    ``rounding`` (``decimal.ROUND_FLOOR`` / ``ROUND_CEILING``), exactly from its binary value."""
+    if not np.isfinite(x) or x == 0.0:
+        return f"{x:.{digits}e}"
+    d = Decimal(float(x))  # exact
+    q = d.quantize(Decimal(1).scaleb(d.adjusted() - digits), rounding=rounding)
+    return f"{float(q):.{digits}e}"  # q has digits + 1 significant digits: printed as is
+
+
+def interval(lo: float, hi: float, digits: int = 6) -> str:
+    """``"[lo, hi]"`` rounded outwards to ``digits`` digits after the point: the printed
+    interval contains the proven one."""
+    return f"[{_rounded(lo, digits, ROUND_FLOOR)}, {_rounded(hi, digits, ROUND_CEILING)}]"
+
+
+# the matrix-free path's bounds (:data:`mcland.points.matrix_free.BOUND_COLUMNS`)
+_BOUND_FLOATS = ("eig_min_lo", "eig_min_hi", "eig_max_lo", "eig_max_hi")
+_BOUND_INTS = ("n_neg_lo", "n_neg_hi", "n_zero_lo", "n_zero_hi", "n_pos_lo", "n_pos_hi")
+
+
 @dataclass(frozen=True)
 class PointReport:
     """Classification of one point of the square loss ``||W_H ... W_1 X - Y||^2``.
 
     Types are one of ``global_minimizer``, ``strict_saddle``, ``non_strict_saddle``,
     ``not_critical`` and ``ambiguous`` (the evidence sits inside the tolerance band).
+
+    ``spectrum_method`` says which kind of answer the second-order fields are: ``dense`` and
+    ``structured`` computed every eigenvalue; ``matrix_free`` computed none and proves
+    enclosures instead (``eig_min_lo`` ... ``n_pos_hi``, docs/classify.md "Matrix-free
+    rows"): there the spectrum fields (``eigenvalues``, ``eig_min``, ``eig_min_w``, ...) are
+    NaN or empty and the counts ``n_neg``, ``n_zero``, ``n_pos`` None (never a point
+    guess), and the bound fields are NaN / None on the other paths.
 
     Attributes
     ----------
@@ -53,9 +87,11 @@ class PointReport:
     theory_type : str
         From docs/theory.md §3 (S and the open-pair certificates); ``not_critical`` if not critical.
     numeric_type : str
-        From the Hessian spectrum and the loss (docs/theory.md §4).
+        From the Hessian spectrum and the loss (docs/theory.md §4); on the matrix-free path
+        from the proven bracket of ``lambda_min``, ``ambiguous`` where the bounds decide
+        neither (:attr:`numeric_evidence` says why).
     eigenvalues : ndarray (N,)
-        Hessian eigenvalues (original coordinates), ascending.
+        Hessian eigenvalues (original coordinates), ascending; empty on the matrix-free path.
     eig_min, eig_max, hess_norm : float
         Extreme eigenvalues and ``||∇²L||_F`` of the Hessian (original coordinates).
     eigenvalues_w : ndarray (N,)
@@ -66,9 +102,9 @@ class PointReport:
         Their extremes and the whitened Hessian's Frobenius norm.
     noise_floor, tol_zero, tol_neg : float
         Rounding-error estimate of the whitened spectrum and the two thresholds from it.
-    n_neg, n_zero, n_pos : int
+    n_neg, n_zero, n_pos : int or None
         Whitened eigenvalues below ``-tol_neg``, within ``±tol_zero``, above ``tol_zero``
-        (the inertia, shared by both Hessians).
+        (the inertia, shared by both Hessians); None on the matrix-free path.
     open_pair : tuple of int or None
         ``(h1, h2)`` of the first open layer pair of a theory-strict saddle with ``S = [s]``.
     escape_curvature : float or None
@@ -84,6 +120,21 @@ class PointReport:
         Bottleneck width ``min_h d_h`` and number of parameters.
     min_rel_gap : float
         Smallest relative gap of the eigenvalues of ``Sigma`` (docs/theory.md §1), from the data.
+    spectrum_method : str
+        ``dense``, ``structured`` or ``matrix_free``: the path taken (``hessian``).
+    eig_min_lo, eig_min_hi, eig_max_lo, eig_max_hi : float
+        Matrix-free path: proven ``eig_min_lo <= lambda_min <= eig_min_hi`` and
+        ``eig_max_lo <= lambda_max <= eig_max_hi`` of the whitened Hessian (the spectrum
+        that ``eigenvalues_w`` would be); NaN on the other paths.
+    n_neg_lo, n_neg_hi, n_zero_lo, n_zero_hi, n_pos_lo, n_pos_hi : int or None
+        Matrix-free path: proven ``n_neg_lo <= n_neg <= n_neg_hi`` and so on (the bands of
+        ``tol_zero``, ``tol_neg``); None on the other paths.
+    proven_curvature : str or None
+        Matrix-free path: ``negative`` (an eigenvalue below ``-tol_neg`` is proven),
+        ``nonnegative`` (none below ``-tol_zero`` is possible) or ``uncertain``.
+    lanczos_products, lanczos_seconds : int or None, float
+        Matrix-free path: Hessian-vector products used and the bounds' wall time in
+        seconds; None / NaN on the other paths.
     """
 
     dims: tuple[int, ...]
@@ -106,9 +157,9 @@ class PointReport:
     noise_floor: float
     tol_zero: float
     tol_neg: float
-    n_neg: int
-    n_zero: int
-    n_pos: int
+    n_neg: int | None
+    n_zero: int | None
+    n_pos: int | None
     open_pair: tuple[int, int] | None
     escape_curvature: float | None
     escape_direction: list[np.ndarray] | None = field(repr=False)
@@ -116,6 +167,20 @@ class PointReport:
     r: int
     N: int
     min_rel_gap: float
+    spectrum_method: str
+    eig_min_lo: float
+    eig_min_hi: float
+    eig_max_lo: float
+    eig_max_hi: float
+    n_neg_lo: int | None
+    n_neg_hi: int | None
+    n_zero_lo: int | None
+    n_zero_hi: int | None
+    n_pos_lo: int | None
+    n_pos_hi: int | None
+    proven_curvature: str | None
+    lanczos_products: int | None
+    lanczos_seconds: float
     eigenvalues: np.ndarray = field(repr=False)
     eigenvalues_w: np.ndarray = field(repr=False)
 
@@ -125,10 +190,35 @@ class PointReport:
         ``theory_type`` and ``numeric_type`` agree, else ``ambiguous``."""
         return self.numeric_type if self.theory_type == self.numeric_type else "ambiguous"
 
+    @property
+    def numeric_evidence(self) -> str | None:
+        """On the matrix-free path, one line saying what the bounds prove about ``lambda_min``
+        and so why ``numeric_type`` is decided or ``ambiguous``; None on the other paths
+        (the spectrum itself is the evidence)."""
+        if self.spectrum_method != MATRIX_FREE_MODE:
+            return None
+        box = f"lambda_min in {interval(self.eig_min_lo, self.eig_min_hi, 3)}"
+        if self.proven_curvature == "negative":
+            why = f"an eigenvalue below -tol_neg = {-self.tol_neg:.3e} is proven"
+        elif self.proven_curvature == "nonnegative":
+            why = f"no eigenvalue below -tol_zero = {-self.tol_zero:.3e} is possible"
+        else:
+            why = (
+                f"neither an eigenvalue below -tol_neg = {-self.tol_neg:.3e} is proven nor "
+                f"one below -tol_zero = {-self.tol_zero:.3e} excluded: the bounds do not "
+                "decide the numeric type"
+            )
+        return f"{box}: {why}"
+
     def to_dict(self) -> dict[str, object]:
-        """Plain JSON-serialisable dictionary (ranks keyed ``"W_{a:b}"``), with ``verdict``."""
+        """Plain JSON-serialisable dictionary (ranks keyed ``"W_{a:b}"``), with ``verdict``
+        and ``numeric_evidence``."""
         d = asdict(self)
         d["verdict"] = self.verdict
+        d["numeric_evidence"] = self.numeric_evidence
+        for name in (*_BOUND_FLOATS, "lanczos_seconds"):  # not applicable: null, not NaN
+            if np.isnan(d[name]):
+                d[name] = None
         d["eigenvalues"] = self.eigenvalues.tolist()
         d["eigenvalues_w"] = self.eigenvalues_w.tolist()
         d["escape_direction"] = (
@@ -177,15 +267,20 @@ def analyze_flat(
     tol: Tolerances,
     flags: int = f.SPECTRUM | f.ORIGINAL,
     hessian: str = "dense",
+    threads: int | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Run the analysis kernel on one flat point (``flags``: bits of ``_kernels.fields``):
     ``hessian = "dense"`` :func:`mcland._kernels.classify.analyze` (the N x N Hessian),
     ``"structured"`` :func:`mcland._kernels.structured_classify.analyze_structured` (its
-    spectrum without it, docs/structured.md).
+    spectrum without it, docs/structured.md), ``"matrix_free"``
+    :func:`mcland.points.matrix_free.analyze_point_matrix_free` (no spectrum: ``flags``
+    ignored, the products on ``threads`` threads).
 
-    Returns ``(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)``: the
-    kernel's outputs (rows named by ``FLOAT_FIELDS`` / ``INT_FIELDS``, the mask of ``S``,
-    the partial products' ranks, the whitened and original spectra, the escape direction).
+    Returns ``(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape, extremes)``:
+    the kernel's outputs (rows named by ``FLOAT_FIELDS`` / ``INT_FIELDS``, the mask of
+    ``S``, the partial products' ranks, the whitened and original spectra (empty on the
+    matrix-free path), the escape direction) and the matrix-free bounds
+    (:class:`mcland.core.extremes.Extremes`; None on the other paths).
     """
     H = dims.size - 1
     N = int(np.sum(dims[1:] * dims[:-1]))
@@ -193,15 +288,19 @@ def analyze_flat(
     row_int = np.empty(len(f.INT_FIELDS), np.int64)
     s_mask = np.zeros(problem.d_y, np.bool_)
     ranks = np.zeros(H * (H + 1) // 2, np.int64)
-    spectrum_w = np.full(N, np.nan)
-    spectrum = np.full(N, np.nan)
+    n_spec = 0 if hessian == MATRIX_FREE_MODE else N  # no O(N) spectrum that is not computed
+    spectrum_w = np.full(n_spec, np.nan)
+    spectrum = np.full(n_spec, np.nan)
     escape = np.empty(N)
     out = PointOutput(row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape)
-    if hessian == "structured":
+    extremes = None
+    if hessian == MATRIX_FREE_MODE:
+        extremes = analyze_point_matrix_free(dims, w, problem, tol, threads, out)
+    elif hessian == "structured":
         analyze_structured(dims, w, problem.moments, tol.thresholds, flags, out, NO_MAX_K)
     else:
         analyze(dims, w, problem.moments, tol.thresholds, flags, out, np.empty(0))
-    return row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape
+    return row_float, row_int, s_mask, ranks, spectrum_w, spectrum, escape, extremes
 
 
 def inspect_point(
@@ -228,12 +327,16 @@ def inspect_point(
     problem : Problem, optional
         Precomputed ``Problem.from_data(X, Y)`` to skip its setup when inspecting many
         points of the same data (``X`` and ``Y`` are then ignored).
-    hessian : {"auto", "dense", "structured"}
+    hessian : {"auto", "dense", "structured", "matrix_free"}
         How the spectrum is computed: from the dense N x N Hessian, or from its compressed
         form K without it (docs/structured.md; same inertia, eigenvalues within the
-        stated multiple of ``eps ||H||``); ``auto`` (default) keeps the dense path up to
-        :data:`mcland.core.cost.DENSE_AUTO_MAX_N` parameters and takes the cheaper one
-        above (:func:`mcland.core.cost.choose_hessian`).
+        stated multiple of ``eps ||H||``), or not at all (``matrix_free``: proven
+        enclosures of the extreme eigenvalues and intervals of the inertia from
+        Hessian-vector products, docs/classify.md "Matrix-free rows"; the numeric type
+        only where they prove it); ``auto`` (default) keeps the dense path up to
+        :data:`mcland.core.cost.DENSE_AUTO_MAX_N` parameters, takes the cheaper one above,
+        and ``matrix_free`` when neither spectrum fits the memory limit and flop budget
+        (:func:`mcland.core.cost.choose_hessian`).
 
     Returns
     -------
@@ -252,15 +355,16 @@ def inspect_point(
     prob = problem if problem is not None else Problem.from_data(X, Y)
     dims, w = check_weights(weights, prob.d_x, prob.d_y)
     check_magnitude(dims, w, prob)
+    threads = default_threads()  # the matrix-free products' (the result does not depend on it)
     # analyze() holds 2 N x N arrays and then a third for the original coordinates
-    path = choose_hessian(hessian, dims, "inspect", matrices=3)
+    path = choose_hessian(hessian, dims, "inspect", matrices=3, matrix_free=True, threads=threads)
     try:
-        outputs = analyze_flat(dims, w, prob, tol, hessian=path)
+        outputs = analyze_flat(dims, w, prob, tol, hessian=path, threads=threads)
     except np.linalg.LinAlgError:
         raise MclandError(
             "the point's Hessian is not finite in float64: rescale the weights"
         ) from None
-    return point_report(dims, prob, *outputs)
+    return point_report(dims, prob, *outputs, spectrum_method=path)
 
 
 def check_magnitude(dims: np.ndarray, w: np.ndarray, problem: Problem) -> None:
@@ -283,11 +387,35 @@ def point_report(
     spectrum_w: np.ndarray,
     spectrum: np.ndarray,
     escape: np.ndarray,
+    extremes: Extremes | None = None,
+    *,
+    spectrum_method: str = "dense",
 ) -> PointReport:
-    """The :class:`PointReport` of the kernel's outputs for one point (:func:`analyze_flat`)."""
+    """The :class:`PointReport` of the kernel's outputs for one point (:func:`analyze_flat`;
+    ``extremes``: the matrix-free bounds, None on the paths ``spectrum_method`` ``dense``
+    and ``structured``, which computed the spectrum)."""
     fv = dict(zip(f.FLOAT_FIELDS, row_float.tolist(), strict=True))
     iv = dict(zip(f.INT_FIELDS, row_int.tolist(), strict=True))
     H = dims.size - 1
+    N = int(np.sum(dims[1:] * dims[:-1]))
+    if extremes is None:
+        bounds: dict[str, object] = dict.fromkeys(_BOUND_FLOATS, np.nan)
+        bounds.update(dict.fromkeys(_BOUND_INTS))
+        bounds.update(
+            spectrum_method=spectrum_method, proven_curvature=None, lanczos_products=None,
+            lanczos_seconds=np.nan,
+        )  # fmt: skip
+    else:
+        e = extremes.columns()
+        bounds = {name: e[name] for name in _BOUND_FLOATS + _BOUND_INTS}
+        bounds.update(
+            spectrum_method=MATRIX_FREE_MODE,
+            proven_curvature=extremes.curvature,
+            lanczos_products=extremes.lanczos_products,
+            lanczos_seconds=extremes.seconds,
+        )
+    # no spectrum, no count (the intervals hold what is proven)
+    count = {k: None if extremes is not None else iv[k] for k in ("n_neg", "n_zero", "n_pos")}
     curv = fv["escape_curvature"]
     keys = [(a, b) for a in range(1, H + 1) for b in range(1, a + 1)]
     return PointReport(
@@ -311,16 +439,15 @@ def point_report(
         noise_floor=fv["noise_floor"],
         tol_zero=fv["tol_zero"],
         tol_neg=fv["tol_neg"],
-        n_neg=iv["n_neg"],
-        n_zero=iv["n_zero"],
-        n_pos=iv["n_pos"],
+        **count,
         open_pair=(iv["open_h1"], iv["open_h2"]) if iv["open_h1"] > 0 else None,
         escape_curvature=None if np.isnan(curv) else curv,
         escape_direction=None if np.isnan(curv) else split_layers(escape, dims),
         ranks=dict(zip(keys, (int(k) for k in ranks), strict=True)),
         r=int(dims.min()),
-        N=int(spectrum.size),
+        N=N,
         min_rel_gap=problem.min_rel_gap,
+        **bounds,
         eigenvalues=spectrum,
         eigenvalues_w=spectrum_w,
     )
