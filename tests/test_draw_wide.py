@@ -45,10 +45,13 @@ def _blocky(g, rows, cols):
     return A
 
 
-@pytest.mark.parametrize(("n", "k", "m"), [(1, 1, 1), (7, 9, 8), (19, 12, 21), (12, 12, 12)])
+@pytest.mark.parametrize(
+    ("n", "k", "m"), [(1, 1, 1), (7, 9, 8), (19, 12, 21), (12, 12, 12), (9, 7, 130)]
+)
 def test_products_skipping_zeros_have_the_bits_of_the_ordered_sums(n, k, m):
     g = np.random.default_rng(n * k * m)
     for A, B in [
+        (g.standard_normal((n, k)), g.standard_normal((k, m))),  # dense: sums of k terms
         (
             _blocky(g, n, k) if min(n, k) > 5 else g.standard_normal((n, k)),
             g.standard_normal((k, m)),

@@ -312,6 +312,7 @@ def norm_products(w, dims, off):
 # finite: the product is then +-0, and a sum started at +0.0 is never -0.0 (in rounding
 # to nearest x + y = -0 only when both are -0), so adding +-0 leaves it unchanged.
 ROW_BLOCK = 8  # rows of the result updated per pass over B (B streamed n / 8 times)
+COL_BLOCK = 64  # columns of the result per transposed block of B in matmul_nt_rows
 
 
 @jit
@@ -347,6 +348,26 @@ def matmul_rows(A, B):
 
 @jit
 def matmul_nt_rows(A, B):
-    """``A @ B.T`` with the bits of :func:`matmul_nt`: :func:`matmul_rows` on a copy of
-    ``B.T`` (the products ``A[i, t] * B[j, t]`` are the same numbers)."""
-    return matmul_rows(A, B.T.copy())
+    """``A @ B.T`` (n, k) x (m, k)^T with the bits of :func:`matmul_nt`: as
+    :func:`matmul_rows`, on ``COL_BLOCK`` columns of the result at a time from a transposed
+    copy of that many rows of B (the products ``A[i, t] * B[j, t]`` are the same numbers;
+    the copy is ``k COL_BLOCK``, not ``k m``: no more memory than :func:`matmul_nt`)."""
+    if not all_finite(B):
+        return matmul_nt(A, B)
+    n, k = A.shape
+    m = B.shape[0]
+    out = np.zeros((n, m))
+    Bt = np.empty((k, min(m, COL_BLOCK)))
+    for j0 in range(0, m, COL_BLOCK):
+        w = min(m, j0 + COL_BLOCK) - j0
+        for t in range(k):
+            for jj in range(w):
+                Bt[t, jj] = B[j0 + jj, t]
+        for i0 in range(0, n, ROW_BLOCK):
+            for t in range(k):
+                for i in range(i0, min(n, i0 + ROW_BLOCK)):
+                    a = A[i, t]
+                    if a != 0.0:
+                        for jj in range(w):
+                            out[i, j0 + jj] += a * Bt[t, jj]
+    return out
