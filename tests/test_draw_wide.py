@@ -1,4 +1,4 @@
-"""The draw's reordered kernels (docs/performance.md, "Drawing wide points") give the
+"""The draw's reordered kernels (docs/structured.md §7, "Drawing a wide point") give the
 bits of the row-by-row construction they replaced: the Gram-Schmidt bases, the products
 that skip zeros, and a whole conditioned basis drawn from a point's stream, against the
 ordered references of tests/naive.py (the loops of mcland 0.9.0)."""
