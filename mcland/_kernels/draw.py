@@ -169,7 +169,7 @@ def _orthonormalise_pair(q, r):
 
     Every row goes through exactly those operations in that order, so the bits are those
     of the row-by-row loop (:func:`tests.naive.orthogonal_reference`); the loops around
-    them are reordered for speed (docs/performance.md, "Drawing wide points"): a row's
+    them are reordered for speed (docs/structured.md §7, "Drawing a wide point"): a row's
     first-pass steps with a finished panel of ``PANEL`` rows are applied to all rows below
     as soon as that panel is finished, four rows at a time, and the two matrices advance
     together."""
