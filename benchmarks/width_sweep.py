@@ -6,6 +6,8 @@ Usage::
     python benchmarks/width_sweep.py                     # widths 16 ... 1024, 2 threads
     python benchmarks/width_sweep.py --widths 16 64 --points 5
     python benchmarks/width_sweep.py --compile           # first-run compile time only
+    python benchmarks/width_sweep.py --draw --widths 64 256 1024 --points 3 \
+        --baseline-python ../main/.venv/bin/python      # the draw alone, against a baseline
 
 Every (width, method) runs in a child process of its own, so that its peak resident
 memory (``ru_maxrss`` of the child) is the method's alone; the points are those of
@@ -13,7 +15,10 @@ memory (``ru_maxrss`` of the child) is the method's alone; the points are those 
 in the child (draw time reported apart).  Methods: ``structured`` (the kernel
 :func:`mcland._kernels.structured.structured_spectrum`, whitened), ``dense-spectrum`` (the
 dense Hessian and its eigenvalues: ``hessian_into`` + ``dsyevd``), ``dense-analyze`` (the
-sampler's whole per-point analysis, :func:`mcland._kernels.classify.analyze`).  Dense runs
+sampler's whole per-point analysis, :func:`mcland._kernels.classify.analyze`), ``draw``
+(:func:`mcland._kernels.batch.draw_point` alone, with a hash of the drawn weights: with
+``--baseline-python`` the same points are also drawn by another installation's
+interpreter, e.g. the main branch's venv, and the hashes must agree).  Dense runs
 only where its ``16 N^2`` bytes fit (width <= 64 by default).  Timings on a shared machine
 are indicative; ratios taken in the same run are what to compare; the column ``load`` is
 the 1-minute load average before and after each (width, method) (2 cores: a load above 2
@@ -23,6 +28,7 @@ means the points shared the cores with other work).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -67,12 +73,21 @@ def _child(width, method, points, first):
         from mcland.core.blas import one_blas_thread
 
         one_blas_thread().__enter__()  # as sample and classify analyse each point
+    if method == "draw":
+        draw_point(plan.sampler, first + points)  # compiled (or loaded) before the clock
     for sid in range(first, first + points):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         p = draw_point(plan.sampler, sid)
         t_draw = time.perf_counter() - t0
         N = int(np.sum(p.dims[1:] * p.dims[:-1]))
         row = {"width": width, "method": method, "sid": sid, "N": N, "draw_s": t_draw}
+        if method == "draw":
+            row.update(seconds=t_draw, cpu_s=time.process_time() - c0)
+            row["w_sha256"] = hashlib.sha256(p.w.tobytes()).hexdigest()
+            row["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps(row), flush=True)
+            continue
         t0 = time.perf_counter()
         c0 = time.process_time()
         if method == "structured":
@@ -175,18 +190,66 @@ def _structured_cache_files():
     return sorted([*CACHE_DIR.glob("structured.*"), *CACHE_DIR.glob("band.*")])
 
 
-def _run(args, threads, one_blas=False):
+def _run(args, threads, one_blas=False, python=None):
     env = dict(os.environ)
     env[ONE_BLAS_ENV] = "1" if one_blas else "0"
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     proc = subprocess.run(
-        [sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False
+        [python or sys.executable, __file__, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-3000:])
         return []
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def _draw_table(args):
+    """``--draw``: per width, the median draw time (wall and CPU) and memory peak of this
+    installation and of the baseline's, their ratio, and whether the weights agree."""
+    import numpy as np
+
+    pythons = [("this", None)]
+    if args.baseline_python:
+        pythons.insert(0, ("baseline", args.baseline_python))
+    for _, py in pythons:  # compile (or load) the draw once per installation
+        _run(["--child", "16", "draw", "1", "0"], args.threads, python=py)
+    print(
+        f"{'width':>6} {'N':>9} {'code':>9} {'draw s med':>11} {'max':>8} {'cpu s med':>10} "
+        f"{'peak MB':>8} {'load':>11} {'ratio':>6} {'same w':>7}"
+    )
+    rows = []
+    for width in args.widths:
+        got = {}
+        for name, py in pythons:
+            load0 = os.getloadavg()[0]
+            r = _run(
+                ["--child", str(width), "draw", str(args.points), "0"], args.threads, python=py
+            )
+            rows += [{**x, "code": name} for x in r]
+            if not r:
+                print(f"{width:>6} {'':>9} {name:>9} failed", flush=True)
+                continue
+            got[name] = r
+            secs = np.array([x["seconds"] for x in r])
+            ratio = same = ""
+            if name == "this" and "baseline" in got:
+                base = np.median([x["seconds"] for x in got["baseline"]])
+                ratio = f"{base / np.median(secs):.1f}"
+                same = str([x["w_sha256"] for x in got["baseline"]] == [x["w_sha256"] for x in r])
+            print(
+                f"{width:>6} {r[0]['N']:>9} {name:>9} {np.median(secs):>11.4f} "
+                f"{secs.max():>8.4f} {np.median([x['cpu_s'] for x in r]):>10.4f} "
+                f"{max(x['maxrss_mb'] for x in r):>8.0f} "
+                f"{load0:>5.1f}-{os.getloadavg()[0]:<5.1f} {ratio:>6} {same:>7}",
+                flush=True,
+            )
+    if args.out:
+        args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def main():
@@ -208,6 +271,13 @@ def main():
         help="structured only, split into bases (products, SVDs, ranks), assembly of K "
         "(transformed factors, M^, assemble_k) and the eigensolver",
     )
+    ap.add_argument(
+        "--draw",
+        action="store_true",
+        help="time the draw alone (draw_point), per width; with --baseline-python also "
+        "with that interpreter's mcland, same points, weights compared by hash",
+    )
+    ap.add_argument("--baseline-python", default=None, help="interpreter of the baseline")
     ap.add_argument("--out", type=Path, default=None, help="write all rows as JSON lines")
     ap.add_argument("--child", nargs=4, metavar=("WIDTH", "METHOD", "POINTS", "FIRST"))
     ap.add_argument("--compile-child", action="store_true")
@@ -224,6 +294,9 @@ def main():
         for path in _structured_cache_files():
             path.unlink()
         print(_run(["--compile-child"], args.threads))
+        return
+    if args.draw:
+        _draw_table(args)
         return
     _run(["--child", "16", "dense-analyze", "1", "0"], args.threads)  # warm the caches
     _run(["--child", "16", "structured", "1", "0"], args.threads)

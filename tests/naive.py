@@ -49,3 +49,39 @@ def load_fixtures(path=None):
             )
         )
     return points
+
+
+# ------------------------------------------------------- the draw, row by row (0.9.0)
+
+
+def ordered_dot(x, y):
+    """``sum_k x[k] y[k]`` from 0.0 in ascending k, one rounding per operation (the order
+    of every dense kernel's sums)."""
+    s = 0.0
+    for a, b in zip(x.tolist(), y.tolist(), strict=True):
+        s += a * b
+    return s
+
+
+def ordered_matmul_nt(A, B):
+    """``A @ B.T`` with every entry an :func:`ordered_dot` (as ``dense.matmul_nt``)."""
+    return np.array([[ordered_dot(a, b) for b in B] for a in A]).reshape(A.shape[0], B.shape[0])
+
+
+def ordered_matmul(A, B):
+    """``A @ B`` with every entry an :func:`ordered_dot` (as ``dense.matmul``)."""
+    return ordered_matmul_nt(A, np.ascontiguousarray(B.T))
+
+
+def orthogonal_reference(q):
+    """The rows of ``q`` orthonormalised as the sampler did up to 0.9.0, row by row:
+    for each row j, modified Gram-Schmidt against rows 0 .. j-1 twice, then divided by
+    its norm (a copy; NumPy's elementwise ``q_j - d q_i`` rounds as the kernel's loop)."""
+    q = np.array(q, dtype=float)
+    for j in range(q.shape[0]):
+        for _ in range(2):
+            for i in range(j):
+                d = ordered_dot(q[i], q[j])
+                q[j] = q[j] - d * q[i]
+        q[j] = q[j] / np.sqrt(ordered_dot(q[j], q[j]))
+    return q

@@ -9,7 +9,7 @@ import pytest
 from mcland._kernels import rng as krng
 from mcland._kernels.classify import _cholesky_bracket, _exceeds
 from mcland._kernels.dense import as_matrix, layer_offsets, prod, product_table
-from mcland._kernels.draw import _orthogonal
+from mcland._kernels.draw import _orthonormalise_pair
 from mcland._kernels.fields import ABOVE, BAND, BELOW
 from mcland._kernels.hessian import frob_upper, gradient, hessian_into, loss, residual
 from mcland._kernels.lapack import eigvalsh_destroy
@@ -217,7 +217,11 @@ def test_stream_distributions():
 
 def test_random_orthogonal_matrices():
     st = krng.stream(3, 9)
-    qs = [_orthogonal(st, 5) for _ in range(2000)]
+    qs = []
+    for _ in range(1000):  # the rows of Gaussian matrices orthonormalised, two at a time
+        q, r = krng.normal_matrix(st, 5, 5).copy(), krng.normal_matrix(st, 5, 5).copy()
+        _orthonormalise_pair(q, r)
+        qs += [q, r]
     for q in qs[:50]:
         np.testing.assert_allclose(q @ q.T, np.eye(5), atol=1e-14)
     # Haar: entries have mean 0 and variance 1/n, both orientations occur

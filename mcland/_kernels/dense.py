@@ -302,3 +302,72 @@ def norm_products(w, dims, off):
             acc *= nrm[a]
             out[a, b] = acc
     return out
+
+
+# The draw's products at large widths (mcland._kernels.draw).  Same bits as matmul and
+# matmul_nt: every entry is the sum from 0.0 of the same products in the same (ascending)
+# order; only the loop order around the sums changes, so that the innermost loop runs
+# along contiguous rows (vectorised over the columns of the result) instead of down a
+# column of B, and the terms of a zero A[i, t] are skipped.  Skipping is exact when B is
+# finite: the product is then +-0, and a sum started at +0.0 is never -0.0 (in rounding
+# to nearest x + y = -0 only when both are -0), so adding +-0 leaves it unchanged.
+ROW_BLOCK = 8  # rows of the result updated per pass over B (B streamed n / 8 times)
+COL_BLOCK = 64  # columns of the result per transposed block of B in matmul_nt_rows
+
+
+@jit
+def all_finite(A):
+    """Whether every entry of the 2-D array ``A`` is finite."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            if not np.isfinite(A[i, j]):
+                return False
+    return True
+
+
+@jit
+def matmul_rows(A, B):
+    """``A @ B`` (n, k) x (k, m) with the bits of :func:`matmul` (see above), in
+    ``n k m`` multiply-adds less the skipped zeros of A; :func:`matmul` itself when B is
+    not finite (then ``0 * B[t, j]`` may be NaN)."""
+    if not all_finite(B):
+        return matmul(A, B)
+    n, k = A.shape
+    m = B.shape[1]
+    out = np.zeros((n, m))
+    for i0 in range(0, n, ROW_BLOCK):
+        i1 = min(n, i0 + ROW_BLOCK)
+        for t in range(k):
+            for i in range(i0, i1):
+                a = A[i, t]
+                if a != 0.0:
+                    for j in range(m):
+                        out[i, j] += a * B[t, j]
+    return out
+
+
+@jit
+def matmul_nt_rows(A, B):
+    """``A @ B.T`` (n, k) x (m, k)^T with the bits of :func:`matmul_nt`: as
+    :func:`matmul_rows`, on ``COL_BLOCK`` columns of the result at a time from a transposed
+    copy of that many rows of B (the products ``A[i, t] * B[j, t]`` are the same numbers;
+    the copy is ``k COL_BLOCK``, not ``k m``: no more memory than :func:`matmul_nt`)."""
+    if not all_finite(B):
+        return matmul_nt(A, B)
+    n, k = A.shape
+    m = B.shape[0]
+    out = np.zeros((n, m))
+    Bt = np.empty((k, min(m, COL_BLOCK)))
+    for j0 in range(0, m, COL_BLOCK):
+        w = min(m, j0 + COL_BLOCK) - j0
+        for t in range(k):
+            for jj in range(w):
+                Bt[t, jj] = B[j0 + jj, t]
+        for i0 in range(0, n, ROW_BLOCK):
+            for t in range(k):
+                for i in range(i0, min(n, i0 + ROW_BLOCK)):
+                    a = A[i, t]
+                    if a != 0.0:
+                        for jj in range(w):
+                            out[i, j0 + jj] += a * Bt[t, jj]
+    return out

@@ -20,7 +20,8 @@ from mcland._kernels.dense import (
     copy_into,
     layer_offsets,
     matmul,
-    matmul_nt,
+    matmul_nt_rows,
+    matmul_rows,
 )
 from mcland._kernels.jit import jit, jit_inline
 from mcland._kernels.whiten import problem, smallest_relative_gap
@@ -86,41 +87,122 @@ def draw_data(state, params, d_x, d_y):
     return X, Y, a, b, False, moments
 
 
+PANEL = 16  # rows finished before their pass-1 steps are applied to the rows below
+
+
+@jit_inline
+def _step(q, i, j):
+    """One Gram-Schmidt step on row j of ``q``: ``q_j -= (q_i . q_j) q_i``."""
+    d = 0.0
+    for k in range(q.shape[1]):
+        d += q[i, k] * q[j, k]
+    for k in range(q.shape[1]):
+        q[j, k] -= d * q[i, k]
+
+
+@jit_inline
+def _step_pair(q, r, i, j):
+    """:func:`_step` on row j of ``q`` and of ``r`` at once: two independent sums in
+    one loop (each as :func:`_step` computes it), so that one waits less on the other."""
+    d = 0.0
+    e = 0.0
+    for k in range(q.shape[1]):
+        d += q[i, k] * q[j, k]
+        e += r[i, k] * r[j, k]
+    for k in range(q.shape[1]):
+        q[j, k] -= d * q[i, k]
+        r[j, k] -= e * r[i, k]
+
+
+@jit_inline
+def _step4(q, i, j):
+    """:func:`_step` with q_i on rows j .. j+3 at once (four independent sums)."""
+    d0 = 0.0
+    d1 = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    for k in range(q.shape[1]):
+        c = q[i, k]
+        d0 += c * q[j, k]
+        d1 += c * q[j + 1, k]
+        d2 += c * q[j + 2, k]
+        d3 += c * q[j + 3, k]
+    for k in range(q.shape[1]):
+        c = q[i, k]
+        q[j, k] -= d0 * c
+        q[j + 1, k] -= d1 * c
+        q[j + 2, k] -= d2 * c
+        q[j + 3, k] -= d3 * c
+
+
+@jit_inline
+def _normalise(q, j):
+    nrm = 0.0
+    for k in range(q.shape[1]):
+        nrm += q[j, k] * q[j, k]
+    nrm = np.sqrt(nrm)
+    for k in range(q.shape[1]):
+        q[j, k] /= nrm
+
+
+@jit_inline
+def _first_pass_below(q, i0, i1):
+    """The first-pass steps with the finished rows ``i0 .. i1-1`` on every row below them,
+    in the order of i: what the row-by-row loop does to each row, four rows at a time."""
+    n = q.shape[0]
+    j = i1
+    while j + 4 <= n:
+        for i in range(i0, i1):
+            _step4(q, i, j)
+        j += 4
+    while j < n:
+        for i in range(i0, i1):
+            _step(q, i, j)
+        j += 1
+
+
 @jit
-def _orthogonal(state, n):
-    """Haar-random orthogonal (n, n): the rows of a Gaussian matrix orthonormalised by
-    Gram-Schmidt, twice for orthogonality to rounding level (the Q factor with positive
-    R diagonal, without a LAPACK call: these matrices have n <= a few dozen)."""
-    q = rng.normal_matrix(state, n, n)
-    for j in range(n):
-        for _ in range(2):
-            for i in range(j):
-                d = 0.0
-                for k in range(n):
-                    d += q[i, k] * q[j, k]
-                for k in range(n):
-                    q[j, k] -= d * q[i, k]
-        nrm = 0.0
-        for k in range(n):
-            nrm += q[j, k] * q[j, k]
-        nrm = np.sqrt(nrm)
-        for k in range(n):
-            q[j, k] /= nrm
-    return q
+def _orthonormalise_pair(q, r):
+    """Orthonormalise the rows of ``q`` and of ``r`` (both (n, n)) in place by modified
+    Gram-Schmidt, twice: for each row j in turn, the steps with rows 0 .. j-1, again the
+    same steps, then the row divided by its norm (the Q factor with positive R diagonal).
+
+    Every row goes through exactly those operations in that order, so the bits are those
+    of the row-by-row loop (:func:`tests.naive.orthogonal_reference`); the loops around
+    them are reordered for speed (docs/structured.md §7, "Drawing a wide point"): a row's
+    first-pass steps with a finished panel of ``PANEL`` rows are applied to all rows below
+    as soon as that panel is finished, four rows at a time, and the two matrices advance
+    together."""
+    n = q.shape[0]
+    for i0 in range(0, n, PANEL):
+        i1 = min(n, i0 + PANEL)
+        for j in range(i0, i1):
+            for i in range(i0, j):  # the rest of the first pass
+                _step_pair(q, r, i, j)
+            for i in range(j):  # the second pass
+                _step_pair(q, r, i, j)
+            _normalise(q, j)
+            _normalise(r, j)
+        _first_pass_below(q, i0, i1)
+        _first_pass_below(r, i0, i1)
 
 
 @jit
 def _conditioned(state, n, cond):
-    """Random ``G`` (n, n) with singular values log-uniform in [cond^-1/2, cond^1/2], and G^-1."""
-    q1 = _orthogonal(state, n)
-    q2 = _orthogonal(state, n)
+    """Random ``G`` (n, n) with singular values log-uniform in [cond^-1/2, cond^1/2], and G^-1:
+    ``G = q1 diag(sv) q2^T`` with q1, q2 Haar-random orthogonal (the rows of a Gaussian
+    matrix orthonormalised by Gram-Schmidt, twice for orthogonality to rounding level:
+    :func:`_orthonormalise_pair`, without a LAPACK call)."""
+    q1 = rng.normal_matrix(state, n, n)
+    q2 = rng.normal_matrix(state, n, n)
+    _orthonormalise_pair(q1, q2)
     half = 0.5 * np.log(cond)
     sv = np.empty(n)
     for j in range(n):
         sv[j] = np.exp(half * (2.0 * rng.uniform(state) - 1.0))
-    Ginv = matmul_nt(q2 / sv, q1)  # q2 diag(1/sv) q1^T
+    Ginv = matmul_nt_rows(q2 / sv, q1)  # q2 diag(1/sv) q1^T
     q1 *= sv
-    return matmul_nt(q1, q2), Ginv  # q1 diag(sv) q2^T
+    return matmul_nt_rows(q1, q2), Ginv  # q1 diag(sv) q2^T
 
 
 @jit
@@ -131,7 +213,7 @@ def _free_block(state, rows, cols, low_rank):
     k = min(rows, cols)
     if k >= 2 and rng.uniform(state) < low_rank:
         rho = rng.integer(state, 1, k - 1)
-        return matmul(
+        return matmul_rows(
             rng.normal_matrix(state, rows, rho), rng.normal_matrix(state, rho, cols)
         ) / np.sqrt(rho * cols)
     return rng.normal_matrix(state, rows, cols) / np.sqrt(cols)
@@ -293,7 +375,7 @@ def construct(state, params, kill_weights, dims, moments):
         else:
             g_h = gH
             g_h_inv = gH
-        Wh = matmul(matmul(g_h, mid), g_prev_inv)
+        Wh = matmul_rows(matmul_rows(g_h, mid), g_prev_inv)
         if h == 1:
             Wh = matmul(Wh, moments.K_inv)
         copy_into(Wh, w, pos)
