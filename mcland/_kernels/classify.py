@@ -241,6 +241,32 @@ def _first_order(table, table_off, dims, w, moments, Sxx_n, Syx_n, thresholds, o
 
 
 @jit_inline
+def _theory_with_tolerances(
+    table, table_off, dims, moments, R, critical, s_in, s, s_dev, thresholds, floor, h_norm, out
+):
+    """The zero and negative tolerances ``c_zero * floor``, ``c_neg * floor`` of the noise
+    floor ``floor`` and the theory's type of the point (``S`` read as ``s_in`` with ``s``
+    members and deviation ``s_dev``, residual ``R``, for the data ``moments``) into ``out``,
+    with ``||Hess_w||_F = h_norm``; returns ``(tol_zero, tol_neg)``.  Shared by the dense,
+    structured and matrix-free analyses."""
+    tol_zero = thresholds.c_zero * floor
+    tol_neg = thresholds.c_neg * floor
+    row = out.row_float
+    row[f.F_HESS_NORM_W] = h_norm
+    row[f.F_NOISE_FLOOR] = floor
+    row[f.F_TOL_ZERO] = tol_zero
+    row[f.F_TOL_NEG] = tol_neg
+    if not critical:
+        theory = f.NOT_CRITICAL
+    elif s_dev > S_DEV_MAX:
+        theory = f.AMBIGUOUS
+    else:
+        theory = _theory(table, table_off, dims, moments, R, s_in, s, tol_zero, tol_neg, out)
+    out.row_int[f.I_THEORY_TYPE] = theory
+    return tol_zero, tol_neg
+
+
+@jit_inline
 def _analyze_whitened(dims, w, moments, thresholds, flags, out, work):
     """Everything but the original-coordinate spectrum, for the point ``w`` and the data
     ``moments`` (whitened: ``Sxx = I``); ``work`` is scratch of at least ``2 N^2`` entries
@@ -264,22 +290,13 @@ def _analyze_whitened(dims, w, moments, thresholds, flags, out, work):
     h_norm = frob_upper(hess)
     pn, perr = product_norms(table, table_off, dims)
     floor = assembly_error(pn, perr, dims, Sxx_n, Syx_n, frob(R)) + np.sqrt(N) * EPS * h_norm
-    tol_zero = thresholds.c_zero * floor
-    tol_neg = thresholds.c_neg * floor
-    row = out.row_float
-    row[f.F_HESS_NORM_W] = h_norm
-    row[f.F_NOISE_FLOOR] = floor
-    row[f.F_TOL_ZERO] = tol_zero
-    row[f.F_TOL_NEG] = tol_neg
-
     # theory first (its verdict orders the Cholesky tests), then the numeric type
-    if not critical:
-        theory = f.NOT_CRITICAL
-    elif s_dev > S_DEV_MAX:
-        theory = f.AMBIGUOUS
-    else:
-        theory = _theory(table, table_off, dims, moments, R, s_in, s, tol_zero, tol_neg, out)
-    out.row_int[f.I_THEORY_TYPE] = theory
+    tol_zero, tol_neg = _theory_with_tolerances(
+        table, table_off, dims, moments, R, critical, s_in, s, s_dev, thresholds, floor, h_norm,
+        out,
+    )  # fmt: skip
+    row = out.row_float
+    theory = out.row_int[f.I_THEORY_TYPE]
     at_global = abs(L - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
     if not np.isfinite(h_norm):  # overflow: no LAPACK on non-finite input, type unknown
         out.row_int[f.I_NUMERIC_TYPE] = _numeric_type(critical, at_global, f.BAND)

@@ -17,7 +17,7 @@ import numpy as np
 
 from mcland._kernels import fields as f
 from mcland._kernels.bundles import Moments
-from mcland._kernels.classify import S_DEV_MAX, _first_order, _theory, whitened_problem
+from mcland._kernels.classify import _first_order, _theory_with_tolerances, whitened_problem
 from mcland._kernels.dense import as_matrix, copy_into, frob, layer_offsets, matmul, product_table
 from mcland._kernels.jit import jit
 
@@ -52,21 +52,12 @@ def analyze_without_spectrum(dims, w, moments, thresholds, floor, hess_norm_w, o
     L, R, critical, s_in, s, s_dev = _first_order(
         table, table_off, dims, w_white, white, Sxx_n, Syx_n, thresholds, out
     )
-    tol_zero = thresholds.c_zero * floor
-    tol_neg = thresholds.c_neg * floor
-    row = out.row_float
-    row[f.F_HESS_NORM_W] = hess_norm_w
-    row[f.F_NOISE_FLOOR] = floor
-    row[f.F_TOL_ZERO] = tol_zero
-    row[f.F_TOL_NEG] = tol_neg
-    if not critical:
-        theory = f.NOT_CRITICAL
-    elif s_dev > S_DEV_MAX:
-        theory = f.AMBIGUOUS
-    else:
-        theory = _theory(table, table_off, dims, white, R, s_in, s, tol_zero, tol_neg, out)
-    out.row_int[f.I_THEORY_TYPE] = theory
+    _theory_with_tolerances(
+        table, table_off, dims, white, R, critical, s_in, s, s_dev, thresholds, floor,
+        hess_norm_w, out,
+    )  # fmt: skip
     if esc.size >= N:  # back to original coordinates: V_1 = V'_1 K^{-1}
         copy_into(matmul(as_matrix(esc, 0, dims[1], d_x), moments.K_inv), esc, 0)
+    row = out.row_float
     at_global = abs(L - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
     return critical, at_global

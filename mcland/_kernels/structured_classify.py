@@ -19,11 +19,10 @@ import numpy as np
 from mcland._kernels import fields as f
 from mcland._kernels.bundles import Moments, PointOutput, StructuredControl
 from mcland._kernels.classify import (
-    S_DEV_MAX,
     _bracket,
     _first_order,
     _numeric_type,
-    _theory,
+    _theory_with_tolerances,
     analyze,
     whitened_problem,
 )
@@ -125,19 +124,10 @@ def analyze_structured_into(dims, w, moments, thresholds, flags, out, max_k, com
         out.row_int[f.I_NUMERIC_TYPE] = _numeric_type(critical, False, f.BAND)
         return -sp.k, -1
     floor = sp.floor
-    tol_zero = thresholds.c_zero * floor
-    tol_neg = thresholds.c_neg * floor
-    row[f.F_HESS_NORM_W] = sp.hess_norm
-    row[f.F_NOISE_FLOOR] = floor
-    row[f.F_TOL_ZERO] = tol_zero
-    row[f.F_TOL_NEG] = tol_neg
-    if not critical:
-        theory = f.NOT_CRITICAL
-    elif s_dev > S_DEV_MAX:
-        theory = f.AMBIGUOUS
-    else:
-        theory = _theory(table, table_off, dims, white, R, s_in, s, tol_zero, tol_neg, out)
-    out.row_int[f.I_THEORY_TYPE] = theory
+    tol_zero, tol_neg = _theory_with_tolerances(
+        table, table_off, dims, white, R, critical, s_in, s, s_dev, thresholds, floor,
+        sp.hess_norm, out,
+    )  # fmt: skip
     at_global = abs(L - row[f.F_GLOBAL_MIN_VALUE]) <= row[f.F_LOSS_TOL]
     spectral = np.isfinite(sp.hess_norm) and sp.info == 0
     if not spectral:
