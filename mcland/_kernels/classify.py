@@ -325,6 +325,22 @@ def whitened_problem(dims, w, Syx, K, Kinv):
     return ww, matmul(Syx, Kinv)
 
 
+@jit_inline
+def whitened_point(dims, w, moments):
+    """The point and the data in whitened input coordinates: the flat weights
+    ``(W_1 K, W_2, ..., W_H)`` and the :class:`.bundles.Moments` of ``Sxx = I``,
+    ``Syx K^{-1}`` (``K = K^{-1} = I``, ``mu = 1``; ``tr_syy``, ``lam``, ``U``, ``Vt`` as
+    ``moments``).  Shared by the dense, structured and matrix-free analyses."""
+    d_x = dims[0]
+    w_white, Syx_white = whitened_problem(dims, w, moments.Syx, moments.K, moments.K_inv)
+    eye = np.eye(d_x)
+    white = Moments(
+        eye, Syx_white, moments.tr_syy, np.ones(d_x), eye, eye, moments.lam, moments.U,
+        moments.Vt,
+    )  # fmt: skip
+    return w_white, white
+
+
 @jit
 def analyze(dims, w, moments, thresholds, flags, out, work):
     """Analyse the point ``w`` (flat layers, see :mod:`.dense`) for the data ``moments``
@@ -362,12 +378,7 @@ def analyze(dims, w, moments, thresholds, flags, out, work):
     N = off[H]
     if work.size < 2 * N * N:
         work = np.empty(2 * N * N)
-    w_white, Syx_white = whitened_problem(dims, w, moments.Syx, moments.K, moments.K_inv)
-    eye = np.eye(d_x)
-    white = Moments(
-        eye, Syx_white, moments.tr_syy, np.ones(d_x), eye, eye, moments.lam, moments.U,
-        moments.Vt,
-    )  # fmt: skip
+    w_white, white = whitened_point(dims, w, moments)
     esc = out.escape
     if esc.size >= N:
         esc[:N] = 0.0

@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._kernels import fields as f
-from mcland._kernels.bundles import Moments
-from mcland._kernels.classify import _first_order, _theory_with_tolerances, whitened_problem
+from mcland._kernels.classify import _first_order, _theory_with_tolerances, whitened_point
 from mcland._kernels.dense import as_matrix, copy_into, frob, layer_offsets, matmul, product_table
 from mcland._kernels.jit import jit
 
@@ -34,12 +33,7 @@ def analyze_without_spectrum(dims, w, moments, thresholds, floor, hess_norm_w, o
     value within ``loss_tol``."""
     d_x = dims[0]
     off = layer_offsets(dims)
-    w_white, Syx_white = whitened_problem(dims, w, moments.Syx, moments.K, moments.K_inv)
-    eye = np.eye(d_x)
-    white = Moments(
-        eye, Syx_white, moments.tr_syy, np.ones(d_x), eye, eye, moments.lam, moments.U,
-        moments.Vt,
-    )  # fmt: skip
+    w_white, white = whitened_point(dims, w, moments)
     esc = out.escape
     N = off[dims.size - 1]
     if esc.size >= N:

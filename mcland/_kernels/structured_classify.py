@@ -17,14 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._kernels import fields as f
-from mcland._kernels.bundles import Moments, PointOutput, StructuredControl
+from mcland._kernels.bundles import PointOutput, StructuredControl
 from mcland._kernels.classify import (
     _bracket,
     _first_order,
     _numeric_type,
     _theory_with_tolerances,
     analyze,
-    whitened_problem,
+    whitened_point,
 )
 from mcland._kernels.dense import as_matrix, copy_into, frob, layer_offsets, matmul, product_table
 from mcland._kernels.jit import jit
@@ -101,12 +101,7 @@ def analyze_structured_into(dims, w, moments, thresholds, flags, out, max_k, com
     d_x = dims[0]
     off = layer_offsets(dims)
     N = off[H]
-    w_white, Syx_white = whitened_problem(dims, w, moments.Syx, moments.K, moments.K_inv)
-    eye = np.eye(d_x)
-    white = Moments(
-        eye, Syx_white, moments.tr_syy, np.ones(d_x), eye, eye, moments.lam, moments.U,
-        moments.Vt,
-    )  # fmt: skip
+    w_white, white = whitened_point(dims, w, moments)
     esc = out.escape
     if esc.size >= N:
         esc[:N] = 0.0
