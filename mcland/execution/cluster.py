@@ -139,13 +139,13 @@ def run_shards(
     losses = 0
     tries = dict.fromkeys(shards, 0)
     failures: dict[int, str] = {}
-    futures: dict[Any, int] = {}
+    futures: dict[Any, tuple[int, Any]] = {}  # each task's shard and the job it was given
     pending = dd.as_completed(loop=c.loop)
 
     def submit(k: int, counted: bool = True) -> None:
         tries[k] += counted
         fut = c.submit(shard_task, job_ref, path, manifest, k, pure=False)
-        futures[fut] = k
+        futures[fut] = (k, job_ref)
         pending.add(fut)
 
     def job_lost() -> bool:
@@ -160,7 +160,7 @@ def run_shards(
         submit(k)
     computed = 0
     for fut in pending:
-        k = futures.pop(fut)
+        k, given = futures.pop(fut)
         try:
             rows = fut.result()
         except MclandError:
@@ -168,12 +168,12 @@ def run_shards(
         except Exception as exc:  # a dead worker, a lost job, ...: try again
             failures[k] = f"{type(exc).__name__}: {exc}"
             cancelled = fut.status == "cancelled"
-            if cancelled and job_lost():
+            if cancelled and given is job_ref and job_lost():
                 losses += 1
                 if losses > JOB_LOSSES:
                     break
                 job_ref = c.scatter(job, broadcast=True, hash=False)
-            if cancelled and losses <= JOB_LOSSES:
+            if cancelled and given is not job_ref:  # its job was lost: not the shard's failure
                 submit(k, counted=False)
             elif tries[k] < ATTEMPTS:
                 submit(k)
@@ -193,7 +193,7 @@ def run_shards(
             stop.between_shards()
     if not failures:
         return computed
-    c.cancel(list(futures))
+    c.cancel(list(futures))  # after a break: the tasks still pending
     k = min(failures)
     why = (
         f"the job's data was lost with dying workers {losses} time(s)"
