@@ -46,7 +46,7 @@ def test_a_wide_dynamics_run_that_cannot_fit_is_refused_in_one_line(capsys, tmp_
     cfg = tmp_path / "wide.toml"
     cfg.write_text(
         "n = 2\n[architecture]\ndepth = [3, 3]\nd_y = [4, 4]\nd_x_extra = [2, 2]\n"
-        'hidden = [256, 256]\n[dynamics]\nexperiment = "small_init"\n',
+        'hidden = [256, 256]\n[dynamics]\nexperiment = "small_init"\nintegrator = "explicit"\n',
         encoding="utf-8",
     )
     st = cost.structured_cost((6, 256, 256, 4))
