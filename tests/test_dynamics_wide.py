@@ -16,7 +16,7 @@ import mcland.points.plan as plan_module
 from mcland.core import cost
 from mcland.core.errors import TooLarge
 from mcland.core.tolerances import EPS
-from mcland.flow import experiment
+from mcland.flow import experiment, small_init
 from mcland.flow.run import dynamics, flow_vectors, make_job
 
 WIDE = {"n": 2, "architecture": {"depth": [3, 3], "d_y": [4, 4], "d_x_extra": [2, 2],
@@ -95,7 +95,7 @@ def test_the_flows_structured_analyses_agree_with_the_dense_ones(monkeypatch):
     assert 2 <= big.sum() < len(dense)
     assert {int(np.sum(d[1:] * d[:-1])) > 20 for d, _ in paths} == {True, False}
     assert all((int(np.sum(d[1:] * d[:-1])) > 20) == (p == "structured") for d, p in paths)
-    pd.testing.assert_frame_equal(dense[~big], wide[~big])
+    pd.testing.assert_frame_equal(dense[~big], wide[~big], check_exact=True)
     d, w = dense[big], wide[big]
     assert (w.spectrum_zeros > 0).all() and (d.spectrum_zeros == 0).all()
     # the record's eigenvalues and the flows' W* are the same analysis of the same point
@@ -105,3 +105,40 @@ def test_the_flows_structured_analyses_agree_with_the_dense_ones(monkeypatch):
         assert (gap <= GAP * EPS * d.hess_norm.to_numpy()).all(), (col, gap / d.hess_norm)
     assert (w.settled_type == d.settled_type).all() and (w.status == d.status).all()
     assert [list(s) for s in w.settled_S] == [list(s) for s in d.settled_S]
+
+
+def test_small_init_plateaus_of_structured_points_agree_with_the_dense_ones(monkeypatch):
+    """small_init's flows do not depend on the analysis (its time unit is the data's): with
+    the dense limit lowered, the points above it follow the same flows bit for bit, and
+    their plateaus (each visit's point of smallest gradient), analysed by the structured
+    spectrum, have the dense analysis's S, type and loss, eig_min within GAP eps ||H||_F
+    (the plateau's, from the dense analysis)."""
+    cfg = {**QUICK, "n": 6, "architecture": {**QUICK["architecture"], "d_y": [2, 3]},
+           "dynamics": {"experiment": "small_init", "eps": [1e-3], "max_evals": 3000}}  # fmt: skip
+    seen = []
+    analyze = small_init.analyze
+
+    def spy(dims, w, problem, tol, hessian="dense"):
+        rep, loss_tol = analyze(dims, w, problem, tol, hessian)
+        seen.append((hessian, rep.eig_min, rep.hess_norm))
+        return rep, loss_tol
+
+    monkeypatch.setattr(small_init, "analyze", spy)
+    dense = dynamics(cfg, threads=1)
+    plateaus, seen = seen, []
+    monkeypatch.setattr(plan_module, "DENSE_AUTO_MAX_N", 20)
+    wide = dynamics(cfg, threads=1)
+    big = (dense.N > 20).to_numpy()
+    assert big.sum() >= 2 and (wide.spectrum_zeros[big] > 0).all()
+    flow = ["eps", "init_norm", "loss_start", "t_global", "n_evals", "loss_end", "loss_curve",
+            "visits", "visited_S", "n_plateaus", "status", "settled_S", "settled_type"]  # fmt: skip
+    assert dense[flow].map(repr).equals(wide[flow].map(repr))  # repr: floats round-trip
+    pairs = [(p, q) for a, b in zip(dense.plateaus[big], wide.plateaus[big], strict=True)
+             for p, q in zip(a, b, strict=True)]  # fmt: skip
+    assert len(pairs) >= 2, "too few plateaus on the structured points"
+    for p, q in pairs:
+        assert (list(p["S"]), p["numeric_type"]) == (list(q["S"]), q["numeric_type"])
+        assert p["loss"] == q["loss"]  # first-order facts: the same routines
+    assert [h for h, _, _ in seen].count("structured") == len(pairs)
+    for (_, e_dense, norm), (_, e_wide, _) in zip(plateaus, seen, strict=True):
+        assert abs(e_dense - e_wide) <= GAP * EPS * norm, (e_dense, e_wide, norm)

@@ -135,10 +135,20 @@ class DynamicsJob:
     def load_kernels(self, progress: bool = False) -> float:
         """The sampler's kernels (:meth:`mcland.points.plan.Plan.load_kernels`: the wide
         ones for a plan with structured points) and the configured integrator's, compiled
-        beside them on a first run (:func:`mcland._kernels.compile.flow.prepare_dynamics`)."""
+        beside them on a first run (:func:`mcland._kernels.compile.flow.prepare_dynamics`);
+        with ``progress`` and structured points, one line on stderr says what they cost."""
         integrator = self.settings.integrator
         wide = self.plan.structured != "none"
-        return prepare_dynamics(self.plan.sampler, integrator, notifier(progress), wide=wide)
+        notify = notifier(progress)
+        if wide and notify is not None:  # the progress bar moves per batch of such points
+            above = "every point" if self.plan.structured == "all" else (
+                f"points of more than {self.plan.dense_max_n:,} parameters"
+            )  # fmt: skip
+            notify(
+                f"{above}: structured spectrum for W* and the end of each flow, seconds (width "
+                "256) to minutes (width 1,024) per analysis (docs/dynamics.md, Width)"
+            )
+        return prepare_dynamics(self.plan.sampler, integrator, notify, wide=wide)
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         """Start the points' sample records and their flows (one task per point)."""
