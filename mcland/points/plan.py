@@ -236,7 +236,8 @@ def _paths(
     n_max = plan.n_max
     what = f"{run} (architecture.hidden, depth at their maxima)"
     original = cfg.output.original_spectrum
-    matrices = 3 if original else 2  # analyze()'s N x N arrays per point
+    # analyze()'s N x N arrays per point (a dynamics run's flows analyse in both coordinates)
+    matrices = 3 if original or run == "dynamics" else 2
     structured = {"dense": "none", "structured": "all"}.get(mode, "none")
     n_dense = 0 if structured == "all" else n_max
     if mode == "auto" and n_max > DENSE_AUTO_MAX_N:
