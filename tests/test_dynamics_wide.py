@@ -58,7 +58,9 @@ def test_a_wide_dynamics_run_that_cannot_fit_is_refused_in_one_line(capsys, tmp_
     )  # fmt: skip
     assert msg.startswith("dynamics (architecture.hidden, depth at their maxima"), msg
     monkeypatch.setenv(cost.MEMORY_ENV, "1e9")
-    with pytest.raises(TooLarge, match=r"^dynamics .*dense Hessian of N = 68,096.*111\.3 GB") as err:
+    with pytest.raises(
+        TooLarge, match=r"^dynamics .*dense Hessian of N = 68,096.*111\.3 GB"
+    ) as err:
         make_job({**WIDE, "classify": {"hessian": "dense"}})
     assert 'classify.hessian = "structured"' in str(err.value)  # what a dynamics run can do
 
