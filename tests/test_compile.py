@@ -60,7 +60,8 @@ CONFIG = {"n": 40, "seed": 7, "architecture": {"depth": [2, 4], "hidden": [1, 4]
 # A dynamics run in a child with its own NUMBA_CACHE_DIR; prints how the integrator came.
 _DYNAMICS = """
 import hashlib, json
-from mcland._kernels import integrator
+from numba.core.registry import CPUDispatcher
+from mcland._kernels import batch, integrator, structured, structured_classify
 from mcland._kernels.compile.common import is_ready
 from mcland._kernels.compile.flow import ready_stamp
 from mcland.flow.run import dynamics
@@ -75,6 +76,11 @@ print(json.dumps({{
         sum(integrator.integrate_flow.stats.cache_misses.values()),
     ],
     "records": hashlib.sha256(df.to_csv().encode()).hexdigest(),
+    "structured": len(batch.process_range_wide.signatures) + sum(
+        len(obj.signatures) for module in (structured, structured_classify)
+        for obj in vars(module).values()
+        if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__
+    ),
 }}))
 """
 
@@ -163,6 +169,7 @@ def test_a_first_dynamics_run_loads_the_integrator_its_child_compiled(tmp_path):
     cold = _child(tmp_path, code=_DYNAMICS, cfg=DYNAMICS)
     assert not cold["ready_before"] and cold["ready_after"]
     assert cold["integrate_flow"] == [1, 0]  # the child's, loaded before the first point
+    assert cold["structured"] == 0  # a dense dynamics plan compiles no structured kernel
     warm = _child(tmp_path, code=_DYNAMICS, cfg=DYNAMICS)
     assert warm["ready_before"]
     assert warm["integrate_flow"] == [1, 0]  # loaded lazily on the first point

@@ -112,24 +112,6 @@ def test_a_wide_plan_that_fits_runs_structured_points_a_slot_at_a_time(monkeypat
         make_plan(cfg)
 
 
-def test_dynamics_keeps_the_dense_check_its_flows_need(monkeypatch):
-    """A dynamics run analyses its points densely along the flows: a width the dense path
-    cannot hold is refused before anything runs, as in 0.8 (a sample run would take it)."""
-    from mcland.flow.run import make_job
-
-    cfg = {"n": 2, "architecture": {"depth": [3, 3], "d_y": [4, 4], "d_x_extra": [2, 2],
-                                    "hidden": [256, 256]}}  # fmt: skip
-    monkeypatch.setenv(cost.MEMORY_ENV, "1e9")
-    assert make_plan(cfg).structured == "above"
-    with pytest.raises(TooLarge, match=r"the dense Hessian of N = 68,096 parameters") as err:
-        make_job(cfg)
-    msg = str(err.value)  # says which run it is, and no alternative a dynamics run lacks
-    assert msg.startswith("dynamics (architecture.hidden, depth at their maxima)"), msg
-    assert 'hessian = "structured"' not in msg and "matrix_free" not in msg
-    with pytest.raises(mcland.MclandError, match="not available for dynamics"):
-        make_job({"n": 1, "classify": {"hessian": "structured"}})
-
-
 def test_inspect_dense_beyond_the_limit_exits_2_naming_the_alternative(
     capsys, tmp_path, monkeypatch
 ):

@@ -24,7 +24,9 @@ class ExperimentPoint:
 
     ``values`` are the enumerated critical values (ascending, ``|S| <= r``); ``a`` the
     per-layer scale ``(||Syx||_F / ||Sxx||_F)^(1/H)`` of a balanced network with the data's
-    gain; ``eta_data = 1 / (2 H ||Sxx||_2 a^(2(H-1)))`` the data's time unit.
+    gain; ``eta_data = 1 / (2 H ||Sxx||_2 a^(2(H-1)))`` the data's time unit; ``hessian``
+    the analysis path of the architecture's points, ``W*``, the ends of the flows and the
+    plateaus alike (:func:`analyze`).
     """
 
     dims: np.ndarray
@@ -37,19 +39,31 @@ class ExperimentPoint:
     values: np.ndarray
     a: float
     eta_data: float
+    hessian: str = "dense"
 
 
-def analyze(dims: np.ndarray, w: np.ndarray, problem: Problem, tol: Tolerances):
-    """``(PointReport, loss_tol)`` of the flat point ``w`` (spectra in both coordinates)."""
-    outputs = analyze_flat(dims, w, problem, tol)
-    return point_report(dims, problem, *outputs), float(outputs[0][fields.F_LOSS_TOL])
+def analyze(
+    dims: np.ndarray, w: np.ndarray, problem: Problem, tol: Tolerances, hessian: str = "dense"
+):
+    """``(PointReport, loss_tol)`` of the flat point ``w`` (spectra in both coordinates,
+    ``eig_min``, ``eig_max`` in the original ones): ``hessian = "dense"`` from the N x N
+    Hessian, ``"structured"`` from the compressed Hessian K of each coordinates
+    (docs/structured.md: no N x N array, the eigenvalues within a multiple of
+    ``eps ||H||`` of the dense ones; ``(4/3) k^3`` flops per K, seconds at width 256 and
+    minutes at 1,024, docs/dynamics.md "Width")."""
+    outputs = analyze_flat(dims, w, problem, tol, hessian=hessian)
+    report = point_report(dims, problem, *outputs, spectrum_method=hessian)
+    return report, float(outputs[0][fields.F_LOSS_TOL])
 
 
 def make_point(
-    dims: np.ndarray, w_star: np.ndarray, problem: Problem, tol: Tolerances
-) -> ExperimentPoint:
+    dims: np.ndarray, w_star: np.ndarray, problem: Problem, tol: Tolerances,
+    hessian: str = "dense",
+) -> ExperimentPoint:  # fmt: skip
+    """The :class:`ExperimentPoint` of ``W* = w_star`` (flat), analysed on the path
+    ``hessian`` (:func:`analyze`)."""
     H = dims.size - 1
-    report, loss_tol = analyze(dims, w_star, problem, tol)
+    report, loss_tol = analyze(dims, w_star, problem, tol, hessian)
     a = float((la.norm(problem.Syx) / la.norm(problem.Sxx)) ** (1.0 / H))
     eta_data = 1.0 / (2.0 * H * float(problem.mu[-1]) * a ** (2 * (H - 1)))
     # the loss followed is that of the problem's moments (the sampler's own for a drawn point)
@@ -59,7 +73,7 @@ def make_point(
     )  # fmt: skip
     return ExperimentPoint(
         dims, w_star, problem, flow, tol, report, loss_tol,
-        problem.critical_values(report.r), a, eta_data,
+        problem.critical_values(report.r), a, eta_data, hessian,
     )  # fmt: skip
 
 
@@ -70,7 +84,7 @@ def seed_stream(seed: int, sample_id: int, tag: int) -> np.random.Generator:
 def end_columns(pt: ExperimentPoint, res: FlowResult, eta: float, t_curve: np.ndarray) -> dict:
     """The columns shared by both experiments (``_RUN`` of :mod:`mcland.flow.schema`)."""
     w_end = np.concatenate([W.ravel() for W in res.weights])
-    end, _ = analyze(pt.dims, w_end, pt.problem, pt.tol)
+    end, _ = analyze(pt.dims, w_end, pt.problem, pt.tol, pt.hessian)
     same = max(pt.loss_tol, 1e-12 * abs(end.global_min_value))
     return {
         "eta": eta,

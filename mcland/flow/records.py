@@ -21,12 +21,13 @@ from mcland.points.plan import Plan
 def _records(
     dims: np.ndarray, w_star: np.ndarray, X: np.ndarray, Y: np.ndarray, settings: Dynamics,
     *, seed: int, sample_id: int, problem: Problem | None = None,
-    tolerances: Tolerances | None = None,
+    tolerances: Tolerances | None = None, hessian: str = "dense",
 ) -> list[dict]:  # fmt: skip
-    """The rows of :func:`point_records` for a given point (tests call it on chosen points)."""
+    """The rows of :func:`point_records` for a given point (tests call it on chosen points),
+    its analyses on the path ``hessian`` (:func:`mcland.flow.experiment.analyze`)."""
     problem = problem if problem is not None else Problem.from_data(X, Y)
     w_star = np.ascontiguousarray(w_star, np.float64)
-    pt = make_point(dims, w_star, problem, tolerances or Tolerances())
+    pt = make_point(dims, w_star, problem, tolerances or Tolerances(), hessian)
     if settings.experiment == "escape":
         rows = escape_rows(pt, settings, seed, sample_id)
     else:
@@ -41,8 +42,11 @@ def point_records(plan: Plan, settings: Dynamics, sample_id: int) -> list[dict]:
     The point is drawn as the sampler draws it (:func:`mcland._kernels.batch.draw_point`,
     from ``plan.sampler``) and classified with ``plan.config.classify``'s tolerances; random
     directions come from ``numpy.random.SeedSequence([plan.seed, sample_id, tag])`` (tag 15:
-    the escape direction ``V``; 16: the initial ``G``).  Safe to call concurrently from
-    threads (the kernels release the GIL); the same arguments give the same rows bit for bit.
+    the escape direction ``V``; 16: the initial ``G``).  Its analyses (``W*``, the ends of
+    the flows, the plateaus) take the path of the point's record (:meth:`Plan.hessian`:
+    the dense Hessian up to the plan's dense limit, the structured spectrum above it).
+    Safe to call concurrently from threads (the kernels release the GIL); the same
+    arguments give the same rows bit for bit.
 
     Parameters
     ----------
@@ -68,7 +72,9 @@ def point_records(plan: Plan, settings: Dynamics, sample_id: int) -> list[dict]:
         m.Sxx, m.Syx, float(m.tr_syy), m.mu, m.K, m.K_inv, m.lam, m.U, m.Vt,
         float(smallest_relative_gap(m.lam)), float(m.mu[0] / m.mu[-1]),
     )  # fmt: skip
+    dims = np.array(point.dims)
     return _records(
-        np.array(point.dims), np.array(point.w), np.array(point.X), np.array(point.Y),
-        settings, seed=plan.seed, sample_id=int(sample_id), problem=problem, tolerances=tol,
+        dims, np.array(point.w), np.array(point.X), np.array(point.Y), settings,
+        seed=plan.seed, sample_id=int(sample_id), problem=problem, tolerances=tol,
+        hessian=plan.hessian(int(np.sum(dims[1:] * dims[:-1]))),
     )  # fmt: skip

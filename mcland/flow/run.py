@@ -39,6 +39,7 @@ from mcland.execution.job import notifier
 from mcland.execution.threads import ThreadPool
 from mcland.flow.records import point_records
 from mcland.flow.schema import record_schema
+from mcland.flow.small_init import MAX_VISITS
 from mcland.points.plan import Plan, make_plan
 from mcland.points.records import PARQUET_OPTIONS, SCHEMA
 from mcland.rundir.kinds import Kind
@@ -46,6 +47,10 @@ from mcland.rundir.kinds import Kind
 # points per batch: a point's flows cost ~1e3-1e5 gradient evaluations, so small batches
 # keep progress and SIGTERM checks frequent; results do not depend on it
 BATCH = 8
+# float64 vectors of N one point's flows hold besides its analysis: the integrator's
+# stages and buffers (about 14), the experiment's copies of the weights and the analysis
+# outputs (about 10), room for a Krylov basis; small_init adds its visits' weights
+FLOW_VECTORS = 48
 DEFAULT_DELTAS = tuple(Dynamics().deltas)  # escape()'s default: the [dynamics] section's
 
 
@@ -79,6 +84,20 @@ followed by the experiment's columns (:func:`run_schema`), keyed by ``sample_id`
 repeated once per delta or eps."""
 
 
+def flow_vectors(experiment: str) -> int:
+    """Float64 vectors of ``N`` one point of ``experiment`` holds during its flows
+    (:data:`FLOW_VECTORS`, plus ``MAX_VISITS`` visits' weights for ``small_init``): part of
+    a point's memory in the plan's check (:func:`mcland.points.plan.make_plan`)."""
+    return FLOW_VECTORS + (MAX_VISITS if experiment == "small_init" else 0)
+
+
+def _gated_records(plan: Plan, settings: Dynamics, sample_id: int) -> list[dict]:
+    """:func:`point_records` holding one of the plan's slots (:meth:`Plan.slot`): the
+    structured analyses and the flows of a point count in the plan's memory check."""
+    with plan.slot():
+        return point_records(plan, settings, sample_id)
+
+
 class _Started(NamedTuple):
     """A batch being computed: the sample part and one future (or result) per point."""
 
@@ -94,7 +113,12 @@ class DynamicsJob:
     plan: Plan
 
     kind = "dynamics"
-    batch = BATCH
+
+    @property
+    def batch(self) -> int:
+        """Points per table: :data:`BATCH`, or the plan's (``WIDE_BATCH``) with structured
+        points, whose output buffers its memory check counts."""
+        return BATCH if self.plan.structured == "none" else self.plan.batch
 
     @property
     def settings(self) -> Dynamics:
@@ -109,19 +133,31 @@ class DynamicsJob:
         return self.plan.manifest()
 
     def load_kernels(self, progress: bool = False) -> float:
-        """The sampler's kernels (:meth:`mcland.points.plan.Plan.load_kernels`) and the
-        configured integrator's, compiled beside them on a first run
-        (:func:`mcland._kernels.compile.flow.prepare_dynamics`)."""
+        """The sampler's kernels (:meth:`mcland.points.plan.Plan.load_kernels`: the wide
+        ones for a plan with structured points) and the configured integrator's, compiled
+        beside them on a first run (:func:`mcland._kernels.compile.flow.prepare_dynamics`);
+        with ``progress`` and structured points, one line on stderr says what they cost."""
         integrator = self.settings.integrator
-        return prepare_dynamics(self.plan.sampler, integrator, notifier(progress))
+        wide = self.plan.structured != "none"
+        notify = notifier(progress)
+        if wide and notify is not None:  # the progress bar moves per batch of such points
+            above = "every point" if self.plan.structured == "all" else (
+                f"points of more than {self.plan.dense_max_n:,} parameters"
+            )  # fmt: skip
+            notify(
+                f"{above}: structured spectrum for W* and the end of each flow, seconds (width "
+                "256) to minutes (width 1,024) per analysis (docs/dynamics.md, Width)"
+            )
+        return prepare_dynamics(self.plan.sampler, integrator, notify, wide=wide)
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         """Start the points' sample records and their flows (one task per point)."""
         sample = self.plan.start(ids, pool)
+        records = point_records if self.plan.structured == "none" else _gated_records
         if pool is None:
-            flows = [point_records(self.plan, self.settings, int(i)) for i in ids]
+            flows = [records(self.plan, self.settings, int(i)) for i in ids]
         else:
-            flows = [pool.submit(point_records, self.plan, self.settings, int(i)) for i in ids]
+            flows = [pool.submit(records, self.plan, self.settings, int(i)) for i in ids]
         return _Started(sample, flows)
 
     def finish(self, started: _Started) -> pa.Table:
@@ -143,9 +179,14 @@ class DynamicsJob:
 def make_job(
     config: Config | dict | str | Path, n: int | None = None, seed: int | None = None
 ) -> DynamicsJob:
-    """Validate the configuration and the data (:func:`mcland.points.plan.make_plan`); a
-    configuration without ``[dynamics]`` gets the section's defaults."""
-    plan = make_plan(config, n, seed, structured=False)  # the flows' analyses are dense
+    """Validate the configuration and the data (:func:`mcland.points.plan.make_plan`: the
+    analysis paths of ``classify.hessian`` as for a sample run, the flows' vectors counted
+    in a structured point's memory); a configuration without ``[dynamics]`` gets the
+    section's defaults."""
+    cfg = as_config(config)  # without [dynamics]: its defaults, the escape experiment
+    plan = make_plan(
+        cfg, n, seed, run="dynamics", flow_vectors=flow_vectors(cfg.dynamics.experiment)
+    )
     if not plan.config.has_dynamics:  # the defaults, written into the manifest
         config = plan.config.model_copy(update={"dynamics": Dynamics()})
         plan = dataclasses.replace(plan, config=config)
@@ -274,7 +315,7 @@ def escape(
         config = config_from_dict(
             {**cfg.resolved(), "classify": classify}, source="tolerances", base_dir=cfg.base_dir
         )
-    plan = make_plan(config, None, seed, structured=False)
+    plan = make_plan(config, None, seed, run="dynamics", flow_vectors=flow_vectors("escape"))
     record = compute(plan, np.array([int(sample_id)], np.int64)).to_pandas()
     rows = pa.Table.from_pylist(
         point_records(plan, settings, int(sample_id)), schema=record_schema("escape")

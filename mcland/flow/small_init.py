@@ -58,7 +58,7 @@ def _plateau_records(
         )
         if not plateau:
             continue
-        rep, loss_tol = analyze(pt.dims, visits.w_min[j].copy(), pt.problem, pt.tol)
+        rep, loss_tol = analyze(pt.dims, visits.w_min[j].copy(), pt.problem, pt.tol, pt.hessian)
         k = int(np.argmin(np.abs(pt.values - rep.loss)))
         out_plateaus.append(
             {

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import threading
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -36,7 +37,6 @@ from mcland.core.cost import (
     structured_cost,
 )
 from mcland.core.datasource import load_data
-from mcland.core.errors import MclandError
 from mcland.core.problem import Problem
 from mcland.execution.job import notifier
 from mcland.execution.threads import ThreadPool
@@ -144,6 +144,21 @@ class Plan:
         With ``progress``, a first-run compilation is announced on stderr."""
         return prepare_sampler(self.sampler, notifier(progress), wide=self.structured != "none")
 
+    def hessian(self, n_params: int) -> str:
+        """The analysis path of a point of ``n_params`` parameters: ``"structured"`` or
+        ``"dense"``, as :func:`process_range_wide` takes it for the point's record (a
+        dynamics run's flows analyse their points, and the ends of their flows, the same
+        way)."""
+        if self.structured == "all" or (self.structured == "above" and n_params > self.dense_max_n):
+            return "structured"
+        return "dense"
+
+    def slot(self) -> AbstractContextManager:
+        """A context holding one of the :attr:`slots` points of this process that may be
+        analysed at once (the gate of the structured batches, :func:`_gated`); nothing to
+        hold for a dense plan.  A dynamics run's flows take one per point."""
+        return nullcontext() if self.structured == "none" else _gate(self.slots)
+
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:
         """:func:`_start`."""
         return _start(self, ids, pool)
@@ -159,15 +174,21 @@ def make_plan(
     seed: int | None = None,
     *,
     analyse: bool = True,
-    structured: bool = True,
+    run: str = "sample",
+    flow_vectors: int = 0,
 ) -> Plan:
     """Validate the configuration and the data and size the output buffers; with
     ``analyse`` (default) choose the analysis paths of ``classify.hessian`` and refuse
     (:class:`mcland.core.errors.TooLarge`) a configuration whose largest point cannot be
     analysed within the memory limit (:func:`_paths`, :mod:`mcland.core.cost`); without it
-    the plan is only for drawing points (:func:`mcland.draw_point`, benchmarks).  Without
-    ``structured`` every point takes the dense path and must fit it (``dynamics``, whose
-    flows analyse their points densely: refused as in 0.8 beyond the limit)."""
+    the plan is only for drawing points (:func:`mcland.draw_point`, benchmarks).
+
+    ``run`` names the request in a refusal (``"sample"``, ``"dynamics"``);
+    ``flow_vectors``: float64 vectors of ``N`` a point holds besides its analysis (a
+    dynamics run's flows: :func:`mcland.flow.run.make_job`), counted in the memory of a
+    point when the plan has structured points (with dense ones only, the dense check is
+    per point as in 0.8: these vectors are ``O(N)`` against its ``O(N^2)``).  A dynamics
+    run's flows analyse their points on the plan's paths (:meth:`Plan.hessian`)."""
     cfg = as_config(config)
     if n is not None or seed is not None:
         cfg = config_from_dict(
@@ -199,28 +220,24 @@ def make_plan(
     if not analyse:
         return plan
     widest = (dx_max, *([hidden] * (h_max - 1)), dy_max)
-    if not structured and cfg.classify.hessian == "structured":
-        raise MclandError(
-            'classify.hessian = "structured" is not available for dynamics runs (their flows '
-            'analyse the points densely); use hessian = "auto" or a sample run'
-        )
-    if not structured:
-        return _paths(plan, "dense", widest, run="dynamics")
-    return _paths(plan, cfg.classify.hessian, widest)
+    return _paths(plan, cfg.classify.hessian, widest, run, flow_vectors)
 
 
-def _paths(plan: Plan, mode: str, widest: tuple[int, ...], run: str = "sample") -> Plan:
+def _paths(
+    plan: Plan, mode: str, widest: tuple[int, ...], run: str = "sample", flow_vectors: int = 0
+) -> Plan:
     """``plan`` with its analysis paths and spectrum width for ``classify.hessian = mode``,
     refusing (:class:`mcland.core.errors.TooLarge`, one line) what cannot fit: the dense
     analysis of the largest dense point (``"dense"``: of the largest point, as 0.8), the
     structured spectrum of the largest architecture ``widest`` (its ``k_bound``) with the
-    batch's output buffers, at least one point at a time (more run in parallel only
-    while they fit: :attr:`Plan.slots`)."""
+    batch's output buffers and ``flow_vectors`` vectors of ``N`` per point, at least one
+    point at a time (more run in parallel only while they fit: :attr:`Plan.slots`)."""
     cfg = plan.config
     n_max = plan.n_max
     what = f"{run} (architecture.hidden, depth at their maxima)"
     original = cfg.output.original_spectrum
-    matrices = 3 if original else 2  # analyze()'s N x N arrays per point
+    # analyze()'s N x N arrays per point (a dynamics run's flows analyse in both coordinates)
+    matrices = 3 if original or run == "dynamics" else 2
     structured = {"dense": "none", "structured": "all"}.get(mode, "none")
     n_dense = 0 if structured == "all" else n_max
     if mode == "auto" and n_max > DENSE_AUTO_MAX_N:
@@ -231,14 +248,13 @@ def _paths(plan: Plan, mode: str, widest: tuple[int, ...], run: str = "sample") 
     if n_dense:
         alternative = (
             'lower architecture.hidden or depth, or set classify.hessian = "structured" '
-            f"(no N x N matrix; sample runs only), or {MATRIX_FREE}"
-            if run == "sample"
-            else "lower architecture.hidden or depth (dynamics analyses its points densely; "
-            "the structured path is for sample runs)"
+            "(no N x N matrix)"
         )
+        if run == "sample":  # a dynamics run needs the spectrum (eig_min_star, eig_max_star)
+            alternative += f", or {MATRIX_FREE}"
         check_dense(
             dense,
-            what if structured == "none" else f"sample (points of up to {n_dense:,} parameters)",
+            what if structured == "none" else f"{run} (points of up to {n_dense:,} parameters)",
             alternative,
         )
     if structured == "none":
@@ -249,8 +265,10 @@ def _paths(plan: Plan, mode: str, widest: tuple[int, ...], run: str = "sample") 
     # two batches in flight (one computing, one written), their spectra and weights
     buffers = 2 * WIDE_BATCH * 8 * (lists * width + int(cfg.output.weights) * n_max)
     # one point in flight: a structured one's K and factors, or a dense one's N x N arrays,
-    # with the drawn weights and their copies
-    point = max(st.bytes, dense.bytes if n_dense else 0) + 8 * 4 * n_max
+    # with the drawn weights and their copies (and a dynamics point's flows' vectors)
+    point = max(st.bytes, dense.bytes if n_dense else 0) + 8 * (4 + flow_vectors) * n_max
+    if flow_vectors:
+        what = what[:-1] + f"; with the flows' {flow_vectors} vectors of N per point)"
     check_structured(
         st, what, "lower architecture.hidden or depth", point_bytes=point, extra_bytes=buffers
     )  # the whitened and original K are formed one after the other
@@ -311,12 +329,16 @@ _GATES: dict[int, threading.BoundedSemaphore] = {}
 _GATES_LOCK = threading.Lock()
 
 
+def _gate(slots: int) -> threading.BoundedSemaphore:
+    """The process's semaphore of ``slots`` points (one per value of ``slots``)."""
+    with _GATES_LOCK:
+        return _GATES.setdefault(slots, threading.BoundedSemaphore(slots))
+
+
 def _gated(slots: int, *args) -> None:
     """:func:`process_range_wide` on ``args`` while at most ``slots`` such calls of this
     process run (the structured plan's memory check allows ``slots`` points at a time)."""
-    with _GATES_LOCK:
-        gate = _GATES.setdefault(slots, threading.BoundedSemaphore(slots))
-    with gate:
+    with _gate(slots):
         process_range_wide(*args)
 
 

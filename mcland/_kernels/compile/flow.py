@@ -63,7 +63,11 @@ def compile_flow(integrator: str = "auto") -> None:
 
 
 def prepare_dynamics(
-    sampler: Sampler, integrator: str, notify: Callable[[str], object] | None = None
+    sampler: Sampler,
+    integrator: str,
+    notify: Callable[[str], object] | None = None,
+    *,
+    wide: bool = False,
 ) -> float:
     """Compile (first run) or load the sampler's kernels and ``integrator``'s; returns
     seconds.
@@ -76,16 +80,22 @@ def prepare_dynamics(
         ``"auto"``, ``"explicit"`` or ``"rosenbrock"`` (a key of :data:`INTEGRATORS`).
     notify : callable, optional
         As :func:`mcland._kernels.compile.sampler.prepare_sampler`.
+    wide : bool
+        The plan has structured points: the sampler's wide kernels, as
+        :func:`~mcland._kernels.compile.sampler.prepare_sampler`'s ``wide``.
     """
     t0 = time.perf_counter()
     stamp = ready_stamp(integrator)
     if is_ready(stamp):
-        prepare_sampler(sampler, notify)
+        prepare_sampler(sampler, notify, wide=wide)
         return time.perf_counter() - t0
     children = []
     try:
         prepare_sampler(
-            sampler, notify, beside=lambda: children.append(spawn(["flow", integrator]))
+            sampler,
+            notify,
+            beside=lambda: children.append(spawn(["flow", integrator])),
+            wide=wide,
         )
         for child in children:  # none when the sampler was cached or compiles in one process
             wait(child)
