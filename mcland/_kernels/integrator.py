@@ -160,7 +160,8 @@ def integrate_flow_krylov(problem, control, w, t_record, loss_record, w_record, 
     (float64) the solve tolerance over the step's error tolerance, ``max_iter`` (int64)
     the conjugate-gradient iterations per solve; ``n_hessians`` counts the factor builds
     (:func:`.hvp.hvp_factors`), and the evaluations include the Hessian-vector products
-    (one each, also returned apart: ``OUT_HVPS``, ``OUT_KRYLOV_ITERS``)."""
+    (:data:`.krylov.HVP_EVALS` each; also returned apart: ``OUT_HVPS``,
+    ``OUT_KRYLOV_ITERS``)."""
     N = w.size
     S = StiffKrylov(np.empty(N), np.empty(N), np.empty(N), np.empty(N),
                     np.empty(work_size(problem.dims)), np.zeros(2, np.int64), np.zeros(2),

@@ -63,7 +63,8 @@ class FlowResult:
         The implicit steps were matrix-free (``N >`` :data:`DENSE_STIFF_MAX_N`):
         Hessian-vector products and conjugate gradients (docs/dynamics.md).
     n_hvps : int
-        Hessian-vector products (``krylov``; part of ``n_evals``, one each).
+        Hessian-vector products (``krylov``; part of ``n_evals``, two evaluations each:
+        :data:`mcland._kernels.krylov.HVP_EVALS`).
     krylov_iters : int
         Conjugate-gradient iterations (``krylov``).
     """
@@ -95,12 +96,13 @@ class FlowResult:
 INTEGRATORS = tuple(ki.METHODS)
 """Values of ``integrator``: ``explicit``, ``rosenbrock``, ``auto``."""
 
-DENSE_STIFF_MAX_N = 1_000
+DENSE_STIFF_MAX_N = 100
 """Largest number of weights ``N`` whose linearly implicit steps (``auto``, ``rosenbrock``)
 use the dense Hessian and its LU factors (``2 N^2`` float64, ``N^3 / 3`` per attempted
 step); above it they are matrix-free (:mod:`mcland._kernels.krylov`: Hessian-vector
-products and conjugate gradients, ``O(N d)``), measured faster from about ``N = 1,000``
-(benchmarks/results/krylov-flow.txt; docs/dynamics.md)."""
+products and conjugate gradients, ``O(N d)``), measured as fast at ``N = 96`` and 5 times
+faster at ``N = 144`` (benchmarks/results/krylov-flow.txt; docs/dynamics.md).  Every
+network ``mcland dynamics`` draws in the studies of runs/dynamics_*.toml has ``N <= 48``."""
 
 STIFF_BYTES_MAX = 1 << 30
 """Largest memory of a run's arrays besides the recorded weights (the matrix-free steps'
@@ -201,8 +203,8 @@ def integrate(
     need = stiff_bytes(dims, integrator)
     if need > STIFF_BYTES_MAX:
         raise MclandError(
-            f"integrator {integrator!r} needs {need / 2**30:.1f} GiB of work arrays for "
-            f"N = {w.size} weights (limit {STIFF_BYTES_MAX / 2**30:.0f} GiB)"
+            f"integrator {integrator!r} needs {need / 2**20:,.0f} MiB of work arrays for "
+            f"N = {w.size:,} weights (limit {STIFF_BYTES_MAX / 2**20:,.0f} MiB)"
         )
     krylov = integrator != "explicit" and w.size > DENSE_STIFF_MAX_N
     ref = np.ascontiguousarray(w_ref, np.float64)
