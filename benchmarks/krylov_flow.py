@@ -70,7 +70,11 @@ def one(hidden: int, mode: str) -> dict:
     # warm up (cache load) on a tiny problem of the same kernel
     tiny = np.array([2, 2, 2, 2], np.int64)
     tp = gf.flow_problem(tiny, np.eye(2), np.eye(2))
+    limit = gf.DENSE_STIFF_MAX_N
+    if mode == "auto" and w_star.size > limit:
+        gf.DENSE_STIFF_MAX_N = 0  # load the kernel the flow below takes
     gf.integrate(tiny, np.full(12, 0.5), tp, t_max=1e-3, w_ref=np.zeros(12), integrator=integrator)
+    gf.DENSE_STIFF_MAX_N = limit
     t0 = time.perf_counter()
     r = gf.integrate(dims, w0, problem, t_max=1e9, rtol=1e-6, w_ref=w_star, loss_mark=level,
                      loss_stop=level, max_evals=max_evals, integrator=integrator)  # fmt: skip
