@@ -103,8 +103,10 @@ def _escape(monkeypatch, krylov, *, fraction=kk.SOLVE_FRACTION, integrator="rose
 
 def test_krylov_escape_matches_the_dense_one(monkeypatch):
     """Same steps, another linear solver: the same status, escape time and end within ``10
-    rtol`` relative (measured 1e-9); the Krylov run counts its products and factor builds;
-    with ``auto`` the Krylov steps are taken too."""
+    rtol`` relative (measured: the same 551 steps, ``t_escape`` within 1.7e-12, the final
+    loss equal, the weights at t = 0.1 and 0.3 within 1e-7 of their displacement); the
+    Krylov run counts its products and factor builds; ``auto`` takes Krylov steps too (68 of
+    516) and escapes within 3.2e-6 (mostly explicit steps, another method)."""
     dense = _escape(monkeypatch, False)
     kry = _escape(monkeypatch, True)
     assert not dense.krylov and kry.krylov
@@ -123,7 +125,9 @@ def test_krylov_escape_matches_the_dense_one(monkeypatch):
 def test_tighter_solves_do_not_change_the_trajectory(monkeypatch):
     """The solve tolerance ``SOLVE_FRACTION`` (1e-3 of the step's error tolerance) against
     1e-7 of it: the escape time and the recorded weights agree within ``rtol`` (measured
-    ...), while the tighter solves take more iterations."""
+    1.7e-12 and 1e-7; at 1e-3 times the tolerance, ``SOLVE_FRACTION = 1``, 1.8e-5 and
+    5e-4 would fail), while the tighter solves take more iterations (10,791 against
+    8,039)."""
     loose = _escape(monkeypatch, True)
     tight = _escape(monkeypatch, True, fraction=1e-7)
     assert tight.krylov_iters > loose.krylov_iters
