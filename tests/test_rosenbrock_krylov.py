@@ -125,8 +125,8 @@ def test_krylov_escape_matches_the_dense_one(monkeypatch):
 def test_tighter_solves_do_not_change_the_trajectory(monkeypatch):
     """The solve tolerance ``SOLVE_FRACTION`` (1e-3 of the step's error tolerance) against
     1e-7 of it: the escape time and the recorded weights agree within ``rtol`` (measured
-    1.7e-12 and 1e-7; at 1e-3 times the tolerance, ``SOLVE_FRACTION = 1``, 1.8e-5 and
-    5e-4 would fail), while the tighter solves take more iterations (10,791 against
+    1.7e-12 and 1e-7; with ``SOLVE_FRACTION = 1`` instead, 1.8e-5 and 5e-4: seen failing),
+    while the tighter solves take more iterations (10,791 against
     8,039)."""
     loose = _escape(monkeypatch, True)
     tight = _escape(monkeypatch, True, fraction=1e-7)
