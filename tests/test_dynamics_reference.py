@@ -38,6 +38,7 @@ from flow_reference import reference_flow
 
 import mcland
 from mcland.core.problem import Problem
+from mcland.flow import gradient_flow as gradient_flow_module
 from mcland.flow.gradient_flow import flow_problem, gradient_flow, integrate, monitor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,6 +188,23 @@ def test_stiff_nonstrict_saddle_escape_matches_the_reference():
             )
             if delta == 1e-3:
                 assert res.n_evals < 3000 and res.n_stiff_steps > 0.8 * res.n_steps
+
+
+@pytest.mark.parametrize("integrator", ["rosenbrock", "auto"])
+def test_krylov_steps_match_the_reference(monkeypatch, integrator):
+    """The matrix-free implicit steps (mcland/_kernels/krylov.py), forced on these small
+    networks: the depth-3 strict saddle (point 0, ``delta = 1e-2``, ``1e-5``) and the stiff
+    non-strict saddle (point 8, ``delta = 1e-3``, ``lambda_max = 1.1e4``) escape at the
+    reference's times within the implicit steps' tolerance, with conjugate gradients."""
+    monkeypatch.setattr(gradient_flow_module, "DENSE_STIFF_MAX_N", 0)
+    for sid, delta, ref_method in ((0, 1e-2, "Radau"), (0, 1e-5, "Radau"), (8, 1e-3, "LSODA")):
+        weights, X, Y = _quick_point(sid)
+        res, ref = _escape_vs_reference(weights, X, Y, delta, integrator, ref_method=ref_method)
+        assert res.krylov
+        if integrator == "rosenbrock" or sid == 8:  # auto: point 0 is not stiff
+            assert res.krylov_iters > 0 and res.n_stiff_steps > 0
+        _check(abs(res.t_mark / ref.t_level - 1), TOL_STIFF,
+               f"krylov {integrator} point {sid} delta {delta:g}")  # fmt: skip
 
 
 # ---------------------------------------------------------------------- small initialisation

@@ -235,3 +235,23 @@ noise floor of the eigenvalues (docs/structured.md §5), ``floor = e_asm + e_map
 + e_eig``, with its four terms (float64); ``hess_norm = ||K||_F`` (``= ||∇²L||_F`` up to the
 dropped part ``e_trunc``); ``info`` int64: 0 success, > 0 LAPACK did not converge (``ev``
 NaN), -1 ``k > max_k`` (nothing decomposed), -2 non-finite products (floor NaN)."""
+
+StiffDense = namedtuple("StiffDense", ["M", "piv", "hu", "counts"])
+"""Storage of the dense linearly implicit steps (:mod:`.rosenbrock`; the Hessian itself is
+their operator): ``M`` (N, N) float64 the LU factors of ``I + gamma h Hess``, ``piv`` (N,)
+int64 their row swaps, ``hu`` (N,) float64 a Hessian product, ``counts`` (2,) int64 the
+Hessian-vector products and conjugate-gradient iterations (always 0 here; as in
+:class:`StiffKrylov`).  With ``N = 0`` (explicit steps only) every array is empty."""
+
+StiffKrylov = namedtuple(
+    "StiffKrylov", ["hu", "r", "p", "ap", "work", "counts", "state", "fraction", "max_iter"]
+)
+"""Storage and settings of the matrix-free linearly implicit steps (:mod:`.krylov`; their
+operator is an :class:`HVPFactors`): ``hu``, ``r``, ``p``, ``ap`` (N,) float64 a Hessian
+product and the conjugate-gradient vectors; ``work`` float64, the buffer of
+:func:`.hvp.hvp_into` (:func:`.hvp.work_size`); ``counts`` (2,) int64, output: the
+Hessian-vector products and conjugate-gradient iterations of the run; ``state`` (2,)
+float64, the current attempt's residual tolerance and ``c = gamma h``; ``fraction``
+float64, the solve tolerance as a fraction of the step's error tolerance
+(docs/dynamics.md, "Matrix-free implicit steps"); ``max_iter`` int64, the iterations per
+solve after which it counts as failed."""

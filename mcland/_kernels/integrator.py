@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mcland._kernels.bundles import StiffDense, StiffKrylov
 from mcland._kernels.flow import (
     FAILED,
     _norm,
@@ -56,9 +57,11 @@ from mcland._kernels.flow import (
     step_factor,
     stop_status,
 )
-from mcland._kernels.jit import jit
-from mcland._kernels.rosenbrock import ros34_attempt, stiff_matrix
-from mcland._kernels.stiffness import dominant_dense, dominant_hvp, start_vector
+from mcland._kernels.hvp import hvp_factors, work_size
+from mcland._kernels.jit import jit, jit_inline
+from mcland._kernels.krylov import HVP, ITERATIONS, krylov_attempt, krylov_refresh
+from mcland._kernels.rosenbrock import dense_attempt, dense_refresh
+from mcland._kernels.stiffness import dominant_hvp, start_vector
 from mcland._kernels.visits import (
     T_LEAVE,
     locate_changes,
@@ -100,7 +103,9 @@ OUT_VISITS = 13
 OUT_UNRESOLVED = 14
 OUT_OVERFLOW = 15
 OUT_ESTIMATE_EVALS = 16
-OUT_SIZE = 17
+OUT_HVPS = 17
+OUT_KRYLOV_ITERS = 18
+OUT_SIZE = 19
 
 
 @jit
@@ -135,8 +140,44 @@ def integrate_flow(problem, control, w, t_record, loss_record, w_record, monitor
         end, ``t_mark`` (first time with ``L <= loss_mark``, NaN if never), loss and
         gradient norm at the start, Hessian assemblies, accepted linearly implicit steps,
         switches between the two kinds, visits, unresolved visit changes, whether the
-        visits overflowed their rows, and the evaluations spent on stiffness estimates.
+        visits overflowed their rows, the evaluations spent on stiffness estimates, and
+        the Hessian-vector products and conjugate-gradient iterations (0 here: dense
+        linear algebra; :func:`integrate_flow_krylov`).
     """
+    ns = 0 if int(control.method) == EXPLICIT else w.size  # the implicit steps' arrays
+    S = StiffDense(np.empty((ns, ns)), np.empty(ns, np.int64), np.empty(ns),
+                   np.zeros(2, np.int64))  # fmt: skip
+    return _integrate(problem, control, w, t_record, loss_record, w_record, monitor,
+                      np.empty((ns, ns)), S, dense_refresh, dense_attempt)  # fmt: skip
+
+
+@jit
+def integrate_flow_krylov(problem, control, w, t_record, loss_record, w_record, monitor,
+                          fraction, max_iter):  # fmt: skip
+    """:func:`integrate_flow` with matrix-free linearly implicit steps (:mod:`.krylov`):
+    Hessian-vector products and conjugate gradients, ``O(N d)`` memory, for ``method =
+    ROSENBROCK`` or ``AUTO`` on networks too wide for the dense Hessian.  ``fraction``
+    (float64) the solve tolerance over the step's error tolerance, ``max_iter`` (int64)
+    the conjugate-gradient iterations per solve; ``n_hessians`` counts the factor builds
+    (:func:`.hvp.hvp_factors`), and the evaluations include the Hessian-vector products
+    (:data:`.krylov.HVP_EVALS` each; also returned apart: ``OUT_HVPS``,
+    ``OUT_KRYLOV_ITERS``)."""
+    N = w.size
+    S = StiffKrylov(np.empty(N), np.empty(N), np.empty(N), np.empty(N),
+                    np.empty(work_size(problem.dims)), np.zeros(2, np.int64), np.zeros(2),
+                    fraction, max_iter)  # fmt: skip
+    op = hvp_factors(problem.dims, w, problem.Sxx, problem.Syx)  # replaced before first use
+    return _integrate(problem, control, w, t_record, loss_record, w_record, monitor, op, S,
+                      krylov_refresh, krylov_attempt)  # fmt: skip
+
+
+@jit_inline
+def _integrate(problem, control, w, t_record, loss_record, w_record, monitor, op, S, refresh,
+               attempt):  # fmt: skip
+    """The body of :func:`integrate_flow` and :func:`integrate_flow_krylov`: ``op`` the
+    Hessian operator (refreshed in place or replaced by ``refresh`` at each accepted point
+    where an implicit step is tried), ``S`` the linear algebra's storage, ``attempt`` the
+    implicit step (:func:`.rosenbrock.dense_attempt` or :func:`.krylov.krylov_attempt`)."""
     N = w.size
     method = int(control.method)
     dims = problem.dims
@@ -147,9 +188,6 @@ def integrate_flow(problem, control, w, t_record, loss_record, w_record, monitor
     y = np.empty(N)
     y_new = np.empty(N)
     ns = 0 if method == EXPLICIT else N  # the implicit steps' arrays: none when explicit only
-    hess = np.empty((ns, ns))
-    M = np.empty((ns, ns))
-    piv = np.empty(ns, np.int64)
     k1 = np.empty(ns)
     k4 = np.empty(ns)
     u = np.empty(ns)
@@ -216,13 +254,15 @@ def integrate_flow(problem, control, w, t_record, loss_record, w_record, monitor
             break
         if stiff:
             if not have_hess:
-                stiff_matrix(problem, w, hess)
+                op, rho_new, spent = refresh(problem, w, op, S, v, rhs,
+                                             ITERS_DENSE if method == AUTO else 0)  # fmt: skip
+                evals += spent
                 n_hess += 1
                 have_hess = True
                 if method == AUTO:
-                    rho, _ = dominant_dense(hess, v, rhs, ITERS_DENSE)
-            L_new, err, spent = ros34_attempt(problem, control, w, f0, h, hess, M, piv, k1, k2,
-                                              k3, k4, u, rhs, y, y_new, f_new)  # fmt: skip
+                    rho = rho_new
+            L_new, err, spent = attempt(problem, control, w, f0, h, op, S, k1, k2, k3, k4, u,
+                                        rhs, y, y_new, f_new)  # fmt: skip
             evals += spent
         else:
             L_new, err = bs3_attempt(problem, control, w, f0, h, k2, k3, y, y_new, f_new)
@@ -307,4 +347,6 @@ def integrate_flow(problem, control, w, t_record, loss_record, w_record, monitor
     out[OUT_UNRESOLVED] = unresolved
     out[OUT_OVERFLOW] = 1.0 if overflow else 0.0
     out[OUT_ESTIMATE_EVALS] = est_evals
+    out[OUT_HVPS] = S.counts[HVP]
+    out[OUT_KRYLOV_ITERS] = S.counts[ITERATIONS]
     return out

@@ -17,10 +17,16 @@ is stiff.)
 
 Cost per attempted step: four gradient evaluations, one LU factorisation of ``I + gamma h
 Hess`` (partial pivoting, in place, ``N^3/3``), four solves and three products with the
-Hessian; once per accepted point one Hessian assembly (a rejected step reuses it).  The
-dense Hessian (``N^2`` memory) is touched only by :func:`stiff_matrix`,
-:func:`stiff_factor`, :func:`stiff_solve` and the products in :func:`_stage_rhs`: the
-place to swap for Hessian-vector products and an iterative solve.
+Hessian; once per accepted point one Hessian assembly (a rejected step reuses it).
+
+The linear algebra is passed to :func:`ros34_attempt` as three functions (``factor``,
+``solve``, ``product``) on an operator ``op`` and a bundle of storage ``S``: here the
+dense ones (``op`` the assembled Hessian, ``S`` a :class:`~.bundles.StiffDense`: ``N^2``
+memory, :func:`dense_refresh`, :func:`dense_factor`, :func:`dense_solve`,
+:func:`dense_product`); in :mod:`.krylov` the matrix-free ones (Hessian-vector products
+and conjugate gradients, ``O(N d)``).  Numba compiles one specialisation of the step per
+set of functions, so a kernel built on the dense ones contains no Krylov code and vice
+versa.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import numpy as np
 from mcland._kernels.flow import _dist, loss_and_gradient
 from mcland._kernels.hessian import assemble_hessian
 from mcland._kernels.jit import jit, jit_inline
+from mcland._kernels.stiffness import dominant_dense
 
 
 @jit
@@ -88,9 +95,9 @@ def lu_solve(LU, piv, b, x):
 
 
 # ---------------------------------------------------------------------- the linear algebra
-# The three functions below are the only place where the stiff steps touch the Hessian:
-# assembling it (dense, N x N), factorising ``I + c Hess`` and solving with the factors.
-# A matrix-free variant (Hessian-vector products and an iterative solve) replaces these.
+# The functions below are the only place where the dense stiff steps touch the Hessian:
+# assembling it (N x N), factorising ``I + c Hess``, solving with the factors and products.
+# The matrix-free variant (Hessian-vector products and conjugate gradients) is :mod:`.krylov`.
 
 
 @jit_inline
@@ -122,6 +129,47 @@ def stiff_solve(M, piv, b, x):
     lu_solve(M, piv, b, x)
 
 
+# The dense operations of the step, in the form :func:`ros34_attempt` takes them: ``op``
+# the assembled Hessian (N, N), ``S`` a :class:`~.bundles.StiffDense`.
+
+
+@jit_inline
+def dense_refresh(problem, w, op, S, v, scratch, iters):
+    """Assemble the Hessian at ``w`` into ``op``; with ``iters > 0`` also ``iters`` power
+    iterations on it from ``v`` (:func:`.stiffness.dominant_dense`, ``scratch`` (N,)).
+    Returns ``(op, rho, evals)``: the operator, the curvature estimate (0 when ``iters =
+    0``) and the evaluations spent (none)."""
+    stiff_matrix(problem, w, op)
+    rho = 0.0
+    if iters > 0:
+        rho, _ = dominant_dense(op, v, scratch, iters)
+    return op, rho, 0
+
+
+@jit_inline
+def dense_factor(op, S, c, w, control):
+    """LU factors of ``I + c Hess`` into ``S.M``, ``S.piv``; False when singular."""
+    return stiff_factor(op, c, S.M, S.piv)
+
+
+@jit_inline
+def dense_solve(op, S, b, x):
+    """``x = (I + c Hess)^{-1} b`` from :func:`dense_factor`'s factors; always True."""
+    stiff_solve(S.M, S.piv, b, x)
+    return True
+
+
+@jit_inline
+def dense_product(op, S, u, out):
+    """``out = Hess u`` (row by row, ``N^2``)."""
+    N = u.size
+    for i in range(N):
+        s = 0.0
+        for j in range(N):
+            s += op[i, j] * u[j]
+        out[i] = s
+
+
 # ---------------------------------------------------------------------- the step
 
 
@@ -148,55 +196,60 @@ _E4 = _B4 - 2.1793326075422950e-01
 
 
 @jit_inline
-def _stage_rhs(problem, hess, h, y, fy, u, rhs):
-    """``rhs = h f(y) - h Hess u`` with ``f = -grad L``; ``fy`` scratch.  Returns the loss at
-    ``y``."""
+def _stage_rhs(problem, op, S, h, y, fy, u, rhs, product):
+    """``rhs = h f(y) - h Hess u`` with ``f = -grad L``; ``fy`` scratch, ``S.hu`` the
+    product.  Returns the loss at ``y``."""
     L = loss_and_gradient(problem, y, fy)
+    product(op, S, u, S.hu)
     N = y.size
     for i in range(N):
-        s = 0.0
-        for j in range(N):
-            s += hess[i, j] * u[j]
-        rhs[i] = -h * fy[i] - h * s
+        rhs[i] = -h * fy[i] - h * S.hu[i]
     return L
 
 
 @jit_inline
-def ros34_attempt(problem, control, w, f0, h, hess, M, piv, k1, k2, k3, k4, u, rhs, y, y_new,
-                  f_new):  # fmt: skip
+def ros34_attempt(problem, control, w, f0, h, op, S, k1, k2, k3, k4, u, rhs, y, y_new, f_new,
+                  factor, solve, product):  # fmt: skip
     """One attempted ROS34PW2 step of length ``h`` from ``w`` (velocity ``f0 = -grad L(w)``,
-    Hessian ``hess`` at ``w``): ``y_new`` and ``f_new = -grad L(y_new)``; ``k1 .. k4``,
-    ``u``, ``rhs``, ``y`` scratch (N,), ``M``, ``piv`` the factors' storage.  In the
-    standard form with ``J = -Hess`` (Hairer and Wanner IV.7)::
+    Hessian operator ``op`` at ``w``): ``y_new`` and ``f_new = -grad L(y_new)``; ``k1 ..
+    k4``, ``u``, ``rhs``, ``y`` scratch (N,), ``S`` the linear algebra's storage, ``factor``,
+    ``solve``, ``product`` its operations (module docstring).  In the standard form with
+    ``J = -Hess`` (Hairer and Wanner IV.7)::
 
         (I + gamma h Hess) k_i = h f(w + sum_j a_ij k_j) - h Hess sum_j gamma_ij k_j
         y_new = w + sum_i b_i k_i,   error estimate  sum_i (b_i - b^_i) k_i
 
     Returns ``(L_new, err, evals)``: the loss at ``y_new``, the error ratio (``<= 1``:
     accept) and the gradient evaluations spent: four (stages 2-4 and ``f(y_new)``), with
-    one factorisation, four solves and three products with the Hessian; none when ``I +
-    gamma h Hess`` is singular (the step is then rejected, ``err = inf``)."""
+    one factorisation, four solves and three products with the Hessian.  When ``factor``
+    or a ``solve`` fails (``I + gamma h Hess`` singular, or an iterative solve broke down
+    or did not converge) the step is rejected (``err = inf``) with the evaluations spent
+    until then."""
     N = w.size
-    if not stiff_factor(hess, _G * h, M, piv):
+    if not factor(op, S, _G * h, w, control):
         return np.nan, np.inf, 0
     for i in range(N):
         rhs[i] = h * f0[i]
-    stiff_solve(M, piv, rhs, k1)
+    if not solve(op, S, rhs, k1):
+        return np.nan, np.inf, 0
     for i in range(N):
         y[i] = w[i] + _A21 * k1[i]
         u[i] = _G21 * k1[i]
-    _stage_rhs(problem, hess, h, y, f_new, u, rhs)
-    stiff_solve(M, piv, rhs, k2)
+    _stage_rhs(problem, op, S, h, y, f_new, u, rhs, product)
+    if not solve(op, S, rhs, k2):
+        return np.nan, np.inf, 1
     for i in range(N):
         y[i] = w[i] + _A31 * k1[i] + _A32 * k2[i]
         u[i] = _G31 * k1[i] + _G32 * k2[i]
-    _stage_rhs(problem, hess, h, y, f_new, u, rhs)
-    stiff_solve(M, piv, rhs, k3)
+    _stage_rhs(problem, op, S, h, y, f_new, u, rhs, product)
+    if not solve(op, S, rhs, k3):
+        return np.nan, np.inf, 2
     for i in range(N):
         y[i] = w[i] + k3[i]
         u[i] = _G41 * k1[i] + _G42 * k2[i] + _G43 * k3[i]
-    _stage_rhs(problem, hess, h, y, f_new, u, rhs)
-    stiff_solve(M, piv, rhs, k4)
+    _stage_rhs(problem, op, S, h, y, f_new, u, rhs, product)
+    if not solve(op, S, rhs, k4):
+        return np.nan, np.inf, 3
     e = 0.0
     for i in range(N):
         y_new[i] = w[i] + _B1 * k1[i] + _B2 * k2[i] + _B3 * k3[i] + _B4 * k4[i]
@@ -209,3 +262,10 @@ def ros34_attempt(problem, control, w, f0, h, hess, M, piv, k1, k2, k3, k4, u, r
     scale = control.atol + control.rtol * max(_dist(w, control.w_ref), _dist(y_new, control.w_ref))
     err = e / scale if scale > 0.0 else (0.0 if e == 0.0 else np.inf)
     return L_new, err, 4
+
+
+@jit_inline
+def dense_attempt(problem, control, w, f0, h, op, S, k1, k2, k3, k4, u, rhs, y, y_new, f_new):
+    """:func:`ros34_attempt` with the dense linear algebra."""
+    return ros34_attempt(problem, control, w, f0, h, op, S, k1, k2, k3, k4, u, rhs, y, y_new,
+                         f_new, dense_factor, dense_solve, dense_product)  # fmt: skip

@@ -19,7 +19,10 @@ per estimate suffice once the vector has settled):
   ``O(1e-16 / 1e-7)``; an estimate to 1e-6 relative is ample for a switching decision);
   one gradient evaluation per iteration, counted in the run's evaluations;
 * :func:`dominant_dense`, in the linearly implicit steps, on the Hessian they assemble
-  anyway (``N^2`` per iteration, no gradient evaluation).
+  anyway (``N^2`` per iteration, no gradient evaluation);
+* :func:`dominant_factors`, in the matrix-free linearly implicit steps (:mod:`.krylov`),
+  with exact Hessian-vector products from the factors they build anyway
+  (:func:`.hvp.hvp_into`, ``O(N d)`` per iteration, no gradient evaluation).
 
 Both return ``(rho, q)``: ``rho = ||Hess v||`` for the last unit iterate ``v`` (a lower
 bound of the largest ``|eigenvalue|`` that converges to it) and the Rayleigh quotient
@@ -32,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcland._kernels.flow import _norm, loss_and_gradient
+from mcland._kernels.hvp import hvp_into
 from mcland._kernels.jit import jit, jit_inline
 
 
@@ -89,6 +93,28 @@ def dominant_dense(hess, v, hv, iters):
                 s += hess[i, j] * v[j]
             hv[i] = s
             q += v[i] * s
+        rho = _norm(hv)
+        if not (rho > 0.0) or not np.isfinite(rho):
+            return 0.0, 0.0
+        for i in range(N):
+            v[i] = hv[i] / rho
+    return rho, q
+
+
+@jit_inline
+def dominant_factors(f, v, hv, work, iters):
+    """Power method with exact Hessian-vector products from the factors ``f``
+    (:class:`~.bundles.HVPFactors`, :func:`.hvp.hvp_into`, ``work`` its buffer):
+    ``iters`` iterations from the unit ``v`` (N,) (overwritten with the last iterate);
+    ``hv`` (N,) scratch.  Returns ``(rho, q)``; ``iters`` products."""
+    N = v.size
+    rho = 0.0
+    q = 0.0
+    for _ in range(iters):
+        hvp_into(f, v, hv, work)
+        q = 0.0
+        for i in range(N):
+            q += v[i] * hv[i]
         rho = _norm(hv)
         if not (rho > 0.0) or not np.isfinite(rho):
             return 0.0, 0.0

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcland._kernels import hvp
 from mcland._kernels import integrator as ki
+from mcland._kernels import krylov as kk
 from mcland._kernels.bundles import FlowControl, FlowMonitor, FlowProblem
 from mcland._kernels.flow import STATUS_NAMES, loss_and_gradient
 from mcland._kernels.visits import N_INFO
@@ -45,7 +47,8 @@ class FlowResult:
     w_record : ndarray (K, N) or None
         The flat weights at ``t_record`` (NaN after ``t_end``) when asked for.
     n_hessians : int
-        Hessian assemblies (linearly implicit steps only).
+        Hessian assemblies (linearly implicit steps only); with matrix-free implicit steps
+        (``krylov``), builds of the Hessian-vector factors instead.
     n_stiff_steps : int
         Accepted linearly implicit steps (``integrator = "rosenbrock"``: all; ``"auto"``:
         those taken where an explicit step was held by stability).
@@ -56,6 +59,14 @@ class FlowResult:
         ``n_evals``).
     visits : Visits or None
         The index sets visited (``monitor`` given).
+    krylov : bool
+        The implicit steps were matrix-free (``N >`` :data:`DENSE_STIFF_MAX_N`):
+        Hessian-vector products and conjugate gradients (docs/dynamics.md).
+    n_hvps : int
+        Hessian-vector products (``krylov``; part of ``n_evals``, two evaluations each:
+        :data:`mcland._kernels.krylov.HVP_EVALS`).
+    krylov_iters : int
+        Conjugate-gradient iterations (``krylov``).
     """
 
     weights: list[np.ndarray]
@@ -77,14 +88,40 @@ class FlowResult:
     n_switches: int = 0
     estimate_evals: int = 0
     visits: Visits | None = None
+    krylov: bool = False
+    n_hvps: int = 0
+    krylov_iters: int = 0
 
 
 INTEGRATORS = tuple(ki.METHODS)
 """Values of ``integrator``: ``explicit``, ``rosenbrock``, ``auto``."""
 
-HESSIAN_BYTES_MAX = 1 << 30
-"""Largest memory for the dense Hessian and its factors (``2 N^2`` float64) that an
-``auto`` or ``rosenbrock`` run allocates; a larger one is refused (docs/dynamics.md)."""
+DENSE_STIFF_MAX_N = 100
+"""Largest number of weights ``N`` whose linearly implicit steps (``auto``, ``rosenbrock``)
+use the dense Hessian and its LU factors (``2 N^2`` float64, ``N^3 / 3`` per attempted
+step); above it they are matrix-free (:mod:`mcland._kernels.krylov`: Hessian-vector
+products and conjugate gradients, ``O(N d)``), measured as fast at ``N = 96`` and 5 times
+faster at ``N = 144`` (benchmarks/results/krylov-flow.txt; docs/dynamics.md).  Every
+network ``mcland dynamics`` draws in the studies of runs/dynamics_*.toml has ``N <= 48``."""
+
+STIFF_BYTES_MAX = 1 << 30
+"""Largest memory of a run's arrays besides the recorded weights (the matrix-free steps'
+vectors and factors) that :func:`integrate` allocates; a larger run is refused."""
+
+
+def stiff_bytes(dims: np.ndarray, integrator: str) -> int:
+    """Bytes of the integrator's arrays for the widths ``dims`` (H+1,): ``2 N^2`` float64
+    for the dense linearly implicit steps, else about 20 vectors of ``N`` plus, for the
+    matrix-free ones, the Hessian-vector factors (:func:`mcland._kernels.hvp.factor_size`)
+    and their work buffer."""
+    dims = np.asarray(dims, np.int64)
+    N = int(np.sum(dims[1:] * dims[:-1]))
+    if integrator != "explicit" and N <= DENSE_STIFF_MAX_N:
+        return 8 * (2 * N * N + 20 * N)
+    if integrator == "explicit":
+        return 8 * 12 * N
+    table, C, G = hvp.factor_size.py_func(dims)  # plain Python: nothing compiled
+    return 8 * (20 * N + table + C + 2 * G + int(hvp.work_size.py_func(dims)))
 
 
 @dataclass(frozen=True)
@@ -163,13 +200,13 @@ def integrate(
             f"integrator must be one of {', '.join(map(repr, ki.METHODS))}, got {integrator!r}"
         )
     w = np.array(w, np.float64)
-    need = 2 * 8 * w.size**2
-    if integrator != "explicit" and need > HESSIAN_BYTES_MAX:
+    need = stiff_bytes(dims, integrator)
+    if need > STIFF_BYTES_MAX:
         raise MclandError(
-            f"integrator {integrator!r} needs the dense Hessian and its factors, "
-            f"{need / 2**30:.1f} GiB for N = {w.size} weights (limit "
-            f"{HESSIAN_BYTES_MAX / 2**30:.0f} GiB); use integrator='explicit'"
+            f"integrator {integrator!r} needs {need / 2**20:,.0f} MiB of work arrays for "
+            f"N = {w.size:,} weights (limit {STIFF_BYTES_MAX / 2**20:,.0f} MiB)"
         )
+    krylov = integrator != "explicit" and w.size > DENSE_STIFF_MAX_N
     ref = np.ascontiguousarray(w_ref, np.float64)
     if h0 is None:
         g = np.empty_like(w)
@@ -186,7 +223,11 @@ def integrate(
     record = np.empty(times.size)
     w_rec = np.empty((times.size if record_weights else 0, w.size))
     mon = visits if visits is not None else monitor(w.size)
-    out = ki.integrate_flow(problem, control, w, times, record, w_rec, mon)
+    if krylov:
+        out = ki.integrate_flow_krylov(problem, control, w, times, record, w_rec, mon,
+                                       float(kk.SOLVE_FRACTION), int(kk.MAX_ITER))  # fmt: skip
+    else:
+        out = ki.integrate_flow(problem, control, w, times, record, w_rec, mon)
     return FlowResult(
         weights=[W.copy() for W in split_layers(w, dims)],
         status=STATUS_NAMES[int(out[ki.OUT_STATUS])],
@@ -207,6 +248,9 @@ def integrate(
         n_switches=int(out[ki.OUT_SWITCHES]),
         estimate_evals=int(out[ki.OUT_ESTIMATE_EVALS]),
         visits=_visits(mon, out),
+        krylov=krylov,
+        n_hvps=int(out[ki.OUT_HVPS]),
+        krylov_iters=int(out[ki.OUT_KRYLOV_ITERS]),
     )
 
 
@@ -268,7 +312,9 @@ def gradient_flow(
         explicit step is held by stability (:mod:`mcland._kernels.integrator`);
         ``"explicit"``: the Bogacki-Shampine pair only (:mod:`mcland._kernels.flow`);
         ``"rosenbrock"``: the ROS34PW2 pair (order 3(2), L-stable) with the exact Hessian
-        only (:mod:`mcland._kernels.rosenbrock`).
+        only (:mod:`mcland._kernels.rosenbrock`).  The implicit steps use the dense
+        Hessian up to :data:`DENSE_STIFF_MAX_N` weights, Hessian-vector products and
+        conjugate gradients above (:mod:`mcland._kernels.krylov`).
 
     Returns
     -------

@@ -16,7 +16,10 @@ does.  Whatever goes wrong in the child only costs time: the load compiles inste
 
 A stamp (``mcland-ready-flow``, the same for every value of ``integrator``) tells later
 processes to skip this and load lazily on the first point, like
-:data:`mcland._kernels.compile.common.READY`.
+:data:`mcland._kernels.compile.common.READY`.  A run with wide networks (``wide``) and
+implicit steps also compiles (or loads) the matrix-free integrator
+:func:`~mcland._kernels.integrator.integrate_flow_krylov` in this process, after the
+child, under its own stamp (``mcland-ready-flow-krylov``); other runs never compile it.
 """
 
 from __future__ import annotations
@@ -30,16 +33,16 @@ import numpy as np
 from mcland._kernels.bundles import FlowControl, FlowMonitor, FlowProblem, Sampler
 from mcland._kernels.compile.common import is_ready, mark_ready, spawn, stop, wait
 from mcland._kernels.compile.sampler import prepare_sampler
-from mcland._kernels.integrator import METHODS, integrate_flow
+from mcland._kernels.integrator import METHODS, integrate_flow, integrate_flow_krylov
 
 INTEGRATORS = {name: integrate_flow for name in METHODS}
 """The kernel of each value of the ``[dynamics]`` section's ``integrator`` (one for all)."""
 
 
-def ready_stamp(integrator: str = "auto") -> str:
+def ready_stamp(integrator: str = "auto", krylov: bool = False) -> str:
     """Name of the stamp file beside the cache that marks the integrator as compiled (the
-    same for every ``integrator``: one kernel)."""
-    return "mcland-ready-flow"
+    same for every ``integrator``: one kernel), and with ``krylov`` the matrix-free one."""
+    return "mcland-ready-flow-krylov" if krylov else "mcland-ready-flow"
 
 
 def flow_signature() -> tuple:
@@ -62,12 +65,20 @@ def compile_flow(integrator: str = "auto") -> None:
     INTEGRATORS[integrator].compile(flow_signature())
 
 
+def compile_flow_krylov() -> None:
+    """Compile (or load from the cache) the matrix-free integrator with
+    :func:`flow_signature` and its two settings (``fraction`` float64, ``max_iter``
+    int64)."""
+    integrate_flow_krylov.compile((*flow_signature(), numba.float64, numba.int64))
+
+
 def prepare_dynamics(
     sampler: Sampler,
     integrator: str,
     notify: Callable[[str], object] | None = None,
     *,
     wide: bool = False,
+    krylov: bool = False,
 ) -> float:
     """Compile (first run) or load the sampler's kernels and ``integrator``'s; returns
     seconds.
@@ -83,9 +94,14 @@ def prepare_dynamics(
     wide : bool
         The plan has structured points: the sampler's wide kernels, as
         :func:`~mcland._kernels.compile.sampler.prepare_sampler`'s ``wide``.
+    krylov : bool
+        The run draws networks wide enough for the matrix-free implicit steps
+        (:data:`mcland.flow.gradient_flow.DENSE_STIFF_MAX_N`): with ``integrator`` other
+        than ``"explicit"``, compile those too.
     """
     t0 = time.perf_counter()
-    stamp = ready_stamp(integrator)
+    krylov = krylov and integrator != "explicit"
+    stamp = ready_stamp(integrator, krylov)
     if is_ready(stamp):
         prepare_sampler(sampler, notify, wide=wide)
         return time.perf_counter() - t0
@@ -103,5 +119,7 @@ def prepare_dynamics(
         for child in children:
             stop(child)
     compile_flow(integrator)  # loads what the child cached, or compiles it here
+    if krylov:
+        compile_flow_krylov()
     mark_ready(stamp)
     return time.perf_counter() - t0
