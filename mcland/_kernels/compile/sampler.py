@@ -28,7 +28,13 @@ import numba
 import numpy as np
 
 from mcland._kernels import fields as f
-from mcland._kernels.batch import _product_error, draw_point, process_range, process_range_wide
+from mcland._kernels.batch import (
+    _product_error,
+    draw_point,
+    process_range,
+    process_range_wide,
+    range_loop,
+)
 from mcland._kernels.bundles import (
     HessianPaths,
     Moments,
@@ -127,6 +133,20 @@ def _empty_output() -> RangeOutput:
     return RangeOutput(i8, i8, f8, f8, i8, b1, b1, i8, f8, f8, f8, f8, i8)
 
 
+_NO_PATHS = HessianPaths(False, np.int64(0), np.int64(0))
+
+
+def _compile_loop(sampler: Sampler, wide: bool) -> None:
+    """Compile the sampler's loop (:func:`~mcland._kernels.batch.range_loop`; with ``wide``
+    the structured analysis too), which calls ``analyze`` without linking it in, so it does
+    not wait for the child compiling ``analyze``."""
+    ids, out = np.zeros(0, np.int64), _empty_output()
+    if wide:
+        range_loop("wide", sampler, ids, out, _NO_PATHS)
+    else:
+        range_loop("dense", sampler, ids, out)
+
+
 READY_WIDE = "mcland-ready-wide"  # the stamp of process_range_wide (plans with wide points)
 
 
@@ -167,15 +187,15 @@ def prepare_sampler(
             _compile_draw_side(sampler)
             if child is None:  # else the child compiles them
                 compile_point_kernels()
+            _compile_loop(sampler, wide)  # needs draw_point, not analyze
             if child is not None and beside is not None:
                 beside()
             wait(child)
         finally:
             stop(child)
     ids = np.zeros(0, np.int64)
-    if wide:  # compiles or loads it
-        paths = HessianPaths(False, np.int64(0), np.int64(0))
-        process_range_wide(sampler, ids, _empty_output(), paths, 0, 0, 1)
+    if wide:  # loads what is compiled (all of it, unless a child failed)
+        process_range_wide(sampler, ids, _empty_output(), _NO_PATHS, 0, 0, 1)
     else:
         process_range(sampler, ids, _empty_output(), 0, 0, 1)
     mark_ready(stamp)
