@@ -281,6 +281,31 @@ def _loop(kind: str, args: tuple):
     return loop
 
 
+_LAST: dict[str, object] = {}  # kind -> the loop of the last call
+
+
+def _run(kind: str, args: tuple, bounds: tuple, kernels: tuple) -> None:
+    """Call the loop ``kind`` on ``(*args, *bounds, *kernels)``: the last one used if it
+    was compiled for these types (its dispatcher checks them, compiled for one signature
+    it compiles no other), else the one of :func:`_loop` (typing the arguments and looking
+    the loop up take about 1 ms, a tenth of a point of the small configurations)."""
+    loop = _LAST.get(kind)
+    if loop is not None:
+        try:
+            return loop(*args, *bounds, *kernels)
+        except TypeError as e:  # other argument types (raised before anything ran)
+            if not str(e).startswith(_NO_MATCH):
+                raise
+    key = (kind, tuple(numba.typeof(a) for a in args))
+    loop, first_class = _loop(*key)
+    _check_analyze(key, first_class[1])
+    _LAST[kind] = loop
+    loop(*args, *bounds, *kernels)
+
+
+_NO_MATCH = "No matching definition for argument type(s)"  # Numba's TypeError
+
+
 def range_loop(kind: str, *args):
     """The compiled loop for ``process_range(*args)`` (``kind`` ``"dense"``) or
     ``process_range_wide(*args)`` (``"wide"``), without the range bounds: compiled (or
@@ -302,10 +327,7 @@ def process_range(sampler, ids, out, start, stop, step):
     :mod:`mcland._kernels.compile` compiles side by side in two processes on a first run,
     and which the loop calls without linking their code in.
     """
-    key = ("dense", (numba.typeof(sampler), numba.typeof(ids), numba.typeof(out)))
-    loop, (draw, analyse) = _loop(*key)
-    _check_analyze(key, analyse)
-    loop(sampler, ids, out, start, stop, step, draw_point, analyze)
+    _run("dense", (sampler, ids, out), (start, stop, step), (draw_point, analyze))
 
 
 def process_range_wide(sampler, ids, out, paths, start, stop, step):
@@ -323,8 +345,5 @@ def process_range_wide(sampler, ids, out, paths, start, stop, step):
     Kept apart from :func:`process_range` so that a run whose points are all below the
     dense limit never compiles the structured kernels (docs/performance.md "First run").
     """
-    types_ = tuple(numba.typeof(a) for a in (sampler, ids, out, paths))
-    key = ("wide", types_)
-    loop, (draw, analyse, _) = _loop(*key)
-    _check_analyze(key, analyse)
-    loop(sampler, ids, out, paths, start, stop, step, draw_point, analyze, analyze_structured_into)
+    kernels = (draw_point, analyze, analyze_structured_into)
+    _run("wide", (sampler, ids, out, paths), (start, stop, step), kernels)
