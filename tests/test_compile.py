@@ -45,7 +45,8 @@ def stats(d):
 loops = {{kind: loop for (kind, _), (loop, _) in batch._LOOPS.items()}}
 kernels["mcland._kernels.batch.process_range"] = len(loops["dense"].signatures)
 kernels["mcland._kernels.batch.process_range_wide"] = int("wide" in loops)
-loop_ir = loops["dense"].inspect_llvm(loops["dense"].signatures[0])
+defined = [line for ir in loops["dense"].inspect_llvm().values() for line in ir.splitlines()
+           if line.startswith("define")]
 print(json.dumps({{
     "ready_before": ready_before,
     "ready_after": is_ready(),
@@ -57,7 +58,7 @@ print(json.dumps({{
     # first-class, not linked in (a cached loop's IR is not available: None then)
     "linked": None if ready_before else [
         name for name in ("draw_point", "analyze")
-        if any(name in line for line in loop_ir.splitlines() if line.startswith("define"))
+        if any(name in line for line in defined)
     ],
     "point_kernels": {{k.__name__: stats(k) for k in (batch._product_error,
                       whiten.critical_values_into, rng.audit_uniform)}},
