@@ -288,7 +288,7 @@ def _run(kind: str, args: tuple, bounds: tuple, kernels: tuple) -> None:
     """Call the loop ``kind`` on ``(*args, *bounds, *kernels)``: the last one used if it
     was compiled for these types (its dispatcher checks them, compiled for one signature
     it compiles no other), else the one of :func:`_loop` (typing the arguments and looking
-    the loop up take about 1 ms, a tenth of a point of the small configurations)."""
+    the loop up took 1.5 of the 2.4 ms per call at load 5)."""
     loop = _LAST.get(kind)
     if loop is not None:
         try:
