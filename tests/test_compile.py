@@ -42,12 +42,24 @@ for module in (batch, classify, dense, draw, hessian, rng, theory, whiten, struc
             kernels[module.__name__ + "." + name] = len(obj.signatures)
 def stats(d):
     return [sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values())]
+loops = {{kind: loop for (kind, _), (loop, _) in batch._LOOPS.items()}}
+kernels["mcland._kernels.batch.process_range"] = len(loops["dense"].signatures)
+kernels["mcland._kernels.batch.process_range_wide"] = int("wide" in loops)
+defined = [line for ir in loops["dense"].inspect_llvm().values() for line in ir.splitlines()
+           if line.startswith("define")]
 print(json.dumps({{
     "ready_before": ready_before,
     "ready_after": is_ready(),
     "signatures": kernels,
     "analyze": stats(classify.analyze),
-    "process_range": stats(batch.process_range),
+    "process_range": stats(loops["dense"]),
+    "draw_point": stats(batch.draw_point),
+    # functions defined in the loop's module: draw_point and analyze are called
+    # first-class, not linked in (a cached loop's IR is not available: None then)
+    "linked": None if ready_before else [
+        name for name in ("draw_point", "analyze")
+        if any(name in line for line in defined)
+    ],
     "point_kernels": {{k.__name__: stats(k) for k in (batch._product_error,
                       whiten.critical_values_into, rng.audit_uniform)}},
     "records": hashlib.sha256(df.to_csv().encode()).hexdigest(),
@@ -130,6 +142,7 @@ def test_every_kernel_compiles_once_for_the_sampler(serial):
     twice = {name: n for name, n in serial["signatures"].items() if n > 1}
     assert not twice
     assert serial["signatures"]["mcland._kernels.batch.process_range"] == 1
+    assert serial["linked"] == []  # draw_point and analyze called, not linked in
     assert not serial["ready_before"] and serial["ready_after"]
     # the structured path (issue 21) is compiled only by plans with points above the dense
     # limit: a default first run does not pay for it
@@ -143,12 +156,11 @@ def test_every_kernel_compiles_once_for_the_sampler(serial):
 def test_the_child_compiles_analyze_with_the_samplers_signature(parallel, serial):
     hits, misses = parallel["analyze"]
     assert (hits, misses) == (1, 0)  # loaded what the child compiled, not compiled again
-    # the small per-point kernels too (the child compiles them first, with the signatures
-    # of compile.sampler.point_kernel_signatures; a wrong one would compile them again here)
+    # the loop's small per-point kernels: compiled once, in this process, with the loop
     assert parallel["point_kernels"] == {
-        "_product_error": [1, 0],
-        "critical_values_into": [1, 0],
-        "audit_uniform": [1, 0],
+        "_product_error": [0, 1],
+        "critical_values_into": [0, 1],
+        "audit_uniform": [0, 1],
     }
     assert parallel["records"] == serial["records"]
 
@@ -159,7 +171,9 @@ def test_a_shared_cache_spares_the_second_process_all_compiling(parallel, parall
     second = _child(parallel_cache)
     assert second["ready_before"]
     assert second["process_range"] == [1, 0]
-    assert second["analyze"] == [0, 0]  # linked into process_range, never looked up
+    # called first-class by the loop: looked up (loaded) when the loop is called
+    assert second["analyze"] == [1, 0]
+    assert second["draw_point"] == [1, 0]
     assert second["records"] == parallel["records"]
 
 

@@ -7,15 +7,14 @@ import sys
 
 from mcland._kernels.classify import analyze
 from mcland._kernels.compile.flow import INTEGRATORS, compile_flow
-from mcland._kernels.compile.sampler import analyze_signature, compile_point_kernels
+from mcland._kernels.compile.sampler import analyze_signature
 
 
 def main(argv: list[str]) -> int:
-    """The children's entry point: ``["analyze"]`` compiles and caches ``analyze`` and the
-    sampler's small per-point kernels (:func:`~mcland._kernels.compile.sampler.compile_point_kernels`),
+    """The children's entry point: ``["analyze"]`` compiles and caches ``analyze`` (with
+    the types of :func:`~mcland._kernels.compile.sampler.analyze_signature`),
     ``["flow", integrator]`` the integrator of :func:`mcland._kernels.compile.flow.compile_flow`."""
     if argv == ["analyze"]:
-        compile_point_kernels()
         analyze.compile(analyze_signature())
         return 0
     if len(argv) == 2 and argv[0] == "flow" and argv[1] in INTEGRATORS:

@@ -1,21 +1,22 @@
 """Compiling the sampler's kernels on a first run: two processes side by side.
 
-The sampler's kernel :func:`~mcland._kernels.batch.process_range` calls two big kernels that
-do not depend on each other: :func:`~mcland._kernels.batch.draw_point` and
-:func:`~mcland._kernels.classify.analyze`.  On a first run, :func:`prepare_sampler`
-compiles ``analyze`` in a child process (:func:`mcland._kernels.compile.child.main`) while
-this process compiles ``draw_point``; both land in the shared cache, and compiling
-``process_range`` then loads them from it (and links them in).  On 2 cores that takes
-the first run's compile time from the sum of the two to about the larger
-(docs/performance.md "First run"); the child also compiles the small kernels
-``process_range`` calls on each point (:func:`compile_point_kernels`), so that both sides
-end together.
+The sampler's loop (:func:`~mcland._kernels.batch.process_range`) calls two big kernels that
+do not depend on each other, :func:`~mcland._kernels.batch.draw_point` and
+:func:`~mcland._kernels.classify.analyze`, as first-class functions: through their
+addresses, without linking their code in, so compiling the loop needs only their types
+(:func:`~mcland._kernels.batch.range_loop`).  On a first run, :func:`prepare_sampler`
+compiles ``analyze`` (with the theory's certificate kernels it calls) in a child process
+(:func:`mcland._kernels.compile.child.main`) while this process compiles ``draw_point``,
+then the loop with its small per-point kernels; both land in the shared cache, and the
+loop's first call loads ``analyze`` from it.  On 2 cores that takes the first run's compile
+time from the sum of the two sides to about the larger, and the two are about equal
+(docs/performance.md "First run").
 
-Compiling from the cache needs the exact signatures ``process_range`` calls them with;
-:func:`analyze_signature` builds ``analyze``'s, and ``tests/test_compile.py`` checks that a
-cold run loads it from the cache instead of compiling it again.  A dynamics run compiles its
+Loading from the cache needs the exact signature the loop calls ``analyze`` with;
+:func:`analyze_signature` builds it, and ``tests/test_compile.py`` checks that a cold run
+loads it from the cache instead of compiling it again.  A dynamics run compiles its
 integrator in a second child, started where ``prepare_sampler`` would only wait for the
-first (its ``beside``; :mod:`mcland._kernels.compile.flow`).  Once ``process_range`` is
+first (its ``beside``; :mod:`mcland._kernels.compile.flow`).  Once the loop is
 cached, the stamp :data:`~.common.READY` lets later processes skip all this.
 """
 
@@ -28,7 +29,12 @@ import numba
 import numpy as np
 
 from mcland._kernels import fields as f
-from mcland._kernels.batch import _product_error, draw_point, process_range, process_range_wide
+from mcland._kernels.batch import (
+    draw_point,
+    process_range,
+    process_range_wide,
+    range_loop,
+)
 from mcland._kernels.bundles import (
     HessianPaths,
     Moments,
@@ -46,9 +52,6 @@ from mcland._kernels.compile.common import (
     stop,
     wait,
 )
-from mcland._kernels.rng import audit_uniform
-from mcland._kernels.theory import pair_curvature, swap_curvature
-from mcland._kernels.whiten import critical_values_into
 
 
 def analyze_signature() -> tuple:
@@ -66,21 +69,6 @@ def analyze_signature() -> tuple:
     return tuple(numba.typeof(a) for a in example)
 
 
-def _compile_certificates() -> None:
-    """Compile the theory's certificate kernels (``pair_curvature``, ``swap_curvature``)
-    with the types ``analyze`` calls them with, first thing in this process: the child
-    compiling ``analyze`` reaches them only after several seconds and then loads them from
-    the cache instead of compiling them itself (if it gets there first, both compile the
-    same code, which costs only time)."""
-    table, dims = numba.types.float64[::1], numba.types.int64[::1]
-    table_off = numba.types.int64[:, ::1]
-    c2 = numba.types.float64[:, ::1]
-    i8, f8, b1 = numba.types.int64, numba.types.float64, numba.types.boolean
-    pair_curvature.compile((table, table_off, dims, c2, c2, i8, i8, f8, b1))
-    s_in = numba.types.boolean[::1]
-    swap_curvature.compile((table, table_off, dims, c2, c2, c2, c2, c2, s_in, b1))
-
-
 def draw_point_signature(sampler: Sampler) -> tuple:
     """Numba argument types of :func:`~mcland._kernels.batch.draw_point` for ``sampler``."""
     return (numba.typeof(sampler), numba.types.int64)
@@ -92,39 +80,25 @@ def _compile_draw_side(sampler: Sampler) -> None:
     draw_point.compile(draw_point_signature(sampler))
 
 
-def point_kernel_signatures() -> dict:
-    """Numba argument types of the small kernels ``process_range`` calls on a drawn point
-    besides ``analyze`` and those ``draw_point`` calls too (``_product_error``,
-    ``critical_values_into``, ``audit_uniform``), as it calls them: the fields of
-    :class:`~mcland._kernels.bundles.DrawnPoint` and of its
-    :class:`~mcland._kernels.bundles.Moments`, every array C-contiguous (``dims`` int64,
-    ``s_drawn`` bool, the rest float64); keyed by the kernels' dispatchers."""
-    vec, mat = numba.types.float64[::1], numba.types.float64[:, ::1]
-    i8, f8 = numba.types.int64, numba.types.float64
-    return {
-        _product_error: (vec, numba.types.int64[::1], numba.types.boolean[::1], mat, mat, mat),
-        critical_values_into: (vec, f8, i8, vec),
-        audit_uniform: (i8, i8),
-    }
-
-
-def compile_point_kernels() -> None:
-    """Compile the kernels of :func:`point_kernel_signatures` (about 2.4 s of CPU on a first
-    run), so that compiling ``process_range`` only has its own body left to do.  On a first
-    run with two processes the ``analyze`` child does it first
-    (:func:`mcland._kernels.compile.child.main`): that child used to finish about 4 s before
-    this process's draw side, which is the longer (docs/performance.md "First run"), and
-    reaches the certificate kernels this process compiles first (:func:`_compile_certificates`)
-    that much later."""
-    for kernel, args in point_kernel_signatures().items():
-        kernel.compile(args)
-
-
 def _empty_output() -> RangeOutput:
     i8 = np.zeros((0, 1), np.int64)
     f8 = np.zeros((0, 1))
     b1 = np.zeros((0, 1), np.bool_)
     return RangeOutput(i8, i8, f8, f8, i8, b1, b1, i8, f8, f8, f8, f8, i8)
+
+
+_NO_PATHS = HessianPaths(False, np.int64(0), np.int64(0))
+
+
+def _compile_loop(sampler: Sampler, wide: bool) -> None:
+    """Compile the sampler's loop (:func:`~mcland._kernels.batch.range_loop`; with ``wide``
+    the structured analysis too), which calls ``analyze`` without linking it in, so it does
+    not wait for the child compiling ``analyze``."""
+    ids, out = np.zeros(0, np.int64), _empty_output()
+    if wide:
+        range_loop("wide", sampler, ids, out, _NO_PATHS)
+    else:
+        range_loop("dense", sampler, ids, out)
 
 
 READY_WIDE = "mcland-ready-wide"  # the stamp of process_range_wide (plans with wide points)
@@ -163,19 +137,16 @@ def prepare_sampler(
             notify("compiling the kernels (first run of this installation, about half a minute)")
         child = spawn(["analyze"]) if parallel() else None
         try:
-            _compile_certificates()
             _compile_draw_side(sampler)
-            if child is None:  # else the child compiles them
-                compile_point_kernels()
+            _compile_loop(sampler, wide)  # needs draw_point's types, not analyze's code
             if child is not None and beside is not None:
                 beside()
             wait(child)
         finally:
             stop(child)
     ids = np.zeros(0, np.int64)
-    if wide:  # compiles or loads it
-        paths = HessianPaths(False, np.int64(0), np.int64(0))
-        process_range_wide(sampler, ids, _empty_output(), paths, 0, 0, 1)
+    if wide:  # loads what is compiled (all of it, unless a child failed)
+        process_range_wide(sampler, ids, _empty_output(), _NO_PATHS, 0, 0, 1)
     else:
         process_range(sampler, ids, _empty_output(), 0, 0, 1)
     mark_ready(stamp)
