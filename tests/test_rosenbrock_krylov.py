@@ -180,3 +180,27 @@ def test_the_refusal_names_the_estimate(hidden, monkeypatch):
     ):
         gf.integrate(dims, np.zeros(N), gf.flow_problem(dims, np.ones((6, 3)), np.ones((4, 3))),
                      t_max=1.0, w_ref=np.zeros(N), integrator="auto")  # fmt: skip
+
+
+def test_auto_leaves_implicit_steps_that_cost_more_than_they_save():
+    """Point 11 of runs/dynamics_wide.toml (dims (5, 22, 3), ``N = 176``, a strict saddle
+    with ``eig_max / |eig_min|`` about 200): matrix-free implicit steps cost tens of
+    evaluations each (their Hessian-vector products), so ``auto`` must leave a stretch whose
+    steps do not beat the explicit ones at that price (the break-even rule of
+    :mod:`mcland._kernels.integrator`).  Escaping to the same time, ``auto`` spends at most
+    twice the evaluations of the explicit pair (measured 2,768 against 2,194; with the dense rule ``h rho <
+    4``, 10,311: seen failing) and reaches the same loss within ``10
+    rtol``."""
+    W, X, Y = mcland.draw_point(ROOT / "runs" / "dynamics_wide.toml", 11)
+    dims, w_star, problem = _flat(W, X, Y)
+    assert w_star.size == 176 > gf.DENSE_STIFF_MAX_N
+    V = np.random.default_rng(11).standard_normal(w_star.size)
+    w0 = w_star + 1e-2 * np.linalg.norm(w_star) * V / np.linalg.norm(V)
+    res = {}
+    for integrator in ("explicit", "auto"):
+        res[integrator] = gf.integrate(dims, w0, problem, t_max=0.05, rtol=RTOL, w_ref=w_star,
+                                       max_evals=100_000, integrator=integrator)  # fmt: skip
+    assert res["auto"].krylov and res["auto"].n_switches > 0
+    assert res["explicit"].status == res["auto"].status == "budget_time"
+    assert res["auto"].n_evals <= 2 * res["explicit"].n_evals
+    assert abs(res["auto"].loss_end / res["explicit"].loss_end - 1) <= 10 * RTOL

@@ -28,7 +28,13 @@ consecutive accepted steps with ``h rho < LEAVE`` (the implicit step no longer g
 beyond what an explicit one could take stably: its larger cost per step, a Hessian and a
 factorisation, is no longer worth it) the run switches back.  A stretch of implicit steps
 that never reached ``h rho >= PRODUCTIVE`` doubles the patience, so a run at the border
-does not alternate every few steps.  Which steps are taken changes only the cost: every
+does not alternate every few steps.  Matrix-free implicit steps (:func:`integrate_flow_krylov`)
+count their Hessian-vector products among the evaluations, tens per step; there the run
+leaves a stretch once ``h rho`` falls below ``max(LEAVE, (BOUNDARY / 3) c)`` for ``c`` the
+evaluations per accepted implicit step so far in the stretch (rejections and factor builds
+included), the ``h rho`` at which an implicit step costs what the explicit steps covering
+``h`` would (``3 h rho / BOUNDARY`` at best), and ``PRODUCTIVE`` scales with it.  Which
+steps are taken changes only the cost: every
 step of either kind passes the same error test, so the accuracy of the result does not
 depend on the switching (tests/test_dynamics_reference.py checks both against an
 independent stiff solver).
@@ -148,7 +154,7 @@ def integrate_flow(problem, control, w, t_record, loss_record, w_record, monitor
     S = StiffDense(np.empty((ns, ns)), np.empty(ns, np.int64), np.empty(ns),
                    np.zeros(2, np.int64))  # fmt: skip
     return _integrate(problem, control, w, t_record, loss_record, w_record, monitor,
-                      np.empty((ns, ns)), S, dense_refresh, dense_attempt)  # fmt: skip
+                      np.empty((ns, ns)), S, dense_refresh, dense_attempt, 0.0)  # fmt: skip
 
 
 @jit
@@ -168,16 +174,23 @@ def integrate_flow_krylov(problem, control, w, t_record, loss_record, w_record, 
                     fraction, max_iter)  # fmt: skip
     op = hvp_factors(problem.dims, w, problem.Sxx, problem.Syx)  # replaced before first use
     return _integrate(problem, control, w, t_record, loss_record, w_record, monitor, op, S,
-                      krylov_refresh, krylov_attempt)  # fmt: skip
+                      krylov_refresh, krylov_attempt, BOUNDARY / 3.0)  # fmt: skip
 
 
 @jit_inline
 def _integrate(problem, control, w, t_record, loss_record, w_record, monitor, op, S, refresh,
-               attempt):  # fmt: skip
+               attempt, leave_per_eval):  # fmt: skip
     """The body of :func:`integrate_flow` and :func:`integrate_flow_krylov`: ``op`` the
     Hessian operator (refreshed in place or replaced by ``refresh`` at each accepted point
     where an implicit step is tried), ``S`` the linear algebra's storage, ``attempt`` the
-    implicit step (:func:`.rosenbrock.dense_attempt` or :func:`.krylov.krylov_attempt`)."""
+    implicit step (:func:`.rosenbrock.dense_attempt` or :func:`.krylov.krylov_attempt`).
+
+    ``leave_per_eval``: 0 when an implicit step's linear algebra is not counted in the
+    evaluations (dense: the thresholds :data:`LEAVE` and :data:`PRODUCTIVE`); else the
+    break-even ``h rho`` per evaluation an implicit step costs (matrix-free steps:
+    ``BOUNDARY / 3``, since explicit steps cover ``h`` in ``3 h rho / BOUNDARY``
+    evaluations at best), so that an implicit stretch is left once its steps, at the
+    evaluations they cost on average, no longer beat explicit ones (module docstring)."""
     N = w.size
     method = int(control.method)
     dims = problem.dims
@@ -244,6 +257,8 @@ def _integrate(problem, control, w, t_record, loss_record, w_record, monitor, op
     rho = 0.0
     leave_run = 0
     stretch_best = 0.0
+    stretch_start = 0  # evaluations at the start of the implicit stretch
+    stretch_steps = 0  # its accepted steps
     while True:
         status = stop_status(L, g, t, t_mark, evals, 4 if stiff else 3, control)
         if status >= 0:
@@ -309,12 +324,18 @@ def _integrate(problem, control, w, t_record, loss_record, w_record, monitor, op
         # switching (module docstring)
         if stiff:
             stretch_best = max(stretch_best, h_acc * rho)
-            leave_run = leave_run + 1 if h * rho < LEAVE else 0
+            leave = LEAVE
+            productive = PRODUCTIVE
+            if leave_per_eval > 0.0:  # counted linear algebra: break even on its cost
+                stretch_steps += 1
+                leave = max(LEAVE, leave_per_eval * (evals - stretch_start) / stretch_steps)
+                productive = leave * (PRODUCTIVE / LEAVE)
+            leave_run = leave_run + 1 if h * rho < leave else 0
             if leave_run >= LEAVE_COUNT:
                 stiff = False
                 n_switch += 1
                 since_check = 0
-                if stretch_best < PRODUCTIVE:
+                if stretch_best < productive:
                     patience *= 2
         else:
             since_check += 1
@@ -330,6 +351,8 @@ def _integrate(problem, control, w, t_record, loss_record, w_record, monitor, op
                     n_switch += 1
                     leave_run = 0
                     stretch_best = 0.0
+                    stretch_start = evals
+                    stretch_steps = 0
     if J > 0:
         monitor.info[n_vis - 1, T_LEAVE] = t
     out[OUT_STATUS] = status
