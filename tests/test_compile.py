@@ -88,7 +88,7 @@ print(json.dumps({{
         sum(integrator.integrate_flow.stats.cache_misses.values()),
     ],
     "records": hashlib.sha256(df.to_csv().encode()).hexdigest(),
-    "structured": len(batch.process_range_wide.signatures) + sum(
+    "structured": sum(kind == "wide" for kind, _ in batch._LOOPS) + sum(
         len(obj.signatures) for module in (structured, structured_classify)
         for obj in vars(module).values()
         if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__
