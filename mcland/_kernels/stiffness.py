@@ -52,6 +52,22 @@ def start_vector(v):
         v[i] *= s
 
 
+@jit_inline
+def _power_step(v, hv):
+    """One power-method step after the product ``hv = Hess v`` (N,): ``(rho, q)`` with
+    ``rho = ||hv||`` and the Rayleigh quotient ``q = v . hv``, and ``v`` replaced by
+    ``hv / rho``; ``(0, 0)`` (``v`` left) when ``rho`` is 0 or not finite."""
+    q = 0.0
+    for i in range(v.size):
+        q += v[i] * hv[i]
+    rho = _norm(hv)
+    if not (rho > 0.0) or not np.isfinite(rho):
+        return 0.0, 0.0
+    for i in range(v.size):
+        v[i] = hv[i] / rho
+    return rho, q
+
+
 @jit
 def dominant_hvp(problem, w, f0, v, y, gy, iters):
     """Power method with finite-difference Hessian-vector products at ``w`` (N,), whose
@@ -66,15 +82,11 @@ def dominant_hvp(problem, w, f0, v, y, gy, iters):
         for i in range(N):
             y[i] = w[i] + eps * v[i]
         loss_and_gradient(problem, y, gy)
-        q = 0.0
         for i in range(N):
             gy[i] = (gy[i] + f0[i]) / eps  # Hess v
-            q += v[i] * gy[i]
-        rho = _norm(gy)
-        if not (rho > 0.0) or not np.isfinite(rho):
+        rho, q = _power_step(v, gy)
+        if rho == 0.0:
             return 0.0, 0.0
-        for i in range(N):
-            v[i] = gy[i] / rho
     return rho, q
 
 
@@ -86,18 +98,14 @@ def dominant_dense(hess, v, hv, iters):
     rho = 0.0
     q = 0.0
     for _ in range(iters):
-        q = 0.0
         for i in range(N):
             s = 0.0
             for j in range(N):
                 s += hess[i, j] * v[j]
             hv[i] = s
-            q += v[i] * s
-        rho = _norm(hv)
-        if not (rho > 0.0) or not np.isfinite(rho):
+        rho, q = _power_step(v, hv)
+        if rho == 0.0:
             return 0.0, 0.0
-        for i in range(N):
-            v[i] = hv[i] / rho
     return rho, q
 
 
@@ -107,17 +115,11 @@ def dominant_factors(f, v, hv, work, iters):
     (:class:`~.bundles.HVPFactors`, :func:`.hvp.hvp_into`, ``work`` its buffer):
     ``iters`` iterations from the unit ``v`` (N,) (overwritten with the last iterate);
     ``hv`` (N,) scratch.  Returns ``(rho, q)``; ``iters`` products."""
-    N = v.size
     rho = 0.0
     q = 0.0
     for _ in range(iters):
         hvp_into(f, v, hv, work)
-        q = 0.0
-        for i in range(N):
-            q += v[i] * hv[i]
-        rho = _norm(hv)
-        if not (rho > 0.0) or not np.isfinite(rho):
+        rho, q = _power_step(v, hv)
+        if rho == 0.0:
             return 0.0, 0.0
-        for i in range(N):
-            v[i] = hv[i] / rho
     return rho, q
