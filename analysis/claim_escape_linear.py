@@ -36,7 +36,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcland.stats import Verdict, claim_main, dynamics_not_applicable, reduce_dynamics
+from mcland.stats import (
+    Verdict,
+    claim_main,
+    dynamics_not_applicable,
+    reduce_dynamics,
+    too_few_deltas,
+)
 
 CLAIM = "strict saddles: t_escape = ln(1/delta) / |eig_min| + const (slope 1)"
 EXPERIMENT = "escape"
@@ -52,7 +58,9 @@ SEED = 20210728
 
 def not_applicable(run_dir: str) -> str | None:
     """Why this claim does not apply to ``run_dir`` (None when it does)."""
-    return dynamics_not_applicable(run_dir, EXPERIMENT)
+    return dynamics_not_applicable(run_dir, EXPERIMENT) or too_few_deltas(
+        run_dir, DELTA_MAX, MIN_DELTAS
+    )
 
 
 def bootstrap_mean(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
