@@ -36,13 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcland.stats import (
-    Verdict,
-    claim_main,
-    dynamics_not_applicable,
-    reduce_dynamics,
-    too_few_deltas,
-)
+from mcland.stats import Verdict, claim_main, dynamics_not_applicable, reduce_dynamics
 
 CLAIM = "strict saddles: t_escape = ln(1/delta) / |eig_min| + const (slope 1)"
 EXPERIMENT = "escape"
@@ -58,9 +52,7 @@ SEED = 20210728
 
 def not_applicable(run_dir: str) -> str | None:
     """Why this claim does not apply to ``run_dir`` (None when it does)."""
-    return dynamics_not_applicable(run_dir, EXPERIMENT) or too_few_deltas(
-        run_dir, DELTA_MAX, MIN_DELTAS
-    )
+    return dynamics_not_applicable(run_dir, EXPERIMENT)
 
 
 def bootstrap_mean(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:

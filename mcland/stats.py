@@ -692,21 +692,6 @@ def dynamics_not_applicable(run_dir: str | Path, experiment: str) -> str | None:
     return None
 
 
-def too_few_deltas(run_dir: str | Path, delta_max: float, min_deltas: int) -> str | None:
-    """Why an ``escape`` run cannot give the per-point fits of a claim that needs
-    ``min_deltas`` timed deltas ``<= delta_max`` per point: its ``[dynamics]`` section has
-    fewer such deltas (None when it has enough; a claim without a fit there is not judged,
-    not failed)."""
-    deltas = (read_manifest(run_dir).get("config") or {}).get("dynamics", {}).get("deltas", [])
-    n = sum(float(d) <= delta_max for d in deltas)
-    if n < min_deltas:
-        return (
-            f"the run times {n} delta(s) <= {delta_max:g} per point, fewer than the "
-            f"{min_deltas} a per-point fit needs"
-        )
-    return None
-
-
 def shard_frames(
     run_dir: str | Path, columns: Sequence[str], verify: str = "error"
 ) -> Iterator[pd.DataFrame]:

@@ -313,21 +313,3 @@ def test_eigenvalues_from_the_critical_values():
     sep = mod.step_separations([[], [1, 2], [1, 2, 3]], values, 1e-4)
     L = 2 * np.log(1e4)
     assert sep == [(pytest.approx(L * (1 - np.sqrt(0.4))), False), (pytest.approx(L * 0.5), True)]
-
-
-@pytest.mark.parametrize("name", ["claim_escape_linear", "claim_escape_nonstrict"])
-def test_an_escape_run_with_too_few_deltas_is_not_judged(tmp_path, name):
-    """A per-point fit needs ``MIN_DELTAS`` (3) deltas ``<= DELTA_MAX``; a run with two (as
-    ``runs/dynamics_wide.toml``) is skipped with the reason, not failed (run_claims printed
-    FAIL "0 depths with at least 5 fitted points" on it); three such deltas apply."""
-    import json
-
-    mod = script(name)
-    for deltas, expect in (([1e-1, 1e-2, 1e-4], "2 delta(s) <= 0.01"), ([1e-2, 1e-3, 1e-4], None)):
-        run_dir = tmp_path / str(len(deltas)) / name / str(deltas[0])
-        run_dir.mkdir(parents=True)
-        manifest = {"kind": "dynamics",
-                    "config": {"dynamics": {"experiment": "escape", "deltas": deltas}}}  # fmt: skip
-        (run_dir / "run.json").write_text(json.dumps(manifest))
-        why = mod.not_applicable(str(run_dir))
-        assert (why is None) if expect is None else (expect in why and "3" in why), why
