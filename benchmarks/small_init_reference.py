@@ -41,7 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import naive  # noqa: E402
-from flow_reference import reference_flow  # noqa: E402
+from flow_reference import (  # noqa: E402
+    reference_flow,
+    small_init_start,
+    z_minus_half,
+)
 
 import mcland  # noqa: E402
 from mcland.core.config import load_config  # noqa: E402
@@ -55,32 +59,11 @@ DWELL = 0.05  # the plateau threshold of the [dynamics] defaults, in units of la
 GRID = 256
 
 
-def _start(cfg, sid: int, dims, X, Y, eps: float) -> np.ndarray:
-    """The row's initial weights, built as mcland.flow.small_init builds them."""
-    H = len(dims) - 1
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, sid, 16]))
-    G = [rng.standard_normal((dims[h + 1], dims[h])) / math.sqrt(dims[h]) for h in range(H)]
-    a = (np.linalg.norm(Y @ X.T) / np.linalg.norm(X @ X.T)) ** (1.0 / H)
-    return naive.ravel_weights([eps * a * Gh for Gh in G])
-
-
 def reference_visits(w0, dims, X, Y, problem, r: int, t_end: float):
     """The reference's visits up to ``t_end``: a list of ``(S, t_enter, t_leave, rate_min)``."""
     lam_r = float(problem.lam[:r].min())
 
-    def z(i):
-        u, K, root = problem.U[:, i], problem.K, math.sqrt(problem.lam[i])
-
-        def c(w):
-            W = naive.unravel_weights(w, dims)
-            P = W[-1]
-            for Wh in W[-2::-1]:
-                P = P @ Wh
-            return np.linalg.norm(u @ P @ K) / root - 0.5
-
-        return c
-
-    zs = [z(i) for i in range(r)]
+    zs = [z_minus_half(problem, dims, i) for i in range(r)]
     ref = reference_flow(w0, dims, X, Y, t_max=t_end, rtol=1e-10, crossings=tuple(zs))
     cuts = np.unique(np.concatenate([np.zeros(1), *ref.t_cross, [t_end]]))
 
@@ -132,7 +115,7 @@ def entry_times(cfg, plan, sids, rtols=(1e-6, 1e-8, 1e-10), eps=(1e-2, 1e-4, 1e-
                 key = (sid, row["eps"])
                 if key not in refs:
                     r = max(len(row["settled_S"]), *(len(S) for S in row["visited_S"]))
-                    w0 = _start(cfg, sid, dims, X, Y, row["eps"])
+                    w0 = small_init_start(cfg.seed, sid, dims, X, Y, row["eps"])
                     vis = reference_visits(w0, dims, X, Y, problem, r, 1.3 * row["t_end"])[0]
                     refs[key] = {tuple(S): t for S, t, _, _ in vis[1:]}
                 for v in row["visits"][1:]:
@@ -184,7 +167,7 @@ def main() -> None:
                 r = max(r, len(row["settled_S"]))
                 if r == 0 or row["status"] == "failed":
                     continue
-                w0 = _start(cfg, sid, dims, X, Y, row["eps"])
+                w0 = small_init_start(cfg.seed, sid, dims, X, Y, row["eps"])
                 vis, status = reference_visits(w0, dims, X, Y, problem, r, row["t_end"])
                 ref_seq = visited(vis)
                 mine = [list(S) for S in row["visited_S"]]

@@ -12,6 +12,7 @@ followed, not to ``||W*||``, which near a saddle is ``1/delta`` times larger.  `
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import naive
@@ -95,3 +96,31 @@ def reference_flow(
     losses = np.array([naive.loss(naive.unravel_weights(w, dims), X, Y) for w in ws])
     return Reference(t_level, times, losses, ws, int(sol.nfev), int(sol.njev), int(sol.status),
                      t_cross, w_ref, sol.sol)  # fmt: skip
+
+
+def small_init_start(seed: int, sample_id: int, dims, X, Y, eps: float) -> np.ndarray:
+    """The flat initial weights of a ``small_init`` row, built as mcland.flow.small_init
+    builds them: ``eps a G_h`` with ``G_h`` Gaussian over ``sqrt(d_{h-1})`` from the stream
+    ``[seed, sample_id, 16]`` and ``a`` the balanced per-layer gain of the data."""
+    H = len(dims) - 1
+    rng = np.random.default_rng(np.random.SeedSequence([seed, sample_id, 16]))
+    G = [rng.standard_normal((dims[h + 1], dims[h])) / math.sqrt(dims[h]) for h in range(H)]
+    a = (np.linalg.norm(Y @ X.T) / np.linalg.norm(X @ X.T)) ** (1.0 / H)
+    return naive.ravel_weights([eps * a * Gh for Gh in G])
+
+
+def z_minus_half(problem, dims, i: int):
+    """The function ``w -> z_i(w) - 1/2`` of flat weights ``w`` (a crossing of
+    :func:`reference_flow`): ``z_i = ||u_i^T W_{H:1} K|| / sqrt(lambda_i)``, the progress
+    of mode ``i`` in the reading ``S(t) = {i : z_i > 1/2}`` (``problem``: a
+    :class:`mcland.core.problem.Problem`)."""
+    u, K, root = problem.U[:, i], problem.K, math.sqrt(problem.lam[i])
+
+    def c(w):
+        W = naive.unravel_weights(w, dims)
+        P = W[-1]
+        for Wh in W[-2::-1]:
+            P = P @ Wh
+        return np.linalg.norm(u @ P @ K) / root - 0.5
+
+    return c

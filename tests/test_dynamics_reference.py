@@ -34,7 +34,7 @@ from pathlib import Path
 import naive
 import numpy as np
 import pytest
-from flow_reference import reference_flow
+from flow_reference import reference_flow, small_init_start, z_minus_half
 
 import mcland
 from mcland.core.problem import Problem
@@ -233,18 +233,11 @@ def _staircase_reference():
         W0 = _staircase_start()
         w0 = naive.ravel_weights(W0)
 
-        def product(w):
-            W = naive.unravel_weights(w, [3, 3, 3])
-            return W[1] @ W[0]
-
         def loss_minus(c):
             return lambda w: naive.loss(naive.unravel_weights(w, [3, 3, 3]), X, Y) - c
 
-        def z_minus_half(i):
-            u, K, root = problem.U[:, i], problem.K, math.sqrt(problem.lam[i])
-            return lambda w: np.linalg.norm(u @ product(w) @ K) / root - 0.5
-
-        crossings = (*[loss_minus(c) for c in levels], *[z_minus_half(i) for i in range(3)])
+        zs = [z_minus_half(problem, [3, 3, 3], i) for i in range(3)]
+        crossings = (*[loss_minus(c) for c in levels], *zs)
         _REFERENCES["staircase"] = reference_flow(w0, [3, 3, 3], X, Y, t_max=0.2, t_eval=times,
                                                   rtol=1e-11, crossings=crossings)  # fmt: skip
     return levels, times, _REFERENCES["staircase"]
@@ -435,32 +428,16 @@ def test_transits_are_not_visits():
     assert [v["S"] for v in visits][:3] == [[], [2], [1, 2]]  # the transits are recorded
     weights, X, Y = mcland.draw_point(cfg, sid)
     dims = _dims(weights)
-    H = len(weights)
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, sid, 16]))
-    G = [rng.standard_normal((dims[h + 1], dims[h])) / math.sqrt(dims[h]) for h in range(H)]
-    a = (np.linalg.norm(Y @ X.T) / np.linalg.norm(X @ X.T)) ** (1.0 / H)
-    w0 = naive.ravel_weights([eps * a * Gh for Gh in G])
+    w0 = small_init_start(cfg.seed, sid, dims, X, Y, eps)
     problem = Problem.from_data(X, Y)
     r = int(row["settled_S"][-1])
     lam_r = float(problem.lam[:r].min())
-
-    def z_minus_half(i):
-        u, K, root = problem.U[:, i], problem.K, math.sqrt(problem.lam[i])
-
-        def c(w):
-            W = naive.unravel_weights(w, dims)
-            P = W[-1]
-            for Wh in W[-2::-1]:
-                P = P @ Wh
-            return np.linalg.norm(u @ P @ K) / root - 0.5
-
-        return c
 
     dwell = visits[3]
     assert dwell["S"] == [1]
     t_dwell = math.sqrt(dwell["t_enter"] * dwell["t_leave"])  # in the middle of the plateau
     ref = _reference(w0, dims, X, Y, t_max=t_dwell, rtol=1e-10,
-                     crossings=(z_minus_half(0), z_minus_half(1)))  # fmt: skip
+                     crossings=(z_minus_half(problem, dims, 0), z_minus_half(problem, dims, 1)))  # fmt: skip
     up1, up2 = ref.t_cross[0], ref.t_cross[1]
     assert up1.size == 1 and up2.size == 2  # z_2 up, z_1 up, z_2 down
     assert up2[0] < up1[0] < up2[1]
