@@ -104,6 +104,13 @@ products and conjugate gradients, ``O(N d)``), measured as fast at ``N = 96`` an
 faster at ``N = 144`` (benchmarks/results/krylov-flow.txt; docs/dynamics.md).  Every
 network ``mcland dynamics`` draws in the studies of runs/dynamics_*.toml has ``N <= 48``."""
 
+
+def matrix_free_steps(N: int, integrator: str) -> bool:
+    """Whether ``integrator``'s linearly implicit steps on ``N`` weights are matrix-free
+    (``N >`` :data:`DENSE_STIFF_MAX_N`; ``explicit`` takes none)."""
+    return integrator != "explicit" and N > DENSE_STIFF_MAX_N
+
+
 STIFF_BYTES_MAX = 1 << 30
 """Largest memory of a run's arrays besides the recorded weights (the matrix-free steps'
 vectors and factors) that :func:`integrate` allocates; a larger run is refused."""
@@ -116,10 +123,10 @@ def stiff_bytes(dims: np.ndarray, integrator: str) -> int:
     and their work buffer."""
     dims = np.asarray(dims, np.int64)
     N = int(np.sum(dims[1:] * dims[:-1]))
-    if integrator != "explicit" and N <= DENSE_STIFF_MAX_N:
-        return 8 * (2 * N * N + 20 * N)
     if integrator == "explicit":
         return 8 * 12 * N
+    if not matrix_free_steps(N, integrator):
+        return 8 * (2 * N * N + 20 * N)
     table, C, G = hvp.factor_size.py_func(dims)  # plain Python: nothing compiled
     return 8 * (20 * N + table + C + 2 * G + int(hvp.work_size.py_func(dims)))
 
@@ -206,7 +213,7 @@ def integrate(
             f"integrator {integrator!r} needs {need / 2**20:,.0f} MiB of work arrays for "
             f"N = {w.size:,} weights (limit {STIFF_BYTES_MAX / 2**20:,.0f} MiB)"
         )
-    krylov = integrator != "explicit" and w.size > DENSE_STIFF_MAX_N
+    krylov = matrix_free_steps(w.size, integrator)
     ref = np.ascontiguousarray(w_ref, np.float64)
     if h0 is None:
         g = np.empty_like(w)

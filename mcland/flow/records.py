@@ -72,9 +72,8 @@ def point_records(plan: Plan, settings: Dynamics, sample_id: int) -> list[dict]:
         m.Sxx, m.Syx, float(m.tr_syy), m.mu, m.K, m.K_inv, m.lam, m.U, m.Vt,
         float(smallest_relative_gap(m.lam)), float(m.mu[0] / m.mu[-1]),
     )  # fmt: skip
-    dims = np.array(point.dims)
     return _records(
-        dims, np.array(point.w), np.array(point.X), np.array(point.Y), settings,
-        seed=plan.seed, sample_id=int(sample_id), problem=problem, tolerances=tol,
-        hessian=plan.hessian(int(np.sum(dims[1:] * dims[:-1]))),
+        np.array(point.dims), np.array(point.w), np.array(point.X), np.array(point.Y),
+        settings, seed=plan.seed, sample_id=int(sample_id), problem=problem, tolerances=tol,
+        hessian=plan.hessian(point.w.size),  # the flat weights: N parameters
     )  # fmt: skip

@@ -37,7 +37,7 @@ from mcland.execution import runner, signals
 from mcland.execution.compute import compute, compute_all
 from mcland.execution.job import notifier
 from mcland.execution.threads import ThreadPool
-from mcland.flow.gradient_flow import DENSE_STIFF_MAX_N
+from mcland.flow.gradient_flow import matrix_free_steps
 from mcland.flow.records import point_records
 from mcland.flow.schema import record_schema
 from mcland.flow.small_init import MAX_VISITS
@@ -149,7 +149,7 @@ class DynamicsJob:
                 f"{above}: structured spectrum for W* and the end of each flow, seconds (width "
                 "256) to minutes (width 1,024) per analysis (docs/dynamics.md, Width)"
             )
-        krylov = self.plan.n_max > DENSE_STIFF_MAX_N  # some flows may take matrix-free steps
+        krylov = matrix_free_steps(self.plan.n_max, integrator)  # some flows may take them
         return prepare_dynamics(self.plan.sampler, integrator, notify, wide=wide, krylov=krylov)
 
     def start(self, ids: np.ndarray, pool: ThreadPool | None) -> _Started:

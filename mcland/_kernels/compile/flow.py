@@ -16,8 +16,8 @@ does.  Whatever goes wrong in the child only costs time: the load compiles inste
 
 A stamp (``mcland-ready-flow``, the same for every value of ``integrator``) tells later
 processes to skip this and load lazily on the first point, like
-:data:`mcland._kernels.compile.common.READY`.  A run with wide networks (``wide``) and
-implicit steps also compiles (or loads) the matrix-free integrator
+:data:`mcland._kernels.compile.common.READY`.  A run whose networks can take matrix-free
+implicit steps (``krylov``) also compiles (or loads) the matrix-free integrator
 :func:`~mcland._kernels.integrator.integrate_flow_krylov` in this process, after the
 child, under its own stamp (``mcland-ready-flow-krylov``); other runs never compile it.
 """
